@@ -1,0 +1,298 @@
+/*
+ * tracker: one entry per entity (container image or host), the state
+ * machine of DESIGN.md, the dedup map and the due heap. No Kafka, no Avro,
+ * no I/O, no threads, no clock: time is always passed in (ms since the
+ * epoch), so every transition is exact and replayable.
+ *
+ * Semantics (the contract the tests check):
+ *
+ * Keys. An image is keyed by its ID, "sha256:" + 64 lowercase hex (32 raw
+ * bytes); a host by SHA-256("host\0" + name). The kind is part of the key,
+ * so an image and a host never collide.
+ *
+ * States. QUEUED (in the heap, waiting for its due time), SCANNING (handed
+ * to a worker), DONE (last scan succeeded), FAILED (terminal failure),
+ * CANCELLED (every reference went while it was QUEUED or SCANNING).
+ *
+ * References. Per source (a node): the repo tags and repo digests it
+ * reported, the newest observed_at seen from it, and whether it holds the
+ * entity now (SET) or not (UNSET). An entity is referenced while at least
+ * one source holds it. A source record stays after UNSET (without refs)
+ * so that a late, older SET is recognised as stale.
+ *
+ * SET(id, source, refs, observed_at):
+ *  - stale (observed_at < that source's newest) -> APPLY_STALE, nothing
+ *    changes;
+ *  - new entity -> QUEUED, due now, attempts 0, first_seen now: APPLY_NEW;
+ *  - same source, same refs, already holding -> APPLY_DEDUP (observed_at
+ *    still advances);
+ *  - otherwise the source's refs are replaced: APPLY_UPDATED.
+ *  Then, for an existing entity: QUEUED or SCANNING stay as they are (the
+ *  backoff schedule is kept). DONE is queued (due now) only when
+ *  rescan_after > 0 and now - last_scan >= rescan_after. FAILED is queued
+ *  (attempts reset to 0) only when failed_rescan_after > 0 and now -
+ *  last_scan >= failed_rescan_after. CANCELLED is queued due now with
+ *  attempts reset to 0. A queued-again entity reports APPLY_UPDATED even
+ *  when its refs were the same.
+ *
+ * UNSET(id, source, observed_at):
+ *  - unknown entity or unknown source -> APPLY_UNKNOWN (nothing is created);
+ *  - stale -> APPLY_STALE; a source not holding already -> APPLY_DEDUP;
+ *  - else the source's refs are dropped: APPLY_UPDATED. When no source
+ *    holds the entity any more: QUEUED -> CANCELLED (out of the heap),
+ *    SCANNING -> CANCELLED and the outcome asks the caller to abort the
+ *    scan; either way a CANCELLED outcome is produced, with attempt =
+ *    attempts done so far (QUEUED) or the running attempt (SCANNING).
+ *
+ * Forgetting. An unreferenced entity (any state but QUEUED/SCANNING) sits
+ * in the heap with a forget timer at (time it became unreferenced) +
+ * forget_after; when that timer pops it is deleted. A SET before then
+ * cancels the timer.
+ *
+ * Scanning. tracker_pop_due hands out QUEUED entities whose due time has
+ * come (soonest first; ties by the order they were queued) as jobs, moving
+ * them to SCANNING with attempt = attempts + 1. tracker_complete with the
+ * job's attempt: success -> DONE, attempts 0, last_scan now, SUCCEEDED.
+ * Failure -> attempts = n; retried (policy_should_retry) -> QUEUED at now +
+ * policy_backoff(n), RETRY_SCHEDULED; else FAILED, last_scan now, FAILED.
+ * A completion for an entity that is not SCANNING that attempt is stale
+ * and ignored (-ESTALE). tracker_requeue puts a SCANNING entity back to
+ * QUEUED due now with its attempt count unchanged (shutdown, recovery).
+ *
+ * Heap order. (due, sequence), the sequence counting every push and every
+ * reschedule: an entity queued or re-timed later sorts after others with
+ * the same due time.
+ *
+ * Durability hooks. Every change marks the entry dirty (or records its key
+ * as deleted); the store walks the dirty set at the end of a batch, writes
+ * it in one transaction, and clears it on success.
+ *
+ * Limits (bounded memory; violations are APPLY_INVALID with a reason):
+ * ids and source names up to 253 bytes without control characters, up to
+ * TRACKER_MAX_REFS tags and as many digests per source, each up to
+ * TRACKER_MAX_REF_LEN bytes, up to TRACKER_MAX_SOURCES sources per entity.
+ *
+ * Threads: the engine thread owns a tracker; nothing here locks.
+ */
+#ifndef SBOMD_CORE_TRACKER_H
+#define SBOMD_CORE_TRACKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/policy.h"
+
+#define TRACKER_KEY_LEN 32
+#define TRACKER_MAX_NAME 253
+#define TRACKER_MAX_REFS 64
+#define TRACKER_MAX_REF_LEN 512
+#define TRACKER_MAX_SOURCES 4096
+#define TRACKER_MAX_ERROR 1024
+#define TRACKER_NONE UINT32_MAX
+
+typedef struct tracker tracker;
+
+enum entry_state {
+	ENTRY_QUEUED = 0,
+	ENTRY_SCANNING = 1,
+	ENTRY_DONE = 2,
+	ENTRY_FAILED = 3,
+	ENTRY_CANCELLED = 4,
+};
+
+enum outcome_status {
+	OUTCOME_NONE = -1,
+	OUTCOME_SUCCEEDED = 0,
+	OUTCOME_RETRY_SCHEDULED = 1,
+	OUTCOME_FAILED = 2,
+	OUTCOME_CANCELLED = 3,
+};
+
+enum event_type { EVENT_SET = 0, EVENT_UNSET = 1 };
+
+enum apply_result {
+	APPLY_NEW = 0,
+	APPLY_UPDATED,
+	APPLY_DEDUP,
+	APPLY_STALE,
+	APPLY_UNKNOWN,
+	APPLY_INVALID,
+	APPLY_RESULT_COUNT
+};
+
+struct tracker_key {
+	uint8_t kind; /* enum entity_kind */
+	uint8_t bytes[TRACKER_KEY_LEN];
+};
+
+struct tracker_config {
+	struct retry_policy retry;
+	int64_t rescan_after_ms; /* 0 = DONE entities are never rescanned */
+	int64_t forget_after_ms; /* >= 0 */
+	uint64_t jitter_seed;	 /* mixed with key and attempt for jitter */
+};
+
+struct tracker_event {
+	enum event_type type;
+	enum entity_kind kind;
+	const char *id;
+	const char *source;
+	const char *const *tags;
+	size_t ntags;
+	const char *const *digests;
+	size_t ndigests;
+	int64_t observed_at;
+	int32_t partition; /* input partition, kept for scale-out */
+};
+
+struct tracker_outcome {
+	enum outcome_status status; /* OUTCOME_NONE: nothing to publish */
+	uint32_t handle;
+	struct tracker_key key;
+	uint32_t attempt;
+	int64_t next_attempt_at; /* -1 when none */
+	int error_class;	 /* enum error_class, or -1 */
+	const char *error;	 /* NULL, or valid until the next call */
+	bool abort_scan;	 /* CANCELLED while SCANNING: abort the job */
+};
+
+struct tracker_job {
+	uint32_t handle;
+	struct tracker_key key;
+	uint32_t attempt; /* 1-based */
+	int64_t due;
+};
+
+struct tracker_result {
+	bool ok;
+	enum error_class error_class;
+	const char *error;
+};
+
+/* A read-only picture of one entry (for inspection and tests). */
+struct tracker_info {
+	struct tracker_key key;
+	enum entry_state state;
+	uint32_t attempts;
+	int32_t partition;
+	int64_t first_seen;
+	int64_t last_scan;	/* -1 never */
+	int64_t due;		/* heap time: scan due (QUEUED) or forget time */
+	bool in_heap;
+	bool referenced;
+	size_t nsources;	/* records, holding or not */
+	const char *last_error;	/* NULL or valid until the next call */
+};
+
+/* Per source, for tracker_sources. */
+struct tracker_source_info {
+	const char *source;
+	int64_t observed_at;
+	bool holding;
+	size_t ntags, ndigests;
+	/* tag i: tags[i] of tag_lens[i] bytes (not NUL-terminated) */
+	const char *tags[TRACKER_MAX_REFS];
+	size_t tag_lens[TRACKER_MAX_REFS];
+	const char *digests[TRACKER_MAX_REFS];
+	size_t digest_lens[TRACKER_MAX_REFS];
+};
+
+/* 0, or -EINVAL with the offending key named in err. */
+int tracker_config_validate(const struct tracker_config *c, char *err,
+    size_t errlen);
+void tracker_config_defaults(struct tracker_config *c);
+
+tracker *tracker_new(const struct tracker_config *c);
+void tracker_free(tracker *t);
+
+/* Parses an entity id of the given kind into a key; -EINVAL with reason. */
+int tracker_key_from_id(enum entity_kind kind, const char *id,
+    struct tracker_key *key, char *err, size_t errlen);
+
+/*
+ * Applies one event at time now. Returns an apply_result (APPLY_INVALID
+ * with err filled for bad input, which changes nothing). out->status is
+ * OUTCOME_CANCELLED when the event cancelled the entity, else OUTCOME_NONE.
+ */
+enum apply_result tracker_apply(tracker *t, const struct tracker_event *ev,
+    int64_t now, struct tracker_outcome *out, char *err, size_t errlen);
+
+/* The soonest heap time (scan or forget); -1 when the heap is empty. */
+int tracker_next_due(const tracker *t, int64_t *due);
+
+/*
+ * Hands out the next QUEUED entity due at or before now (forgetting due
+ * unreferenced entities on the way). Returns 1 with *job filled, or 0.
+ */
+int tracker_pop_due(tracker *t, int64_t now, struct tracker_job *job);
+
+/* Records a job's result; -ESTALE when handle/attempt is not SCANNING. */
+int tracker_complete(tracker *t, uint32_t handle, uint32_t attempt,
+    const struct tracker_result *r, int64_t now, struct tracker_outcome *out);
+
+/* SCANNING -> QUEUED due now, attempts unchanged; -ESTALE otherwise. */
+int tracker_requeue(tracker *t, uint32_t handle, int64_t now);
+
+/* The handle of key, or TRACKER_NONE. */
+uint32_t tracker_find(const tracker *t, const struct tracker_key *key);
+int tracker_info_get(const tracker *t, uint32_t handle,
+    struct tracker_info *info);
+/* Calls fn for each source record of handle, in source-name order. */
+int tracker_sources(const tracker *t, uint32_t handle,
+    void (*fn)(void *ctx, const struct tracker_source_info *s), void *ctx);
+/* The entity's id as users write it ("sha256:..." or the host name). */
+void tracker_id_string(const tracker *t, uint32_t handle, char *buf,
+    size_t buflen);
+
+size_t tracker_count(const tracker *t);
+size_t tracker_count_state(const tracker *t, enum entry_state s);
+size_t tracker_heap_size(const tracker *t);
+/* Calls fn for every live handle. */
+void tracker_foreach(const tracker *t, void (*fn)(void *ctx, uint32_t handle),
+    void *ctx);
+
+/* ---- durability (used by the store) ---- */
+
+/* Encodes an entry as a self-contained versioned record; returns its size
+ * (bounded by the limits above), growing *buf as needed. */
+size_t tracker_encode(const tracker *t, uint32_t handle, uint8_t **buf,
+    size_t *bufcap);
+/* Size of the encoded key (kind byte + 32 bytes). */
+#define TRACKER_RECORD_KEY_LEN (1 + TRACKER_KEY_LEN)
+void tracker_key_encode(const struct tracker_key *key,
+    uint8_t out[TRACKER_RECORD_KEY_LEN]);
+int tracker_key_decode(const uint8_t *in, size_t len, struct tracker_key *key);
+
+/*
+ * Loads one record during recovery (before tracker_load_finish). SCANNING
+ * records come back QUEUED due at now, attempts unchanged: for those it
+ * returns 1, for others 0. -EINVAL with a
+ * reason for a corrupt record; -EPROTO for a record of a newer format.
+ */
+int tracker_load(tracker *t, const struct tracker_key *key, const uint8_t *rec,
+    size_t len, int64_t now, char *err, size_t errlen);
+/* Makes room for n entries (recovery knows how many are coming). */
+void tracker_reserve(tracker *t, size_t n);
+/* Builds the heap once after all loads: O(n). Clears the dirty set. */
+void tracker_load_finish(tracker *t);
+
+/* Dirty set: changed handles and deleted keys since the last clear. */
+typedef int (*tracker_put_fn)(void *ctx, const struct tracker_key *key,
+    uint32_t handle);
+typedef int (*tracker_del_fn)(void *ctx, const struct tracker_key *key);
+/* Visits every dirty entry then every deleted key; stops at an error. */
+int tracker_foreach_dirty(const tracker *t, tracker_put_fn put,
+    tracker_del_fn del, void *ctx);
+size_t tracker_dirty_count(const tracker *t);
+void tracker_clear_dirty(tracker *t);
+
+/* Checks every internal invariant (map, heap, states vs heap membership,
+ * counters); 0 or -1 with err. For tests and debug builds. */
+int tracker_check(const tracker *t, char *err, size_t errlen);
+
+const char *tracker_state_name(enum entry_state s);
+const char *tracker_status_name(enum outcome_status s);
+const char *tracker_apply_name(enum apply_result r);
+
+#endif

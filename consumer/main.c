@@ -1,0 +1,40 @@
+/*
+ * main: subcommand dispatch only.
+ */
+#include <stdio.h>
+#include <string.h>
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: sbomd <command> [options]\n"
+	    "\n"
+	    "commands:\n"
+	    "  version     print the version\n"
+	    "  help        this text\n"
+	    "\n"
+	    "Run 'sbomd <command> --help' for a command's options.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("sbomd %s\n", SBOMD_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
+	    strcmp(cmd, "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "sbomd: unknown command \"%s\"\n", cmd);
+	usage(stderr);
+	return 2;
+}

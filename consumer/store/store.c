@@ -1,0 +1,486 @@
+/*
+ * store: LMDB environment with three named databases (entries, outbox,
+ * meta). One process writes (the engine thread); other processes such as
+ * `sbomd state` may read at the same time (LMDB readers never block the
+ * writer).
+ *
+ * Group commit: store_commit writes everything a batch changed in one
+ * write transaction and commits it durably (fdatasync, unless no_sync).
+ * When the map is full, the transaction is aborted, the map doubled and
+ * the whole batch written again; the tracker's dirty set is only cleared
+ * after a successful commit, so a failed commit loses nothing.
+ *
+ * Sizes: a record is ~100 bytes for an image with one source; a million
+ * entries take ~200 MiB of map. Recovery reads every record once (O(n)).
+ *
+ * Concurrency: a store is used by one thread at a time.
+ */
+#include "store/store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <lmdb.h>
+
+#include "util/xmalloc.h"
+
+#define DEFAULT_MAP (64ULL << 20)
+#define DEFAULT_MAX_MAP (64ULL << 30)
+
+struct store {
+	MDB_env *env;
+	MDB_dbi entries, outbox, meta;
+	size_t map_size, max_map_size;
+	uint64_t next_seq;
+	char *dir;
+	uint8_t *buf; /* record encoding scratch */
+	size_t bufcap;
+};
+
+static int
+mdb_fail(int rc, const char *what, const store *s, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "state store %s: %s: %s", s ? s->dir : "?",
+	    what, mdb_strerror(rc));
+	return rc > 0 ? -rc : -EIO;
+}
+
+static int
+mkdir_p(const char *dir)
+{
+	char path[4096];
+	size_t n = strlen(dir);
+	if (n == 0 || n >= sizeof(path))
+		return -ENAMETOOLONG;
+	memcpy(path, dir, n + 1);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) != 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static void
+seq_key(uint64_t seq, uint8_t out[8])
+{
+	for (int i = 0; i < 8; i++)
+		out[i] = (uint8_t)(seq >> (56 - 8 * i));
+}
+
+static uint64_t
+seq_from_key(const MDB_val *k)
+{
+	uint64_t v = 0;
+	const uint8_t *p = k->mv_data;
+	for (size_t i = 0; i < 8 && i < k->mv_size; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static int
+check_format(store *s, char *err, size_t errlen)
+{
+	MDB_txn *txn = NULL;
+	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc != 0)
+		return mdb_fail(rc, "begin", s, err, errlen);
+	MDB_val k = {6, "format"}, v;
+	rc = mdb_get(txn, s->meta, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		uint8_t f[4] = {STORE_FORMAT, 0, 0, 0};
+		MDB_val nv = {4, f};
+		rc = mdb_put(txn, s->meta, &k, &nv, 0);
+		if (rc == 0)
+			rc = mdb_txn_commit(txn);
+		else
+			mdb_txn_abort(txn);
+		txn = NULL;
+		return rc ? mdb_fail(rc, "writing the format", s, err, errlen)
+			  : 0;
+	}
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return mdb_fail(rc, "reading the format", s, err, errlen);
+	}
+	uint32_t fmt = 0;
+	if (v.mv_size == 4) {
+		const uint8_t *p = v.mv_data;
+		fmt = (uint32_t)(p[0] | p[1] << 8 | p[2] << 16 |
+		    (uint32_t)p[3] << 24);
+	}
+	mdb_txn_abort(txn);
+	if (v.mv_size != 4) {
+		snprintf(err, errlen, "state store %s: meta \"format\" is "
+		    "corrupt (%zu bytes)", s->dir, v.mv_size);
+		return -EINVAL;
+	}
+	if (fmt > STORE_FORMAT) {
+		snprintf(err, errlen,
+		    "state store %s was written by a newer sbomd (store format "
+		    "%u; this sbomd reads format %d or older)", s->dir, fmt,
+		    STORE_FORMAT);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int
+store_open(const char *dir, const struct store_options *opt, store **out,
+    char *err, size_t errlen)
+{
+	store *s = xcalloc(1, sizeof(*s));
+	MDB_txn *txn = NULL;
+	int rc;
+
+	s->dir = xstrdup(dir);
+	s->map_size = opt && opt->initial_map_size ? opt->initial_map_size :
+	    DEFAULT_MAP;
+	s->max_map_size = opt && opt->max_map_size ? opt->max_map_size :
+	    DEFAULT_MAX_MAP;
+	if (s->map_size > s->max_map_size)
+		s->map_size = s->max_map_size;
+
+	if ((rc = mkdir_p(dir)) != 0) {
+		snprintf(err, errlen, "state.dir %s: cannot create: %s", dir,
+		    strerror(-rc));
+		goto fail;
+	}
+	if ((rc = mdb_env_create(&s->env)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(s->env, 4)) != 0 ||
+	    (rc = mdb_env_set_mapsize(s->env, s->map_size)) != 0) {
+		rc = mdb_fail(rc, "setting up", s, err, errlen);
+		goto fail;
+	}
+	unsigned flags = MDB_NOTLS | (opt && opt->no_sync ? MDB_NOSYNC : 0);
+	if ((rc = mdb_env_open(s->env, dir, flags, 0600)) != 0) {
+		rc = mdb_fail(rc, "opening", s, err, errlen);
+		goto fail;
+	}
+	/* An existing, larger map wins over the configured initial size. */
+	MDB_envinfo info;
+	mdb_env_info(s->env, &info);
+	s->map_size = info.me_mapsize;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "entries", MDB_CREATE, &s->entries)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "outbox", MDB_CREATE, &s->outbox)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) != 0) {
+		rc = mdb_fail(rc, "opening databases", s, err, errlen);
+		goto fail;
+	}
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0) {
+		rc = mdb_fail(rc, "opening databases", s, err, errlen);
+		goto fail;
+	}
+	if ((rc = check_format(s, err, errlen)) != 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	store_close(s);
+	return rc < 0 ? rc : -EIO;
+}
+
+void
+store_close(store *s)
+{
+	if (s == NULL)
+		return;
+	if (s->env != NULL)
+		mdb_env_close(s->env);
+	free(s->dir);
+	free(s->buf);
+	free(s);
+}
+
+static double
+mono_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int
+store_recover(store *s, tracker *t, int64_t now, struct store_recovery *rec,
+    char *err, size_t errlen)
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	size_t bad = 0;
+	int rc, result = 0;
+	double start = mono_seconds();
+	char first[512] = "";
+
+	memset(rec, 0, sizeof(*rec));
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return mdb_fail(rc, "begin", s, err, errlen);
+	MDB_stat st;
+	if (mdb_stat(txn, s->entries, &st) == 0)
+		tracker_reserve(t, st.ms_entries);
+	if ((rc = mdb_cursor_open(txn, s->entries, &cur)) != 0) {
+		result = mdb_fail(rc, "cursor", s, err, errlen);
+		goto out;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct tracker_key key;
+		char why[256];
+		int lrc;
+		if (tracker_key_decode(k.mv_data, k.mv_size, &key) != 0) {
+			snprintf(why, sizeof(why), "malformed key (%zu bytes)",
+			    k.mv_size);
+			lrc = -EINVAL;
+		} else {
+			lrc = tracker_load(t, &key, v.mv_data, v.mv_size, now,
+			    why, sizeof(why));
+		}
+		if (lrc >= 0) {
+			rec->entries++;
+			rec->requeued += (size_t)lrc;
+			continue;
+		}
+		if (bad++ == 0) {
+			char id[300] = "?";
+			if (k.mv_size == TRACKER_RECORD_KEY_LEN) {
+				static const char hex[] = "0123456789abcdef";
+				const uint8_t *p = k.mv_data;
+				int n = snprintf(id, sizeof(id), "%s:",
+				    p[0] == ENTITY_HOST ? "host-key" :
+				    "sha256");
+				for (size_t i = 1; i < k.mv_size; i++) {
+					id[n++] = hex[p[i] >> 4];
+					id[n++] = hex[p[i] & 15];
+				}
+				id[n] = '\0';
+			}
+			snprintf(first, sizeof(first), "entry %s: %s", id, why);
+		}
+		if (lrc == -EPROTO && result == 0)
+			result = -EPROTO;
+	}
+	if (rc != MDB_NOTFOUND) {
+		result = mdb_fail(rc, "reading entries", s, err, errlen);
+		goto out;
+	}
+	if (bad > 0) {
+		snprintf(err, errlen,
+		    "state store %s: %zu unreadable record(s); first: %s "
+		    "(refusing to start rather than drop them)", s->dir, bad,
+		    first);
+		if (result == 0)
+			result = -EINVAL;
+		goto out;
+	}
+	mdb_cursor_close(cur);
+	cur = NULL;
+
+	/* The outbox: count it and continue its sequence. */
+	if ((rc = mdb_cursor_open(txn, s->outbox, &cur)) != 0) {
+		result = mdb_fail(rc, "cursor", s, err, errlen);
+		goto out;
+	}
+	if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0)
+		s->next_seq = seq_from_key(&k) + 1;
+	if (mdb_stat(txn, s->outbox, &st) == 0)
+		rec->outbox = st.ms_entries;
+	tracker_load_finish(t);
+	rec->seconds = mono_seconds() - start;
+out:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return result;
+}
+
+struct commit_ctx {
+	store *s;
+	tracker *t;
+	MDB_txn *txn;
+	int rc;
+};
+
+static int
+commit_put(void *ctx, const struct tracker_key *key, uint32_t handle)
+{
+	struct commit_ctx *c = ctx;
+	uint8_t kb[TRACKER_RECORD_KEY_LEN];
+	tracker_key_encode(key, kb);
+	size_t len = tracker_encode(c->t, handle, &c->s->buf, &c->s->bufcap);
+	MDB_val k = {sizeof(kb), kb}, v = {len, c->s->buf};
+	return c->rc = mdb_put(c->txn, c->s->entries, &k, &v, 0);
+}
+
+static int
+commit_del(void *ctx, const struct tracker_key *key)
+{
+	struct commit_ctx *c = ctx;
+	uint8_t kb[TRACKER_RECORD_KEY_LEN];
+	tracker_key_encode(key, kb);
+	MDB_val k = {sizeof(kb), kb};
+	int rc = mdb_del(c->txn, c->s->entries, &k, NULL);
+	return c->rc = (rc == MDB_NOTFOUND ? 0 : rc);
+}
+
+static int
+commit_once(store *s, tracker *t, const struct store_batch *b)
+{
+	struct commit_ctx c = {s, t, NULL, 0};
+	int rc = mdb_txn_begin(s->env, NULL, 0, &c.txn);
+	if (rc != 0)
+		return rc;
+	if (tracker_foreach_dirty(t, commit_put, commit_del, &c) != 0) {
+		rc = c.rc;
+		goto abort;
+	}
+	uint64_t seq = s->next_seq;
+	for (size_t i = 0; b && i < b->noutbox_add; i++) {
+		uint8_t kb[8];
+		seq_key(seq, kb);
+		MDB_val k = {8, kb};
+		MDB_val v = {b->outbox_add[i].len,
+		    (void *)b->outbox_add[i].data};
+		if ((rc = mdb_put(c.txn, s->outbox, &k, &v, 0)) != 0)
+			goto abort;
+		if (b->outbox_seqs)
+			b->outbox_seqs[i] = seq;
+		seq++;
+	}
+	for (size_t i = 0; b && i < b->noutbox_del; i++) {
+		uint8_t kb[8];
+		seq_key(b->outbox_del[i], kb);
+		MDB_val k = {8, kb};
+		rc = mdb_del(c.txn, s->outbox, &k, NULL);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			goto abort;
+	}
+	for (size_t i = 0; b && i < b->nmeta; i++) {
+		MDB_val k = {strlen(b->meta[i].name), (void *)b->meta[i].name};
+		MDB_val v = {b->meta[i].len, (void *)b->meta[i].value};
+		if ((rc = mdb_put(c.txn, s->meta, &k, &v, 0)) != 0)
+			goto abort;
+	}
+	rc = mdb_txn_commit(c.txn);
+	if (rc == 0)
+		s->next_seq = seq;
+	return rc;
+abort:
+	mdb_txn_abort(c.txn);
+	return rc;
+}
+
+int
+store_commit(store *s, tracker *t, const struct store_batch *b, char *err,
+    size_t errlen)
+{
+	for (;;) {
+		int rc = commit_once(s, t, b);
+		if (rc == 0) {
+			tracker_clear_dirty(t);
+			return 0;
+		}
+		if (rc != MDB_MAP_FULL)
+			return mdb_fail(rc, "commit", s, err, errlen);
+		if (s->map_size >= s->max_map_size) {
+			snprintf(err, errlen,
+			    "state store %s is full: the map reached its limit "
+			    "of %zu MiB (raise state.max_size)", s->dir,
+			    s->max_map_size >> 20);
+			return -ENOSPC;
+		}
+		size_t grown = s->map_size * 2;
+		if (grown > s->max_map_size)
+			grown = s->max_map_size;
+		if ((rc = mdb_env_set_mapsize(s->env, grown)) != 0)
+			return mdb_fail(rc, "growing the map", s, err, errlen);
+		s->map_size = grown;
+	}
+}
+
+int
+store_meta_get(store *s, const char *name, void *buf, size_t buflen)
+{
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return -EIO;
+	MDB_val k = {strlen(name), (void *)name}, v;
+	rc = mdb_get(txn, s->meta, &k, &v);
+	if (rc == 0) {
+		size_t n = v.mv_size < buflen ? v.mv_size : buflen;
+		memcpy(buf, v.mv_data, n);
+		rc = (int)v.mv_size;
+	} else {
+		rc = rc == MDB_NOTFOUND ? -ENOENT : -EIO;
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int
+store_outbox_foreach(store *s,
+    int (*fn)(void *ctx, uint64_t seq, const void *data, size_t len),
+    void *ctx)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return -EIO;
+	if (mdb_cursor_open(txn, s->outbox, &cur) != 0) {
+		mdb_txn_abort(txn);
+		return -EIO;
+	}
+	int result = 0;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if ((result = fn(ctx, seq_from_key(&k), v.mv_data,
+			 v.mv_size)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return result;
+}
+
+size_t
+store_outbox_count(store *s)
+{
+	MDB_txn *txn;
+	MDB_stat st;
+	size_t n = 0;
+	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+		return 0;
+	if (mdb_stat(txn, s->outbox, &st) == 0)
+		n = st.ms_entries;
+	mdb_txn_abort(txn);
+	return n;
+}
+
+size_t
+store_map_size(const store *s)
+{
+	return s->map_size;
+}
+
+const char *
+store_dir(const store *s)
+{
+	return s->dir;
+}

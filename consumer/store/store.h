@@ -1,0 +1,97 @@
+/*
+ * store: sbomd's durable state in LMDB under state.dir.
+ *
+ *   entries  key (kind byte + 32 bytes) -> versioned tracker record
+ *   outbox   sequence (u64 big-endian)  -> encoded outcome, until delivered
+ *   meta     name -> value: "format" (the store format), and whatever the
+ *            service records with a batch (e.g. consumer positions)
+ *
+ * A batch's changes (every dirty entry, deleted keys, outbox appends and
+ * deletions, meta values) go into ONE write transaction: after a crash the
+ * store holds the state after some whole batch, never part of one.
+ */
+#ifndef SBOMD_STORE_STORE_H
+#define SBOMD_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/tracker.h"
+
+#define STORE_FORMAT 1
+
+typedef struct store store;
+
+struct store_options {
+	size_t initial_map_size; /* bytes; 0 = 64 MiB */
+	size_t max_map_size;	 /* bytes; 0 = 64 GiB */
+	int no_sync;		 /* 1: no fsync per commit (benchmarks only) */
+};
+
+struct store_blob {
+	const void *data;
+	size_t len;
+};
+
+struct store_meta {
+	const char *name;
+	const void *value;
+	size_t len;
+};
+
+/* Everything besides the tracker's dirty set that a batch commits. */
+struct store_batch {
+	const struct store_blob *outbox_add; /* appended in order */
+	size_t noutbox_add;
+	uint64_t *outbox_seqs;		     /* out: their sequences, or NULL */
+	const uint64_t *outbox_del;	     /* delivered: removed */
+	size_t noutbox_del;
+	const struct store_meta *meta;
+	size_t nmeta;
+};
+
+struct store_recovery {
+	size_t entries;
+	size_t outbox;
+	size_t requeued; /* SCANNING at the crash, queued again */
+	double seconds;
+};
+
+/*
+ * Opens (creating when needed) the store in dir. A store written by a
+ * newer format is refused with -EPROTO and a message naming both formats.
+ */
+int store_open(const char *dir, const struct store_options *opt, store **out,
+    char *err, size_t errlen);
+void store_close(store *s);
+
+/*
+ * Loads every entry into an empty tracker. A record that cannot be read
+ * stops the start-up: the error names the key (and counts the others), and
+ * nothing is changed on disk. See README "Durable state" for why.
+ */
+int store_recover(store *s, tracker *t, int64_t now, struct store_recovery *rec,
+    char *err, size_t errlen);
+
+/*
+ * Commits the tracker's dirty set and the batch in one durable write
+ * transaction, growing the map when it is full (up to max_map_size). On
+ * success the tracker's dirty set is cleared; on failure nothing was
+ * written and the dirty set is kept, so the same commit can be retried.
+ */
+int store_commit(store *s, tracker *t, const struct store_batch *b, char *err,
+    size_t errlen);
+
+/* Reads a meta value into buf; returns its length, -ENOENT, or -errno. */
+int store_meta_get(store *s, const char *name, void *buf, size_t buflen);
+
+/* Calls fn for each outbox item in sequence order (read transaction). */
+int store_outbox_foreach(store *s,
+    int (*fn)(void *ctx, uint64_t seq, const void *data, size_t len),
+    void *ctx);
+size_t store_outbox_count(store *s);
+
+size_t store_map_size(const store *s);
+const char *store_dir(const store *s);
+
+#endif

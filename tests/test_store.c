@@ -1,0 +1,1820 @@
+/*
+ * test_store: the LMDB state store (consumer/store) together with the
+ * tracker's record encoding and recovery (tracker_encode / tracker_load).
+ *
+ * - round trip: a few hundred varied events (images and hosts, several
+ *   sources, tags and digests, UNSETs, jobs popped and completed with
+ *   success, retryable and permanent failures), committed in batches;
+ *   after reopen + recover every entity is equal field by field, source by
+ *   source and byte for byte (tracker_encode), the heaps hold the same
+ *   (due, key) pairs and tracker_check passes;
+ * - SCANNING at the crash comes back QUEUED due at the recovery time with
+ *   the same attempt; a retry schedule is kept as it was;
+ * - group commit: the dirty set is cleared by a commit, a key forgotten and
+ *   created again in one batch ends up present, one forgotten for good
+ *   ends up absent; a failed commit writes nothing and keeps the dirty set;
+ * - outbox sequences, meta values;
+ * - map growth, and the max_map_size limit (-ENOSPC, nothing lost);
+ * - a store of a newer format is refused (-EPROTO);
+ * - corrupt records (truncated, random, newer version, bad keys, an
+ *   over-long host name) stop recovery with the key and the reason named,
+ *   and never crash; a mutation fuzz of tracker_load.
+ *
+ * Every test works in its own mkdtemp directory under /tmp, removed by the
+ * teardown. Run it under ASan as well: several cases are about memory.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "core/tracker.h"
+#include "store/store.h"
+#include "util/digest.h"
+#include "util/xmalloc.h"
+
+#define T0 1700000000000LL /* a fixed "now" (ms since the epoch) */
+#define MIN_MS (60 * 1000LL)
+
+/* ---- randomness: fixed seeds, every run does the same ---- */
+
+static uint64_t rng_state;
+
+static void
+rng_seed(uint64_t seed)
+{
+	rng_state = seed ? seed : 1;
+}
+
+static uint64_t
+rng_next(void)
+{
+	uint64_t x = rng_state;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	rng_state = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+static size_t
+rnd(size_t n)
+{
+	return (size_t)(rng_next() % n);
+}
+
+/* ---- temporary directories ---- */
+
+static int
+dir_setup(void **state)
+{
+	char tmpl[] = "/tmp/sbomd-test-store-XXXXXX";
+	if (mkdtemp(tmpl) == NULL)
+		return -1;
+	*state = xstrdup(tmpl);
+	return 0;
+}
+
+static int
+dir_teardown(void **state)
+{
+	char *dir = *state;
+	DIR *dp = opendir(dir);
+	if (dp != NULL) {
+		struct dirent *de;
+		while ((de = readdir(dp)) != NULL) {
+			if (strcmp(de->d_name, ".") == 0 ||
+			    strcmp(de->d_name, "..") == 0)
+				continue;
+			char path[4096];
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			unlink(path);
+		}
+		closedir(dp);
+	}
+	int rc = rmdir(dir);
+	free(dir);
+	return rc;
+}
+
+/* ---- fixtures ---- */
+
+static void
+test_config(struct tracker_config *c)
+{
+	tracker_config_defaults(c);
+	c->retry.base_ms = 1 * MIN_MS;
+	c->retry.max_ms = 30 * MIN_MS;
+	c->retry.multiplier = 2.0;
+	c->retry.jitter = 0.1;
+	c->retry.max_attempts = 4;
+	c->retry.failed_rescan_after_ms = 120 * MIN_MS;
+	c->rescan_after_ms = 60 * MIN_MS;
+	c->forget_after_ms = 20 * MIN_MS;
+}
+
+static tracker *
+new_tracker(void)
+{
+	struct tracker_config c;
+	char err[256];
+	test_config(&c);
+	assert_int_equal(tracker_config_validate(&c, err, sizeof(err)), 0);
+	return tracker_new(&c);
+}
+
+static void
+image_id(unsigned n, char out[DIGEST_STR_LEN])
+{
+	char buf[64];
+	uint8_t d[DIGEST_LEN];
+	int len = snprintf(buf, sizeof(buf), "test-image-%u", n);
+	digest_sha256(buf, (size_t)len, d);
+	digest_format(d, out);
+}
+
+static void
+key_of(enum entity_kind kind, const char *id, struct tracker_key *key)
+{
+	char err[256];
+	if (tracker_key_from_id(kind, id, key, err, sizeof(err)) != 0)
+		fail_msg("key of %s: %s", id, err);
+}
+
+static void
+key_hex(const struct tracker_key *key, char out[2 * TRACKER_KEY_LEN + 1])
+{
+	for (size_t i = 0; i < TRACKER_KEY_LEN; i++)
+		snprintf(out + 2 * i, 3, "%02x", key->bytes[i]);
+}
+
+static enum apply_result
+ev_apply(tracker *t, enum event_type type, enum entity_kind kind,
+    const char *id, const char *src, const char *const *tags, size_t ntags,
+    const char *const *digests, size_t ndigests, int64_t observed,
+    int32_t partition, int64_t now, struct tracker_outcome *out)
+{
+	struct tracker_event ev = {
+		.type = type, .kind = kind, .id = id, .source = src,
+		.tags = tags, .ntags = ntags, .digests = digests,
+		.ndigests = ndigests, .observed_at = observed,
+		.partition = partition,
+	};
+	struct tracker_outcome o;
+	char err[256];
+	enum apply_result r = tracker_apply(t, &ev, now, out ? out : &o, err,
+	    sizeof(err));
+	if (r == APPLY_INVALID)
+		fail_msg("event on %s from %s rejected: %s", id, src, err);
+	return r;
+}
+
+static enum apply_result
+set1(tracker *t, enum entity_kind kind, const char *id, const char *src,
+    const char *tag, int64_t now)
+{
+	const char *tags[1] = {tag};
+	return ev_apply(t, EVENT_SET, kind, id, src, tags, tag ? 1 : 0, NULL, 0,
+	    now, 0, now, NULL);
+}
+
+static enum apply_result
+unset1(tracker *t, enum entity_kind kind, const char *id, const char *src,
+    int64_t now, struct tracker_outcome *out)
+{
+	return ev_apply(t, EVENT_UNSET, kind, id, src, NULL, 0, NULL, 0, now, 0,
+	    now, out);
+}
+
+static void
+check_tracker(const tracker *t)
+{
+	char err[256];
+	if (tracker_check(t, err, sizeof(err)) != 0)
+		fail_msg("tracker_check: %s", err);
+}
+
+static void
+commit(store *s, tracker *t, const struct store_batch *b)
+{
+	char err[512];
+	int rc = store_commit(s, t, b, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("store_commit: %d %s", rc, err);
+	assert_int_equal(tracker_dirty_count(t), 0);
+}
+
+static store *
+open_store(const char *dir, const struct store_options *opt)
+{
+	store *s = NULL;
+	char err[512];
+	int rc = store_open(dir, opt, &s, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("store_open %s: %d %s", dir, rc, err);
+	return s;
+}
+
+/* Opens dir and recovers it into a new tracker at now. */
+static tracker *
+reopen(const char *dir, store **sp, int64_t now, struct store_recovery *rec)
+{
+	struct store_recovery r;
+	char err[512];
+	store *s = open_store(dir, NULL);
+	tracker *t = new_tracker();
+	int rc = store_recover(s, t, now, rec ? rec : &r, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("store_recover: %d %s", rc, err);
+	assert_int_equal(tracker_dirty_count(t), 0);
+	check_tracker(t);
+	*sp = s;
+	return t;
+}
+
+/* ---- comparing trackers ---- */
+
+struct handles {
+	uint32_t *h;
+	size_t n, cap;
+};
+
+static void
+collect_fn(void *ctx, uint32_t handle)
+{
+	struct handles *hs = ctx;
+	if (hs->n == hs->cap) {
+		hs->cap = hs->cap ? hs->cap * 2 : 256;
+		hs->h = xreallocarray(hs->h, hs->cap, sizeof(*hs->h));
+	}
+	hs->h[hs->n++] = handle;
+}
+
+static struct handles
+all_handles(const tracker *t)
+{
+	struct handles hs = {NULL, 0, 0};
+	tracker_foreach(t, collect_fn, &hs);
+	assert_int_equal(hs.n, tracker_count(t));
+	return hs;
+}
+
+struct dump {
+	char *buf;
+	size_t len, cap;
+};
+
+static void
+dump_put(struct dump *d, const void *p, size_t n)
+{
+	if (d->len + n > d->cap) {
+		d->cap = (d->len + n) * 2;
+		d->buf = xrealloc(d->buf, d->cap);
+	}
+	memcpy(d->buf + d->len, p, n);
+	d->len += n;
+}
+
+static void
+dump_str(struct dump *d, const char *s, size_t n)
+{
+	char hdr[32];
+	int k = snprintf(hdr, sizeof(hdr), "[%zu]", n);
+	dump_put(d, hdr, (size_t)k);
+	dump_put(d, s, n);
+}
+
+static void
+dump_source_fn(void *ctx, const struct tracker_source_info *si)
+{
+	struct dump *d = ctx;
+	char hdr[128];
+	dump_str(d, si->source, strlen(si->source));
+	int k = snprintf(hdr, sizeof(hdr), "|%lld|%d|%zu|%zu|",
+	    (long long)si->observed_at, si->holding, si->ntags, si->ndigests);
+	dump_put(d, hdr, (size_t)k);
+	for (size_t i = 0; i < si->ntags; i++)
+		dump_str(d, si->tags[i], si->tag_lens[i]);
+	for (size_t i = 0; i < si->ndigests; i++)
+		dump_str(d, si->digests[i], si->digest_lens[i]);
+	dump_put(d, "\n", 1);
+}
+
+static struct dump
+sources_of(const tracker *t, uint32_t h)
+{
+	struct dump d = {NULL, 0, 0};
+	assert_int_equal(tracker_sources(t, h, dump_source_fn, &d), 0);
+	return d;
+}
+
+static void
+assert_entity_equal(const tracker *a, uint32_t ha, const tracker *b,
+    uint32_t hb)
+{
+	struct tracker_info ia, ib;
+	char ea[TRACKER_MAX_ERROR + 1] = "", eb[TRACKER_MAX_ERROR + 1] = "";
+	char ida[300], idb[300];
+
+	tracker_id_string(a, ha, ida, sizeof(ida));
+	tracker_id_string(b, hb, idb, sizeof(idb));
+	assert_string_equal(ida, idb);
+	assert_int_equal(tracker_info_get(a, ha, &ia), 0);
+	if (ia.last_error)
+		snprintf(ea, sizeof(ea), "%s", ia.last_error);
+	assert_int_equal(tracker_info_get(b, hb, &ib), 0);
+	if (ib.last_error)
+		snprintf(eb, sizeof(eb), "%s", ib.last_error);
+	assert_memory_equal(&ia.key, &ib.key, sizeof(ia.key));
+	if (ia.state != ib.state)
+		fail_msg("%s: state %s vs %s", ida, tracker_state_name(ia.state),
+		    tracker_state_name(ib.state));
+	assert_int_equal(ia.attempts, ib.attempts);
+	assert_int_equal(ia.partition, ib.partition);
+	assert_int_equal(ia.first_seen, ib.first_seen);
+	assert_int_equal(ia.last_scan, ib.last_scan);
+	assert_int_equal(ia.in_heap, ib.in_heap);
+	assert_int_equal(ia.due, ib.due);
+	assert_int_equal(ia.referenced, ib.referenced);
+	assert_int_equal(ia.nsources, ib.nsources);
+	assert_int_equal((ia.last_error == NULL), (ib.last_error == NULL));
+	assert_string_equal(ea, eb);
+
+	struct dump sa = sources_of(a, ha), sb = sources_of(b, hb);
+	assert_int_equal(sa.len, sb.len);
+	if (sa.len > 0)
+		assert_memory_equal(sa.buf, sb.buf, sa.len);
+	free(sa.buf);
+	free(sb.buf);
+
+	uint8_t *ba = NULL, *bb = NULL;
+	size_t ca = 0, cb = 0;
+	size_t la = tracker_encode(a, ha, &ba, &ca);
+	size_t lb = tracker_encode(b, hb, &bb, &cb);
+	assert_int_equal(la, lb);
+	assert_memory_equal(ba, bb, la);
+	free(ba);
+	free(bb);
+}
+
+/* Every entity of a is in b and equal; same counts everywhere. */
+static void
+assert_trackers_equal(const tracker *a, const tracker *b)
+{
+	assert_int_equal(tracker_count(a), tracker_count(b));
+	assert_int_equal(tracker_heap_size(a), tracker_heap_size(b));
+	for (int s = ENTRY_QUEUED; s <= ENTRY_CANCELLED; s++)
+		assert_int_equal(tracker_count_state(a, (enum entry_state)s),
+		    tracker_count_state(b, (enum entry_state)s));
+	struct handles hs = all_handles(a);
+	for (size_t i = 0; i < hs.n; i++) {
+		struct tracker_info ia;
+		assert_int_equal(tracker_info_get(a, hs.h[i], &ia), 0);
+		uint32_t hb = tracker_find(b, &ia.key);
+		assert_int_not_equal(hb, TRACKER_NONE);
+		assert_entity_equal(a, hs.h[i], b, hb);
+	}
+	free(hs.h);
+}
+
+/* ---- raw LMDB access, bypassing the store ---- */
+
+static MDB_env *
+raw_env(const char *dir)
+{
+	MDB_env *env;
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
+	assert_int_equal(mdb_env_set_mapsize(env, 64u << 20), 0);
+	int rc = mdb_env_open(env, dir, MDB_NOSYNC, 0600);
+	if (rc != 0)
+		fail_msg("mdb_env_open %s: %s", dir, mdb_strerror(rc));
+	return env;
+}
+
+static void
+raw_put(const char *dir, const char *db, const void *k, size_t klen,
+    const void *v, size_t vlen)
+{
+	MDB_env *env = raw_env(dir);
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, MDB_CREATE, &dbi), 0);
+	MDB_val mk = {klen, (void *)k}, mv = {vlen, (void *)v};
+	assert_int_equal(mdb_put(txn, dbi, &mk, &mv, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static void
+raw_del(const char *dir, const char *db, const void *k, size_t klen)
+{
+	MDB_env *env = raw_env(dir);
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	MDB_val mk = {klen, (void *)k};
+	assert_int_equal(mdb_del(txn, dbi, &mk, NULL), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* A copy of the value (caller frees), or NULL when absent. */
+static uint8_t *
+raw_get(const char *dir, const char *db, const void *k, size_t klen,
+    size_t *len)
+{
+	MDB_env *env = raw_env(dir);
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	uint8_t *copy = NULL;
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	MDB_val mk = {klen, (void *)k}, mv;
+	int rc = mdb_get(txn, dbi, &mk, &mv);
+	if (rc == 0) {
+		copy = xmalloc(mv.mv_size + 1);
+		memcpy(copy, mv.mv_data, mv.mv_size);
+		*len = mv.mv_size;
+	} else {
+		assert_int_equal(rc, MDB_NOTFOUND);
+	}
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return copy;
+}
+
+static size_t
+raw_count(const char *dir, const char *db)
+{
+	MDB_env *env = raw_env(dir);
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_stat st;
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return st.ms_entries;
+}
+
+/* ---- 1. round trip ---- */
+
+#define RT_IMAGES 90
+#define RT_HOSTS 25
+#define RT_EVENTS 420
+
+struct rt_stats {
+	size_t apply[APPLY_RESULT_COUNT];
+	size_t outcome[4];
+	size_t complete_stale;
+};
+
+struct rt_ids {
+	char images[RT_IMAGES][DIGEST_STR_LEN];
+	char hosts[RT_HOSTS][TRACKER_MAX_NAME + 1];
+};
+
+static void
+rt_ids_init(struct rt_ids *ids)
+{
+	for (unsigned i = 0; i < RT_IMAGES; i++)
+		image_id(i, ids->images[i]);
+	for (unsigned i = 0; i < RT_HOSTS; i++)
+		snprintf(ids->hosts[i], sizeof(ids->hosts[i]),
+		    "host-%02u.dc1.example.com", i);
+	/* the longest host name there may be */
+	memset(ids->hosts[0], 'h', TRACKER_MAX_NAME);
+	ids->hosts[0][TRACKER_MAX_NAME] = '\0';
+}
+
+static void
+count_outcome(struct rt_stats *st, const struct tracker_outcome *o)
+{
+	if (o->status != OUTCOME_NONE)
+		st->outcome[o->status]++;
+}
+
+/*
+ * Drives t through RT_EVENTS random operations from *now on; jobs handed
+ * out and not completed are left in jobs[] (SCANNING).
+ */
+static void
+rt_drive(tracker *t, store *s, const struct rt_ids *ids, int64_t *nowp,
+    struct tracker_job *jobs, size_t *njobsp, struct rt_stats *st)
+{
+	static char long_tag[300], long_src[TRACKER_MAX_NAME + 1];
+	static char long_error[TRACKER_MAX_ERROR + 500];
+	static const char *sources[] = {"node-a", "node-b", "node-c",
+	    "node-d", "worker-17.eu-west-1.compute.internal", long_src};
+	const char *tag_pool[] = {"registry.example.com/app:1.0",
+	    "registry.example.com/app:latest", "docker.io/library/nginx:1.25",
+	    "quay.io/org/tool:v2", "localhost:5000/x:y", long_tag};
+	const char *digest_pool[] = {
+	    "registry.example.com/app@sha256:"
+	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+	    "docker.io/library/nginx@sha256:"
+	    "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210",
+	    "quay.io/org/tool@sha256:"
+	    "00000000000000000000000000000000000000000000000000000000000000ff"};
+	int32_t partitions[] = {0, 3, -1, 2147483647, 11};
+	int64_t now = *nowp;
+	size_t njobs = *njobsp;
+
+	memset(long_tag, 't', sizeof(long_tag) - 1);
+	memcpy(long_tag, "registry.example.com/", 21);
+	memset(long_src, 's', sizeof(long_src) - 1);
+	memset(long_error, 'e', sizeof(long_error) - 1);
+	memcpy(long_error, "very long error: ", 17);
+
+	for (int i = 0; i < RT_EVENTS; i++) {
+		now += (int64_t)rnd(40000);
+		if (rnd(60) == 0)
+			now += 25 * MIN_MS; /* let forget timers fire */
+		enum entity_kind kind = rnd(4) == 0 ? ENTITY_HOST :
+		    ENTITY_IMAGE;
+		const char *id = kind == ENTITY_HOST ?
+		    ids->hosts[rnd(RT_HOSTS)] : ids->images[rnd(RT_IMAGES)];
+		const char *src = sources[rnd(6)];
+		int64_t observed = now - (int64_t)rnd(120000);
+		size_t op = rnd(100);
+		struct tracker_outcome o;
+
+		if (op < 50) {
+			const char *tags[8], *digs[4];
+			size_t nt = rnd(5), nd = rnd(3);
+			for (size_t k = 0; k < nt; k++)
+				tags[k] = tag_pool[rnd(6)];
+			for (size_t k = 0; k < nd; k++)
+				digs[k] = digest_pool[rnd(3)];
+			enum apply_result r = ev_apply(t, EVENT_SET, kind, id,
+			    src, tags, nt, digs, nd, observed,
+			    partitions[rnd(5)], now, &o);
+			st->apply[r]++;
+			count_outcome(st, &o);
+		} else if (op < 70) {
+			const char *unknown = "sha256:"
+			    "abababababababababababababababababababababababababababababababab";
+			if (rnd(15) == 0) {
+				kind = ENTITY_IMAGE;
+				id = unknown;
+			}
+			enum apply_result r = ev_apply(t, EVENT_UNSET, kind, id,
+			    src, NULL, 0, NULL, 0, observed, 0, now, &o);
+			st->apply[r]++;
+			count_outcome(st, &o);
+		} else if (op < 85) {
+			if (njobs < 60 && tracker_pop_due(t, now, &jobs[njobs]))
+				njobs++;
+		} else if (njobs > 0) {
+			size_t j = rnd(njobs);
+			struct tracker_result res = {true, ERROR_RETRYABLE,
+			    NULL};
+			char msg[128];
+			size_t kindres = rnd(10);
+			if (kindres >= 4) {
+				res.ok = false;
+				res.error_class = kindres < 8 ? ERROR_RETRYABLE :
+				    ERROR_PERMANENT;
+				snprintf(msg, sizeof(msg),
+				    "scan of attempt %u failed: %s",
+				    jobs[j].attempt, kindres < 8 ?
+				    "registry timeout" : "manifest unknown");
+				res.error = rnd(8) == 0 ? long_error : msg;
+			}
+			int rc = tracker_complete(t, jobs[j].handle,
+			    jobs[j].attempt, &res, now, &o);
+			if (rc == -ESTALE)
+				st->complete_stale++;
+			else
+				assert_int_equal(rc, 0);
+			count_outcome(st, &o);
+			jobs[j] = jobs[--njobs];
+		}
+		if (i % 10 == 0)
+			check_tracker(t);
+		if (i % 40 == 39) {
+			uint8_t bn[4] = {(uint8_t)i, 0, 0, 0};
+			struct store_meta m = {"batch", bn, 4};
+			struct store_batch b = {.meta = &m, .nmeta = 1};
+			commit(s, t, &b);
+		}
+	}
+	*nowp = now;
+	*njobsp = njobs;
+}
+
+struct pop_rec {
+	int64_t due;
+	uint8_t key[TRACKER_RECORD_KEY_LEN];
+	uint32_t attempt;
+};
+
+static int
+pop_rec_cmp(const void *a, const void *b)
+{
+	const struct pop_rec *x = a, *y = b;
+	if (x->due != y->due)
+		return x->due < y->due ? -1 : 1;
+	return memcmp(x->key, y->key, sizeof(x->key));
+}
+
+/* Pops every job due by `until`; returns them sorted by (due, key). */
+static struct pop_rec *
+pop_all(tracker *t, int64_t until, size_t *n)
+{
+	struct pop_rec *v = xcalloc(tracker_count(t) + 1, sizeof(*v));
+	struct tracker_job job;
+	int64_t last = INT64_MIN;
+	*n = 0;
+	while (tracker_pop_due(t, until, &job)) {
+		assert_true(job.due >= last); /* soonest first */
+		last = job.due;
+		v[*n].due = job.due;
+		v[*n].attempt = job.attempt;
+		tracker_key_encode(&job.key, v[*n].key);
+		(*n)++;
+	}
+	qsort(v, *n, sizeof(*v), pop_rec_cmp);
+	return v;
+}
+
+static void
+test_round_trip(void **state)
+{
+	const char *dir = *state;
+	struct rt_ids *ids = xcalloc(1, sizeof(*ids));
+	struct rt_stats st;
+	struct tracker_job jobs[64];
+	size_t njobs = 0;
+	int64_t now = T0;
+
+	memset(&st, 0, sizeof(st));
+	rng_seed(0x5eed1);
+	rt_ids_init(ids);
+	store *s = open_store(dir, NULL);
+	tracker *t = new_tracker();
+	rt_drive(t, s, ids, &now, jobs, &njobs, &st);
+
+	/* Make sure the interesting states exist at the end. */
+	const char *cancel_id = ids->images[RT_IMAGES - 1];
+	now += 1000;
+	set1(t, ENTITY_IMAGE, cancel_id, "node-z", "x:1", now);
+	struct tracker_outcome o;
+	assert_int_equal(unset1(t, ENTITY_IMAGE, cancel_id, "node-z", now + 1,
+	    &o), APPLY_UPDATED);
+	assert_int_equal(o.status, OUTCOME_CANCELLED);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(tracker_pop_due(t, now, &jobs[njobs++]), 1);
+	commit(s, t, NULL);
+	check_tracker(t);
+
+	print_message("round trip: %zu entities (queued %zu, scanning %zu, "
+	    "done %zu, failed %zu, cancelled %zu), heap %zu; apply new %zu "
+	    "updated %zu dedup %zu stale %zu unknown %zu; outcomes ok %zu "
+	    "retry %zu failed %zu cancelled %zu\n", tracker_count(t),
+	    tracker_count_state(t, ENTRY_QUEUED),
+	    tracker_count_state(t, ENTRY_SCANNING),
+	    tracker_count_state(t, ENTRY_DONE),
+	    tracker_count_state(t, ENTRY_FAILED),
+	    tracker_count_state(t, ENTRY_CANCELLED), tracker_heap_size(t),
+	    st.apply[APPLY_NEW], st.apply[APPLY_UPDATED], st.apply[APPLY_DEDUP],
+	    st.apply[APPLY_STALE], st.apply[APPLY_UNKNOWN],
+	    st.outcome[OUTCOME_SUCCEEDED], st.outcome[OUTCOME_RETRY_SCHEDULED],
+	    st.outcome[OUTCOME_FAILED], st.outcome[OUTCOME_CANCELLED]);
+	/* The run must have covered what it claims to. */
+	for (int r = APPLY_NEW; r <= APPLY_UNKNOWN; r++)
+		assert_true(st.apply[r] > 0);
+	for (int k = 0; k < 4; k++)
+		assert_true(st.outcome[k] > 0);
+	for (int k = ENTRY_QUEUED; k <= ENTRY_CANCELLED; k++)
+		assert_true(tracker_count_state(t, (enum entry_state)k) > 0);
+	assert_true(tracker_count(t) > 80);
+
+	/* Every record as it was committed. */
+	struct handles hs = all_handles(t);
+	uint8_t **before = xcalloc(hs.n, sizeof(*before));
+	size_t *before_len = xcalloc(hs.n, sizeof(*before_len));
+	size_t nscanning = 0;
+	for (size_t i = 0; i < hs.n; i++) {
+		size_t cap = 0;
+		before_len[i] = tracker_encode(t, hs.h[i], &before[i], &cap);
+	}
+
+	store_close(s);
+	int64_t now2 = now + 1234;
+	struct store_recovery rec;
+	tracker *t2 = reopen(dir, &s, now2, &rec);
+	assert_int_equal(rec.entries, tracker_count(t));
+	assert_int_equal(rec.outbox, 0);
+	assert_true(rec.seconds >= 0);
+
+	/* The raw records are exactly tracker_encode's output. */
+	for (size_t i = 0; i < hs.n; i++) {
+		struct tracker_info info;
+		uint8_t kb[TRACKER_RECORD_KEY_LEN];
+		size_t len;
+		assert_int_equal(tracker_info_get(t, hs.h[i], &info), 0);
+		tracker_key_encode(&info.key, kb);
+		uint8_t *raw = raw_get(dir, "entries", kb, sizeof(kb), &len);
+		assert_non_null(raw);
+		assert_int_equal(len, before_len[i]);
+		assert_memory_equal(raw, before[i], len);
+		free(raw);
+	}
+	assert_int_equal(raw_count(dir, "entries"), tracker_count(t));
+
+	/* What recovery does to SCANNING entries, done by hand on t. */
+	for (size_t i = 0; i < hs.n; i++) {
+		struct tracker_info info;
+		assert_int_equal(tracker_info_get(t, hs.h[i], &info), 0);
+		if (info.state == ENTRY_SCANNING) {
+			assert_int_equal(tracker_requeue(t, hs.h[i], now2), 0);
+			nscanning++;
+		}
+	}
+	assert_true(nscanning > 0);
+	assert_int_equal(rec.requeued, nscanning);
+	assert_trackers_equal(t, t2);
+	assert_trackers_equal(t2, t);
+
+	/* Untouched records encode identically before and after. */
+	for (size_t i = 0; i < hs.n; i++) {
+		struct tracker_info info;
+		assert_int_equal(tracker_info_get(t, hs.h[i], &info), 0);
+		uint32_t h2 = tracker_find(t2, &info.key);
+		uint8_t *buf = NULL;
+		size_t cap = 0, len = tracker_encode(t2, h2, &buf, &cap);
+		if (before[i][2] != ENTRY_SCANNING) {
+			assert_int_equal(len, before_len[i]);
+			assert_memory_equal(buf, before[i], len);
+		}
+		free(buf);
+		free(before[i]);
+	}
+	free(before);
+	free(before_len);
+	free(hs.h);
+
+	/* The heaps hold the same (due, key) pairs: pop everything. */
+	size_t n1, n2;
+	struct pop_rec *p1 = pop_all(t, now2 + 400 * MIN_MS, &n1);
+	struct pop_rec *p2 = pop_all(t2, now2 + 400 * MIN_MS, &n2);
+	assert_int_equal(n1, n2);
+	assert_true(n1 > 0);
+	if (n1 > 0)
+		assert_memory_equal(p1, p2, n1 * sizeof(*p1));
+	free(p1);
+	free(p2);
+	assert_trackers_equal(t, t2);
+	check_tracker(t);
+	check_tracker(t2);
+
+	store_close(s);
+	tracker_free(t);
+	tracker_free(t2);
+	free(ids);
+}
+
+/* ---- 2. SCANNING at the crash; retry schedules ---- */
+
+static void
+test_scanning_requeued(void **state)
+{
+	const char *dir = *state;
+	char a[DIGEST_STR_LEN];
+	struct tracker_key ka;
+	struct tracker_job job;
+	image_id(1, a);
+	key_of(ENTITY_IMAGE, a, &ka);
+
+	store *s = open_store(dir, NULL);
+	tracker *t = new_tracker();
+	assert_int_equal(set1(t, ENTITY_IMAGE, a, "node-a", "app:1", T0),
+	    APPLY_NEW);
+	assert_int_equal(tracker_pop_due(t, T0, &job), 1);
+	assert_int_equal(job.attempt, 1);
+	commit(s, t, NULL);
+	store_close(s);
+	tracker_free(t);
+
+	int64_t now2 = T0 + 7 * MIN_MS;
+	struct store_recovery rec;
+	t = reopen(dir, &s, now2, &rec);
+	assert_int_equal(rec.entries, 1);
+	assert_int_equal(rec.requeued, 1);
+	uint32_t h = tracker_find(t, &ka);
+	assert_int_not_equal(h, TRACKER_NONE);
+	struct tracker_info info;
+	assert_int_equal(tracker_info_get(t, h, &info), 0);
+	assert_int_equal(info.state, ENTRY_QUEUED);
+	assert_true(info.in_heap);
+	assert_int_equal(info.due, now2);
+	assert_int_equal(info.attempts, 0);
+	assert_int_equal(info.first_seen, T0);
+	assert_int_equal(tracker_count_state(t, ENTRY_QUEUED), 1);
+	assert_int_equal(tracker_count_state(t, ENTRY_SCANNING), 0);
+	/* not due before the recovery time, due at it, same attempt */
+	assert_int_equal(tracker_pop_due(t, now2 - 1, &job), 0);
+	assert_int_equal(tracker_pop_due(t, now2, &job), 1);
+	assert_memory_equal(&job.key, &ka, sizeof(ka));
+	assert_int_equal(job.attempt, 1);
+	assert_int_equal(job.due, now2);
+
+	/* The requeue is not persisted by itself: the store still has it
+	 * SCANNING, and a second crash before any change requeues it again. */
+	store_close(s);
+	tracker_free(t);
+	t = reopen(dir, &s, now2 + 1, &rec);
+	assert_int_equal(rec.requeued, 1);
+	assert_int_equal(tracker_pop_due(t, now2 + 1, &job), 1);
+	assert_int_equal(job.attempt, 1);
+	store_close(s);
+	tracker_free(t);
+}
+
+static void
+test_retry_schedule_kept(void **state)
+{
+	const char *dir = *state;
+	struct tracker_config c;
+	char b[DIGEST_STR_LEN], d[DIGEST_STR_LEN], err[256];
+	struct tracker_key kb, kd;
+	struct tracker_job job;
+	struct tracker_outcome o;
+	struct tracker_result fail = {false, ERROR_RETRYABLE, "timeout"};
+
+	test_config(&c);
+	c.retry.base_ms = 10 * MIN_MS;
+	c.retry.max_ms = 60 * MIN_MS;
+	c.retry.jitter = 0;
+	c.retry.max_attempts = 0;
+	assert_int_equal(tracker_config_validate(&c, err, sizeof(err)), 0);
+	image_id(2, b);
+	image_id(4, d);
+	key_of(ENTITY_IMAGE, b, &kb);
+	key_of(ENTITY_IMAGE, d, &kd);
+
+	store *s = open_store(dir, NULL);
+	tracker *t = tracker_new(&c);
+	set1(t, ENTITY_IMAGE, b, "node-a", NULL, T0);
+	set1(t, ENTITY_IMAGE, d, "node-a", NULL, T0);
+	/* b: attempt 1 fails, retried 10 min later; attempt 2 is running */
+	assert_int_equal(tracker_pop_due(t, T0, &job), 1);
+	assert_memory_equal(&job.key, &kb, sizeof(kb));
+	assert_int_equal(tracker_complete(t, job.handle, 1, &fail, T0, &o), 0);
+	assert_int_equal(o.status, OUTCOME_RETRY_SCHEDULED);
+	assert_int_equal(o.next_attempt_at, T0 + 10 * MIN_MS);
+	/* d: attempt 1 fails 5 minutes later: its retry is due at T0+15m */
+	assert_int_equal(tracker_pop_due(t, T0, &job), 1);
+	assert_memory_equal(&job.key, &kd, sizeof(kd));
+	assert_int_equal(tracker_complete(t, job.handle, 1, &fail,
+	    T0 + 5 * MIN_MS, &o), 0);
+	int64_t d_due = o.next_attempt_at;
+	assert_int_equal(d_due, T0 + 15 * MIN_MS);
+	int64_t t2 = T0 + 10 * MIN_MS;
+	assert_int_equal(tracker_pop_due(t, t2, &job), 1);
+	assert_memory_equal(&job.key, &kb, sizeof(kb));
+	assert_int_equal(job.attempt, 2);
+	assert_int_equal(tracker_pop_due(t, t2, &job), 0);
+	commit(s, t, NULL);
+	store_close(s);
+	tracker_free(t);
+
+	int64_t now2 = t2 + 30 * 1000;
+	struct store_recovery rec;
+	char err2[512];
+	s = open_store(dir, NULL);
+	t = tracker_new(&c);
+	assert_int_equal(store_recover(s, t, now2, &rec, err2, sizeof(err2)),
+	    0);
+	check_tracker(t);
+	assert_int_equal(rec.entries, 2);
+	assert_int_equal(rec.requeued, 1);
+
+	struct tracker_info info;
+	assert_int_equal(tracker_info_get(t, tracker_find(t, &kb), &info), 0);
+	assert_int_equal(info.state, ENTRY_QUEUED);
+	assert_int_equal(info.due, now2);
+	assert_int_equal(info.attempts, 1);
+	assert_string_equal(info.last_error, "timeout");
+	assert_int_equal(tracker_info_get(t, tracker_find(t, &kd), &info), 0);
+	assert_int_equal(info.state, ENTRY_QUEUED);
+	assert_int_equal(info.due, d_due); /* not now */
+	assert_int_equal(info.attempts, 1);
+
+	assert_int_equal(tracker_pop_due(t, now2, &job), 1);
+	assert_memory_equal(&job.key, &kb, sizeof(kb));
+	assert_int_equal(job.attempt, 2);
+	assert_int_equal(tracker_pop_due(t, now2, &job), 0);
+	int64_t next;
+	assert_int_equal(tracker_next_due(t, &next), 0);
+	assert_int_equal(next, d_due);
+	assert_int_equal(tracker_pop_due(t, d_due - 1, &job), 0);
+	assert_int_equal(tracker_pop_due(t, d_due, &job), 1);
+	assert_memory_equal(&job.key, &kd, sizeof(kd));
+	assert_int_equal(job.attempt, 2);
+	store_close(s);
+	tracker_free(t);
+}
+
+/* ---- 3. group commit: dirty clearing, delete + re-create ---- */
+
+static void
+test_group_commit(void **state)
+{
+	const char *dir = *state;
+	char x[DIGEST_STR_LEN], w[DIGEST_STR_LEN], v[DIGEST_STR_LEN],
+	    u[DIGEST_STR_LEN];
+	struct tracker_key kx, kw, kv, ku;
+	struct tracker_job job;
+	struct tracker_outcome o;
+	const int64_t forget = 20 * MIN_MS;
+
+	image_id(10, x);
+	image_id(11, w);
+	image_id(12, v);
+	image_id(13, u);
+	key_of(ENTITY_IMAGE, x, &kx);
+	key_of(ENTITY_IMAGE, w, &kw);
+	key_of(ENTITY_IMAGE, v, &kv);
+	key_of(ENTITY_IMAGE, u, &ku);
+
+	store *s = open_store(dir, NULL);
+	tracker *t = new_tracker();
+	assert_int_equal(tracker_dirty_count(t), 0);
+	set1(t, ENTITY_IMAGE, x, "node-a", "x:1", T0);
+	set1(t, ENTITY_IMAGE, w, "node-a", "w:1", T0);
+	assert_int_equal(tracker_dirty_count(t), 2);
+	commit(s, t, NULL);
+	/* the same commit again: nothing dirty, nothing to do */
+	commit(s, t, NULL);
+
+	/* Both cancelled: a forget timer each, at T0 + 1 + forget. */
+	unset1(t, ENTITY_IMAGE, x, "node-a", T0 + 1, &o);
+	assert_int_equal(o.status, OUTCOME_CANCELLED);
+	unset1(t, ENTITY_IMAGE, w, "node-a", T0 + 1, &o);
+	assert_int_equal(o.status, OUTCOME_CANCELLED);
+	commit(s, t, NULL);
+
+	/* One batch: both forgotten; x comes back, w does not, v is new (it
+	 * may take w's handle), u is created and forgotten in the batch. */
+	int64_t t1 = T0 + 1 + forget;
+	assert_int_equal(tracker_pop_due(t, t1, &job), 0);
+	assert_int_equal(tracker_find(t, &kx), TRACKER_NONE);
+	assert_int_equal(tracker_find(t, &kw), TRACKER_NONE);
+	assert_int_equal(tracker_count(t), 0);
+	assert_int_equal(tracker_dirty_count(t), 2);
+	assert_int_equal(set1(t, ENTITY_IMAGE, x, "node-b", "x:2", t1),
+	    APPLY_NEW);
+	assert_int_equal(set1(t, ENTITY_IMAGE, v, "node-b", "v:1", t1),
+	    APPLY_NEW);
+	set1(t, ENTITY_IMAGE, u, "node-c", "u:1", t1);
+	unset1(t, ENTITY_IMAGE, u, "node-c", t1, &o);
+	/* x and v are handed out (and put back), u's timer fires */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(tracker_pop_due(t, t1 + forget, &job), 1);
+		assert_int_equal(tracker_requeue(t, job.handle, t1 + forget),
+		    0);
+	}
+	assert_int_equal(tracker_find(t, &ku), TRACKER_NONE);
+	assert_true(tracker_dirty_count(t) > 0);
+	uint8_t one[1] = {1};
+	struct store_meta m = {"batch", one, 1};
+	struct store_batch b = {.meta = &m, .nmeta = 1};
+	commit(s, t, &b);
+	store_close(s);
+
+	struct store_recovery rec;
+	tracker *t2 = reopen(dir, &s, t1 + forget, &rec);
+	assert_int_equal(rec.entries, 2);
+	assert_int_equal(rec.requeued, 0);
+	assert_int_equal(tracker_find(t2, &kw), TRACKER_NONE);
+	assert_int_equal(tracker_find(t2, &ku), TRACKER_NONE);
+	uint32_t hx = tracker_find(t2, &kx);
+	assert_int_not_equal(hx, TRACKER_NONE);
+	assert_int_not_equal(tracker_find(t2, &kv), TRACKER_NONE);
+	struct tracker_info info;
+	assert_int_equal(tracker_info_get(t2, hx, &info), 0);
+	assert_int_equal(info.state, ENTRY_QUEUED);
+	assert_int_equal(info.first_seen, t1);
+	assert_int_equal(info.nsources, 1);
+	assert_trackers_equal(t, t2);
+	assert_int_equal(store_meta_get(s, "batch", one, 1), 1);
+	assert_int_equal(one[0], 1);
+
+	/* A failed commit writes nothing and keeps the dirty set. */
+	set1(t, ENTITY_IMAGE, w, "node-a", "w:2", t1 + forget);
+	size_t dirty = tracker_dirty_count(t);
+	assert_true(dirty > 0);
+	{
+		/* A meta name of 600 bytes exceeds LMDB's key size limit
+		 * (511): the transaction fails after the entries and the
+		 * outbox item were put. */
+		char longname[600];
+		memset(longname, 'm', sizeof(longname) - 1);
+		longname[sizeof(longname) - 1] = '\0';
+		uint8_t val[1] = {9};
+		struct store_meta bad = {longname, val, 1};
+		struct store_blob ob = {"outcome", 7};
+		uint64_t seq = 77;
+		struct store_batch fb = {.outbox_add = &ob, .noutbox_add = 1,
+		    .outbox_seqs = &seq, .meta = &bad, .nmeta = 1};
+		char err[512];
+		int rc = store_commit(s, t, &fb, err, sizeof(err));
+		assert_true(rc < 0);
+		print_message("failed commit: %d %s\n", rc, err);
+		assert_non_null(strstr(err, dir));
+		assert_int_equal(tracker_dirty_count(t), dirty);
+	}
+	store_close(s);
+	tracker_free(t2);
+	t2 = reopen(dir, &s, t1 + forget, &rec);
+	assert_int_equal(tracker_find(t2, &kw), TRACKER_NONE);
+	assert_int_equal(rec.outbox, 0);
+	assert_int_equal(store_outbox_count(s), 0);
+	/* and the retried commit then writes it all */
+	commit(s, t, NULL);
+	store_close(s);
+	tracker_free(t2);
+	t2 = reopen(dir, &s, t1 + forget, &rec);
+	assert_int_not_equal(tracker_find(t2, &kw), TRACKER_NONE);
+	assert_trackers_equal(t, t2);
+
+	store_close(s);
+	tracker_free(t);
+	tracker_free(t2);
+}
+
+/* ---- 4. outbox ---- */
+
+struct ob_seen {
+	uint64_t seq[32];
+	char data[32][32];
+	size_t n;
+};
+
+static int
+ob_collect(void *ctx, uint64_t seq, const void *data, size_t len)
+{
+	struct ob_seen *o = ctx;
+	assert_true(o->n < 32);
+	assert_true(len < 32);
+	o->seq[o->n] = seq;
+	memcpy(o->data[o->n], data, len);
+	o->data[o->n][len] = '\0';
+	o->n++;
+	return 0;
+}
+
+static int
+ob_stop(void *ctx, uint64_t seq, const void *data, size_t len)
+{
+	(void)seq, (void)data, (void)len;
+	int *calls = ctx;
+	++*calls;
+	return 42;
+}
+
+static void
+ob_add(store *s, tracker *t, const char *const *items, size_t n,
+    uint64_t *seqs, const uint64_t *del, size_t ndel)
+{
+	struct store_blob blobs[8];
+	for (size_t i = 0; i < n; i++) {
+		blobs[i].data = items[i];
+		blobs[i].len = strlen(items[i]);
+	}
+	struct store_batch b = {.outbox_add = blobs, .noutbox_add = n,
+	    .outbox_seqs = seqs, .outbox_del = del, .noutbox_del = ndel};
+	commit(s, t, &b);
+}
+
+static void
+test_outbox(void **state)
+{
+	const char *dir = *state;
+	const char *first[] = {"one", "two", "three"};
+	const char *second[] = {"four", "five"};
+	uint64_t s1[3], s2[2], s3[1], s4[1];
+	struct store_recovery rec;
+	struct ob_seen seen;
+
+	store *s = open_store(dir, NULL);
+	tracker *t = new_tracker();
+	assert_int_equal(store_outbox_count(s), 0);
+	ob_add(s, t, first, 3, s1, NULL, 0);
+	assert_true(s1[0] < s1[1] && s1[1] < s1[2]);
+	ob_add(s, t, second, 2, s2, NULL, 0);
+	assert_true(s1[2] < s2[0] && s2[0] < s2[1]);
+	assert_int_equal(store_outbox_count(s), 5);
+
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_outbox_foreach(s, ob_collect, &seen), 0);
+	assert_int_equal(seen.n, 5);
+	const char *all[] = {"one", "two", "three", "four", "five"};
+	uint64_t allseq[] = {s1[0], s1[1], s1[2], s2[0], s2[1]};
+	for (size_t i = 0; i < 5; i++) {
+		assert_int_equal(seen.seq[i], allseq[i]);
+		assert_string_equal(seen.data[i], all[i]);
+	}
+	int calls = 0;
+	assert_int_equal(store_outbox_foreach(s, ob_stop, &calls), 42);
+	assert_int_equal(calls, 1);
+
+	/* delivered: "two", and a sequence that does not exist */
+	uint64_t del[2] = {s1[1], 999999};
+	ob_add(s, t, NULL, 0, NULL, del, 2);
+	assert_int_equal(store_outbox_count(s), 4);
+	store_close(s);
+	tracker_free(t);
+
+	/* After reopen: the same items in order, sequences continue. */
+	t = reopen(dir, &s, T0, &rec);
+	assert_int_equal(rec.outbox, 4);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_outbox_foreach(s, ob_collect, &seen), 0);
+	assert_int_equal(seen.n, 4);
+	const char *left[] = {"one", "three", "four", "five"};
+	uint64_t leftseq[] = {s1[0], s1[2], s2[0], s2[1]};
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(seen.seq[i], leftseq[i]);
+		assert_string_equal(seen.data[i], left[i]);
+	}
+	const char *six[] = {"six"};
+	ob_add(s, t, six, 1, s3, NULL, 0);
+	assert_true(s3[0] > s2[1]);
+	/* the newest item delivered (its sequence may be used again after
+	 * a restart: nothing refers to a delivered item any more) */
+	uint64_t del2[1] = {s3[0]};
+	ob_add(s, t, NULL, 0, NULL, del2, 1);
+	store_close(s);
+	tracker_free(t);
+
+	/* Even by a process that commits without recovering first (a tool). */
+	s = open_store(dir, NULL);
+	t = new_tracker();
+	const char *seven[] = {"seven"};
+	ob_add(s, t, seven, 1, s4, NULL, 0);
+	assert_true(s4[0] > s2[1]);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_outbox_foreach(s, ob_collect, &seen), 0);
+	assert_int_equal(seen.n, 5);
+	assert_string_equal(seen.data[0], "one"); /* not overwritten */
+	assert_string_equal(seen.data[4], "seven");
+	store_close(s);
+	tracker_free(t);
+}
+
+/* ---- 5. meta ---- */
+
+static void
+test_meta(void **state)
+{
+	const char *dir = *state;
+	uint8_t bin[300], big[2000], buf[2048];
+	for (size_t i = 0; i < sizeof(bin); i++)
+		bin[i] = (uint8_t)i; /* includes NUL bytes */
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 7 + 3);
+	uint8_t pos[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+
+	store *s = open_store(dir, NULL);
+	tracker *t = new_tracker();
+	assert_int_equal(store_meta_get(s, "positions", buf, sizeof(buf)),
+	    -ENOENT);
+	/* the format is there from the start */
+	assert_int_equal(store_meta_get(s, "format", buf, sizeof(buf)), 4);
+	assert_int_equal(buf[0], STORE_FORMAT);
+
+	struct store_meta m[4] = {{"positions", pos, 8}, {"bin", bin, 300},
+	    {"big", big, 2000}, {"empty", "", 0}};
+	struct store_batch b = {.meta = m, .nmeta = 4};
+	commit(s, t, &b);
+	uint8_t pos2[3] = {9, 9, 9};
+	struct store_meta m2 = {"positions", pos2, 3};
+	struct store_batch b2 = {.meta = &m2, .nmeta = 1};
+	commit(s, t, &b2);
+	store_close(s);
+	tracker_free(t);
+
+	struct store_recovery rec;
+	t = reopen(dir, &s, T0, &rec);
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(store_meta_get(s, "positions", buf, sizeof(buf)), 3);
+	assert_memory_equal(buf, pos2, 3);
+	assert_int_equal(store_meta_get(s, "bin", buf, sizeof(buf)), 300);
+	assert_memory_equal(buf, bin, 300);
+	assert_int_equal(store_meta_get(s, "big", buf, sizeof(buf)), 2000);
+	assert_memory_equal(buf, big, 2000);
+	assert_int_equal(store_meta_get(s, "empty", buf, sizeof(buf)), 0);
+	/* a short buffer gets a prefix; the length says how much there is */
+	memset(buf, 0xee, sizeof(buf));
+	assert_int_equal(store_meta_get(s, "bin", buf, 10), 300);
+	assert_memory_equal(buf, bin, 10);
+	assert_int_equal(buf[10], 0xee);
+	assert_int_equal(store_meta_get(s, "nope", buf, sizeof(buf)), -ENOENT);
+	store_close(s);
+	tracker_free(t);
+}
+
+/* ---- 6. map growth and its limit ---- */
+
+static void
+add_images(tracker *t, unsigned from, unsigned n, int64_t now)
+{
+	for (unsigned i = from; i < from + n; i++) {
+		char id[DIGEST_STR_LEN];
+		image_id(i, id);
+		assert_int_equal(set1(t, ENTITY_IMAGE, id, "node-a",
+		    "registry.example.com/app:1.0", now), APPLY_NEW);
+	}
+}
+
+static void
+test_map_growth(void **state)
+{
+	const char *dir = *state;
+	struct store_options opt = {.initial_map_size = 1u << 20};
+	store *s = open_store(dir, &opt);
+	tracker *t = new_tracker();
+	size_t initial = store_map_size(s);
+	assert_int_equal(initial, 1u << 20);
+	for (unsigned b = 0; b < 10; b++) {
+		add_images(t, b * 5000, 5000, T0 + b);
+		commit(s, t, NULL);
+	}
+	size_t grown = store_map_size(s);
+	print_message("map: %zu -> %zu bytes for %zu entries\n", initial,
+	    grown, tracker_count(t));
+	assert_true(grown > initial);
+	assert_int_equal(tracker_count(t), 50000);
+	store_close(s);
+
+	/* An existing larger map wins over a smaller configured size. */
+	s = open_store(dir, &opt);
+	assert_int_equal(store_map_size(s), grown);
+	tracker *t2 = new_tracker();
+	struct store_recovery rec;
+	char err[512];
+	assert_int_equal(store_recover(s, t2, T0 + 100, &rec, err,
+	    sizeof(err)), 0);
+	assert_int_equal(rec.entries, 50000);
+	assert_trackers_equal(t, t2);
+	store_close(s);
+	tracker_free(t);
+	tracker_free(t2);
+}
+
+static void
+test_map_limit(void **state)
+{
+	const char *dir = *state;
+	struct store_options opt = {.initial_map_size = 1u << 20,
+	    .max_map_size = 2u << 20};
+	store *s = open_store(dir, &opt);
+	tracker *t = new_tracker();
+	char err[512] = "";
+	int rc = 0;
+	unsigned b, committed = 0;
+	for (b = 1; b <= 50; b++) {
+		add_images(t, (b - 1) * 1000, 1000, T0 + b);
+		uint8_t bn[1] = {(uint8_t)b};
+		struct store_meta m = {"batch", bn, 1};
+		struct store_batch sb = {.meta = &m, .nmeta = 1};
+		size_t dirty = tracker_dirty_count(t);
+		rc = store_commit(s, t, &sb, err, sizeof(err));
+		if (rc != 0) {
+			/* nothing silently lost: the dirty set is all there */
+			assert_int_equal(tracker_dirty_count(t), dirty);
+			break;
+		}
+		committed = b;
+		assert_int_equal(tracker_dirty_count(t), 0);
+	}
+	print_message("limit hit at batch %u: %d %s\n", b, rc, err);
+	assert_int_equal(rc, -ENOSPC);
+	assert_true(committed >= 1);
+	assert_non_null(strstr(err, "limit"));
+	assert_non_null(strstr(err, "2 MiB"));
+	assert_non_null(strstr(err, dir));
+	assert_int_equal(store_map_size(s), 2u << 20);
+	/* trying again fails the same way and still keeps everything */
+	size_t dirty = tracker_dirty_count(t);
+	assert_int_equal(store_commit(s, t, NULL, err, sizeof(err)), -ENOSPC);
+	assert_int_equal(tracker_dirty_count(t), dirty);
+	store_close(s);
+
+	/* On disk: exactly the batches before the failed one. */
+	struct store_recovery rec;
+	tracker *t2 = reopen(dir, &s, T0 + 100, &rec);
+	assert_int_equal(rec.entries, committed * 1000);
+	uint8_t bn[1];
+	assert_int_equal(store_meta_get(s, "batch", bn, 1), 1);
+	assert_int_equal(bn[0], committed);
+	/* With room, the kept dirty set is committed and nothing is lost. */
+	commit(s, t, NULL);
+	store_close(s);
+	tracker_free(t2);
+	t2 = reopen(dir, &s, T0 + 100, &rec);
+	assert_int_equal(rec.entries, tracker_count(t));
+	assert_trackers_equal(t, t2);
+	store_close(s);
+	tracker_free(t);
+	tracker_free(t2);
+}
+
+/* ---- 7. a newer store format ---- */
+
+static void
+test_newer_format(void **state)
+{
+	const char *dir = *state;
+	char err[512] = "";
+	store *s = open_store(dir, NULL);
+	store_close(s);
+
+	uint8_t f99[4] = {99, 0, 0, 0};
+	raw_put(dir, "meta", "format", 6, f99, 4);
+	int rc = store_open(dir, NULL, &s, err, sizeof(err));
+	print_message("format 99: %d %s\n", rc, err);
+	assert_int_equal(rc, -EPROTO);
+	assert_non_null(strstr(err, "newer"));
+	assert_non_null(strstr(err, "99"));
+	assert_non_null(strstr(err, dir));
+
+	/* a big one, to be sure the value is read as 32-bit little-endian */
+	uint8_t fbig[4] = {1, 0, 0, 1};
+	raw_put(dir, "meta", "format", 6, fbig, 4);
+	assert_int_equal(store_open(dir, NULL, &s, err, sizeof(err)), -EPROTO);
+
+	uint8_t fbad[3] = {1, 0, 0};
+	raw_put(dir, "meta", "format", 6, fbad, 3);
+	rc = store_open(dir, NULL, &s, err, sizeof(err));
+	assert_int_equal(rc, -EINVAL);
+	assert_non_null(strstr(err, "format"));
+
+	uint8_t f1[4] = {STORE_FORMAT, 0, 0, 0};
+	raw_put(dir, "meta", "format", 6, f1, 4);
+	s = open_store(dir, NULL);
+	store_close(s);
+}
+
+/* ---- 8. corrupt records ---- */
+
+/* A store of 20 images and 5 hosts; returns the tracker it holds. */
+static tracker *
+corrupt_fixture(const char *dir)
+{
+	store *s = open_store(dir, NULL);
+	tracker *t = new_tracker();
+	const char *tags[] = {"registry.example.com/app:1.0", "app:latest"};
+	const char *digs[] = {"registry.example.com/app@sha256:"
+	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"};
+	for (unsigned i = 0; i < 20; i++) {
+		char id[DIGEST_STR_LEN];
+		image_id(100 + i, id);
+		ev_apply(t, EVENT_SET, ENTITY_IMAGE, id, "node-a", tags, 2,
+		    digs, 1, T0, 1, T0, NULL);
+		ev_apply(t, EVENT_SET, ENTITY_IMAGE, id, "node-b", tags, 1,
+		    NULL, 0, T0, 1, T0, NULL);
+	}
+	for (unsigned i = 0; i < 5; i++) {
+		char host[64];
+		snprintf(host, sizeof(host), "host-%u.example.com", i);
+		set1(t, ENTITY_HOST, host, "node-a", NULL, T0);
+	}
+	struct tracker_job job;
+	struct tracker_outcome o;
+	struct tracker_result fail = {false, ERROR_RETRYABLE, "boom"};
+	assert_int_equal(tracker_pop_due(t, T0, &job), 1);
+	assert_int_equal(tracker_complete(t, job.handle, job.attempt, &fail,
+	    T0, &o), 0);
+	commit(s, t, NULL);
+	store_close(s);
+	return t;
+}
+
+/*
+ * Recovers dir into a fresh tracker, expecting failure rc with err naming
+ * `name` and containing each of the further strings; no crash, no leak.
+ */
+static void
+expect_recover_fails(const char *dir, int want_rc, const char *name,
+    const char *also1, const char *also2)
+{
+	char err[1024] = "";
+	struct store_recovery rec;
+	store *s = open_store(dir, NULL);
+	tracker *t = new_tracker();
+	int rc = store_recover(s, t, T0 + 1, &rec, err, sizeof(err));
+	if (rc != want_rc)
+		fail_msg("store_recover: %d (wanted %d): %s", rc, want_rc,
+		    err);
+	if (name && strstr(err, name) == NULL)
+		fail_msg("error does not name %s: %s", name, err);
+	if (also1 && strstr(err, also1) == NULL)
+		fail_msg("error does not say \"%s\": %s", also1, err);
+	if (also2 && strstr(err, also2) == NULL)
+		fail_msg("error does not say \"%s\": %s", also2, err);
+	assert_non_null(strstr(err, dir));
+	store_close(s);
+	tracker_free(t);
+}
+
+static void
+test_corrupt_records(void **state)
+{
+	const char *dir = *state;
+	tracker *t = corrupt_fixture(dir);
+	size_t total = tracker_count(t);
+	char id[DIGEST_STR_LEN], name[DIGEST_STR_LEN + 8];
+	struct tracker_key key;
+	uint8_t kb[TRACKER_RECORD_KEY_LEN];
+	size_t len;
+
+	image_id(105, id);
+	key_of(ENTITY_IMAGE, id, &key);
+	tracker_key_encode(&key, kb);
+	snprintf(name, sizeof(name), "entry %s", id);
+	uint8_t *good = raw_get(dir, "entries", kb, sizeof(kb), &len);
+	assert_non_null(good);
+	assert_true(len > 100);
+
+	/* (a) every truncation of a valid record */
+	for (size_t cut = 0; cut < len; cut++) {
+		raw_put(dir, "entries", kb, sizeof(kb), good, cut);
+		expect_recover_fails(dir, -EINVAL, name, "corrupt record",
+		    "1 unreadable record");
+	}
+	print_message("truncations 0..%zu of a %zu-byte record refused\n",
+	    len - 1, len);
+	/* one byte too many */
+	uint8_t *longer = xmalloc(len + 1);
+	memcpy(longer, good, len);
+	longer[len] = 0;
+	raw_put(dir, "entries", kb, sizeof(kb), longer, len + 1);
+	expect_recover_fails(dir, -EINVAL, name, "trailing bytes", NULL);
+	free(longer);
+
+	/* (b) random bytes: version 1 (so the parser runs), then any */
+	rng_seed(0xbadbad);
+	uint8_t junk[400];
+	for (int i = 0; i < 60; i++) {
+		size_t n = 1 + rnd(sizeof(junk) - 1);
+		for (size_t k = 0; k < n; k++)
+			junk[k] = (uint8_t)rng_next();
+		if (i < 40)
+			junk[0] = 1;
+		if (i < 20 && n > 1)
+			junk[1] = ENTITY_IMAGE; /* gets past the kind check */
+		raw_put(dir, "entries", kb, sizeof(kb), junk, n);
+		expect_recover_fails(dir, junk[0] > 1 ? -EPROTO : -EINVAL,
+		    name, junk[0] > 1 ? "newer" : "corrupt record", NULL);
+	}
+
+	/* version 0 never existed */
+	uint8_t *v0 = xmalloc(len);
+	memcpy(v0, good, len);
+	v0[0] = 0;
+	raw_put(dir, "entries", kb, sizeof(kb), v0, len);
+	expect_recover_fails(dir, -EINVAL, name, "unknown version", NULL);
+	free(v0);
+	/* (c) a record of a newer version */
+	uint8_t *v200 = xmalloc(len);
+	memcpy(v200, good, len);
+	v200[0] = 200;
+	raw_put(dir, "entries", kb, sizeof(kb), v200, len);
+	expect_recover_fails(dir, -EPROTO, name, "newer", "200");
+	free(v200);
+
+	/* Recovery changed nothing on disk. */
+	assert_int_equal(raw_count(dir, "entries"), total);
+	size_t now_len;
+	uint8_t *still = raw_get(dir, "entries", kb, sizeof(kb), &now_len);
+	assert_int_equal(now_len, len);
+	free(still);
+
+	/* Several bad records: all counted, the first (in key order) named;
+	 * -EPROTO wins when one of them is newer. */
+	struct tracker_key keys[3];
+	uint8_t kbs[3][TRACKER_RECORD_KEY_LEN];
+	for (int i = 0; i < 3; i++) {
+		image_id(110 + (unsigned)i, id);
+		key_of(ENTITY_IMAGE, id, &keys[i]);
+		tracker_key_encode(&keys[i], kbs[i]);
+		raw_put(dir, "entries", kbs[i], sizeof(kbs[i]), "\x01\x00", 2);
+	}
+	const struct tracker_key *lowest = &key;
+	const uint8_t *lowkb = kb;
+	for (int i = 0; i < 3; i++) {
+		if (memcmp(kbs[i], lowkb, sizeof(kb)) < 0) {
+			lowkb = kbs[i];
+			lowest = &keys[i];
+		}
+	}
+	{
+		char hex[2 * TRACKER_KEY_LEN + 1];
+		key_hex(lowest, hex);
+		snprintf(name, sizeof(name), "entry sha256:%s:", hex);
+	}
+	expect_recover_fails(dir, -EPROTO, name, "4 unreadable record(s)",
+	    NULL);
+	raw_put(dir, "entries", kb, sizeof(kb), good, len);
+	expect_recover_fails(dir, -EINVAL, NULL, "3 unreadable record(s)",
+	    NULL);
+	for (int i = 0; i < 3; i++) {
+		uint32_t h = tracker_find(t, &keys[i]);
+		uint8_t *buf = NULL;
+		size_t cap = 0, l = tracker_encode(t, h, &buf, &cap);
+		raw_put(dir, "entries", kbs[i], sizeof(kbs[i]), buf, l);
+		free(buf);
+	}
+
+	/* A host record: named by its key, and the kind is checked. */
+	char host[64];
+	struct tracker_key hk;
+	uint8_t hkb[TRACKER_RECORD_KEY_LEN];
+	snprintf(host, sizeof(host), "host-%u.example.com", 3u);
+	key_of(ENTITY_HOST, host, &hk);
+	tracker_key_encode(&hk, hkb);
+	size_t hlen;
+	uint8_t *hrec = raw_get(dir, "entries", hkb, sizeof(hkb), &hlen);
+	assert_non_null(hrec);
+	char hex[2 * TRACKER_KEY_LEN + 1];
+	key_hex(&hk, hex);
+	hrec[1] = ENTITY_IMAGE;
+	raw_put(dir, "entries", hkb, sizeof(hkb), hrec, hlen);
+	expect_recover_fails(dir, -EINVAL, hex, "kind differs", NULL);
+	hrec[1] = ENTITY_HOST;
+	hrec[35] ^= 1; /* a letter of the name: no longer matches the key */
+	raw_put(dir, "entries", hkb, sizeof(hkb), hrec, hlen);
+	expect_recover_fails(dir, -EINVAL, hex, "does not match", NULL);
+	hrec[35] ^= 1;
+	raw_put(dir, "entries", hkb, sizeof(hkb), hrec, hlen);
+	free(hrec);
+
+	/* Malformed keys: the wrong length, an unknown kind. */
+	raw_put(dir, "entries", "short", 5, good, len);
+	expect_recover_fails(dir, -EINVAL, NULL, "malformed key",
+	    "1 unreadable");
+	raw_del(dir, "entries", "short", 5);
+	uint8_t k9[TRACKER_RECORD_KEY_LEN];
+	memcpy(k9, kb, sizeof(k9));
+	k9[0] = 9;
+	raw_put(dir, "entries", k9, sizeof(k9), good, len);
+	expect_recover_fails(dir, -EINVAL, NULL, "malformed key", NULL);
+	raw_del(dir, "entries", k9, sizeof(k9));
+
+	/* All repaired: the store recovers again, equal to the tracker. */
+	struct store_recovery rec;
+	store *s;
+	tracker *t2 = reopen(dir, &s, T0 + 1, &rec);
+	assert_int_equal(rec.entries, total);
+	assert_trackers_equal(t, t2);
+	store_close(s);
+	tracker_free(t2);
+	tracker_free(t);
+	free(good);
+}
+
+/* Builds a version-1 host record by hand: DONE, unreferenced, in the heap
+ * (its forget timer), no error, no sources, with the given name. */
+static size_t
+host_record(uint8_t *p, const char *name, size_t namelen)
+{
+	size_t n = 0;
+	p[n++] = 1;	     /* version */
+	p[n++] = ENTITY_HOST;
+	p[n++] = ENTRY_DONE;
+	p[n++] = 1;	     /* in heap */
+	p[n++] = 0, p[n++] = 0; /* attempts */
+	memset(p + n, 0, 4), n += 4; /* partition */
+	for (int f = 0; f < 3; f++) { /* first_seen, last_scan, due */
+		uint64_t v = (uint64_t)T0 + (uint64_t)f;
+		for (int i = 0; i < 8; i++)
+			p[n++] = (uint8_t)(v >> (8 * i));
+	}
+	p[n++] = (uint8_t)namelen;
+	memcpy(p + n, name, namelen), n += namelen;
+	p[n++] = 0, p[n++] = 0; /* error */
+	p[n++] = 0, p[n++] = 0; /* sources */
+	return n;
+}
+
+static void
+test_corrupt_host_name(void **state)
+{
+	const char *dir = *state;
+	uint8_t rec[400];
+	char name[256], err[512];
+	struct tracker_key key;
+
+	/* The longest valid name loads. */
+	memset(name, 'h', TRACKER_MAX_NAME);
+	name[TRACKER_MAX_NAME] = '\0';
+	key_of(ENTITY_HOST, name, &key);
+	size_t n = host_record(rec, name, TRACKER_MAX_NAME);
+	tracker *t = new_tracker();
+	assert_int_equal(tracker_load(t, &key, rec, n, T0, err, sizeof(err)),
+	    0);
+	tracker_load_finish(t);
+	check_tracker(t);
+	assert_int_equal(tracker_count(t), 1);
+	tracker_free(t);
+
+	/* A name byte of 254 or 255 (longer than any host name) is corrupt
+	 * and must be refused without touching memory past the name. */
+	for (size_t len = TRACKER_MAX_NAME + 1; len <= 255; len++) {
+		memset(name, 'h', len);
+		name[len] = '\0';
+		n = host_record(rec, name, len);
+		t = new_tracker();
+		int rc = tracker_load(t, &key, rec, n, T0, err, sizeof(err));
+		assert_int_equal(rc, -EINVAL);
+		assert_non_null(strstr(err, "corrupt record"));
+		assert_int_equal(tracker_count(t), 0);
+		tracker_load_finish(t);
+		check_tracker(t);
+		tracker_free(t);
+	}
+
+	/* ... also through the store. */
+	store *s = open_store(dir, NULL);
+	store_close(s);
+	uint8_t kb[TRACKER_RECORD_KEY_LEN];
+	tracker_key_encode(&key, kb);
+	raw_put(dir, "entries", kb, sizeof(kb), rec, n);
+	expect_recover_fails(dir, -EINVAL, "host-key:", "corrupt record",
+	    NULL);
+}
+
+/* ---- 9. a mutation fuzz of tracker_load ---- */
+
+static void
+test_load_fuzz(void **state)
+{
+	(void)state;
+	struct rt_ids *ids = xcalloc(1, sizeof(*ids));
+	struct rt_stats st;
+	struct tracker_job jobs[64];
+	size_t njobs = 0;
+	int64_t now = T0;
+	char dir[] = "/tmp/sbomd-test-fuzz-XXXXXX";
+
+	/* A pool of valid records from a realistic tracker. */
+	memset(&st, 0, sizeof(st));
+	rng_seed(0xf022);
+	rt_ids_init(ids);
+	assert_non_null(mkdtemp(dir));
+	store *s = open_store(dir, NULL);
+	tracker *src = new_tracker();
+	rt_drive(src, s, ids, &now, jobs, &njobs, &st);
+	store_close(s);
+	void *dstate = xstrdup(dir);
+	assert_int_equal(dir_teardown(&dstate), 0);
+
+	struct handles hs = all_handles(src);
+	size_t npool = hs.n;
+	uint8_t **pool = xcalloc(npool, sizeof(*pool));
+	size_t *plen = xcalloc(npool, sizeof(*plen));
+	struct tracker_key *pkey = xcalloc(npool, sizeof(*pkey));
+	for (size_t i = 0; i < npool; i++) {
+		size_t cap = 0;
+		struct tracker_info info;
+		plen[i] = tracker_encode(src, hs.h[i], &pool[i], &cap);
+		assert_int_equal(tracker_info_get(src, hs.h[i], &info), 0);
+		pkey[i] = info.key;
+	}
+	free(hs.h);
+
+	size_t outcomes[3] = {0, 0, 0}; /* loaded, -EINVAL, -EPROTO */
+	uint8_t *m = xmalloc(8192);
+	for (int iter = 0; iter < 20000; iter++) {
+		size_t pi = rnd(npool);
+		size_t n = plen[pi];
+		memcpy(m, pool[pi], n);
+		int nmut = 1 + (int)rnd(3);
+		for (int k = 0; k < nmut; k++) {
+			switch (rnd(6)) {
+			case 0: /* flip a bit */
+				m[rnd(n)] ^= (uint8_t)(1u << rnd(8));
+				break;
+			case 1: /* any byte */
+				m[rnd(n)] = (uint8_t)rng_next();
+				break;
+			case 2: /* an extreme byte */
+				m[rnd(n)] = rnd(2) ? 0xff : 0x00;
+				break;
+			case 3: /* truncate */
+				n = rnd(n + 1);
+				break;
+			case 4: /* append */
+				for (size_t a = rnd(16); a > 0 && n < 8192; a--)
+					m[n++] = (uint8_t)rng_next();
+				break;
+			default: /* keep the version, so the parser runs */
+				if (n > 0)
+					m[0] = 1;
+				break;
+			}
+			if (n == 0)
+				break;
+		}
+		/* Load three valid neighbours and the mutant. */
+		tracker *t = new_tracker();
+		char err[512] = "";
+		size_t before = 0;
+		for (size_t k = 0; k < 3; k++) {
+			size_t q = (pi + 1 + k) % npool;
+			int rc = tracker_load(t, &pkey[q], pool[q], plen[q],
+			    now, err, sizeof(err));
+			assert_true(rc == 0 || rc == 1);
+			before++;
+		}
+		err[0] = '\0';
+		int rc = tracker_load(t, &pkey[pi], m, n, now, err,
+		    sizeof(err));
+		if (rc == 0 || rc == 1) {
+			outcomes[0]++;
+			assert_int_equal(tracker_count(t), before + 1);
+		} else {
+			if (rc != -EINVAL && rc != -EPROTO)
+				fail_msg("tracker_load returned %d", rc);
+			outcomes[rc == -EINVAL ? 1 : 2]++;
+			assert_true(err[0] != '\0');
+			assert_int_equal(tracker_count(t), before);
+		}
+		tracker_load_finish(t);
+		check_tracker(t);
+		/* what loaded can be encoded and loaded again */
+		if (rc >= 0) {
+			uint32_t h = tracker_find(t, &pkey[pi]);
+			uint8_t *buf = NULL;
+			size_t cap = 0, l = tracker_encode(t, h, &buf, &cap);
+			tracker *t2 = new_tracker();
+			assert_true(tracker_load(t2, &pkey[pi], buf, l, now,
+			    err, sizeof(err)) >= 0);
+			free(buf);
+			tracker_free(t2);
+		}
+		tracker_free(t);
+	}
+	print_message("fuzz: %zu loaded, %zu -EINVAL, %zu -EPROTO\n",
+	    outcomes[0], outcomes[1], outcomes[2]);
+	assert_true(outcomes[1] > 1000);
+	free(m);
+	for (size_t i = 0; i < npool; i++)
+		free(pool[i]);
+	free(pool);
+	free(plen);
+	free(pkey);
+	tracker_free(src);
+	free(ids);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_round_trip, dir_setup,
+		    dir_teardown),
+		cmocka_unit_test_setup_teardown(test_scanning_requeued,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_retry_schedule_kept,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit, dir_setup,
+		    dir_teardown),
+		cmocka_unit_test_setup_teardown(test_outbox, dir_setup,
+		    dir_teardown),
+		cmocka_unit_test_setup_teardown(test_meta, dir_setup,
+		    dir_teardown),
+		cmocka_unit_test_setup_teardown(test_map_growth, dir_setup,
+		    dir_teardown),
+		cmocka_unit_test_setup_teardown(test_map_limit, dir_setup,
+		    dir_teardown),
+		cmocka_unit_test_setup_teardown(test_newer_format, dir_setup,
+		    dir_teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_records,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_host_name,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test(test_load_fuzz),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,593 @@
+/*
+ * test_tracker: the state machine of tracker.h, scenario by scenario, with
+ * tracker_check() after every operation, and the bad inputs.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/tracker.h"
+
+#define MIN (60 * 1000LL)
+#define T0 1700000000000LL
+
+static const char *IMG_A =
+    "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+static const char *IMG_B =
+    "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+static struct tracker_config
+test_config(void)
+{
+	struct tracker_config c;
+	tracker_config_defaults(&c);
+	c.retry.base_ms = 5 * MIN;
+	c.retry.max_ms = 60 * MIN;
+	c.retry.multiplier = 2;
+	c.retry.jitter = 0;
+	c.retry.max_attempts = 0;
+	c.retry.failed_rescan_after_ms = 0;
+	c.rescan_after_ms = 0;
+	c.forget_after_ms = 30 * MIN;
+	return c;
+}
+
+static void
+check(tracker *t)
+{
+	char err[256] = "";
+	int rc = tracker_check(t, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("tracker_check: %s", err);
+}
+
+static enum apply_result
+ev(tracker *t, enum event_type type, enum entity_kind kind, const char *id,
+    const char *source, const char *tag, int64_t observed, int64_t now,
+    struct tracker_outcome *out)
+{
+	struct tracker_outcome scratch;
+	const char *tags[1] = {tag};
+	struct tracker_event e = {
+		.type = type, .kind = kind, .id = id, .source = source,
+		.tags = tags, .ntags = tag ? 1 : 0, .observed_at = observed,
+	};
+	char err[256];
+	enum apply_result r = tracker_apply(t, &e, now, out ? out : &scratch,
+	    err, sizeof(err));
+	check(t);
+	return r;
+}
+
+static enum apply_result
+set_img(tracker *t, const char *id, const char *src, int64_t now)
+{
+	return ev(t, EVENT_SET, ENTITY_IMAGE, id, src, "repo/app:1", now, now,
+	    NULL);
+}
+
+static struct tracker_info
+info_of(tracker *t, enum entity_kind kind, const char *id)
+{
+	struct tracker_key k;
+	struct tracker_info info;
+	char err[128];
+	assert_int_equal(tracker_key_from_id(kind, id, &k, err, sizeof(err)), 0);
+	uint32_t h = tracker_find(t, &k);
+	assert_int_not_equal(h, TRACKER_NONE);
+	assert_int_equal(tracker_info_get(t, h, &info), 0);
+	return info;
+}
+
+static bool
+present(tracker *t, enum entity_kind kind, const char *id)
+{
+	struct tracker_key k;
+	char err[128];
+	assert_int_equal(tracker_key_from_id(kind, id, &k, err, sizeof(err)), 0);
+	return tracker_find(t, &k) != TRACKER_NONE;
+}
+
+static struct tracker_job
+pop(tracker *t, int64_t now)
+{
+	struct tracker_job job;
+	assert_int_equal(tracker_pop_due(t, now, &job), 1);
+	check(t);
+	return job;
+}
+
+static struct tracker_outcome
+complete(tracker *t, const struct tracker_job *job, bool ok,
+    enum error_class cls, int64_t now)
+{
+	struct tracker_result r = {.ok = ok, .error_class = cls,
+	    .error = ok ? NULL : "image not found in any store"};
+	struct tracker_outcome out;
+	assert_int_equal(tracker_complete(t, job->handle, job->attempt, &r, now,
+	    &out), 0);
+	check(t);
+	return out;
+}
+
+/* The same image from many sources is queued once and scanned once. */
+static void
+test_dedup(void **state)
+{
+	(void)state;
+	struct tracker_config c = test_config();
+	tracker *t = tracker_new(&c);
+	assert_int_equal(set_img(t, IMG_A, "node-1", T0), APPLY_NEW);
+	for (int i = 0; i < 50; i++) {
+		char src[32];
+		snprintf(src, sizeof(src), "node-%d", i + 2);
+		assert_int_equal(set_img(t, IMG_A, src, T0 + i), APPLY_UPDATED);
+		assert_int_equal(set_img(t, IMG_A, src, T0 + i), APPLY_DEDUP);
+	}
+	assert_int_equal(tracker_count(t), 1);
+	assert_int_equal(tracker_heap_size(t), 1);
+	struct tracker_job job = pop(t, T0 + 100);
+	assert_int_equal(job.attempt, 1);
+	struct tracker_job none;
+	assert_int_equal(tracker_pop_due(t, T0 + 1000 * MIN, &none), 0);
+	struct tracker_outcome o = complete(t, &job, true, ERROR_RETRYABLE,
+	    T0 + 200);
+	assert_int_equal(o.status, OUTCOME_SUCCEEDED);
+	assert_int_equal(o.attempt, 1);
+	/* More SETs of a DONE image: no rescan (rescan_after = 0). */
+	assert_int_equal(set_img(t, IMG_A, "node-99", T0 + 300),
+	    APPLY_UPDATED);
+	assert_int_equal(tracker_pop_due(t, T0 + 1000 * MIN, &none), 0);
+	assert_int_equal(info_of(t, ENTITY_IMAGE, IMG_A).state, ENTRY_DONE);
+	tracker_free(t);
+}
+
+/* Retries back off exponentially up to the cap; success stops them. */
+static void
+test_backoff_schedule(void **state)
+{
+	(void)state;
+	struct tracker_config c = test_config();
+	tracker *t = tracker_new(&c);
+	int64_t now = T0;
+	set_img(t, IMG_A, "node-1", now);
+	int64_t expect[] = {5, 10, 20, 40, 60, 60};
+	for (size_t i = 0; i < 6; i++) {
+		struct tracker_job job = pop(t, now);
+		assert_int_equal(job.attempt, i + 1);
+		struct tracker_outcome o = complete(t, &job, false,
+		    ERROR_RETRYABLE, now);
+		assert_int_equal(o.status, OUTCOME_RETRY_SCHEDULED);
+		assert_int_equal(o.attempt, i + 1);
+		assert_int_equal(o.next_attempt_at, now + expect[i] * MIN);
+		assert_string_equal(o.error, "image not found in any store");
+		assert_int_equal(o.error_class, ERROR_RETRYABLE);
+		struct tracker_job none;
+		assert_int_equal(tracker_pop_due(t, o.next_attempt_at - 1,
+		    &none), 0);
+		now = o.next_attempt_at;
+	}
+	struct tracker_job job = pop(t, now);
+	assert_int_equal(job.attempt, 7);
+	struct tracker_outcome o = complete(t, &job, true, 0, now);
+	assert_int_equal(o.status, OUTCOME_SUCCEEDED);
+	struct tracker_info info = info_of(t, ENTITY_IMAGE, IMG_A);
+	assert_int_equal(info.attempts, 0);
+	assert_null(info.last_error);
+	assert_false(info.in_heap);
+	tracker_free(t);
+}
+
+/* A SET of an image that is already queued keeps its backoff schedule. */
+static void
+test_set_keeps_schedule(void **state)
+{
+	(void)state;
+	struct tracker_config c = test_config();
+	tracker *t = tracker_new(&c);
+	set_img(t, IMG_A, "node-1", T0);
+	struct tracker_job job = pop(t, T0);
+	struct tracker_outcome o = complete(t, &job, false, ERROR_RETRYABLE,
+	    T0);
+	assert_int_equal(ev(t, EVENT_SET, ENTITY_IMAGE, IMG_A, "node-2",
+	    "other:tag", T0 + 1, T0 + 1, NULL), APPLY_UPDATED);
+	assert_int_equal(info_of(t, ENTITY_IMAGE, IMG_A).due, o.next_attempt_at);
+	/* and while scanning, a SET does not queue it a second time */
+	job = pop(t, o.next_attempt_at);
+	set_img(t, IMG_A, "node-3", o.next_attempt_at);
+	assert_int_equal(info_of(t, ENTITY_IMAGE, IMG_A).state, ENTRY_SCANNING);
+	assert_int_equal(tracker_heap_size(t), 0);
+	tracker_free(t);
+}
+
+/* Permanent errors and hosts are not retried; max_attempts is a limit. */
+static void
+test_no_retry_cases(void **state)
+{
+	(void)state;
+	struct tracker_config c = test_config();
+	c.retry.max_attempts = 3;
+	tracker *t = tracker_new(&c);
+	set_img(t, IMG_A, "node-1", T0);
+	struct tracker_job job = pop(t, T0);
+	struct tracker_outcome o = complete(t, &job, false, ERROR_PERMANENT,
+	    T0);
+	assert_int_equal(o.status, OUTCOME_FAILED);
+	assert_int_equal(o.error_class, ERROR_PERMANENT);
+	assert_int_equal(o.next_attempt_at, -1);
+
+	ev(t, EVENT_SET, ENTITY_HOST, "node-7", "node-7", NULL, T0, T0, NULL);
+	job = pop(t, T0);
+	assert_int_equal(job.key.kind, ENTITY_HOST);
+	o = complete(t, &job, false, ERROR_RETRYABLE, T0);
+	assert_int_equal(o.status, OUTCOME_FAILED);
+	assert_int_equal(info_of(t, ENTITY_HOST, "node-7").state, ENTRY_FAILED);
+
+	set_img(t, IMG_B, "node-1", T0);
+	int64_t now = T0;
+	for (uint32_t n = 1; n <= 3; n++) {
+		job = pop(t, now);
+		assert_int_equal(job.attempt, n);
+		o = complete(t, &job, false, ERROR_RETRYABLE, now);
+		if (n < 3) {
+			assert_int_equal(o.status, OUTCOME_RETRY_SCHEDULED);
+			now = o.next_attempt_at;
+		}
+	}
+	assert_int_equal(o.status, OUTCOME_FAILED);
+	assert_int_equal(o.attempt, 3);
+	struct tracker_job none;
+	assert_int_equal(tracker_pop_due(t, now + 1000 * MIN, &none), 0);
+	tracker_free(t);
+}
+
+/* UNSET of one source: retries go on; of the last: CANCELLED. */
+static void
+test_unset_cancels(void **state)
+{
+	(void)state;
+	struct tracker_config c = test_config();
+	tracker *t = tracker_new(&c);
+	struct tracker_outcome out;
+	set_img(t, IMG_A, "node-1", T0);
+	set_img(t, IMG_A, "node-2", T0);
+	struct tracker_job job = pop(t, T0);
+	struct tracker_outcome o = complete(t, &job, false, ERROR_RETRYABLE,
+	    T0);
+	assert_int_equal(ev(t, EVENT_UNSET, ENTITY_IMAGE, IMG_A, "node-1", NULL,
+	    T0 + 1, T0 + 1, &out), APPLY_UPDATED);
+	assert_int_equal(out.status, OUTCOME_NONE);
+	assert_int_equal(info_of(t, ENTITY_IMAGE, IMG_A).state, ENTRY_QUEUED);
+	assert_int_equal(ev(t, EVENT_UNSET, ENTITY_IMAGE, IMG_A, "node-2", NULL,
+	    T0 + 2, T0 + 2, &out), APPLY_UPDATED);
+	assert_int_equal(out.status, OUTCOME_CANCELLED);
+	assert_int_equal(out.attempt, 1);
+	assert_false(out.abort_scan);
+	struct tracker_info info = info_of(t, ENTITY_IMAGE, IMG_A);
+	assert_int_equal(info.state, ENTRY_CANCELLED);
+	assert_false(info.referenced);
+	/* its retry is gone: nothing pops when it would have been due */
+	struct tracker_job none;
+	assert_int_equal(tracker_pop_due(t, o.next_attempt_at, &none), 0);
+	/* forgotten after forget_after */
+	assert_true(present(t, ENTITY_IMAGE, IMG_A));
+	assert_int_equal(tracker_pop_due(t, T0 + 2 + 30 * MIN, &none), 0);
+	assert_false(present(t, ENTITY_IMAGE, IMG_A));
+	check(t);
+
+	/* UNSET while scanning: abort the scan, CANCELLED, late result ignored */
+	set_img(t, IMG_B, "node-1", T0);
+	job = pop(t, T0);
+	assert_int_equal(ev(t, EVENT_UNSET, ENTITY_IMAGE, IMG_B, "node-1", NULL,
+	    T0 + 5, T0 + 5, &out), APPLY_UPDATED);
+	assert_int_equal(out.status, OUTCOME_CANCELLED);
+	assert_true(out.abort_scan);
+	assert_int_equal(out.attempt, 1);
+	struct tracker_result r = {.ok = true};
+	assert_int_equal(tracker_complete(t, job.handle, job.attempt, &r, T0 + 6,
+	    &out), -ESTALE);
+	/* referenced again: scanned anew */
+	assert_int_equal(set_img(t, IMG_B, "node-4", T0 + 7), APPLY_UPDATED);
+	job = pop(t, T0 + 7);
+	assert_int_equal(job.attempt, 1);
+	tracker_free(t);
+}
+
+/* Older events for the same (id, source) are ignored, even after UNSET. */
+static void
+test_stale(void **state)
+{
+	(void)state;
+	struct tracker_config c = test_config();
+	tracker *t = tracker_new(&c);
+	assert_int_equal(ev(t, EVENT_SET, ENTITY_IMAGE, IMG_A, "n1", "a:1", 100,
+	    T0, NULL), APPLY_NEW);
+	assert_int_equal(ev(t, EVENT_SET, ENTITY_IMAGE, IMG_A, "n1", "a:2", 99,
+	    T0, NULL), APPLY_STALE);
+	assert_int_equal(ev(t, EVENT_UNSET, ENTITY_IMAGE, IMG_A, "n1", NULL, 200,
+	    T0, NULL), APPLY_UPDATED);
+	assert_int_equal(ev(t, EVENT_SET, ENTITY_IMAGE, IMG_A, "n1", "a:1", 150,
+	    T0, NULL), APPLY_STALE);
+	assert_int_equal(ev(t, EVENT_UNSET, ENTITY_IMAGE, IMG_A, "n2", NULL, 300,
+	    T0, NULL), APPLY_UNKNOWN);
+	assert_int_equal(ev(t, EVENT_UNSET, ENTITY_IMAGE, IMG_B, "n1", NULL, 300,
+	    T0, NULL), APPLY_UNKNOWN);
+	assert_false(present(t, ENTITY_IMAGE, IMG_B));
+	tracker_free(t);
+}
+
+/* rescan_after and failed_rescan_after. */
+static void
+test_rescans(void **state)
+{
+	(void)state;
+	struct tracker_config c = test_config();
+	c.rescan_after_ms = 60 * MIN;
+	c.retry.failed_rescan_after_ms = 120 * MIN;
+	tracker *t = tracker_new(&c);
+	set_img(t, IMG_A, "n1", T0);
+	struct tracker_job job = pop(t, T0);
+	complete(t, &job, true, 0, T0);
+	assert_int_equal(set_img(t, IMG_A, "n1", T0 + 59 * MIN), APPLY_DEDUP);
+	assert_int_equal(info_of(t, ENTITY_IMAGE, IMG_A).state, ENTRY_DONE);
+	assert_int_equal(set_img(t, IMG_A, "n1", T0 + 60 * MIN), APPLY_UPDATED);
+	assert_int_equal(info_of(t, ENTITY_IMAGE, IMG_A).state, ENTRY_QUEUED);
+
+	set_img(t, IMG_B, "n1", T0);
+	job = pop(t, T0 + 60 * MIN);
+	if (job.key.bytes[0] != 0xbb) {
+		complete(t, &job, true, 0, T0 + 60 * MIN);
+		job = pop(t, T0 + 60 * MIN);
+	}
+	complete(t, &job, false, ERROR_PERMANENT, T0 + 60 * MIN);
+	assert_int_equal(set_img(t, IMG_B, "n1", T0 + 179 * MIN), APPLY_DEDUP);
+	assert_int_equal(set_img(t, IMG_B, "n1", T0 + 180 * MIN), APPLY_UPDATED);
+	struct tracker_info info = info_of(t, ENTITY_IMAGE, IMG_B);
+	assert_int_equal(info.state, ENTRY_QUEUED);
+	assert_int_equal(info.attempts, 0);
+	tracker_free(t);
+}
+
+/* Ties in due time pop in the order the entities were queued. */
+static void
+test_fifo_ties(void **state)
+{
+	(void)state;
+	struct tracker_config c = test_config();
+	tracker *t = tracker_new(&c);
+	char ids[20][80];
+	for (int i = 0; i < 20; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "sha256:%02x%062d", 255 - i, 0);
+		set_img(t, ids[i], "n1", T0);
+	}
+	for (int i = 0; i < 20; i++) {
+		struct tracker_job job = pop(t, T0);
+		assert_int_equal(job.key.bytes[0], 255 - i);
+	}
+	tracker_free(t);
+}
+
+/* Requeue (shutdown): back to QUEUED due now, same attempt. */
+static void
+test_requeue(void **state)
+{
+	(void)state;
+	struct tracker_config c = test_config();
+	tracker *t = tracker_new(&c);
+	set_img(t, IMG_A, "n1", T0);
+	struct tracker_job job = pop(t, T0);
+	complete(t, &job, false, ERROR_RETRYABLE, T0);
+	job = pop(t, T0 + 5 * MIN);
+	assert_int_equal(job.attempt, 2);
+	assert_int_equal(tracker_requeue(t, job.handle, T0 + 6 * MIN), 0);
+	check(t);
+	assert_int_equal(tracker_requeue(t, job.handle, T0 + 6 * MIN), -ESTALE);
+	struct tracker_job again = pop(t, T0 + 6 * MIN);
+	assert_int_equal(again.attempt, 2);
+	tracker_free(t);
+}
+
+/* Attempt counts saturate instead of wrapping. */
+static void
+test_attempt_overflow(void **state)
+{
+	(void)state;
+	struct tracker_config c = test_config();
+	c.retry.base_ms = 1;
+	c.retry.max_ms = 1;
+	tracker *t = tracker_new(&c);
+	set_img(t, IMG_A, "n1", T0);
+	int64_t now = T0;
+	struct tracker_job job;
+	for (uint32_t n = 1; n <= POLICY_MAX_ATTEMPTS + 5; n++) {
+		assert_int_equal(tracker_pop_due(t, now, &job), 1);
+		assert_int_equal(job.attempt,
+		    n < POLICY_MAX_ATTEMPTS ? n : POLICY_MAX_ATTEMPTS);
+		struct tracker_result r = {.ok = false,
+		    .error_class = ERROR_RETRYABLE, .error = "x"};
+		struct tracker_outcome o;
+		assert_int_equal(tracker_complete(t, job.handle, job.attempt, &r,
+		    now, &o), 0);
+		assert_int_equal(o.status, OUTCOME_RETRY_SCHEDULED);
+		now = o.next_attempt_at;
+	}
+	assert_int_equal(info_of(t, ENTITY_IMAGE, IMG_A).attempts,
+	    POLICY_MAX_ATTEMPTS);
+	check(t);
+	tracker_free(t);
+}
+
+/* Invalid input is rejected with a reason and changes nothing. */
+static void
+test_invalid_input(void **state)
+{
+	(void)state;
+	struct tracker_config c = test_config();
+	tracker *t = tracker_new(&c);
+	static const char *bad_ids[] = {
+		"", "sha256:", "sha256:abc", "SHA256:" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		"sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		"sha512:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		"nginx:latest",
+	};
+	struct tracker_outcome out;
+	char err[256];
+	for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
+		struct tracker_event e = {.type = EVENT_SET,
+		    .kind = ENTITY_IMAGE, .id = bad_ids[i], .source = "n1"};
+		err[0] = '\0';
+		assert_int_equal(tracker_apply(t, &e, T0, &out, err,
+		    sizeof(err)), APPLY_INVALID);
+		assert_true(strlen(err) > 10);
+	}
+	struct tracker_event e = {.type = EVENT_SET, .kind = ENTITY_IMAGE,
+	    .id = NULL, .source = "n1"};
+	assert_int_equal(tracker_apply(t, &e, T0, &out, err, sizeof(err)),
+	    APPLY_INVALID);
+	e.id = IMG_A;
+	e.source = NULL;
+	assert_int_equal(tracker_apply(t, &e, T0, &out, err, sizeof(err)),
+	    APPLY_INVALID);
+	e.source = "";
+	assert_int_equal(tracker_apply(t, &e, T0, &out, err, sizeof(err)),
+	    APPLY_INVALID);
+	e.source = "bad\nsource";
+	assert_int_equal(tracker_apply(t, &e, T0, &out, err, sizeof(err)),
+	    APPLY_INVALID);
+	char longname[400];
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	e.source = longname;
+	assert_int_equal(tracker_apply(t, &e, T0, &out, err, sizeof(err)),
+	    APPLY_INVALID);
+	e.source = "n1";
+	const char *tags[TRACKER_MAX_REFS + 1];
+	for (int i = 0; i <= TRACKER_MAX_REFS; i++)
+		tags[i] = "t:1";
+	e.tags = tags;
+	e.ntags = TRACKER_MAX_REFS + 1;
+	assert_int_equal(tracker_apply(t, &e, T0, &out, err, sizeof(err)),
+	    APPLY_INVALID);
+	assert_non_null(strstr(err, "repo_tags"));
+	char longtag[TRACKER_MAX_REF_LEN + 2];
+	memset(longtag, 'a', sizeof(longtag) - 1);
+	longtag[sizeof(longtag) - 1] = '\0';
+	tags[0] = longtag;
+	e.ntags = 1;
+	assert_int_equal(tracker_apply(t, &e, T0, &out, err, sizeof(err)),
+	    APPLY_INVALID);
+	tags[0] = "";
+	assert_int_equal(tracker_apply(t, &e, T0, &out, err, sizeof(err)),
+	    APPLY_INVALID);
+	e.ntags = 0;
+	e.kind = ENTITY_HOST;
+	e.id = "has space";
+	assert_int_equal(tracker_apply(t, &e, T0, &out, err, sizeof(err)),
+	    APPLY_INVALID);
+	e.kind = (enum entity_kind)7;
+	e.id = IMG_A;
+	assert_int_equal(tracker_apply(t, &e, T0, &out, err, sizeof(err)),
+	    APPLY_INVALID);
+	e.kind = ENTITY_IMAGE;
+	e.type = (enum event_type)9;
+	assert_int_equal(tracker_apply(t, &e, T0, &out, err, sizeof(err)),
+	    APPLY_INVALID);
+	assert_int_equal(tracker_count(t), 0);
+	check(t);
+	/* Long tags (two-byte length prefix) round trip. */
+	e.type = EVENT_SET;
+	longtag[TRACKER_MAX_REF_LEN] = '\0';
+	tags[0] = longtag;
+	e.ntags = 1;
+	assert_int_equal(tracker_apply(t, &e, T0, &out, err, sizeof(err)),
+	    APPLY_NEW);
+	assert_int_equal(tracker_apply(t, &e, T0, &out, err, sizeof(err)),
+	    APPLY_DEDUP);
+	check(t);
+	tracker_free(t);
+}
+
+/* Bad durations in the configuration are named. */
+static void
+test_config_validation(void **state)
+{
+	(void)state;
+	char err[256];
+	struct tracker_config c = test_config();
+	assert_int_equal(tracker_config_validate(&c, err, sizeof(err)), 0);
+	c.retry.base_ms = 0;
+	assert_int_equal(tracker_config_validate(&c, err, sizeof(err)),
+	    -EINVAL);
+	assert_non_null(strstr(err, "retry.base_backoff"));
+	c = test_config();
+	c.retry.base_ms = -5;
+	assert_int_equal(tracker_config_validate(&c, err, sizeof(err)),
+	    -EINVAL);
+	c = test_config();
+	c.retry.max_ms = INT64_MAX;
+	assert_int_equal(tracker_config_validate(&c, err, sizeof(err)),
+	    -EINVAL);
+	assert_non_null(strstr(err, "retry.max_backoff"));
+	c = test_config();
+	c.forget_after_ms = -1;
+	assert_int_equal(tracker_config_validate(&c, err, sizeof(err)),
+	    -EINVAL);
+	assert_non_null(strstr(err, "dedup.forget_after"));
+	c = test_config();
+	c.rescan_after_ms = INT64_MAX;
+	assert_int_equal(tracker_config_validate(&c, err, sizeof(err)),
+	    -EINVAL);
+	assert_non_null(strstr(err, "dedup.rescan_after"));
+}
+
+/* Hosts and images share the key space without colliding. */
+static void
+test_host_keys(void **state)
+{
+	(void)state;
+	struct tracker_config c = test_config();
+	tracker *t = tracker_new(&c);
+	struct tracker_key hk;
+	char err[128], id[300];
+	assert_int_equal(tracker_key_from_id(ENTITY_HOST, "node-7", &hk, err,
+	    sizeof(err)), 0);
+	/* an image whose digest equals the host's hash is still another key */
+	char img[80] = "sha256:";
+	for (int i = 0; i < 32; i++)
+		snprintf(img + 7 + 2 * i, 3, "%02x", hk.bytes[i]);
+	ev(t, EVENT_SET, ENTITY_HOST, "node-7", "node-7", NULL, T0, T0, NULL);
+	assert_int_equal(ev(t, EVENT_SET, ENTITY_IMAGE, img, "node-7", NULL, T0,
+	    T0, NULL), APPLY_NEW);
+	assert_int_equal(tracker_count(t), 2);
+	tracker_id_string(t, tracker_find(t, &hk), id, sizeof(id));
+	assert_string_equal(id, "node-7");
+	tracker_free(t);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dedup),
+		cmocka_unit_test(test_backoff_schedule),
+		cmocka_unit_test(test_set_keeps_schedule),
+		cmocka_unit_test(test_no_retry_cases),
+		cmocka_unit_test(test_unset_cancels),
+		cmocka_unit_test(test_stale),
+		cmocka_unit_test(test_rescans),
+		cmocka_unit_test(test_fifo_ties),
+		cmocka_unit_test(test_requeue),
+		cmocka_unit_test(test_attempt_overflow),
+		cmocka_unit_test(test_invalid_input),
+		cmocka_unit_test(test_config_validation),
+		cmocka_unit_test(test_host_keys),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
