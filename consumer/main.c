@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "service/demo.h"
+
 static void
 usage(FILE *f)
 {
@@ -11,6 +13,8 @@ usage(FILE *f)
 	    "usage: sbomd <command> [options]\n"
 	    "\n"
 	    "commands:\n"
+	    "  demo        play the scheduling scenario offline (simulated "
+	    "clock)\n"
 	    "  version     print the version\n"
 	    "  help        this text\n"
 	    "\n"
@@ -34,6 +38,8 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (strcmp(cmd, "demo") == 0)
+		return demo_main(argc - 1, argv + 1);
 	fprintf(stderr, "sbomd: unknown command \"%s\"\n", cmd);
 	usage(stderr);
 	return 2;

@@ -535,6 +535,13 @@ rt_drive(tracker *t, store *s, const struct rt_ids *ids, int64_t *nowp,
 	int32_t partitions[] = {0, 3, -1, 2147483647, 11};
 	int64_t now = *nowp;
 	size_t njobs = *njobsp;
+	bool have_last = false;
+	enum entity_kind last_kind = ENTITY_IMAGE;
+	const char *last_id = NULL, *last_src = NULL;
+	const char *last_tags[8], *last_digs[4];
+	size_t last_nt = 0, last_nd = 0;
+	int64_t last_obs = 0;
+	int32_t last_part = 0;
 
 	memset(long_tag, 't', sizeof(long_tag) - 1);
 	memcpy(long_tag, "registry.example.com/", 21);
@@ -555,16 +562,38 @@ rt_drive(tracker *t, store *s, const struct rt_ids *ids, int64_t *nowp,
 		size_t op = rnd(100);
 		struct tracker_outcome o;
 
-		if (op < 50) {
+		if (op < 8 && have_last) {
+			/* the last SET again: newer (a dedup) or older (stale) */
+			int64_t obs = op < 4 ? last_obs + 1 : last_obs - 1000;
+			enum apply_result r = ev_apply(t, EVENT_SET, last_kind,
+			    last_id, last_src, last_tags, last_nt, last_digs,
+			    last_nd, obs, last_part, now, &o);
+			if (op < 4)
+				last_obs = obs;
+			st->apply[r]++;
+			count_outcome(st, &o);
+		} else if (op < 50) {
 			const char *tags[8], *digs[4];
 			size_t nt = rnd(5), nd = rnd(3);
 			for (size_t k = 0; k < nt; k++)
 				tags[k] = tag_pool[rnd(6)];
 			for (size_t k = 0; k < nd; k++)
 				digs[k] = digest_pool[rnd(3)];
+			int32_t part = partitions[rnd(5)];
 			enum apply_result r = ev_apply(t, EVENT_SET, kind, id,
-			    src, tags, nt, digs, nd, observed,
-			    partitions[rnd(5)], now, &o);
+			    src, tags, nt, digs, nd, observed, part, now, &o);
+			if (r != APPLY_STALE) {
+				have_last = true;
+				last_kind = kind;
+				last_id = id;
+				last_src = src;
+				memcpy(last_tags, tags, sizeof(tags));
+				memcpy(last_digs, digs, sizeof(digs));
+				last_nt = nt;
+				last_nd = nd;
+				last_obs = observed;
+				last_part = part;
+			}
 			st->apply[r]++;
 			count_outcome(st, &o);
 		} else if (op < 70) {
@@ -672,7 +701,8 @@ test_round_trip(void **state)
 	rt_drive(t, s, ids, &now, jobs, &njobs, &st);
 
 	/* Make sure the interesting states exist at the end. */
-	const char *cancel_id = ids->images[RT_IMAGES - 1];
+	char cancel_id[DIGEST_STR_LEN];
+	image_id(999999, cancel_id); /* not one of the random ones */
 	now += 1000;
 	set1(t, ENTITY_IMAGE, cancel_id, "node-z", "x:1", now);
 	struct tracker_outcome o;
@@ -789,6 +819,87 @@ test_round_trip(void **state)
 	tracker_free(t);
 	tracker_free(t2);
 	free(ids);
+}
+
+/*
+ * The largest records the limits allow: a host with the longest name,
+ * sources with the longest names, each with TRACKER_MAX_REFS tags and
+ * digests of TRACKER_MAX_REF_LEN bytes, and the longest error (LMDB
+ * overflow pages, two-byte lengths, blobs past the slab's size classes).
+ */
+static void
+test_large_record(void **state)
+{
+	const char *dir = *state;
+	char host[TRACKER_MAX_NAME + 1], srcs[3][TRACKER_MAX_NAME + 1];
+	char (*refs)[TRACKER_MAX_REF_LEN + 1] = xcalloc(2 * TRACKER_MAX_REFS,
+	    sizeof(*refs));
+	const char *tags[TRACKER_MAX_REFS], *digs[TRACKER_MAX_REFS];
+	char *error = xmalloc(TRACKER_MAX_ERROR + 100);
+
+	memset(host, 'h', TRACKER_MAX_NAME);
+	host[TRACKER_MAX_NAME] = '\0';
+	for (int i = 0; i < 3; i++) {
+		memset(srcs[i], 'a' + i, TRACKER_MAX_NAME);
+		srcs[i][TRACKER_MAX_NAME] = '\0';
+	}
+	for (int i = 0; i < 2 * TRACKER_MAX_REFS; i++) {
+		memset(refs[i], 'r', TRACKER_MAX_REF_LEN);
+		snprintf(refs[i], 16, "ref-%03d", i);
+		refs[i][7] = '/';
+		refs[i][TRACKER_MAX_REF_LEN] = '\0';
+	}
+	for (int i = 0; i < TRACKER_MAX_REFS; i++) {
+		tags[i] = refs[i];
+		digs[i] = refs[TRACKER_MAX_REFS + i];
+	}
+	memset(error, 'E', TRACKER_MAX_ERROR + 99);
+	error[TRACKER_MAX_ERROR + 99] = '\0';
+
+	store *s = open_store(dir, NULL);
+	tracker *t = new_tracker();
+	char img[DIGEST_STR_LEN];
+	image_id(7, img);
+	for (int i = 0; i < 3; i++) {
+		ev_apply(t, EVENT_SET, ENTITY_HOST, host, srcs[i], tags,
+		    TRACKER_MAX_REFS, digs, TRACKER_MAX_REFS, T0, i, T0, NULL);
+		ev_apply(t, EVENT_SET, ENTITY_IMAGE, img, srcs[i], tags,
+		    TRACKER_MAX_REFS, digs, TRACKER_MAX_REFS, T0, i, T0, NULL);
+	}
+	struct tracker_job job;
+	struct tracker_outcome o;
+	struct tracker_result fail = {false, ERROR_RETRYABLE, error};
+	while (tracker_pop_due(t, T0, &job))
+		assert_int_equal(tracker_complete(t, job.handle, job.attempt,
+		    &fail, T0, &o), 0);
+	assert_int_equal(tracker_count_state(t, ENTRY_FAILED), 1); /* host */
+	assert_int_equal(tracker_count_state(t, ENTRY_QUEUED), 1); /* retry */
+	commit(s, t, NULL);
+	store_close(s);
+
+	struct store_recovery rec;
+	tracker *t2 = reopen(dir, &s, T0 + 1, &rec);
+	assert_int_equal(rec.entries, 2);
+	assert_trackers_equal(t, t2);
+	struct handles hs = all_handles(t2);
+	for (size_t i = 0; i < hs.n; i++) {
+		struct tracker_info info;
+		uint8_t *buf = NULL;
+		size_t cap = 0;
+		size_t len = tracker_encode(t2, hs.h[i], &buf, &cap);
+		assert_true(len > 3 * 2 * TRACKER_MAX_REFS *
+		    TRACKER_MAX_REF_LEN);
+		assert_int_equal(tracker_info_get(t2, hs.h[i], &info), 0);
+		assert_int_equal(strlen(info.last_error), TRACKER_MAX_ERROR);
+		assert_int_equal(info.nsources, 3);
+		free(buf);
+	}
+	free(hs.h);
+	store_close(s);
+	tracker_free(t);
+	tracker_free(t2);
+	free(refs);
+	free(error);
 }
 
 /* ---- 2. SCANNING at the crash; retry schedules ---- */
@@ -987,12 +1098,14 @@ test_group_commit(void **state)
 	set1(t, ENTITY_IMAGE, u, "node-c", "u:1", t1);
 	unset1(t, ENTITY_IMAGE, u, "node-c", t1, &o);
 	/* x and v are handed out (and put back), u's timer fires */
-	for (int i = 0; i < 2; i++) {
-		assert_int_equal(tracker_pop_due(t, t1 + forget, &job), 1);
-		assert_int_equal(tracker_requeue(t, job.handle, t1 + forget),
-		    0);
-	}
+	struct tracker_job xv[2];
+	assert_int_equal(tracker_pop_due(t, t1 + forget, &xv[0]), 1);
+	assert_int_equal(tracker_pop_due(t, t1 + forget, &xv[1]), 1);
+	assert_int_equal(tracker_pop_due(t, t1 + forget, &job), 0);
 	assert_int_equal(tracker_find(t, &ku), TRACKER_NONE);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(tracker_requeue(t, xv[i].handle, t1 + forget),
+		    0);
 	assert_true(tracker_dirty_count(t) > 0);
 	uint8_t one[1] = {1};
 	struct store_meta m = {"batch", one, 1};
@@ -1266,15 +1379,28 @@ test_map_growth(void **state)
 	assert_int_equal(tracker_count(t), 50000);
 	store_close(s);
 
-	/* An existing larger map wins over a smaller configured size. */
+	/* The data already there wins over a smaller configured size (LMDB
+	 * sizes the map to the used part of the file). */
 	s = open_store(dir, &opt);
-	assert_int_equal(store_map_size(s), grown);
+	size_t reopened = store_map_size(s);
+	print_message("map after reopen with 1 MiB configured: %zu\n",
+	    reopened);
+	assert_true(reopened > initial && reopened <= grown);
 	tracker *t2 = new_tracker();
 	struct store_recovery rec;
 	char err[512];
 	assert_int_equal(store_recover(s, t2, T0 + 100, &rec, err,
 	    sizeof(err)), 0);
 	assert_int_equal(rec.entries, 50000);
+	assert_trackers_equal(t, t2);
+	/* and it grows again from there */
+	add_images(t2, 50000, 20000, T0 + 200);
+	commit(s, t2, NULL);
+	assert_true(store_map_size(s) > reopened);
+	store_close(s);
+	tracker_free(t);
+	t = reopen(dir, &s, T0 + 300, &rec);
+	assert_int_equal(rec.entries, 70000);
 	assert_trackers_equal(t, t2);
 	store_close(s);
 	tracker_free(t);
@@ -1618,7 +1744,7 @@ host_record(uint8_t *p, const char *name, size_t namelen)
 }
 
 static void
-test_corrupt_host_name(void **state)
+test_corrupt_names(void **state)
 {
 	const char *dir = *state;
 	uint8_t rec[400];
@@ -1648,13 +1774,70 @@ test_corrupt_host_name(void **state)
 		int rc = tracker_load(t, &key, rec, n, T0, err, sizeof(err));
 		assert_int_equal(rc, -EINVAL);
 		assert_non_null(strstr(err, "corrupt record"));
+		assert_non_null(strstr(err, "out of range")); /* the length */
 		assert_int_equal(tracker_count(t), 0);
 		tracker_load_finish(t);
 		check_tracker(t);
 		tracker_free(t);
 	}
 
+	/* Source names are checked like those of events: 1-253 bytes, no
+	 * control characters (a NUL would also cut the interned copy short:
+	 * tracker_encode then read past it). */
+	{
+		char img[DIGEST_STR_LEN];
+		struct tracker_key ik;
+		image_id(3, img);
+		key_of(ENTITY_IMAGE, img, &ik);
+		struct {
+			const char *name;
+			size_t len;
+			int rc;
+		} cases[] = {
+			{"node-a", 6, 0},
+			{"node\0a", 6, -EINVAL},
+			{"node\na", 6, -EINVAL},
+			{"node\x7f", 5, -EINVAL},
+			{name, TRACKER_MAX_NAME, 0},
+			{name, TRACKER_MAX_NAME + 1, -EINVAL},
+			{name, 255, -EINVAL},
+		};
+		memset(name, 's', 255);
+		for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+			n = host_record(rec, "", 0);
+			rec[1] = ENTITY_IMAGE;
+			rec[3] = 0; /* DONE and referenced: not in the heap */
+			memset(rec + 26, 0, 8); /* so no due time */
+			rec[n - 2] = 1; /* one source */
+			rec[n++] = (uint8_t)cases[c].len;
+			memcpy(rec + n, cases[c].name, cases[c].len);
+			n += cases[c].len;
+			memset(rec + n, 0, 8), n += 8; /* observed_at */
+			rec[n++] = 1;			/* holding */
+			rec[n++] = 0, rec[n++] = 0;	/* no refs */
+			t = new_tracker();
+			int rc = tracker_load(t, &ik, rec, n, T0, err,
+			    sizeof(err));
+			if (rc != cases[c].rc)
+				fail_msg("source case %zu: %d (%s)", c, rc,
+				    rc ? err : "loaded");
+			tracker_load_finish(t);
+			check_tracker(t);
+			if (rc == 0) {
+				uint8_t *buf = NULL;
+				size_t cap = 0, l = tracker_encode(t,
+				    tracker_find(t, &ik), &buf, &cap);
+				assert_int_equal(l, n);
+				assert_memory_equal(buf, rec, n);
+				free(buf);
+			}
+			tracker_free(t);
+		}
+	}
+
 	/* ... also through the store. */
+	memset(name, 'h', 255);
+	n = host_record(rec, name, 255);
 	store *s = open_store(dir, NULL);
 	store_close(s);
 	uint8_t kb[TRACKER_RECORD_KEY_LEN];
@@ -1669,25 +1852,21 @@ test_corrupt_host_name(void **state)
 static void
 test_load_fuzz(void **state)
 {
-	(void)state;
+	const char *dir = *state;
 	struct rt_ids *ids = xcalloc(1, sizeof(*ids));
 	struct rt_stats st;
 	struct tracker_job jobs[64];
 	size_t njobs = 0;
 	int64_t now = T0;
-	char dir[] = "/tmp/sbomd-test-fuzz-XXXXXX";
 
 	/* A pool of valid records from a realistic tracker. */
 	memset(&st, 0, sizeof(st));
 	rng_seed(0xf022);
 	rt_ids_init(ids);
-	assert_non_null(mkdtemp(dir));
 	store *s = open_store(dir, NULL);
 	tracker *src = new_tracker();
 	rt_drive(src, s, ids, &now, jobs, &njobs, &st);
 	store_close(s);
-	void *dstate = xstrdup(dir);
-	assert_int_equal(dir_teardown(&dstate), 0);
 
 	struct handles hs = all_handles(src);
 	size_t npool = hs.n;
@@ -1794,6 +1973,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip, dir_setup,
 		    dir_teardown),
+		cmocka_unit_test_setup_teardown(test_large_record, dir_setup,
+		    dir_teardown),
 		cmocka_unit_test_setup_teardown(test_scanning_requeued,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_retry_schedule_kept,
@@ -1812,9 +1993,10 @@ main(void)
 		    dir_teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_records,
 		    dir_setup, dir_teardown),
-		cmocka_unit_test_setup_teardown(test_corrupt_host_name,
+		cmocka_unit_test_setup_teardown(test_corrupt_names,
 		    dir_setup, dir_teardown),
-		cmocka_unit_test(test_load_fuzz),
+		cmocka_unit_test_setup_teardown(test_load_fuzz, dir_setup,
+		    dir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1390,6 +1390,7 @@ tracker_load(tracker *t, const struct tracker_key *key, const uint8_t *rec,
 	if (r.bad)
 		return rec_fail(&r, rec, err, errlen, "truncated");
 	if (elen > TRACKER_MAX_ERROR || nsrc > TRACKER_MAX_SOURCES ||
+	    namelen > TRACKER_MAX_NAME ||
 	    (kind == ENTITY_HOST) != (namelen > 0))
 		return rec_fail(&r, rec, err, errlen, "field out of range");
 	if (kind == ENTITY_HOST) {
@@ -1433,11 +1434,17 @@ tracker_load(tracker *t, const struct tracker_key *key, const uint8_t *rec,
 			why = "truncated source";
 			break;
 		}
-		if (sl == 0 || holding > 1 || nt > TRACKER_MAX_REFS ||
-		    nd > TRACKER_MAX_REFS) {
+		if (sl == 0 || sl > TRACKER_MAX_NAME || holding > 1 ||
+		    nt > TRACKER_MAX_REFS || nd > TRACKER_MAX_REFS) {
 			why = "source field out of range";
 			break;
 		}
+		/* as for events: strtab keeps names NUL-terminated */
+		for (size_t k = 0; k < sl && why == NULL; k++)
+			if (sname[k] < 0x20 || sname[k] == 0x7f)
+				why = "control character in a source name";
+		if (why != NULL)
+			break;
 		struct ref *refs[2] = {t->tags, t->digests};
 		unsigned counts[2] = {nt, nd};
 		for (int g = 0; g < 2 && why == NULL; g++) {

@@ -178,6 +178,15 @@ store_open(const char *dir, const struct store_options *opt, store **out,
 		rc = mdb_fail(rc, "opening databases", s, err, errlen);
 		goto fail;
 	}
+	/* Outbox sequences continue after the newest item even when the
+	 * caller commits without store_recover: never overwrite one. */
+	MDB_cursor *cur;
+	MDB_val ok, ov;
+	if (mdb_cursor_open(txn, s->outbox, &cur) == 0) {
+		if (mdb_cursor_get(cur, &ok, &ov, MDB_LAST) == 0)
+			s->next_seq = seq_from_key(&ok) + 1;
+		mdb_cursor_close(cur);
+	}
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
 	if (rc != 0) {
