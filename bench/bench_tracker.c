@@ -7,6 +7,9 @@
  *   set_new      SET of N new image ids (one source, one tag each)
  *   set_dedup    SET of the same N events again, in shuffled order
  *                (known id, same source and refs: deduplicated)
+ *   batch_new, batch_dedup
+ *                the same through tracker_apply_batch, 1,000 events a
+ *                batch (the engine applies a poll batch this way)
  *   pop_retry    with N queued: pop a due entry, fail it (retryable),
  *                which reschedules it with backoff (tracker API)
  *   heap_cycle   the due heap alone: pop the minimum and push it back later
@@ -95,6 +98,41 @@ make_event(size_t i, char id[DIGEST_STR_LEN], char tag[48])
 	memcpy(p + 6, ":1.0", 5);
 }
 
+#define BATCH 1000
+
+struct batch {
+	char ids[BATCH][DIGEST_STR_LEN];
+	char tags[BATCH][48];
+	const char *tagp[BATCH];
+	struct tracker_event ev[BATCH];
+	struct tracker_batch_item items[BATCH];
+};
+
+/* Applies entities idx[0..n) (n <= BATCH) as one batch. */
+static void
+apply_batch(tracker *t, struct batch *b, const size_t *idx, size_t n,
+    int64_t now)
+{
+	for (size_t k = 0; k < n; k++) {
+		make_event(idx[k], b->ids[k], b->tags[k]);
+		b->tagp[k] = b->tags[k];
+		b->ev[k] = (struct tracker_event){
+			.type = EVENT_SET, .kind = ENTITY_IMAGE,
+			.id = b->ids[k], .source = "node-0001.cluster.local",
+			.tags = &b->tagp[k], .ntags = 1, .observed_at = T0,
+		};
+		b->items[k].ev = &b->ev[k];
+	}
+	tracker_apply_batch(t, b->items, n, now);
+	for (size_t k = 0; k < n; k++) {
+		if (b->items[k].result > APPLY_DEDUP) {
+			fprintf(stderr, "unexpected: %s\n", b->items[k].err);
+			exit(1);
+		}
+	}
+	tracker_clear_dirty(t); /* as the store's commit would */
+}
+
 static void
 apply_set(tracker *t, size_t i, int64_t now)
 {
@@ -139,6 +177,12 @@ main(int argc, char **argv)
 	double *set_dedup = calloc((size_t)runs, sizeof(double));
 	double *pop_retry = calloc((size_t)runs, sizeof(double));
 	double *heap_cycle = calloc((size_t)runs, sizeof(double));
+	double *batch_new = calloc((size_t)runs, sizeof(double));
+	double *batch_dedup = calloc((size_t)runs, sizeof(double));
+	size_t *seq = malloc(n * sizeof(*seq));
+	for (size_t i = 0; i < n; i++)
+		seq[i] = i;
+	struct batch *bt = malloc(sizeof(*bt));
 	double *bytes = calloc((size_t)runs, sizeof(double));
 
 	for (int r = 0; r < runs; r++) {
@@ -146,15 +190,22 @@ main(int argc, char **argv)
 		long rss0 = rss_bytes();
 		tracker *t = tracker_new(&cfg);
 		double t0 = now_s();
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			apply_set(t, i, T0);
+			if (i % BATCH == BATCH - 1)
+				tracker_clear_dirty(t); /* as a commit would */
+		}
 		double t1 = now_s();
 		set_new[r] = (double)n / (t1 - t0);
+		malloc_trim(0); /* freed growth buffers back to the system */
 		bytes[r] = (double)(rss_bytes() - rss0) / (double)n;
 
 		t0 = now_s();
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			apply_set(t, order[i], T0 + 1);
+			if (i % BATCH == BATCH - 1)
+				tracker_clear_dirty(t);
+		}
 		t1 = now_s();
 		set_dedup[r] = (double)n / (t1 - t0);
 
@@ -178,6 +229,8 @@ main(int argc, char **argv)
 			}
 			tracker_complete(t, job.handle, job.attempt, &res, now,
 			    &out);
+			if (i % BATCH == BATCH - 1)
+				tracker_clear_dirty(t);
 		}
 		t1 = now_s();
 		pop_retry[r] = (double)n / (t1 - t0);
@@ -185,6 +238,21 @@ main(int argc, char **argv)
 			fprintf(stderr, "heap size %zu\n", tracker_heap_size(t));
 			return 1;
 		}
+		tracker_free(t);
+
+		t = tracker_new(&cfg);
+		t0 = now_s();
+		for (size_t i = 0; i < n; i += BATCH)
+			apply_batch(t, bt, seq + i, n - i < BATCH ? n - i : BATCH,
+			    T0);
+		t1 = now_s();
+		batch_new[r] = (double)n / (t1 - t0);
+		t0 = now_s();
+		for (size_t i = 0; i < n; i += BATCH)
+			apply_batch(t, bt, order + i,
+			    n - i < BATCH ? n - i : BATCH, T0 + 1);
+		t1 = now_s();
+		batch_dedup[r] = (double)n / (t1 - t0);
 		tracker_free(t);
 
 		dueheap *h = dueheap_new();
@@ -206,10 +274,17 @@ main(int argc, char **argv)
 	printf("tracker benchmark: N=%zu, runs=%d (medians)\n", n, runs);
 	printf("  set_new      %8.2f M ops/s\n", median(set_new, runs) / 1e6);
 	printf("  set_dedup    %8.2f M ops/s\n", median(set_dedup, runs) / 1e6);
+	printf("  batch_new    %8.2f M ops/s\n", median(batch_new, runs) / 1e6);
+	printf("  batch_dedup  %8.2f M ops/s\n",
+	    median(batch_dedup, runs) / 1e6);
 	printf("  pop_retry    %8.2f M ops/s\n", median(pop_retry, runs) / 1e6);
 	printf("  heap_cycle   %8.2f M ops/s\n", median(heap_cycle, runs) / 1e6);
 	printf("  bytes/entry  %8.1f\n", median(bytes, runs));
 	free(order);
+	free(seq);
+	free(bt);
+	free(batch_new);
+	free(batch_dedup);
 	free(set_new);
 	free(set_dedup);
 	free(pop_retry);

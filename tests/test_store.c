@@ -5,20 +5,28 @@
  * - round trip: a few hundred varied events (images and hosts, several
  *   sources, tags and digests, UNSETs, jobs popped and completed with
  *   success, retryable and permanent failures), committed in batches;
- *   after reopen + recover every entity is equal field by field, source by
- *   source and byte for byte (tracker_encode), the heaps hold the same
- *   (due, key) pairs and tracker_check passes;
+ *   the raw LMDB records are found under their slot (the 4-byte big-endian
+ *   handle), each is tracker_encode's output and holds the key of the
+ *   entity at that handle; after reopen + recover every entity is back at
+ *   the same handle, equal field by field, source by source and byte for
+ *   byte (tracker_encode), the heaps hold the same (due, key) pairs and
+ *   tracker_check passes;
  * - SCANNING at the crash comes back QUEUED due at the recovery time with
  *   the same attempt; a retry schedule is kept as it was;
  * - group commit: the dirty set is cleared by a commit, a key forgotten and
  *   created again in one batch ends up present, one forgotten for good
- *   ends up absent; a failed commit writes nothing and keeps the dirty set;
+ *   ends up absent; a slot freed and reused within one batch holds the new
+ *   entity; a failed commit writes nothing and keeps the dirty set;
+ * - slots: recovery puts every record back at its slot and the holes are
+ *   reused lowest first;
  * - outbox sequences, meta values;
  * - map growth, and the max_map_size limit (-ENOSPC, nothing lost);
  * - a store of a newer format is refused (-EPROTO);
- * - corrupt records (truncated, random, newer version, bad keys, an
- *   over-long host name) stop recovery with the key and the reason named,
- *   and never crash; a mutation fuzz of tracker_load.
+ * - corrupt records (truncated, random, newer version, an unknown kind, a
+ *   key that is not 4 bytes, a slot out of range, one key at two slots, an
+ *   over-long host name) stop recovery with the entity's key (when the
+ *   record holds one), the slot and the reason named, and never crash; a
+ *   mutation fuzz of tracker_load.
  *
  * Every test works in its own mkdtemp directory under /tmp, removed by the
  * teardown. Run it under ASan as well: several cases are about memory.
@@ -158,6 +166,75 @@ key_hex(const struct tracker_key *key, char out[2 * TRACKER_KEY_LEN + 1])
 {
 	for (size_t i = 0; i < TRACKER_KEY_LEN; i++)
 		snprintf(out + 2 * i, 3, "%02x", key->bytes[i]);
+}
+
+/* A key as bytes that sort like (kind, key): for ordering only. */
+#define KEY_BYTES (1 + TRACKER_KEY_LEN)
+static void
+key_bytes(const struct tracker_key *key, uint8_t out[KEY_BYTES])
+{
+	out[0] = key->kind;
+	memcpy(out + 1, key->bytes, TRACKER_KEY_LEN);
+}
+
+/* ---- slots and the record layout ---- */
+
+/* Offsets in a version-1 record (the format is in core/tracker.c). */
+#define REC_KIND 1
+#define REC_KEY 2
+#define REC_STATE (REC_KEY + TRACKER_KEY_LEN)
+#define REC_FLAGS (REC_STATE + 1)
+#define REC_DUE (REC_FLAGS + 1 + 2 + 4 + 8 + 8)
+#define REC_NAMELEN (REC_DUE + 8)
+
+/* The LMDB key of a slot: 4 bytes, big-endian. */
+static void
+slot_key(uint32_t slot, uint8_t out[4])
+{
+	out[0] = (uint8_t)(slot >> 24);
+	out[1] = (uint8_t)(slot >> 16);
+	out[2] = (uint8_t)(slot >> 8);
+	out[3] = (uint8_t)slot;
+}
+
+static uint32_t
+slot_of_key(const void *k)
+{
+	const uint8_t *p = k;
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+/* How store_recover names a bad record: "entry sha256:<hex> (slot N)",
+ * "entry host-key:<hex> (slot N)", or "entry ? (slot N)" without a key. */
+static void
+entry_name(char *out, size_t outlen, const struct tracker_key *key,
+    uint32_t slot)
+{
+	char hex[2 * TRACKER_KEY_LEN + 1];
+	if (key == NULL) {
+		snprintf(out, outlen, "entry ? (slot %u)", slot);
+		return;
+	}
+	key_hex(key, hex);
+	snprintf(out, outlen, "entry %s:%s (slot %u)",
+	    key->kind == ENTITY_HOST ? "host-key" : "sha256", hex, slot);
+}
+
+/* The key a record holds is *want. */
+static void
+assert_record_key(const uint8_t *rec, size_t len,
+    const struct tracker_key *want)
+{
+	struct tracker_key got;
+	assert_int_equal(tracker_record_key(rec, len, &got), 0);
+	if (memcmp(&got, want, sizeof(got)) != 0) {
+		char a[2 * TRACKER_KEY_LEN + 1], b[2 * TRACKER_KEY_LEN + 1];
+		key_hex(&got, a);
+		key_hex(want, b);
+		fail_msg("record holds key %u:%s, expected %u:%s", got.kind, a,
+		    want->kind, b);
+	}
 }
 
 static enum apply_result
@@ -384,6 +461,10 @@ assert_trackers_equal(const tracker *a, const tracker *b)
 		assert_int_equal(tracker_info_get(a, hs.h[i], &ia), 0);
 		uint32_t hb = tracker_find(b, &ia.key);
 		assert_int_not_equal(hb, TRACKER_NONE);
+		/* at the same slot: recovery puts every record back there */
+		if (hb != hs.h[i])
+			fail_msg("entity at handle %u in one tracker, %u in "
+			    "the other", hs.h[i], hb);
 		assert_entity_equal(a, hs.h[i], b, hb);
 	}
 	free(hs.h);
@@ -443,9 +524,10 @@ raw_get(const char *dir, const char *db, const void *k, size_t klen,
 	MDB_dbi dbi;
 	uint8_t *copy = NULL;
 	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	int rc = mdb_dbi_open(txn, db, 0, &dbi);
 	MDB_val mk = {klen, (void *)k}, mv;
-	int rc = mdb_get(txn, dbi, &mk, &mv);
+	if (rc == 0)
+		rc = mdb_get(txn, dbi, &mk, &mv);
 	if (rc == 0) {
 		copy = xmalloc(mv.mv_size + 1);
 		memcpy(copy, mv.mv_data, mv.mv_size);
@@ -471,6 +553,104 @@ raw_count(const char *dir, const char *db)
 	mdb_txn_abort(txn);
 	mdb_env_close(env);
 	return st.ms_entries;
+}
+
+/* Writes a record at slot, raising meta "slots" to cover it, as a commit
+ * of that slot would (raw_slot_put_only leaves meta alone). */
+static void raw_slot_put_only(const char *dir, uint32_t slot, const void *v,
+    size_t vlen);
+
+static void
+raw_slot_put(const char *dir, uint32_t slot, const void *v, size_t vlen)
+{
+	uint32_t slots = 0, want = slot == UINT32_MAX ? slot : slot + 1;
+	size_t n = 0;
+	uint8_t *old = raw_get(dir, "meta", "slots", 5, &n);
+	if (old != NULL && n == 4)
+		memcpy(&slots, old, 4);
+	free(old);
+	if (slots < want)
+		raw_put(dir, "meta", "slots", 5, &want, 4);
+	raw_slot_put_only(dir, slot, v, vlen);
+}
+
+static void
+raw_slot_put_only(const char *dir, uint32_t slot, const void *v, size_t vlen)
+{
+	uint8_t kb[4];
+	slot_key(slot, kb);
+	raw_put(dir, "entries", kb, sizeof(kb), v, vlen);
+}
+
+static void
+raw_slot_del(const char *dir, uint32_t slot)
+{
+	uint8_t kb[4];
+	slot_key(slot, kb);
+	raw_del(dir, "entries", kb, sizeof(kb));
+}
+
+/* The record at slot (caller frees), or NULL. */
+static uint8_t *
+raw_slot_get(const char *dir, uint32_t slot, size_t *len)
+{
+	uint8_t kb[4];
+	slot_key(slot, kb);
+	return raw_get(dir, "entries", kb, sizeof(kb), len);
+}
+
+/*
+ * The store's entries are exactly t's, slot by slot: one record per live
+ * handle, under that handle's 4-byte key, equal to tracker_encode and
+ * holding the key of the entity at that handle. t must have been
+ * committed, with no entry requeued by a recovery since (those differ from
+ * their SCANNING record until written). The store must be closed: LMDB
+ * does not want an environment open twice in one process.
+ */
+static void
+assert_store_holds(const char *dir, const tracker *t)
+{
+	MDB_env *env = raw_env(dir);
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint8_t *buf = NULL;
+	size_t cap = 0, n = 0;
+	uint32_t last = 0;
+	int rc;
+
+	assert_int_equal(tracker_dirty_count(t), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "entries", 0, &dbi), 0);
+	assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct tracker_info info;
+		if (k.mv_size != 4)
+			fail_msg("a key of %zu bytes in entries", k.mv_size);
+		uint32_t slot = slot_of_key(k.mv_data);
+		if (n > 0 && slot <= last) /* big-endian: slot order */
+			fail_msg("slot %u after slot %u", slot, last);
+		last = slot;
+		if (tracker_info_get(t, slot, &info) != 0)
+			fail_msg("slot %u is in the store but not live", slot);
+		assert_record_key(v.mv_data, v.mv_size, &info.key);
+		size_t len = tracker_encode(t, slot, &buf, &cap);
+		if (v.mv_size != len || memcmp(v.mv_data, buf, len) != 0)
+			fail_msg("slot %u: the record differs (%zu bytes, "
+			    "encoded %zu)", slot, v.mv_size, len);
+		n++;
+	}
+	assert_int_equal(rc, MDB_NOTFOUND);
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	free(buf);
+	/* and every live handle was among them */
+	if (n != tracker_count(t))
+		fail_msg("the store holds %zu records, the tracker %zu "
+		    "entities", n, tracker_count(t));
 }
 
 /* ---- 1. round trip ---- */
@@ -650,7 +830,7 @@ rt_drive(tracker *t, store *s, const struct rt_ids *ids, int64_t *nowp,
 
 struct pop_rec {
 	int64_t due;
-	uint8_t key[TRACKER_RECORD_KEY_LEN];
+	uint8_t key[KEY_BYTES];
 	uint32_t attempt;
 };
 
@@ -676,7 +856,7 @@ pop_all(tracker *t, int64_t until, size_t *n)
 		last = job.due;
 		v[*n].due = job.due;
 		v[*n].attempt = job.attempt;
-		tracker_key_encode(&job.key, v[*n].key);
+		key_bytes(&job.key, v[*n].key);
 		(*n)++;
 	}
 	qsort(v, *n, sizeof(*v), pop_rec_cmp);
@@ -747,27 +927,30 @@ test_round_trip(void **state)
 	}
 
 	store_close(s);
+
+	/* The raw records are exactly tracker_encode's output, each under
+	 * its entity's handle and holding that entity's key. */
+	for (size_t i = 0; i < hs.n; i++) {
+		struct tracker_info info;
+		size_t len;
+		assert_int_equal(tracker_info_get(t, hs.h[i], &info), 0);
+		uint8_t *raw = raw_slot_get(dir, hs.h[i], &len);
+		if (raw == NULL)
+			fail_msg("no record at slot %u", hs.h[i]);
+		assert_int_equal(len, before_len[i]);
+		assert_memory_equal(raw, before[i], len);
+		assert_record_key(raw, len, &info.key);
+		free(raw);
+	}
+	assert_int_equal(raw_count(dir, "entries"), tracker_count(t));
+	assert_store_holds(dir, t);
+
 	int64_t now2 = now + 1234;
 	struct store_recovery rec;
 	tracker *t2 = reopen(dir, &s, now2, &rec);
 	assert_int_equal(rec.entries, tracker_count(t));
 	assert_int_equal(rec.outbox, 0);
 	assert_true(rec.seconds >= 0);
-
-	/* The raw records are exactly tracker_encode's output. */
-	for (size_t i = 0; i < hs.n; i++) {
-		struct tracker_info info;
-		uint8_t kb[TRACKER_RECORD_KEY_LEN];
-		size_t len;
-		assert_int_equal(tracker_info_get(t, hs.h[i], &info), 0);
-		tracker_key_encode(&info.key, kb);
-		uint8_t *raw = raw_get(dir, "entries", kb, sizeof(kb), &len);
-		assert_non_null(raw);
-		assert_int_equal(len, before_len[i]);
-		assert_memory_equal(raw, before[i], len);
-		free(raw);
-	}
-	assert_int_equal(raw_count(dir, "entries"), tracker_count(t));
 
 	/* What recovery does to SCANNING entries, done by hand on t. */
 	for (size_t i = 0; i < hs.n; i++) {
@@ -788,9 +971,10 @@ test_round_trip(void **state)
 		struct tracker_info info;
 		assert_int_equal(tracker_info_get(t, hs.h[i], &info), 0);
 		uint32_t h2 = tracker_find(t2, &info.key);
+		assert_int_equal(h2, hs.h[i]); /* back at its slot */
 		uint8_t *buf = NULL;
 		size_t cap = 0, len = tracker_encode(t2, h2, &buf, &cap);
-		if (before[i][2] != ENTRY_SCANNING) {
+		if (before[i][REC_STATE] != ENTRY_SCANNING) {
 			assert_int_equal(len, before_len[i]);
 			assert_memory_equal(buf, before[i], len);
 		}
@@ -1112,6 +1296,8 @@ test_group_commit(void **state)
 	struct store_batch b = {.meta = &m, .nmeta = 1};
 	commit(s, t, &b);
 	store_close(s);
+	/* slot by slot: x and v where the tracker put them, nothing else */
+	assert_store_holds(dir, t);
 
 	struct store_recovery rec;
 	tracker *t2 = reopen(dir, &s, t1 + forget, &rec);
@@ -1168,10 +1354,244 @@ test_group_commit(void **state)
 	t2 = reopen(dir, &s, t1 + forget, &rec);
 	assert_int_not_equal(tracker_find(t2, &kw), TRACKER_NONE);
 	assert_trackers_equal(t, t2);
+	store_close(s);
+	assert_store_holds(dir, t);
 
+	tracker_free(t);
+	tracker_free(t2);
+}
+
+/* Pops every job due at now and completes it with success (DONE). */
+static size_t
+drain(tracker *t, int64_t now)
+{
+	struct tracker_job job;
+	struct tracker_outcome o;
+	struct tracker_result ok = {true, ERROR_RETRYABLE, NULL};
+	size_t n = 0;
+	while (tracker_pop_due(t, now, &job)) {
+		assert_int_equal(tracker_complete(t, job.handle, job.attempt,
+		    &ok, now, &o), 0);
+		n++;
+	}
+	return n;
+}
+
+static uint32_t
+find_id(const tracker *t, const char *id)
+{
+	struct tracker_key key;
+	key_of(ENTITY_IMAGE, id, &key);
+	return tracker_find(t, &key);
+}
+
+/*
+ * Slots freed and reused within one batch: the deletions are written
+ * before the puts, so every reused slot ends up holding its new entity --
+ * whether the old entity was clean or dirty when it went, whether the slot
+ * had ever been committed, and when one slot changes hands several times.
+ */
+static void
+test_slot_reuse_in_batch(void **state)
+{
+	const char *dir = *state;
+	const int64_t F = 20 * MIN_MS; /* forget_after */
+	char a[DIGEST_STR_LEN], b[DIGEST_STR_LEN], x[DIGEST_STR_LEN],
+	    c[DIGEST_STR_LEN], d[DIGEST_STR_LEN], e[DIGEST_STR_LEN],
+	    g[DIGEST_STR_LEN], k[DIGEST_STR_LEN];
+	struct tracker_outcome o;
+	image_id(400, a);
+	image_id(401, b);
+	image_id(402, x);
+	image_id(403, c);
+	image_id(404, d);
+	image_id(405, e);
+	image_id(406, g);
+	image_id(407, k);
+
+	/* batch 1: a, b, x at slots 0, 1, 2, scanned (DONE, referenced) */
+	store *s = open_store(dir, NULL);
+	tracker *t = new_tracker();
+	set1(t, ENTITY_IMAGE, a, "node-a", "a:1", T0);
+	set1(t, ENTITY_IMAGE, b, "node-a", "b:1", T0);
+	set1(t, ENTITY_IMAGE, x, "node-a", "x:1", T0);
+	assert_int_equal(find_id(t, a), 0);
+	assert_int_equal(find_id(t, b), 1);
+	assert_int_equal(find_id(t, x), 2);
+	assert_int_equal(drain(t, T0), 3);
+	commit(s, t, NULL);
+	/* batch 2: a unreferenced (its forget timer is committed) */
+	assert_int_equal(unset1(t, ENTITY_IMAGE, a, "node-a", T0 + 10, &o),
+	    APPLY_UPDATED);
+	commit(s, t, NULL);
+
+	/* batch 3, one transaction: */
+	int64_t n1 = T0 + 20;
+	unset1(t, ENTITY_IMAGE, b, "node-a", n1, &o); /* b dirty when it goes */
+	unset1(t, ENTITY_IMAGE, x, "node-a", n1, &o);
+	/* a (clean), b and x (dirty) are forgotten: slots 0-2 free */
+	int64_t n2 = n1 + F;
+	assert_int_equal(drain(t, n2), 0);
+	assert_int_equal(tracker_count(t), 0);
+	/* c and d new, x back: the three freed slots, whatever the order */
+	assert_int_equal(set1(t, ENTITY_IMAGE, c, "node-b", "c:1", n2),
+	    APPLY_NEW);
+	assert_int_equal(set1(t, ENTITY_IMAGE, d, "node-b", "d:1", n2),
+	    APPLY_NEW);
+	assert_int_equal(set1(t, ENTITY_IMAGE, x, "node-b", "x:2", n2),
+	    APPLY_NEW);
+	uint32_t hc = find_id(t, c), hd = find_id(t, d), hx = find_id(t, x);
+	assert_true(hc <= 2 && hd <= 2 && hx <= 2);
+	assert_true(hc != hd && hc != hx && hd != hx);
+	/* e takes slot 3 (never committed), goes, and slot 3 changes hands
+	 * twice more in the batch: g, then k */
+	assert_int_equal(set1(t, ENTITY_IMAGE, e, "node-c", "e:1", n2),
+	    APPLY_NEW);
+	assert_int_equal(find_id(t, e), 3);
+	unset1(t, ENTITY_IMAGE, e, "node-c", n2, &o);
+	assert_int_equal(o.status, OUTCOME_CANCELLED);
+	int64_t n3 = n2 + F;
+	assert_int_equal(drain(t, n3), 3); /* c, d, x scanned; e forgotten */
+	assert_int_equal(find_id(t, e), TRACKER_NONE);
+	assert_int_equal(set1(t, ENTITY_IMAGE, g, "node-c", "g:1", n3),
+	    APPLY_NEW);
+	assert_int_equal(find_id(t, g), 3);
+	assert_int_equal(drain(t, n3), 1);
+	unset1(t, ENTITY_IMAGE, g, "node-c", n3, &o);
+	int64_t n4 = n3 + F;
+	assert_int_equal(drain(t, n4), 0);
+	assert_int_equal(find_id(t, g), TRACKER_NONE);
+	assert_int_equal(set1(t, ENTITY_IMAGE, k, "node-c", "k:1", n4),
+	    APPLY_NEW);
+	assert_int_equal(find_id(t, k), 3);
+	check_tracker(t);
+	commit(s, t, NULL);
+	store_close(s);
+
+	/* On disk: slots 0-3 hold c, d, x and k; a, b, e and g are gone. */
+	assert_store_holds(dir, t);
+	assert_int_equal(raw_count(dir, "entries"), 4);
+	const char *want[4] = {NULL, NULL, NULL, k};
+	want[hc] = c;
+	want[hd] = d;
+	want[hx] = x;
+	for (uint32_t slot = 0; slot < 4; slot++) {
+		struct tracker_key key;
+		size_t len;
+		key_of(ENTITY_IMAGE, want[slot], &key);
+		uint8_t *rec = raw_slot_get(dir, slot, &len);
+		assert_non_null(rec);
+		assert_record_key(rec, len, &key);
+		free(rec);
+	}
+
+	/* and recovery puts them back there */
+	struct store_recovery rec;
+	tracker *t2 = reopen(dir, &s, n4 + 1, &rec);
+	assert_int_equal(rec.entries, 4);
+	assert_int_equal(find_id(t2, a), TRACKER_NONE);
+	assert_int_equal(find_id(t2, b), TRACKER_NONE);
+	assert_int_equal(find_id(t2, k), 3);
+	assert_trackers_equal(t, t2);
+	assert_trackers_equal(t2, t);
 	store_close(s);
 	tracker_free(t);
 	tracker_free(t2);
+}
+
+/*
+ * Recovery with holes: records at slots 0, 5 and 9 (the others forgotten)
+ * come back at those slots, and new entities take the lowest free slots
+ * first (1, 2, 3, 4, 6, 7, 8, then 10, 11), are committed there and come
+ * back there again.
+ */
+static void
+test_recovery_holes(void **state)
+{
+	const char *dir = *state;
+	const int64_t F = 20 * MIN_MS;
+	char ids[10][DIGEST_STR_LEN], more[9][DIGEST_STR_LEN];
+	struct tracker_outcome o;
+	struct store_recovery rec;
+
+	store *s = open_store(dir, NULL);
+	tracker *t = new_tracker();
+	for (unsigned i = 0; i < 10; i++) {
+		image_id(500 + i, ids[i]);
+		assert_int_equal(set1(t, ENTITY_IMAGE, ids[i], "node-a", "h:1",
+		    T0), APPLY_NEW);
+		assert_int_equal(find_id(t, ids[i]), i);
+	}
+	assert_int_equal(drain(t, T0), 10);
+	commit(s, t, NULL);
+	for (unsigned i = 0; i < 10; i++)
+		if (i != 0 && i != 5 && i != 9)
+			unset1(t, ENTITY_IMAGE, ids[i], "node-a", T0 + 1, &o);
+	commit(s, t, NULL);
+	assert_int_equal(drain(t, T0 + 1 + F), 0); /* forgotten */
+	assert_int_equal(tracker_count(t), 3);
+	commit(s, t, NULL);
+	store_close(s);
+
+	assert_store_holds(dir, t);
+	assert_int_equal(raw_count(dir, "entries"), 3);
+	for (uint32_t slot = 0; slot < 12; slot++) {
+		size_t len;
+		uint8_t *r = raw_slot_get(dir, slot, &len);
+		assert_int_equal(r != NULL, slot == 0 || slot == 5 ||
+		    slot == 9);
+		free(r);
+	}
+
+	/* Back at 0, 5 and 9; the holes below 9 are free, lowest first. */
+	tracker *t2 = reopen(dir, &s, T0 + 2 + F, &rec);
+	assert_int_equal(rec.entries, 3);
+	assert_int_equal(find_id(t2, ids[0]), 0);
+	assert_int_equal(find_id(t2, ids[5]), 5);
+	assert_int_equal(find_id(t2, ids[9]), 9);
+	assert_trackers_equal(t, t2);
+	static const uint32_t expect[9] = {1, 2, 3, 4, 6, 7, 8, 10, 11};
+	for (unsigned i = 0; i < 9; i++) {
+		image_id(600 + i, more[i]);
+		assert_int_equal(set1(t2, ENTITY_IMAGE, more[i], "node-b",
+		    "m:1", T0 + 3 + F), APPLY_NEW);
+		uint32_t h = find_id(t2, more[i]);
+		if (h != expect[i])
+			fail_msg("new entity %u took slot %u, expected %u", i,
+			    h, expect[i]);
+	}
+	check_tracker(t2);
+	commit(s, t2, NULL);
+	store_close(s);
+	assert_store_holds(dir, t2);
+	assert_int_equal(raw_count(dir, "entries"), 12);
+
+	/* ... and all twelve come back where they were. */
+	tracker *t3 = reopen(dir, &s, T0 + 4 + F, &rec);
+	assert_int_equal(rec.entries, 12);
+	assert_trackers_equal(t2, t3);
+	assert_trackers_equal(t3, t2);
+	for (unsigned i = 0; i < 9; i++)
+		assert_int_equal(find_id(t3, more[i]), expect[i]);
+	/* no holes left: the next new entity goes to the end */
+	char next[DIGEST_STR_LEN];
+	image_id(700, next);
+	set1(t3, ENTITY_IMAGE, next, "node-b", "n:1", T0 + 5 + F);
+	assert_int_equal(find_id(t3, next), 12);
+	commit(s, t3, NULL);
+	store_close(s);
+	assert_store_holds(dir, t3);
+
+	/* The tracker that never restarted reused its freed slots too
+	 * (most recently freed first), so it never grew past 10. */
+	for (unsigned i = 0; i < 7; i++) {
+		set1(t, ENTITY_IMAGE, more[i], "node-b", "m:1", T0 + 3 + F);
+		assert_true(find_id(t, more[i]) < 10);
+	}
+	check_tracker(t);
+	tracker_free(t);
+	tracker_free(t2);
+	tracker_free(t3);
 }
 
 /* ---- 4. outbox ---- */
@@ -1569,24 +1989,28 @@ test_corrupt_records(void **state)
 	const char *dir = *state;
 	tracker *t = corrupt_fixture(dir);
 	size_t total = tracker_count(t);
-	char id[DIGEST_STR_LEN], name[DIGEST_STR_LEN + 8];
+	char id[DIGEST_STR_LEN], name[160], anon[64];
 	struct tracker_key key;
-	uint8_t kb[TRACKER_RECORD_KEY_LEN];
 	size_t len;
 
 	image_id(105, id);
 	key_of(ENTITY_IMAGE, id, &key);
-	tracker_key_encode(&key, kb);
-	snprintf(name, sizeof(name), "entry %s", id);
-	uint8_t *good = raw_get(dir, "entries", kb, sizeof(kb), &len);
+	const uint32_t slot = tracker_find(t, &key);
+	assert_int_not_equal(slot, TRACKER_NONE);
+	entry_name(name, sizeof(name), &key, slot);
+	entry_name(anon, sizeof(anon), NULL, slot);
+	uint8_t *good = raw_slot_get(dir, slot, &len);
 	assert_non_null(good);
 	assert_true(len > 100);
+	assert_record_key(good, len, &key);
 
-	/* (a) every truncation of a valid record */
+	/* (a) every truncation of a valid record: named by its key while the
+	 * record still holds all of it, by its slot always */
 	for (size_t cut = 0; cut < len; cut++) {
-		raw_put(dir, "entries", kb, sizeof(kb), good, cut);
-		expect_recover_fails(dir, -EINVAL, name, "corrupt record",
-		    "1 unreadable record");
+		raw_slot_put(dir, slot, good, cut);
+		expect_recover_fails(dir, -EINVAL,
+		    cut >= REC_KEY + TRACKER_KEY_LEN ? name : anon,
+		    "corrupt record", "1 unreadable record");
 	}
 	print_message("truncations 0..%zu of a %zu-byte record refused\n",
 	    len - 1, len);
@@ -1594,120 +2018,232 @@ test_corrupt_records(void **state)
 	uint8_t *longer = xmalloc(len + 1);
 	memcpy(longer, good, len);
 	longer[len] = 0;
-	raw_put(dir, "entries", kb, sizeof(kb), longer, len + 1);
+	raw_slot_put(dir, slot, longer, len + 1);
 	expect_recover_fails(dir, -EINVAL, name, "trailing bytes", NULL);
 	free(longer);
 
-	/* (b) random bytes: version 1 (so the parser runs), then any */
+	/* (b) random bytes: version 1 (so the parser runs), then any; named
+	 * by whatever key the bytes hold, or "?" */
 	rng_seed(0xbadbad);
 	uint8_t junk[400];
 	for (int i = 0; i < 60; i++) {
 		size_t n = 1 + rnd(sizeof(junk) - 1);
+		char jname[160];
 		for (size_t k = 0; k < n; k++)
 			junk[k] = (uint8_t)rng_next();
 		if (i < 40)
 			junk[0] = 1;
 		if (i < 20 && n > 1)
 			junk[1] = ENTITY_IMAGE; /* gets past the kind check */
-		raw_put(dir, "entries", kb, sizeof(kb), junk, n);
+		struct tracker_key jk;
+		bool keyed = n >= REC_KEY + TRACKER_KEY_LEN &&
+		    junk[REC_KIND] <= ENTITY_HOST;
+		if (keyed) {
+			jk.kind = junk[REC_KIND];
+			memcpy(jk.bytes, junk + REC_KEY, TRACKER_KEY_LEN);
+		}
+		entry_name(jname, sizeof(jname), keyed ? &jk : NULL, slot);
+		raw_slot_put(dir, slot, junk, n);
 		expect_recover_fails(dir, junk[0] > 1 ? -EPROTO : -EINVAL,
-		    name, junk[0] > 1 ? "newer" : "corrupt record", NULL);
+		    jname, junk[0] > 1 ? "newer" : "corrupt record", NULL);
 	}
 
 	/* version 0 never existed */
 	uint8_t *v0 = xmalloc(len);
 	memcpy(v0, good, len);
 	v0[0] = 0;
-	raw_put(dir, "entries", kb, sizeof(kb), v0, len);
+	raw_slot_put(dir, slot, v0, len);
 	expect_recover_fails(dir, -EINVAL, name, "unknown version", NULL);
 	free(v0);
 	/* (c) a record of a newer version */
 	uint8_t *v200 = xmalloc(len);
 	memcpy(v200, good, len);
 	v200[0] = 200;
-	raw_put(dir, "entries", kb, sizeof(kb), v200, len);
+	raw_slot_put(dir, slot, v200, len);
 	expect_recover_fails(dir, -EPROTO, name, "newer", "200");
 	free(v200);
 
 	/* Recovery changed nothing on disk. */
 	assert_int_equal(raw_count(dir, "entries"), total);
 	size_t now_len;
-	uint8_t *still = raw_get(dir, "entries", kb, sizeof(kb), &now_len);
+	uint8_t *still = raw_slot_get(dir, slot, &now_len);
+	assert_non_null(still);
 	assert_int_equal(now_len, len);
+	assert_int_equal(still[0], 200);
 	free(still);
 
-	/* Several bad records: all counted, the first (in key order) named;
-	 * -EPROTO wins when one of them is newer. */
+	/* Several bad records: all counted, the first in slot order named
+	 * (by key and slot); -EPROTO wins when one of them is newer. Three
+	 * more, cut short after their key. */
 	struct tracker_key keys[3];
-	uint8_t kbs[3][TRACKER_RECORD_KEY_LEN];
+	uint32_t slots[3];
+	uint8_t *recs[3];
+	size_t lens[3];
+	static const unsigned which[3] = {101, 110, 115};
 	for (int i = 0; i < 3; i++) {
-		image_id(110 + (unsigned)i, id);
+		image_id(which[i], id);
 		key_of(ENTITY_IMAGE, id, &keys[i]);
-		tracker_key_encode(&keys[i], kbs[i]);
-		raw_put(dir, "entries", kbs[i], sizeof(kbs[i]), "\x01\x00", 2);
+		slots[i] = tracker_find(t, &keys[i]);
+		assert_int_not_equal(slots[i], TRACKER_NONE);
+		recs[i] = raw_slot_get(dir, slots[i], &lens[i]);
+		assert_non_null(recs[i]);
+		raw_slot_put(dir, slots[i], recs[i], 40);
 	}
-	const struct tracker_key *lowest = &key;
-	const uint8_t *lowkb = kb;
+	const struct tracker_key *lowest = &key, *lowest3 = NULL;
+	uint32_t lowslot = slot, lowslot3 = UINT32_MAX;
 	for (int i = 0; i < 3; i++) {
-		if (memcmp(kbs[i], lowkb, sizeof(kb)) < 0) {
-			lowkb = kbs[i];
+		if (slots[i] < lowslot) {
+			lowslot = slots[i];
 			lowest = &keys[i];
 		}
+		if (slots[i] < lowslot3) {
+			lowslot3 = slots[i];
+			lowest3 = &keys[i];
+		}
 	}
-	{
-		char hex[2 * TRACKER_KEY_LEN + 1];
-		key_hex(lowest, hex);
-		snprintf(name, sizeof(name), "entry sha256:%s:", hex);
-	}
+	assert_true(lowslot != slot); /* 101 was created before 105 */
+	entry_name(name, sizeof(name), lowest, lowslot);
 	expect_recover_fails(dir, -EPROTO, name, "4 unreadable record(s)",
-	    NULL);
-	raw_put(dir, "entries", kb, sizeof(kb), good, len);
-	expect_recover_fails(dir, -EINVAL, NULL, "3 unreadable record(s)",
+	    "truncated header");
+	raw_slot_put(dir, slot, good, len);
+	entry_name(name, sizeof(name), lowest3, lowslot3);
+	expect_recover_fails(dir, -EINVAL, name, "3 unreadable record(s)",
 	    NULL);
 	for (int i = 0; i < 3; i++) {
-		uint32_t h = tracker_find(t, &keys[i]);
-		uint8_t *buf = NULL;
-		size_t cap = 0, l = tracker_encode(t, h, &buf, &cap);
-		raw_put(dir, "entries", kbs[i], sizeof(kbs[i]), buf, l);
-		free(buf);
+		raw_slot_put(dir, slots[i], recs[i], lens[i]);
+		free(recs[i]);
 	}
+	entry_name(name, sizeof(name), &key, slot); /* image 105 again */
 
-	/* A host record: named by its key, and the kind is checked. */
+	/* A host record: named by the key it holds; the kind is checked
+	 * against the name, the name against the key. */
 	char host[64];
 	struct tracker_key hk;
-	uint8_t hkb[TRACKER_RECORD_KEY_LEN];
 	snprintf(host, sizeof(host), "host-%u.example.com", 3u);
 	key_of(ENTITY_HOST, host, &hk);
-	tracker_key_encode(&hk, hkb);
+	const uint32_t hslot = tracker_find(t, &hk);
+	assert_int_not_equal(hslot, TRACKER_NONE);
 	size_t hlen;
-	uint8_t *hrec = raw_get(dir, "entries", hkb, sizeof(hkb), &hlen);
+	uint8_t *hrec = raw_slot_get(dir, hslot, &hlen);
 	assert_non_null(hrec);
-	char hex[2 * TRACKER_KEY_LEN + 1];
-	key_hex(&hk, hex);
-	hrec[1] = ENTITY_IMAGE;
-	raw_put(dir, "entries", hkb, sizeof(hkb), hrec, hlen);
-	expect_recover_fails(dir, -EINVAL, hex, "kind differs", NULL);
-	hrec[1] = ENTITY_HOST;
-	hrec[35] ^= 1; /* a letter of the name: no longer matches the key */
-	raw_put(dir, "entries", hkb, sizeof(hkb), hrec, hlen);
-	expect_recover_fails(dir, -EINVAL, hex, "does not match", NULL);
-	hrec[35] ^= 1;
-	raw_put(dir, "entries", hkb, sizeof(hkb), hrec, hlen);
+	assert_record_key(hrec, hlen, &hk);
+	char hname[160];
+	entry_name(hname, sizeof(hname), &hk, hslot);
+	assert_non_null(strstr(hname, "host-key:"));
+	hrec[REC_KIND] = ENTITY_IMAGE; /* an image with a host name */
+	raw_slot_put(dir, hslot, hrec, hlen);
+	{
+		struct tracker_key as_image = hk;
+		char iname[160];
+		as_image.kind = ENTITY_IMAGE;
+		entry_name(iname, sizeof(iname), &as_image, hslot);
+		expect_recover_fails(dir, -EINVAL, iname, "out of range",
+		    NULL);
+	}
+	hrec[REC_KIND] = 7; /* no such kind: no key to name either */
+	raw_slot_put(dir, hslot, hrec, hlen);
+	entry_name(anon, sizeof(anon), NULL, hslot);
+	expect_recover_fails(dir, -EINVAL, anon, "unknown kind", NULL);
+	hrec[REC_KIND] = ENTITY_HOST;
+	assert_int_equal(hrec[REC_NAMELEN], strlen(host));
+	hrec[REC_NAMELEN + 1] ^= 1; /* a letter of the name */
+	raw_slot_put(dir, hslot, hrec, hlen);
+	expect_recover_fails(dir, -EINVAL, hname, "does not match", NULL);
+	hrec[REC_NAMELEN + 1] ^= 1;
+	hrec[REC_KEY + 7] ^= 0x40; /* a byte of the key */
+	raw_slot_put(dir, hslot, hrec, hlen);
+	{
+		struct tracker_key bent = hk;
+		char bname[160];
+		bent.bytes[7] ^= 0x40;
+		entry_name(bname, sizeof(bname), &bent, hslot);
+		expect_recover_fails(dir, -EINVAL, bname, "does not match",
+		    NULL);
+	}
+	hrec[REC_KEY + 7] ^= 0x40;
+	raw_slot_put(dir, hslot, hrec, hlen);
 	free(hrec);
 
-	/* Malformed keys: the wrong length, an unknown kind. */
-	raw_put(dir, "entries", "short", 5, good, len);
-	expect_recover_fails(dir, -EINVAL, NULL, "malformed key",
-	    "1 unreadable");
-	raw_del(dir, "entries", "short", 5);
-	uint8_t k9[TRACKER_RECORD_KEY_LEN];
-	memcpy(k9, kb, sizeof(k9));
-	k9[0] = 9;
-	raw_put(dir, "entries", k9, sizeof(k9), good, len);
-	expect_recover_fails(dir, -EINVAL, NULL, "malformed key", NULL);
-	raw_del(dir, "entries", k9, sizeof(k9));
+	/* Slot keys that are not 4 bytes: no slot to name, the record's key
+	 * still named. (Before, after and among the 4-byte keys.) */
+	{
+		char kname[160], why[64];
+		static const uint8_t k3[3] = {0, 0, 0}, k5[5] = {0, 0, 0, 5, 0},
+				     k8[8] = {0xff, 1, 2, 3, 4, 5, 6, 7};
+		const struct {
+			const uint8_t *k;
+			size_t n;
+		} bad[] = {{k3, 3}, {k5, 5}, {k8, 8},
+		    {(const uint8_t *)"short", 5}};
+		struct tracker_key hidden;
+		char hid[DIGEST_STR_LEN];
+		image_id(9999, hid); /* an entity that is nowhere else */
+		key_of(ENTITY_IMAGE, hid, &hidden);
+		uint8_t *other = xmalloc(len);
+		memcpy(other, good, len);
+		memcpy(other + REC_KEY, hidden.bytes, TRACKER_KEY_LEN);
+		char hex[2 * TRACKER_KEY_LEN + 1];
+		key_hex(&hidden, hex);
+		snprintf(kname, sizeof(kname), "entry sha256:%s (slot ?)", hex);
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			raw_put(dir, "entries", bad[i].k, bad[i].n, other, len);
+			snprintf(why, sizeof(why), "malformed slot key (%zu "
+			    "bytes)", bad[i].n);
+			expect_recover_fails(dir, -EINVAL, kname, why,
+			    "1 unreadable");
+			raw_del(dir, "entries", bad[i].k, bad[i].n);
+		}
+		free(other);
+	}
 
-	/* All repaired: the store recovers again, equal to the tracker. */
+	/* Slots at and past TRACKER_MAX_SLOTS (the record moved there). */
+	{
+		static const uint32_t far[] = {TRACKER_MAX_SLOTS,
+		    TRACKER_MAX_SLOTS + 1, 0x7fffffffu, UINT32_MAX};
+		raw_slot_del(dir, slot);
+		for (size_t i = 0; i < sizeof(far) / sizeof(far[0]); i++) {
+			char fname[160];
+			raw_slot_put(dir, far[i], good, len);
+			entry_name(fname, sizeof(fname), &key, far[i]);
+			expect_recover_fails(dir, -EINVAL, fname,
+			    "slot out of range", "1 unreadable");
+			raw_slot_del(dir, far[i]);
+		}
+		/* a slot far from the others but in range is fine: the
+		 * entity comes back there, the holes before it are free */
+		const uint32_t lone = 20000;
+		raw_slot_put(dir, lone, good, len);
+		struct store_recovery rec;
+		store *s;
+		tracker *t2 = reopen(dir, &s, T0 + 1, &rec);
+		assert_int_equal(rec.entries, total);
+		assert_int_equal(tracker_find(t2, &key), lone);
+		char fresh[DIGEST_STR_LEN];
+		image_id(8888, fresh);
+		set1(t2, ENTITY_IMAGE, fresh, "node-a", NULL, T0 + 2);
+		assert_int_equal(find_id(t2, fresh), slot); /* lowest hole */
+		check_tracker(t2);
+		store_close(s);
+		tracker_free(t2);
+		raw_slot_del(dir, lone);
+		raw_slot_put(dir, slot, good, len);
+	}
+
+	/* One key at two slots: the second one (in slot order) is refused,
+	 * named by the key and its own slot. */
+	{
+		const uint32_t dup = (uint32_t)total + 3;
+		char dname[160];
+		raw_slot_put(dir, dup, good, len);
+		entry_name(dname, sizeof(dname), &key, dup);
+		expect_recover_fails(dir, -EINVAL, dname, "duplicate key",
+		    "1 unreadable");
+		raw_slot_del(dir, dup);
+	}
+
+	/* All repaired: the store holds the tracker again, and recovers
+	 * equal to it. */
+	assert_store_holds(dir, t);
 	struct store_recovery rec;
 	store *s;
 	tracker *t2 = reopen(dir, &s, T0 + 1, &rec);
@@ -1720,13 +2256,16 @@ test_corrupt_records(void **state)
 }
 
 /* Builds a version-1 host record by hand: DONE, unreferenced, in the heap
- * (its forget timer), no error, no sources, with the given name. */
+ * (its forget timer), no error, no sources, with the given key and name. */
 static size_t
-host_record(uint8_t *p, const char *name, size_t namelen)
+host_record(uint8_t *p, const struct tracker_key *key, const char *name,
+    size_t namelen)
 {
 	size_t n = 0;
 	p[n++] = 1;	     /* version */
 	p[n++] = ENTITY_HOST;
+	memcpy(p + n, key->bytes, TRACKER_KEY_LEN), n += TRACKER_KEY_LEN;
+	assert_int_equal(n, REC_STATE);
 	p[n++] = ENTRY_DONE;
 	p[n++] = 1;	     /* in heap */
 	p[n++] = 0, p[n++] = 0; /* attempts */
@@ -1736,11 +2275,72 @@ host_record(uint8_t *p, const char *name, size_t namelen)
 		for (int i = 0; i < 8; i++)
 			p[n++] = (uint8_t)(v >> (8 * i));
 	}
+	assert_int_equal(n, REC_NAMELEN);
 	p[n++] = (uint8_t)namelen;
 	memcpy(p + n, name, namelen), n += namelen;
 	p[n++] = 0, p[n++] = 0; /* error */
 	p[n++] = 0, p[n++] = 0; /* sources */
 	return n;
+}
+
+/*
+ * A record beyond the slots the store says it has used (a corrupt key) is
+ * refused before anything is allocated for it; and a tracker that did not
+ * recover a store holding entries may not commit into it.
+ */
+static void
+test_slot_bound_and_recover_first(void **state)
+{
+	const char *dir = *state;
+	tracker *t = corrupt_fixture(dir);
+	size_t len = 0;
+	uint8_t *rec = raw_slot_get(dir, 3, &len);
+	assert_non_null(rec);
+	uint32_t slots = 0;
+	size_t n = 0;
+	uint8_t *sv = raw_get(dir, "meta", "slots", 5, &n);
+	assert_non_null(sv);
+	assert_int_equal(n, 4);
+	memcpy(&slots, sv, 4);
+	free(sv);
+	assert_int_equal(slots, tracker_slots(t));
+
+	/* Move slot 3's record far beyond the recorded slot count. */
+	raw_slot_del(dir, 3);
+	raw_slot_put_only(dir, 1u << 24, rec, len);
+	expect_recover_fails(dir, -EINVAL, "slot 16777216",
+	    "slot out of range", "records 25 slots");
+	/* Back where it was: recovers again. */
+	raw_slot_del(dir, 1u << 24);
+	raw_slot_put_only(dir, 3, rec, len);
+	store *s;
+	tracker *back = reopen(dir, &s, T0 + 1, NULL);
+	store_close(s);
+	tracker_free(back);
+
+	/* Commit without recovering: refused, nothing written. */
+	size_t len0 = 0;
+	uint8_t *before = raw_slot_get(dir, 0, &len0);
+	assert_non_null(before);
+	s = open_store(dir, NULL);
+	tracker *fresh = new_tracker();
+	add_images(fresh, 5000, 3, T0);
+	char err[512] = "";
+	assert_int_equal(store_commit(s, fresh, NULL, err, sizeof(err)),
+	    -EINVAL);
+	assert_non_null(strstr(err, "before recovery"));
+	assert_int_equal(tracker_dirty_count(fresh), 3);
+	store_close(s);
+	size_t len2 = 0;
+	uint8_t *still = raw_slot_get(dir, 0, &len2);
+	assert_non_null(still);
+	assert_int_equal(len2, len0);
+	assert_memory_equal(still, before, len0);
+	free(still);
+	free(before);
+	free(rec);
+	tracker_free(fresh);
+	tracker_free(t);
 }
 
 static void
@@ -1755,13 +2355,13 @@ test_corrupt_names(void **state)
 	memset(name, 'h', TRACKER_MAX_NAME);
 	name[TRACKER_MAX_NAME] = '\0';
 	key_of(ENTITY_HOST, name, &key);
-	size_t n = host_record(rec, name, TRACKER_MAX_NAME);
+	size_t n = host_record(rec, &key, name, TRACKER_MAX_NAME);
 	tracker *t = new_tracker();
-	assert_int_equal(tracker_load(t, &key, rec, n, T0, err, sizeof(err)),
-	    0);
+	assert_int_equal(tracker_load(t, 0, rec, n, T0, err, sizeof(err)), 0);
 	tracker_load_finish(t);
 	check_tracker(t);
 	assert_int_equal(tracker_count(t), 1);
+	assert_int_equal(tracker_find(t, &key), 0);
 	tracker_free(t);
 
 	/* A name byte of 254 or 255 (longer than any host name) is corrupt
@@ -1769,9 +2369,9 @@ test_corrupt_names(void **state)
 	for (size_t len = TRACKER_MAX_NAME + 1; len <= 255; len++) {
 		memset(name, 'h', len);
 		name[len] = '\0';
-		n = host_record(rec, name, len);
+		n = host_record(rec, &key, name, len);
 		t = new_tracker();
-		int rc = tracker_load(t, &key, rec, n, T0, err, sizeof(err));
+		int rc = tracker_load(t, 0, rec, n, T0, err, sizeof(err));
 		assert_int_equal(rc, -EINVAL);
 		assert_non_null(strstr(err, "corrupt record"));
 		assert_non_null(strstr(err, "out of range")); /* the length */
@@ -1804,10 +2404,11 @@ test_corrupt_names(void **state)
 		};
 		memset(name, 's', 255);
 		for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
-			n = host_record(rec, "", 0);
-			rec[1] = ENTITY_IMAGE;
-			rec[3] = 0; /* DONE and referenced: not in the heap */
-			memset(rec + 26, 0, 8); /* so no due time */
+			n = host_record(rec, &ik, "", 0);
+			rec[REC_KIND] = ENTITY_IMAGE;
+			/* DONE and referenced: not in the heap, no due time */
+			rec[REC_FLAGS] = 0;
+			memset(rec + REC_DUE, 0, 8);
 			rec[n - 2] = 1; /* one source */
 			rec[n++] = (uint8_t)cases[c].len;
 			memcpy(rec + n, cases[c].name, cases[c].len);
@@ -1816,7 +2417,7 @@ test_corrupt_names(void **state)
 			rec[n++] = 1;			/* holding */
 			rec[n++] = 0, rec[n++] = 0;	/* no refs */
 			t = new_tracker();
-			int rc = tracker_load(t, &ik, rec, n, T0, err,
+			int rc = tracker_load(t, 7, rec, n, T0, err,
 			    sizeof(err));
 			if (rc != cases[c].rc)
 				fail_msg("source case %zu: %d (%s)", c, rc,
@@ -1824,9 +2425,10 @@ test_corrupt_names(void **state)
 			tracker_load_finish(t);
 			check_tracker(t);
 			if (rc == 0) {
+				assert_int_equal(tracker_find(t, &ik), 7);
 				uint8_t *buf = NULL;
-				size_t cap = 0, l = tracker_encode(t,
-				    tracker_find(t, &ik), &buf, &cap);
+				size_t cap = 0, l = tracker_encode(t, 7, &buf,
+				    &cap);
 				assert_int_equal(l, n);
 				assert_memory_equal(buf, rec, n);
 				free(buf);
@@ -1837,17 +2439,114 @@ test_corrupt_names(void **state)
 
 	/* ... also through the store. */
 	memset(name, 'h', 255);
-	n = host_record(rec, name, 255);
+	n = host_record(rec, &key, name, 255);
 	store *s = open_store(dir, NULL);
 	store_close(s);
-	uint8_t kb[TRACKER_RECORD_KEY_LEN];
-	tracker_key_encode(&key, kb);
-	raw_put(dir, "entries", kb, sizeof(kb), rec, n);
-	expect_recover_fails(dir, -EINVAL, "host-key:", "corrupt record",
-	    NULL);
+	raw_slot_put(dir, 3, rec, n);
+	char want[160];
+	entry_name(want, sizeof(want), &key, 3);
+	assert_non_null(strstr(want, "host-key:"));
+	expect_recover_fails(dir, -EINVAL, want, "corrupt record",
+	    "out of range");
+}
+
+/*
+ * tracker_load and slots, without a store: a record goes to the slot it is
+ * given (far ones too, the holes free afterwards, lowest first); a slot
+ * taken, a slot out of range and a key loaded twice are refused and leave
+ * the tracker as it was.
+ */
+static void
+test_load_slots(void **state)
+{
+	(void)state;
+	char ids[4][DIGEST_STR_LEN], err[256];
+	uint8_t *recs[4] = {NULL};
+	size_t lens[4], caps[4] = {0};
+	struct tracker_key keys[4];
+
+	/* four records from a tracker, at slots 0-3 */
+	tracker *src = new_tracker();
+	for (unsigned i = 0; i < 4; i++) {
+		image_id(800 + i, ids[i]);
+		key_of(ENTITY_IMAGE, ids[i], &keys[i]);
+		set1(src, ENTITY_IMAGE, ids[i], "node-a", "s:1", T0);
+		assert_int_equal(tracker_find(src, &keys[i]), i);
+		lens[i] = tracker_encode(src, i, &recs[i], &caps[i]);
+		assert_record_key(recs[i], lens[i], &keys[i]);
+	}
+	/* tracker_record_key wants the version, kind and whole key */
+	struct tracker_key k;
+	assert_int_equal(tracker_record_key(recs[0], REC_STATE, &k), 0);
+	assert_int_equal(tracker_record_key(recs[0], REC_STATE - 1, &k),
+	    -EINVAL);
+	assert_int_equal(tracker_record_key(recs[0], 0, &k), -EINVAL);
+
+	tracker *t = new_tracker();
+	assert_int_equal(tracker_load(t, 7, recs[0], lens[0], T0, err,
+	    sizeof(err)), 0);
+	assert_int_equal(tracker_load(t, 3, recs[1], lens[1], T0, err,
+	    sizeof(err)), 0);
+	assert_int_equal(tracker_load(t, 5000, recs[2], lens[2], T0, err,
+	    sizeof(err)), 0);
+	/* refused: a slot in use, a key already loaded, a slot too far */
+	struct {
+		uint32_t slot;
+		int rec;
+		const char *why;
+	} bad[] = {
+		{7, 3, "slot in use"},
+		{5000, 3, "slot in use"},
+		{8, 0, "duplicate key"},
+		{0, 2, "duplicate key"},
+		{TRACKER_MAX_SLOTS, 3, "slot out of range"},
+		{UINT32_MAX, 3, "slot out of range"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		int rc = tracker_load(t, bad[i].slot, recs[bad[i].rec],
+		    lens[bad[i].rec], T0, err, sizeof(err));
+		if (rc != -EINVAL || strstr(err, bad[i].why) == NULL)
+			fail_msg("slot %u: %d \"%s\", wanted \"%s\"",
+			    bad[i].slot, rc, err, bad[i].why);
+		assert_int_equal(tracker_count(t), 3);
+	}
+	assert_int_equal(tracker_find(t, &keys[0]), 7);
+	assert_int_equal(tracker_find(t, &keys[1]), 3);
+	assert_int_equal(tracker_find(t, &keys[2]), 5000);
+	assert_int_equal(tracker_find(t, &keys[3]), TRACKER_NONE);
+	tracker_load_finish(t);
+	check_tracker(t);
+	assert_int_equal(tracker_dirty_count(t), 0);
+	/* the holes are free, lowest first: 0, 1, 2, 4, 5, 6, 8, ... */
+	static const uint32_t expect[] = {0, 1, 2, 4, 5, 6, 8, 9};
+	for (unsigned i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
+		char id[DIGEST_STR_LEN];
+		image_id(900 + i, id);
+		assert_int_equal(set1(t, ENTITY_IMAGE, id, "node-b", "h:1",
+		    T0 + 1), APPLY_NEW);
+		assert_int_equal(find_id(t, id), expect[i]);
+	}
+	check_tracker(t);
+	/* what was loaded encodes as it was read */
+	for (unsigned i = 0; i < 3; i++) {
+		uint8_t *buf = NULL;
+		size_t cap = 0;
+		size_t l = tracker_encode(t, tracker_find(t, &keys[i]), &buf,
+		    &cap);
+		assert_int_equal(l, lens[i]);
+		assert_memory_equal(buf, recs[i], l);
+		free(buf);
+	}
+	tracker_free(t);
+	tracker_free(src);
+	for (unsigned i = 0; i < 4; i++)
+		free(recs[i]);
 }
 
 /* ---- 9. a mutation fuzz of tracker_load ---- */
+
+#define POOL_GUESS 128 /* about as many slots as the pool's tracker uses */
 
 static void
 test_load_fuzz(void **state)
@@ -1872,17 +2571,19 @@ test_load_fuzz(void **state)
 	size_t npool = hs.n;
 	uint8_t **pool = xcalloc(npool, sizeof(*pool));
 	size_t *plen = xcalloc(npool, sizeof(*plen));
-	struct tracker_key *pkey = xcalloc(npool, sizeof(*pkey));
+	uint32_t *pslot = xcalloc(npool, sizeof(*pslot));
 	for (size_t i = 0; i < npool; i++) {
 		size_t cap = 0;
 		struct tracker_info info;
 		plen[i] = tracker_encode(src, hs.h[i], &pool[i], &cap);
 		assert_int_equal(tracker_info_get(src, hs.h[i], &info), 0);
-		pkey[i] = info.key;
+		assert_record_key(pool[i], plen[i], &info.key);
+		pslot[i] = hs.h[i];
 	}
 	free(hs.h);
 
 	size_t outcomes[3] = {0, 0, 0}; /* loaded, -EINVAL, -EPROTO */
+	size_t slot_muts = 0;
 	uint8_t *m = xmalloc(8192);
 	for (int iter = 0; iter < 20000; iter++) {
 		size_t pi = rnd(npool);
@@ -1915,22 +2616,41 @@ test_load_fuzz(void **state)
 			if (n == 0)
 				break;
 		}
+		/* Mostly at its own slot; sometimes a neighbour's (taken),
+		 * one out of range, or another free one. */
+		uint32_t slot = pslot[pi];
+		switch (rnd(16)) {
+		case 0:
+			slot = pslot[(pi + 1 + rnd(3)) % npool];
+			slot_muts++;
+			break;
+		case 1:
+			slot = TRACKER_MAX_SLOTS + (uint32_t)rnd(1u << 20);
+			slot_muts++;
+			break;
+		case 2:
+			slot = (uint32_t)rnd(3 * POOL_GUESS);
+			break;
+		}
 		/* Load three valid neighbours and the mutant. */
 		tracker *t = new_tracker();
 		char err[512] = "";
 		size_t before = 0;
+		bool taken = false;
 		for (size_t k = 0; k < 3; k++) {
 			size_t q = (pi + 1 + k) % npool;
-			int rc = tracker_load(t, &pkey[q], pool[q], plen[q],
+			int rc = tracker_load(t, pslot[q], pool[q], plen[q],
 			    now, err, sizeof(err));
 			assert_true(rc == 0 || rc == 1);
+			taken |= pslot[q] == slot;
 			before++;
 		}
 		err[0] = '\0';
-		int rc = tracker_load(t, &pkey[pi], m, n, now, err,
-		    sizeof(err));
+		int rc = tracker_load(t, slot, m, n, now, err, sizeof(err));
 		if (rc == 0 || rc == 1) {
 			outcomes[0]++;
+			assert_false(taken);
+			assert_true(slot < TRACKER_MAX_SLOTS);
 			assert_int_equal(tracker_count(t), before + 1);
 		} else {
 			if (rc != -EINVAL && rc != -EPROTO)
@@ -1941,28 +2661,36 @@ test_load_fuzz(void **state)
 		}
 		tracker_load_finish(t);
 		check_tracker(t);
-		/* what loaded can be encoded and loaded again */
+		/* what loaded is at its slot under the key it holds, and
+		 * can be encoded and loaded again */
 		if (rc >= 0) {
-			uint32_t h = tracker_find(t, &pkey[pi]);
+			struct tracker_info info;
+			assert_int_equal(tracker_info_get(t, slot, &info), 0);
+			assert_record_key(m, n, &info.key);
+			assert_int_equal(tracker_find(t, &info.key), slot);
 			uint8_t *buf = NULL;
-			size_t cap = 0, l = tracker_encode(t, h, &buf, &cap);
+			size_t cap = 0, l = tracker_encode(t, slot, &buf, &cap);
+			assert_record_key(buf, l, &info.key);
 			tracker *t2 = new_tracker();
-			assert_true(tracker_load(t2, &pkey[pi], buf, l, now,
-			    err, sizeof(err)) >= 0);
+			assert_true(tracker_load(t2, slot, buf, l, now, err,
+			    sizeof(err)) >= 0);
+			assert_int_equal(tracker_find(t2, &info.key), slot);
 			free(buf);
 			tracker_free(t2);
 		}
 		tracker_free(t);
 	}
-	print_message("fuzz: %zu loaded, %zu -EINVAL, %zu -EPROTO\n",
-	    outcomes[0], outcomes[1], outcomes[2]);
+	print_message("fuzz: %zu loaded, %zu -EINVAL, %zu -EPROTO (%zu at a "
+	    "taken or out-of-range slot)\n", outcomes[0], outcomes[1],
+	    outcomes[2], slot_muts);
 	assert_true(outcomes[1] > 1000);
+	assert_true(outcomes[0] > 100);
 	free(m);
 	for (size_t i = 0; i < npool; i++)
 		free(pool[i]);
 	free(pool);
 	free(plen);
-	free(pkey);
+	free(pslot);
 	tracker_free(src);
 	free(ids);
 }
@@ -1981,6 +2709,10 @@ main(void)
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, dir_setup,
 		    dir_teardown),
+		cmocka_unit_test_setup_teardown(test_slot_reuse_in_batch,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_holes, dir_setup,
+		    dir_teardown),
 		cmocka_unit_test_setup_teardown(test_outbox, dir_setup,
 		    dir_teardown),
 		cmocka_unit_test_setup_teardown(test_meta, dir_setup,
@@ -1995,6 +2727,9 @@ main(void)
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_names,
 		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_slot_bound_and_recover_first, dir_setup, dir_teardown),
+		cmocka_unit_test(test_load_slots),
 		cmocka_unit_test_setup_teardown(test_load_fuzz, dir_setup,
 		    dir_teardown),
 	};

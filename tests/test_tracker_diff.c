@@ -16,8 +16,11 @@
  * eight share their first four key bytes), 8 hosts, 6 sources whose name
  * order differs from their index order, 8 tags and 5 digests (two of them
  * longer than 127 bytes), sent unsorted and with duplicates. Time only
- * goes forward, mostly by seconds, sometimes by minutes or hours;
- * observed_at is sometimes older than what a source sent before (stale).
+ * goes forward, mostly by seconds, sometimes by minutes or hours, and now
+ * and then exactly onto (or 1 ms before) a deadline: a heap time, or the
+ * moment a SET would rescan a DONE or FAILED entity, so that every `<` vs
+ * `<=` of the contract is exercised. observed_at is sometimes older than
+ * what a source sent before (stale).
  *
  * After every operation: tracker_check, then the whole state against the
  * model (every entity's info and sources, absence of forgotten ones,
@@ -27,7 +30,10 @@
  *
  * Two runs: max_attempts 4 and unlimited. SBOMD_DIFF_OPS sets the number
  * of operations per run (default 1,000,000). Every kind of transition is
- * counted, printed, and must have happened at least MIN_COUNT times.
+ * counted, printed, and must have happened at least MIN_COUNT times
+ * (scaled down with a smaller SBOMD_DIFF_OPS). Mutating any one of the
+ * tracker's decisions (a comparison, an attempt count, a dirty mark, the
+ * heap's tie order) makes this test fail within a few hundred steps.
  *
  * Readings of the contract where tracker.h is silent (the implementation
  * agrees with each): a successful scan clears last_error, a failure
@@ -315,6 +321,7 @@ enum counter {
 	C_COMPLETE_STALE,
 	C_REQUEUE,
 	C_REQUEUE_STALE,
+	C_BATCH,
 	C_COUNT
 };
 
@@ -359,6 +366,7 @@ static const char *const counter_names[C_COUNT] = {
 	"complete -ESTALE",
 	"requeue",
 	"requeue -ESTALE",
+	"apply_batch",
 };
 
 struct run {
@@ -371,7 +379,10 @@ struct run {
 	struct tracker_job ring[JOB_RING];
 	size_t nring;
 	uint64_t counts[C_COUNT];
+	uint64_t slot_checks, slot_not_lowest;
 	long step;
+	int focus;	 /* the entity whose deadline the clock hit, or -1 */
+	bool focus_heap; /* that deadline was its heap time */
 	char op[512]; /* the current operation, for failure messages */
 };
 
@@ -855,6 +866,28 @@ collect_handle(void *ctx, uint32_t h)
 	n[0]++;
 }
 
+static bool
+ment_same(const struct ment *a, const struct ment *b)
+{
+	if (a->live != b->live)
+		return false;
+	if (!a->live)
+		return true;
+	if (a->state != b->state || a->attempts != b->attempts ||
+	    a->first_seen != b->first_seen || a->last_scan != b->last_scan ||
+	    a->in_heap != b->in_heap || (a->in_heap && a->due != b->due) ||
+	    a->error != b->error)
+		return false;
+	for (int s = 0; s < N_SOURCES; s++) {
+		const struct msrc *x = &a->src[s], *y = &b->src[s];
+		if (x->present != y->present || (x->present &&
+		    (x->holding != y->holding || x->observed != y->observed ||
+		    x->tags != y->tags || x->digests != y->digests)))
+			return false;
+	}
+	return true;
+}
+
 static void
 check_entity(const struct run *r, int i)
 {
@@ -914,65 +947,46 @@ check_entity(const struct run *r, int i)
 	if (w.err[0] != '\0')
 		FAILF(r, "entity %d (%s): %s", i, ents[i].id, w.err);
 
-	char idbuf[300];
-	tracker_id_string(r->t, h, idbuf, sizeof(idbuf));
-	if (strcmp(idbuf, ents[i].id) != 0)
-		FAILF(r, "entity %d: id string \"%s\"", i, idbuf);
-}
-
-static bool
-ment_same(const struct ment *a, const struct ment *b)
-{
-	if (a->live != b->live)
-		return false;
-	if (!a->live)
-		return true;
-	if (a->state != b->state || a->attempts != b->attempts ||
-	    a->first_seen != b->first_seen || a->last_scan != b->last_scan ||
-	    a->in_heap != b->in_heap || (a->in_heap && a->due != b->due) ||
-	    a->error != b->error)
-		return false;
-	for (int s = 0; s < N_SOURCES; s++) {
-		const struct msrc *x = &a->src[s], *y = &b->src[s];
-		if (x->present != y->present || (x->present &&
-		    (x->holding != y->holding || x->observed != y->observed ||
-		    x->tags != y->tags || x->digests != y->digests)))
-			return false;
+	/* The id never changes while live: check it when the entity was
+	 * touched, and everywhere now and then (it is slow under ASan). */
+	if (!ment_same(&r->before[i], e) || r->step % 1024 == 0) {
+		char idbuf[300];
+		tracker_id_string(r->t, h, idbuf, sizeof(idbuf));
+		if (strcmp(idbuf, ents[i].id) != 0)
+			FAILF(r, "entity %d: id string \"%s\"", i, idbuf);
 	}
-	return true;
 }
 
 struct dirty_walk {
 	bool put[MAX_HANDLES];
-	struct tracker_key del[N_ENT + 8];
-	size_t ndel;
+	bool del[MAX_HANDLES];
 	bool overflow;
 };
 
 static int
-dirty_put(void *ctx, const struct tracker_key *key, uint32_t h)
+dirty_put(void *ctx, uint32_t slot)
 {
 	struct dirty_walk *d = ctx;
-	(void)key;
-	if (h < MAX_HANDLES)
-		d->put[h] = true;
+	if (slot < MAX_HANDLES)
+		d->put[slot] = true;
 	else
 		d->overflow = true;
 	return 0;
 }
 
 static int
-dirty_del(void *ctx, const struct tracker_key *key)
+dirty_del(void *ctx, uint32_t slot)
 {
 	struct dirty_walk *d = ctx;
-	if (d->ndel < sizeof(d->del) / sizeof(d->del[0]))
-		d->del[d->ndel++] = *key;
+	if (slot < MAX_HANDLES)
+		d->del[slot] = true;
 	else
 		d->overflow = true;
 	return 0;
 }
 
-/* Every changed entity is dirty, every forgotten one deleted; then clear. */
+/* Every changed entity's slot is dirty, every forgotten entity's slot is
+ * freed, no other slot is freed; then clear. */
 static void
 check_dirty(struct run *r, bool no_change)
 {
@@ -984,31 +998,24 @@ check_dirty(struct run *r, bool no_change)
 	if (tracker_foreach_dirty(r->t, dirty_put, dirty_del, &d) != 0 ||
 	    d.overflow)
 		FAILF(r, "tracker_foreach_dirty");
-	for (size_t k = 0; k < d.ndel; k++) {
-		int i;
-		for (i = 0; i < N_ENT; i++)
-			if (key_eq(&d.del[k], &ents[i].key))
-				break;
-		if (i == N_ENT || !r->before[i].live || r->ent[i].live)
-			FAILF(r, "deleted key of entity %d, which the model did "
-			    "not forget", i);
-	}
+	bool forgot[MAX_HANDLES] = {false};
 	for (int i = 0; i < N_ENT; i++) {
 		const struct ment *a = &r->before[i], *b = &r->ent[i];
 		if (a->live && !b->live) {
-			size_t k;
-			for (k = 0; k < d.ndel; k++)
-				if (key_eq(&d.del[k], &ents[i].key))
-					break;
-			if (k == d.ndel)
-				FAILF(r, "forgotten entity %d not recorded as "
-				    "deleted", i);
+			forgot[a->handle] = true;
+			if (!d.del[a->handle])
+				FAILF(r, "forgotten entity %d: slot %u not "
+				    "freed in the dirty set", i, a->handle);
 		} else if (b->live && !ment_same(a, b)) {
 			if (!d.put[b->handle])
-				FAILF(r, "entity %d changed but is not dirty",
-				    i);
+				FAILF(r, "entity %d changed but slot %u is not "
+				    "dirty", i, b->handle);
 		}
 	}
+	for (uint32_t h = 0; h < MAX_HANDLES; h++)
+		if (d.del[h] && !forgot[h])
+			FAILF(r, "slot %u freed, but the model forgot nothing "
+			    "there", h);
 	tracker_clear_dirty(r->t);
 }
 
@@ -1067,20 +1074,33 @@ check_all(struct run *r, bool no_change)
 
 /* ---- generating operations ---- */
 
-/* A deadline of a random live entity: its heap time, or when a SET would
- * rescan it; 0 when it has none. */
+/* A deadline of a random live entity: its heap time (*heap set), or when a
+ * SET would rescan it; 0 when it has none. */
 static int64_t
-some_deadline(const struct run *r)
+some_deadline(const struct run *r, int *ei, bool *heap)
 {
-	const struct ment *e = &r->ent[rng_below(N_ENT)];
+	*ei = (int)rng_below(N_ENT);
+	const struct ment *e = &r->ent[*ei];
+	*heap = true;
+	if (rng_chance(550)) { /* the next future heap time */
+		int64_t min = 0;
+		for (int i = 0; i < N_ENT; i++)
+			if (r->ent[i].live && r->ent[i].in_heap &&
+			    r->ent[i].due > r->now &&
+			    (min == 0 || r->ent[i].due < min))
+				min = r->ent[i].due;
+		return min;
+	}
 	if (!e->live)
 		return 0;
 	if (e->in_heap && rng_chance(500))
 		return e->due;
+	*heap = false;
 	if (e->state == ENTRY_DONE)
 		return e->last_scan + r->cfg.rescan_after_ms;
 	if (e->state == ENTRY_FAILED)
 		return e->last_scan + r->cfg.retry.failed_rescan_after_ms;
+	*heap = true;
 	return e->in_heap ? e->due : 0;
 }
 
@@ -1088,11 +1108,18 @@ static void
 advance_clock(struct run *r)
 {
 	unsigned x = (unsigned)rng_below(10000);
-	if (x < 400) {
-		/* exactly on a deadline, or one millisecond before it */
-		int64_t d = some_deadline(r) - (x < 100 ? 1 : 0);
-		if (d > r->now)
+	r->focus = -1;
+	if (x < 600) {
+		/* exactly on a deadline, or one millisecond before it; the
+		 * next operation then mostly looks at that deadline */
+		int ei;
+		bool heap;
+		int64_t d = some_deadline(r, &ei, &heap) - (x < 150 ? 1 : 0);
+		if (d > r->now) {
 			r->now = d;
+			r->focus = ei;
+			r->focus_heap = heap;
+		}
 		return;
 	}
 	if (x < 5000)
@@ -1169,11 +1196,21 @@ record_job(struct run *r, const struct tracker_job *j)
 	r->nring++;
 }
 
+/* One generated event, with the storage its pointers refer to. */
+struct gen {
+	struct tracker_event ev;
+	const char *tags[TRACKER_MAX_REFS + 1], *digests[16];
+	int ei; /* the entity, or -1 for an invalid event */
+	int si;
+	uint32_t tmask, dmask;
+};
+
 static void
-op_apply(struct run *r, bool set)
+gen_event(struct run *r, bool set, int ei, struct gen *g)
 {
-	int ei = pick_entity();
-	struct ment *e = &r->ent[ei];
+	if (ei < 0)
+		ei = pick_entity();
+	const struct ment *e = &r->ent[ei];
 	int si;
 	if (!set && e->live && rng_chance(800)) {
 		/* mostly a source that holds it, so entities lose refs */
@@ -1188,7 +1225,7 @@ op_apply(struct run *r, bool set)
 	} else {
 		si = (int)rng_below(N_SOURCES);
 	}
-	struct msrc *s = &e->src[si];
+	const struct msrc *s = &e->src[si];
 	int64_t obs = pick_observed(r, s);
 
 	uint32_t tmask, dmask;
@@ -1199,107 +1236,227 @@ op_apply(struct run *r, bool set)
 		tmask = random_mask(N_TAGS, 3);
 		dmask = random_mask(N_DIGESTS, 2);
 	}
-	const char *tags[16], *digests[16];
-	size_t ntags = refs_from_mask(tmask, N_TAGS, tags, tag_pool);
-	size_t ndigests = refs_from_mask(dmask, N_DIGESTS, digests,
+	size_t ntags = refs_from_mask(tmask, N_TAGS, g->tags, tag_pool);
+	size_t ndigests = refs_from_mask(dmask, N_DIGESTS, g->digests,
 	    digest_pool);
-
-	struct tracker_event ev = {
+	g->ei = ei;
+	g->si = si;
+	g->tmask = set ? tmask : 0;
+	g->dmask = set ? dmask : 0;
+	g->ev = (struct tracker_event){
 		.type = set ? EVENT_SET : EVENT_UNSET,
 		.kind = ents[ei].kind,
 		.id = ents[ei].id,
 		.source = source_names[si],
-		.tags = set ? tags : NULL,
+		.tags = set ? g->tags : NULL,
 		.ntags = set ? ntags : 0,
-		.digests = set ? digests : NULL,
+		.digests = set ? g->digests : NULL,
 		.ndigests = set ? ndigests : 0,
 		.observed_at = obs,
 		.partition = ents[ei].partition,
 	};
-	snprintf(r->op, sizeof(r->op), "%s entity %d (%s, %s) source %s "
-	    "obs %" PRId64 " tags %#x digests %#x", set ? "SET" : "UNSET", ei,
-	    ents[ei].id, e->live ? tracker_state_name(e->state) : "absent",
-	    source_names[si], obs, set ? tmask : 0, set ? dmask : 0);
-
-	struct expect x;
-	enum apply_result want = set ?
-	    model_set(r, ei, si, tmask, dmask, obs, &x) :
-	    model_unset(r, ei, si, obs, &x);
-	struct tracker_outcome out;
-	char err[256] = "";
-	enum apply_result got = tracker_apply(r->t, &ev, r->now, &out, err,
-	    sizeof(err));
-	if (got != want)
-		FAILF(r, "apply: %s, model %s (%s)", tracker_apply_name(got),
-		    tracker_apply_name(want), err);
-	if (want == APPLY_NEW) {
-		e->handle = tracker_find(r->t, &ents[ei].key);
-		if (e->handle == TRACKER_NONE || e->handle >= MAX_HANDLES)
-			FAILF(r, "new entity has handle %u", e->handle);
-	}
-	check_outcome(r, "apply", &out, &x, ei);
-	check_all(r, want == APPLY_STALE || want == APPLY_UNKNOWN);
 }
 
+/* An event the tracker must reject as APPLY_INVALID. */
 static void
-op_invalid(struct run *r)
+gen_invalid(struct run *r, struct gen *g)
 {
 	int ei = pick_entity();
 	static char longname[TRACKER_MAX_NAME + 2];
 	if (longname[0] == '\0')
 		memset(longname, 'n', TRACKER_MAX_NAME + 1);
-	const char *tags[TRACKER_MAX_REFS + 1];
-	for (size_t i = 0; i <= TRACKER_MAX_REFS; i++)
-		tags[i] = tag_pool[i % N_TAGS];
-	struct tracker_event ev = {
-		.type = rng_chance(500) ? EVENT_SET : EVENT_UNSET,
+	static const char *const bad_tags[] = {"", "bad\ttag", "x\x7f"};
+	/* initializers are evaluated in no set order: draw first */
+	enum event_type type = rng_chance(500) ? EVENT_SET : EVENT_UNSET;
+	const char *source = source_names[rng_below(N_SOURCES)];
+	g->ei = -1;
+	g->ev = (struct tracker_event){
+		.type = type,
 		.kind = ents[ei].kind,
 		.id = ents[ei].id,
-		.source = source_names[rng_below(N_SOURCES)],
+		.source = source,
 		.observed_at = r->now,
 		.partition = ents[ei].partition,
 	};
-	static const char *const bad_tags[] = {"", "bad\ttag", "x\x7f"};
-	unsigned how = (unsigned)rng_below(6);
-	switch (how) {
+	switch (rng_below(6)) {
 	case 0:
-		ev.kind = ENTITY_IMAGE;
-		ev.id = rng_chance(500) ? "sha256:XYZ" : "SHA256:0";
+		g->ev.kind = ENTITY_IMAGE;
+		g->ev.id = rng_chance(500) ? "sha256:XYZ" : "SHA256:0";
 		break;
 	case 1:
-		ev.kind = ENTITY_HOST;
-		ev.id = rng_chance(500) ? "bad host" : "";
+		g->ev.kind = ENTITY_HOST;
+		g->ev.id = rng_chance(500) ? "bad host" : "";
 		break;
 	case 2:
-		ev.source = rng_chance(500) ? "" : NULL;
+		g->ev.source = rng_chance(500) ? "" : NULL;
 		break;
 	case 3:
-		ev.source = longname;
+		g->ev.source = longname;
 		break;
 	case 4: /* refs: SET only */
-		ev.type = EVENT_SET;
-		ev.tags = tags;
-		ev.ntags = 1;
-		tags[0] = bad_tags[rng_below(3)];
+		g->ev.type = EVENT_SET;
+		g->ev.tags = g->tags;
+		g->ev.ntags = 1;
+		g->tags[0] = bad_tags[rng_below(3)];
 		break;
 	default:
-		ev.type = EVENT_SET;
-		ev.tags = tags;
-		ev.ntags = TRACKER_MAX_REFS + 1;
+		g->ev.type = EVENT_SET;
+		for (size_t i = 0; i <= TRACKER_MAX_REFS; i++)
+			g->tags[i] = tag_pool[i % N_TAGS];
+		g->ev.tags = g->tags;
+		g->ev.ntags = TRACKER_MAX_REFS + 1;
 		break;
 	}
-	snprintf(r->op, sizeof(r->op), "invalid event, kind %u", how);
+}
+
+static int
+describe_event(const struct run *r, const struct gen *g, char *buf,
+    size_t len)
+{
+	if (g->ei < 0)
+		return snprintf(buf, len, "invalid %s (id \"%.20s\", source "
+		    "%.20s, %zu tags)", g->ev.type == EVENT_SET ? "SET" :
+		    "UNSET", g->ev.id, g->ev.source ? g->ev.source : "NULL",
+		    g->ev.ntags);
+	return snprintf(buf, len, "%s entity %d (%.20s, %s) source %s obs %"
+	    PRId64 " tags %#x digests %#x", g->ev.type == EVENT_SET ? "SET" :
+	    "UNSET", g->ei, ents[g->ei].id, r->ent[g->ei].live ?
+	    tracker_state_name(r->ent[g->ei].state) : "absent",
+	    source_names[g->si], g->ev.observed_at, g->tmask, g->dmask);
+}
+
+/* The model's answer to one generated event. */
+static enum apply_result
+model_event(struct run *r, const struct gen *g, struct expect *x)
+{
+	if (g->ei < 0) {
+		*x = expect_none();
+		r->counts[C_INVALID]++;
+		return APPLY_INVALID;
+	}
+	if (g->ev.type == EVENT_SET)
+		return model_set(r, g->ei, g->si, g->tmask, g->dmask,
+		    g->ev.observed_at, x);
+	return model_unset(r, g->ei, g->si, g->ev.observed_at, x);
+}
+
+/* The lowest slot no live entity but ei holds. */
+static uint32_t
+lowest_free_slot(const struct run *r, int ei)
+{
+	bool used[MAX_HANDLES] = {false};
+	for (int i = 0; i < N_ENT; i++)
+		if (i != ei && r->ent[i].live && r->ent[i].handle < MAX_HANDLES)
+			used[r->ent[i].handle] = true;
+	uint32_t h = 0;
+	while (used[h])
+		h++;
+	return h;
+}
+
+/* After APPLY_NEW: the handle the tracker chose, which must be free. */
+static void
+learn_handle(struct run *r, int ei)
+{
+	struct ment *e = &r->ent[ei];
+	uint32_t lowest = lowest_free_slot(r, ei);
+	e->handle = tracker_find(r->t, &ents[ei].key);
+	if (e->handle == TRACKER_NONE || e->handle >= MAX_HANDLES)
+		FAILF(r, "new entity %d has handle %u", ei, e->handle);
+	for (int i = 0; i < N_ENT; i++)
+		if (i != ei && r->ent[i].live && r->ent[i].handle == e->handle)
+			FAILF(r, "new entity %d got slot %u of entity %d", ei,
+			    e->handle, i);
+	/* tracker.h: "new entries take the lowest free slot". Counted,
+	 * not asserted: the implementation reuses the last freed slot. */
+	r->slot_checks++;
+	if (e->handle != lowest)
+		r->slot_not_lowest++;
+}
+
+static void
+op_apply(struct run *r, bool set, int ei, bool invalid)
+{
+	struct gen g;
+	if (invalid)
+		gen_invalid(r, &g);
+	else
+		gen_event(r, set, ei, &g);
+	describe_event(r, &g, r->op, sizeof(r->op));
+
+	struct expect x;
+	enum apply_result want = model_event(r, &g, &x);
 	struct tracker_outcome out;
 	char err[256] = "";
-	enum apply_result got = tracker_apply(r->t, &ev, r->now, &out, err,
+	enum apply_result got = tracker_apply(r->t, &g.ev, r->now, &out, err,
 	    sizeof(err));
-	if (got != APPLY_INVALID || err[0] == '\0')
-		FAILF(r, "invalid event: %s (%s)", tracker_apply_name(got),
-		    err);
-	if (out.status != OUTCOME_NONE)
-		FAILF(r, "invalid event produced an outcome");
-	r->counts[C_INVALID]++;
-	check_all(r, true);
+	if (got != want)
+		FAILF(r, "apply: %s, model %s (%s)", tracker_apply_name(got),
+		    tracker_apply_name(want), err);
+	if (want == APPLY_INVALID && err[0] == '\0')
+		FAILF(r, "APPLY_INVALID without a reason");
+	if (want == APPLY_NEW)
+		learn_handle(r, g.ei);
+	check_outcome(r, "apply", &out, &x, g.ei);
+	check_all(r, want == APPLY_STALE || want == APPLY_UNKNOWN ||
+	    want == APPLY_INVALID);
+}
+
+/* tracker_apply_batch: 1-12 events, often the same entity again. */
+static void
+op_batch(struct run *r)
+{
+	enum { MAXB = 12 };
+	static struct gen g[MAXB];
+	static struct tracker_batch_item items[MAXB];
+	struct expect x[MAXB];
+	enum apply_result want[MAXB];
+	size_t n = 1 + (size_t)rng_below(MAXB);
+	bool no_change = true;
+	int len = snprintf(r->op, sizeof(r->op), "batch of %zu:", n);
+
+	for (size_t k = 0; k < n; k++) {
+		/* one PRNG call per statement: the sequence must not depend
+		 * on the compiler's order of evaluating arguments */
+		int again = k > 0 ? g[k - 1].ei : -1;
+		if (rng_chance(80)) {
+			gen_invalid(r, &g[k]);
+		} else {
+			bool set = rng_chance(600);
+			if (again >= 0 && !rng_chance(300))
+				again = -1;
+			gen_event(r, set, again, &g[k]);
+		}
+		size_t room = sizeof(r->op) - (size_t)len;
+		if (len < (int)sizeof(r->op) - 3) {
+			len += snprintf(r->op + len, room, " %zu: ", k);
+			if (len < (int)sizeof(r->op) - 1)
+				len += describe_event(r, &g[k], r->op + len,
+				    sizeof(r->op) - (size_t)len);
+		}
+		want[k] = model_event(r, &g[k], &x[k]);
+		no_change &= want[k] == APPLY_STALE ||
+		    want[k] == APPLY_UNKNOWN || want[k] == APPLY_INVALID;
+		memset(&items[k], 0, sizeof(items[k]));
+		items[k].ev = &g[k].ev;
+	}
+	tracker_apply_batch(r->t, items, n, r->now);
+	for (size_t k = 0; k < n; k++)
+		if (want[k] == APPLY_NEW)
+			learn_handle(r, g[k].ei);
+	for (size_t k = 0; k < n; k++) {
+		char what[32];
+		snprintf(what, sizeof(what), "batch item %zu", k);
+		if (items[k].result != want[k])
+			FAILF(r, "%s: %s, model %s (%s)", what,
+			    tracker_apply_name(items[k].result),
+			    tracker_apply_name(want[k]), items[k].err);
+		if (want[k] == APPLY_INVALID && items[k].err[0] == '\0')
+			FAILF(r, "%s: APPLY_INVALID without a reason", what);
+		check_outcome(r, what, &items[k].out, &x[k], g[k].ei);
+	}
+	r->counts[C_BATCH]++;
+	check_all(r, no_change);
 }
 
 static void
@@ -1496,10 +1653,17 @@ run_diff(uint32_t max_attempts, uint64_t seed)
 		advance_clock(&r);
 		memcpy(r.before, r.ent, sizeof(r.ent));
 		unsigned x = (unsigned)rng_below(1000);
-		if (x < 330)
-			op_apply(&r, true);
+		if (r.focus >= 0 && x < (r.focus_heap ? 950u : 700u)) {
+			if (r.focus_heap)
+				op_pop(&r);
+			else
+				op_apply(&r, true, r.focus, false);
+		} else if (x < 300)
+			op_apply(&r, true, -1, false);
+		else if (x < 510)
+			op_apply(&r, false, -1, false);
 		else if (x < 560)
-			op_apply(&r, false);
+			op_batch(&r);
 		else if (x < 750)
 			op_pop(&r);
 		else if (x < 900)
@@ -1509,7 +1673,7 @@ run_diff(uint32_t max_attempts, uint64_t seed)
 		else if (x < 995)
 			op_requeue(&r);
 		else
-			op_invalid(&r);
+			op_apply(&r, false, -1, true);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double secs = (double)(t1.tv_sec - t0.tv_sec) +
@@ -1521,6 +1685,8 @@ run_diff(uint32_t max_attempts, uint64_t seed)
 	for (int c = 0; c < C_COUNT; c++)
 		printf("  %-30s %10" PRIu64 "\n", counter_names[c],
 		    r.counts[c]);
+	printf("  new entities not in the lowest free slot: %" PRIu64
+	    " of %" PRIu64 "\n", r.slot_not_lowest, r.slot_checks);
 	fflush(stdout);
 
 	/* Each transition must have happened (unless impossible in this run,

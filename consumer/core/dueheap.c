@@ -72,6 +72,7 @@ pos_reserve(dueheap *h, uint32_t handle)
 	while (ncap <= handle)
 		ncap *= 2;
 	h->pos = xreallocarray(h->pos, ncap, sizeof(*h->pos));
+	mem_hint_huge(h->pos, ncap * sizeof(*h->pos));
 	for (size_t i = h->poscap; i < ncap; i++)
 		h->pos[i] = HEAP_NONE;
 	h->poscap = ncap;
@@ -111,6 +112,14 @@ sift_down(dueheap *h, size_t i)
 		if (first >= len)
 			break;
 		size_t last = first + ARITY < len ? first + ARITY : len;
+		/* Start loading the next level (the children's children,
+		 * four cache lines) while this one is compared: a sift
+		 * through a large heap then waits for memory about once,
+		 * not once per level. */
+		size_t grand = first * ARITY + 1;
+		if (grand < len)
+			for (size_t g = 0; g < ARITY * ARITY; g += ARITY)
+				__builtin_prefetch(&h->nodes[grand + g]);
 		size_t best = first;
 		for (size_t c = first + 1; c < last; c++)
 			if (node_less(&h->nodes[c], &h->nodes[best]))
@@ -132,6 +141,7 @@ nodes_reserve(dueheap *h)
 		return;
 	h->cap = h->cap ? h->cap * 2 : 1024;
 	h->nodes = xreallocarray(h->nodes, h->cap, sizeof(*h->nodes));
+	mem_hint_huge(h->nodes, h->cap * sizeof(*h->nodes));
 }
 
 void

@@ -41,7 +41,8 @@ struct idmap {
 static void
 idmap_alloc(idmap *m, size_t capacity)
 {
-	m->slots = xcalloc(capacity, sizeof(*m->slots));
+	m->slots = xmalloc(capacity * sizeof(*m->slots));
+	mem_hint_huge(m->slots, capacity * sizeof(*m->slots));
 	for (size_t i = 0; i < capacity; i++)
 		m->slots[i].handle = IDMAP_NONE;
 	m->mask = capacity - 1;
@@ -109,6 +110,24 @@ idmap_find(const idmap *m, uint32_t hash, const void *key)
 		if (s->handle == IDMAP_NONE)
 			return IDMAP_NONE;
 		if (s->hash == hash && m->eq(m->ctx, s->handle, key))
+			return s->handle;
+		i = (i + 1) & m->mask;
+	}
+}
+
+void
+idmap_prefetch(const idmap *m, uint32_t hash)
+{
+	__builtin_prefetch(&m->slots[hash & m->mask]);
+}
+
+uint32_t
+idmap_peek(const idmap *m, uint32_t hash)
+{
+	size_t i = hash & m->mask;
+	for (;;) {
+		const struct slot *s = &m->slots[i];
+		if (s->handle == IDMAP_NONE || s->hash == hash)
 			return s->handle;
 		i = (i + 1) & m->mask;
 	}

@@ -27,6 +27,14 @@ void idmap_free(idmap *m);
 /* The handle stored under key (whose hash is hash), or IDMAP_NONE. */
 uint32_t idmap_find(const idmap *m, uint32_t hash, const void *key);
 
+/*
+ * Hints for batch lookups: start loading the slot where hash lives, and
+ * name the first handle stored with that hash (without comparing keys: it
+ * may be wrong, or IDMAP_NONE), so the caller can prefetch its entry.
+ */
+void idmap_prefetch(const idmap *m, uint32_t hash);
+uint32_t idmap_peek(const idmap *m, uint32_t hash);
+
 /* Adds handle under hash; the key must not be present already. */
 void idmap_insert(idmap *m, uint32_t hash, uint32_t handle);
 

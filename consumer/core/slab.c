@@ -1,7 +1,7 @@
 /*
  * slab: size classes of 8 bytes up to SLAB_MAX; each class keeps an
  * intrusive free list (the first word of a free record points to the next).
- * New records are cut from the current 64 KiB chunk; chunks are kept until
+ * New records are cut from the current 2 MiB chunk; chunks are kept until
  * slab_free, so memory is bounded by the peak number of live records, and
  * freed records are reused by the next allocation of their class.
  *
@@ -17,7 +17,7 @@
 #define SLAB_GRAIN 8
 #define SLAB_MAX 1024
 #define SLAB_CLASSES (SLAB_MAX / SLAB_GRAIN)
-#define SLAB_CHUNK (64 * 1024)
+#define SLAB_CHUNK (2u << 20) /* huge-page backed */
 
 struct chunk {
 	struct chunk *next;
@@ -44,7 +44,7 @@ slab_free(slab *s)
 		return;
 	while (s->chunks != NULL) {
 		struct chunk *next = s->chunks->next;
-		free(s->chunks);
+		xunmap_huge(s->chunks, SLAB_CHUNK);
 		s->chunks = next;
 	}
 	free(s);
@@ -77,7 +77,7 @@ slab_alloc(slab *s, size_t n)
 			*(void **)s->cur = s->free_list[rc];
 			s->free_list[rc] = s->cur;
 		}
-		struct chunk *ch = xmalloc(SLAB_CHUNK);
+		struct chunk *ch = xmap_huge(SLAB_CHUNK, s->chunks != NULL);
 		ch->next = s->chunks;
 		s->chunks = ch;
 		s->cur = (char *)ch + sizeof(struct chunk);

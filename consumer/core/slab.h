@@ -1,7 +1,7 @@
 /*
  * slab: a small-record allocator for the tracker's per-entry reference
  * blobs. Sizes are rounded to 8 bytes and served from per-size free lists
- * carved out of 64 KiB chunks, so a 50-byte record costs 56 bytes, not the
+ * carved out of 2 MiB chunks, so a 50-byte record costs 56 bytes, not the
  * 64-80 a general-purpose malloc spends on it. Large records go to malloc.
  */
 #ifndef SBOMD_CORE_SLAB_H

@@ -24,6 +24,8 @@ struct strtab {
 	struct str *strs;
 	size_t len, cap;
 	uint32_t free_head; /* STRTAB_NONE when empty */
+	uint32_t last;	    /* the id last looked up: events come in runs
+			     * from one source; may be stale (checked) */
 	size_t count;
 	idmap *map;
 };
@@ -56,6 +58,7 @@ strtab_new(void)
 {
 	strtab *st = xcalloc(1, sizeof(*st));
 	st->free_head = STRTAB_NONE;
+	st->last = STRTAB_NONE;
 	st->map = idmap_new(strtab_eq, st);
 	return st;
 }
@@ -73,23 +76,30 @@ strtab_free(strtab *st)
 }
 
 uint32_t
-strtab_lookup(const strtab *st, const char *s, size_t len)
+strtab_lookup(strtab *st, const char *s, size_t len)
 {
+	if (st->last < st->len) {
+		const struct str *e = &st->strs[st->last];
+		if (e->s != NULL && e->len == len && memcmp(e->s, s, len) == 0)
+			return st->last;
+	}
 	struct probe p = {s, len};
 	uint32_t id = idmap_find(st->map, strtab_hash(s, len), &p);
-	return id == IDMAP_NONE ? STRTAB_NONE : id;
+	if (id == IDMAP_NONE)
+		return STRTAB_NONE;
+	st->last = id;
+	return id;
 }
 
 uint32_t
 strtab_intern(strtab *st, const char *s, size_t len)
 {
-	uint32_t hash = strtab_hash(s, len);
-	struct probe p = {s, len};
-	uint32_t id = idmap_find(st->map, hash, &p);
-	if (id != IDMAP_NONE) {
+	uint32_t id = strtab_lookup(st, s, len);
+	if (id != STRTAB_NONE) {
 		st->strs[id].refs++;
 		return id;
 	}
+	uint32_t hash = strtab_hash(s, len);
 	if (st->free_head != STRTAB_NONE) {
 		id = st->free_head;
 		st->free_head = st->strs[id].next_free;

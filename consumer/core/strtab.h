@@ -18,8 +18,9 @@ void strtab_free(strtab *st);
 
 /* The id of s (len bytes), adding it if new; takes one reference. */
 uint32_t strtab_intern(strtab *st, const char *s, size_t len);
-/* The id of s, or STRTAB_NONE; takes no reference. */
-uint32_t strtab_lookup(const strtab *st, const char *s, size_t len);
+/* The id of s, or STRTAB_NONE; takes no reference. Remembers the last
+ * id found, so a run of lookups of one name costs one comparison. */
+uint32_t strtab_lookup(strtab *st, const char *s, size_t len);
 void strtab_ref(strtab *st, uint32_t id);
 void strtab_unref(strtab *st, uint32_t id);
 /* The string of id (NUL-terminated) and its length. */

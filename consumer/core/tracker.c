@@ -48,7 +48,7 @@
 #define FLAG_LIVE 0x08u
 #define FLAG_DIRTY 0x10u /* handle is in the dirty list */
 
-#define POOL_SHIFT 12
+#define POOL_SHIFT 15 /* 32768 entries: 2 MiB chunks, huge-page backed */
 #define POOL_CHUNK (1u << POOL_SHIFT)
 
 #define RECORD_VERSION 1
@@ -96,7 +96,7 @@ struct tracker {
 
 	uint32_t *dirty;
 	size_t ndirty, dirtycap;
-	struct tracker_key *deleted;
+	uint32_t *deleted; /* slots whose records must go */
 	size_t ndeleted, deletedcap;
 
 	/* scratch, reused between calls */
@@ -467,6 +467,34 @@ blob_new(tracker *t, const char *name, size_t namelen)
 
 /* ---- entries ---- */
 
+/* Makes handles below n usable (the pool grows by whole chunks). */
+#define POOL_CHUNK_BYTES ((size_t)POOL_CHUNK * sizeof(struct entry))
+
+static void
+pool_cover(tracker *t, uint32_t n)
+{
+	size_t need = ((size_t)n + POOL_CHUNK - 1) >> POOL_SHIFT;
+	if (need <= t->nchunks)
+		return;
+	t->chunks = xreallocarray(t->chunks, need, sizeof(*t->chunks));
+	for (; t->nchunks < need; t->nchunks++)
+		t->chunks[t->nchunks] = xmap_huge(POOL_CHUNK_BYTES,
+		    t->nchunks > 0);
+}
+
+/* Initialises the (free) entry at handle h as a live, QUEUED entry. */
+static void
+entry_init(tracker *t, uint32_t h)
+{
+	struct entry *e = entry_at(t, h);
+	uint8_t dirty = e->flags & FLAG_DIRTY;
+	memset(e, 0, sizeof(*e));
+	e->flags = (uint8_t)(FLAG_LIVE | dirty | ENTRY_QUEUED);
+	e->last_scan = -1;
+	t->state_count[ENTRY_QUEUED]++;
+	t->count++;
+}
+
 static uint32_t
 entry_alloc(tracker *t)
 {
@@ -475,20 +503,9 @@ entry_alloc(tracker *t)
 		h = t->free_handles[--t->nfree];
 	} else {
 		h = t->nhandles++;
-		if ((h >> POOL_SHIFT) >= t->nchunks) {
-			t->chunks = xreallocarray(t->chunks, t->nchunks + 1,
-			    sizeof(*t->chunks));
-			t->chunks[t->nchunks++] = xcalloc(POOL_CHUNK,
-			    sizeof(struct entry));
-		}
+		pool_cover(t, t->nhandles);
 	}
-	struct entry *e = entry_at(t, h);
-	uint8_t dirty = e->flags & FLAG_DIRTY;
-	memset(e, 0, sizeof(*e));
-	e->flags = (uint8_t)(FLAG_LIVE | dirty | ENTRY_QUEUED);
-	e->last_scan = -1;
-	t->state_count[ENTRY_QUEUED]++;
-	t->count++;
+	entry_init(t, h);
 	return h;
 }
 
@@ -516,7 +533,7 @@ entry_delete(tracker *t, uint32_t h)
 		t->deleted = xreallocarray(t->deleted, t->deletedcap,
 		    sizeof(*t->deleted));
 	}
-	t->deleted[t->ndeleted++] = key;
+	t->deleted[t->ndeleted++] = h;
 
 	if (t->nfree == t->freecap) {
 		t->freecap = t->freecap ? t->freecap * 2 : 1024;
@@ -578,7 +595,7 @@ tracker_free(tracker *t)
 		if (entry_at(t, h)->flags & FLAG_LIVE)
 			blob_release(t, entry_at(t, h)->blob);
 	for (size_t i = 0; i < t->nchunks; i++)
-		free(t->chunks[i]);
+		xunmap_huge(t->chunks[i], POOL_CHUNK_BYTES);
 	free(t->chunks);
 	free(t->free_handles);
 	idmap_free(t->map);
@@ -805,6 +822,11 @@ apply_set(tracker *t, const struct tracker_event *ev,
 	};
 
 	if (h == IDMAP_NONE) {
+		if (t->nfree == 0 && t->nhandles >= TRACKER_MAX_SLOTS) {
+			snprintf(err, errlen, "tracker is full (%u entities)",
+			    TRACKER_MAX_SLOTS);
+			return APPLY_INVALID;
+		}
 		h = entry_alloc(t);
 		struct entry *e = entry_at(t, h);
 		memcpy(e->key, key->bytes, TRACKER_KEY_LEN);
@@ -914,29 +936,107 @@ apply_unset(tracker *t, const struct tracker_event *ev,
 	return APPLY_UPDATED;
 }
 
+/* Checks what tracker_apply needs besides the key. */
+static int
+event_check(const struct tracker_event *ev, char *err, size_t errlen)
+{
+	if (ev->type != EVENT_SET && ev->type != EVENT_UNSET) {
+		snprintf(err, errlen, "unknown event type %d", (int)ev->type);
+		return -EINVAL;
+	}
+	if (ev->source == NULL) {
+		snprintf(err, errlen, "missing source");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* tracker_apply once the event is checked and its key parsed. */
+static enum apply_result
+apply_keyed(tracker *t, const struct tracker_event *ev,
+    const struct tracker_key *key, int64_t now, struct tracker_outcome *out,
+    char *err, size_t errlen)
+{
+	size_t namelen = ev->kind == ENTITY_HOST ? strlen(ev->id) : 0;
+	if (ev->type == EVENT_SET)
+		return apply_set(t, ev, key, namelen, now, err, errlen);
+	return apply_unset(t, ev, key, now, out, err, errlen);
+}
+
 enum apply_result
 tracker_apply(tracker *t, const struct tracker_event *ev, int64_t now,
     struct tracker_outcome *out, char *err, size_t errlen)
 {
 	struct tracker_key key;
-	size_t namelen = 0;
 
 	outcome_clear(out);
-	if (ev->type != EVENT_SET && ev->type != EVENT_UNSET) {
-		snprintf(err, errlen, "unknown event type %d", (int)ev->type);
+	if (event_check(ev, err, errlen) != 0 ||
+	    tracker_key_from_id(ev->kind, ev->id, &key, err, errlen) != 0)
 		return APPLY_INVALID;
+	return apply_keyed(t, ev, &key, now, out, err, errlen);
+}
+
+/*
+ * Batches hide the three cache misses of a lookup (map slot, entry, blob;
+ * together most of an event's cost when a million entities are tracked)
+ * behind the work on earlier events: a software pipeline parses event
+ * i + 3D and prefetches its map slot, peeks at the slot of event i + 2D
+ * and prefetches its entry, prefetches the blob of event i + D, and
+ * applies event i. Prefetches are hints only: event i is applied exactly
+ * as tracker_apply would, whatever earlier events changed.
+ */
+#define PF_DIST 4
+#define PF_RING (4 * PF_DIST)
+
+void
+tracker_apply_batch(tracker *t, struct tracker_batch_item *items, size_t n,
+    int64_t now)
+{
+	struct tracker_key keys[PF_RING];
+	uint32_t hints[PF_RING];
+	bool ok[PF_RING];
+
+	for (size_t i = 0; i < n + 3 * PF_DIST; i++) {
+		if (i < n) {
+			size_t r = i % PF_RING;
+			struct tracker_batch_item *it = &items[i];
+			it->err[0] = '\0';
+			ok[r] = event_check(it->ev, it->err,
+			    sizeof(it->err)) == 0 &&
+			    tracker_key_from_id(it->ev->kind, it->ev->id,
+				&keys[r], it->err, sizeof(it->err)) == 0;
+			hints[r] = IDMAP_NONE;
+			if (ok[r])
+				idmap_prefetch(t->map, key_hash(keys[r].kind,
+				    keys[r].bytes));
+		}
+		if (i >= PF_DIST && i - PF_DIST < n) {
+			size_t r = (i - PF_DIST) % PF_RING;
+			if (ok[r]) {
+				hints[r] = idmap_peek(t->map,
+				    key_hash(keys[r].kind, keys[r].bytes));
+				if (hints[r] < t->nhandles)
+					__builtin_prefetch(entry_at(t,
+					    hints[r]));
+			}
+		}
+		if (i >= 2 * PF_DIST && i - 2 * PF_DIST < n) {
+			size_t r = (i - 2 * PF_DIST) % PF_RING;
+			uint32_t h = hints[r];
+			if (ok[r] && h < t->nhandles &&
+			    (entry_at(t, h)->flags & FLAG_LIVE))
+				__builtin_prefetch(entry_at(t, h)->blob);
+		}
+		if (i >= 3 * PF_DIST) {
+			size_t k = i - 3 * PF_DIST;
+			size_t r = k % PF_RING;
+			struct tracker_batch_item *it = &items[k];
+			outcome_clear(&it->out);
+			it->result = ok[r] ? apply_keyed(t, it->ev, &keys[r], now,
+			    &it->out, it->err, sizeof(it->err)) :
+			    APPLY_INVALID;
+		}
 	}
-	if (tracker_key_from_id(ev->kind, ev->id, &key, err, errlen) != 0)
-		return APPLY_INVALID;
-	if (ev->kind == ENTITY_HOST)
-		namelen = strlen(ev->id);
-	if (ev->source == NULL) {
-		snprintf(err, errlen, "missing source");
-		return APPLY_INVALID;
-	}
-	if (ev->type == EVENT_SET)
-		return apply_set(t, ev, &key, namelen, now, err, errlen);
-	return apply_unset(t, ev, &key, now, out, err, errlen);
 }
 
 int
@@ -953,6 +1053,11 @@ tracker_pop_due(tracker *t, int64_t now, struct tracker_job *job)
 	int64_t due;
 	while (dueheap_peek(t->heap, &h, &due) == 0 && due <= now) {
 		dueheap_pop(t->heap, &h, &due);
+		/* The next root is likely the next job: start loading it. */
+		uint32_t next;
+		int64_t next_due;
+		if (dueheap_peek(t->heap, &next, &next_due) == 0)
+			__builtin_prefetch(entry_at(t, next));
 		struct entry *e = entry_at(t, h);
 		if (entry_state(e) != ENTRY_QUEUED) {
 			entry_delete(t, h); /* a forget timer */
@@ -960,6 +1065,8 @@ tracker_pop_due(tracker *t, int64_t now, struct tracker_job *job)
 		}
 		set_state(t, e, ENTRY_SCANNING);
 		mark_dirty(t, h);
+		/* The caller reads the refs next (the scan job needs them). */
+		__builtin_prefetch(e->blob);
 		job->handle = h;
 		job->key.kind = e->kind;
 		memcpy(job->key.bytes, e->key, TRACKER_KEY_LEN);
@@ -1169,7 +1276,8 @@ tracker_foreach(const tracker *t, void (*fn)(void *ctx, uint32_t handle),
 /* ---- records ----
  *
  * Record format, version 1, all integers little-endian:
- *   u8 version | u8 kind | u8 state | u8 flags (bit 0: in heap) |
+ *   u8 version | u8 kind | 32 bytes key | u8 state |
+ *   u8 flags (bit 0: in heap) |
  *   u16 attempts | i32 partition | i64 first_seen | i64 last_scan |
  *   i64 due | u8 namelen | name | u16 errlen | error | u16 nsrc |
  *   nsrc x { u8 namelen | name | i64 observed_at | u8 holding |
@@ -1179,7 +1287,7 @@ tracker_foreach(const tracker *t, void (*fn)(void *ctx, uint32_t handle),
  * has exactly one encoding.
  */
 
-#define REC_FIXED 36
+#define REC_FIXED (36 + TRACKER_KEY_LEN)
 
 struct wbuf {
 	uint8_t **buf;
@@ -1241,6 +1349,7 @@ tracker_encode(const tracker *t, uint32_t h, uint8_t **buf, size_t *bufcap)
 
 	wb_u8(&w, RECORD_VERSION);
 	wb_u8(&w, e->kind);
+	wb_put(&w, e->key, TRACKER_KEY_LEN);
 	wb_u8(&w, entry_state(e));
 	wb_u8(&w, in_heap ? 1 : 0);
 	wb_u16(&w, e->attempts);
@@ -1281,21 +1390,13 @@ tracker_encode(const tracker *t, uint32_t h, uint8_t **buf, size_t *bufcap)
 	return w.len;
 }
 
-void
-tracker_key_encode(const struct tracker_key *key,
-    uint8_t out[TRACKER_RECORD_KEY_LEN])
-{
-	out[0] = key->kind;
-	memcpy(out + 1, key->bytes, TRACKER_KEY_LEN);
-}
-
 int
-tracker_key_decode(const uint8_t *in, size_t len, struct tracker_key *key)
+tracker_record_key(const uint8_t *rec, size_t len, struct tracker_key *key)
 {
-	if (len != TRACKER_RECORD_KEY_LEN || in[0] > ENTITY_HOST)
+	if (len < 2 + TRACKER_KEY_LEN || rec[1] > ENTITY_HOST)
 		return -EINVAL;
-	key->kind = in[0];
-	memcpy(key->bytes, in + 1, TRACKER_KEY_LEN);
+	key->kind = rec[1];
+	memcpy(key->bytes, rec + 2, TRACKER_KEY_LEN);
 	return 0;
 }
 
@@ -1350,10 +1451,12 @@ rec_fail(struct rbuf *r, const uint8_t *rec, char *err, size_t errlen,
 }
 
 int
-tracker_load(tracker *t, const struct tracker_key *key, const uint8_t *rec,
-    size_t len, int64_t now, char *err, size_t errlen)
+tracker_load(tracker *t, uint32_t slot, const uint8_t *rec, size_t len,
+    int64_t now, char *err, size_t errlen)
 {
 	struct rbuf r = {rec, rec + len, false};
+	struct tracker_key keybuf;
+	const struct tracker_key *key = &keybuf;
 	if (len < 1)
 		return rec_fail(&r, rec, err, errlen, "empty");
 	unsigned version = rb_u8(&r);
@@ -1367,7 +1470,10 @@ tracker_load(tracker *t, const struct tracker_key *key, const uint8_t *rec,
 		return rec_fail(&r, rec, err, errlen, "unknown version");
 	if (len < REC_FIXED)
 		return rec_fail(&r, rec, err, errlen, "truncated header");
-	unsigned kind = rb_u8(&r), state = rb_u8(&r), flags = rb_u8(&r);
+	unsigned kind = rb_u8(&r);
+	keybuf.kind = (uint8_t)kind;
+	memcpy(keybuf.bytes, rb_take(&r, TRACKER_KEY_LEN), TRACKER_KEY_LEN);
+	unsigned state = rb_u8(&r), flags = rb_u8(&r);
 	size_t attempts = rb_u16(&r);
 	const uint8_t *pp = rb_take(&r, 4);
 	int32_t partition = (int32_t)(uint32_t)(pp[0] | pp[1] << 8 |
@@ -1375,8 +1481,12 @@ tracker_load(tracker *t, const struct tracker_key *key, const uint8_t *rec,
 	int64_t first_seen = (int64_t)rb_u64(&r);
 	int64_t last_scan = (int64_t)rb_u64(&r);
 	int64_t due = (int64_t)rb_u64(&r);
-	if (kind != key->kind)
-		return rec_fail(&r, rec, err, errlen, "kind differs from key");
+	if (kind > ENTITY_HOST)
+		return rec_fail(&r, rec, err, errlen, "unknown kind");
+	if (slot >= TRACKER_MAX_SLOTS)
+		return rec_fail(&r, rec, err, errlen, "slot out of range");
+	if (slot < t->nhandles && (entry_at(t, slot)->flags & FLAG_LIVE))
+		return rec_fail(&r, rec, err, errlen, "slot in use");
 	if (state > ENTRY_CANCELLED || flags > 1)
 		return rec_fail(&r, rec, err, errlen, "bad state or flags");
 	if (tracker_find(t, key) != TRACKER_NONE)
@@ -1406,8 +1516,13 @@ tracker_load(tracker *t, const struct tracker_key *key, const uint8_t *rec,
 			    "host name does not match key");
 	}
 
-	/* Build the entry; on a later error it is torn down again. */
-	uint32_t h = entry_alloc(t);
+	/* Build the entry at its slot; on a later error it is torn down. */
+	uint32_t h = slot;
+	if (h >= t->nhandles) {
+		t->nhandles = h + 1;
+		pool_cover(t, t->nhandles);
+	}
+	entry_init(t, h);
 	struct entry *e = entry_at(t, h);
 	memcpy(e->key, key->bytes, TRACKER_KEY_LEN);
 	e->kind = (uint8_t)kind;
@@ -1511,6 +1626,12 @@ tracker_load(tracker *t, const struct tracker_key *key, const uint8_t *rec,
 	return 0;
 }
 
+uint32_t
+tracker_slots(const tracker *t)
+{
+	return t->nhandles;
+}
+
 void
 tracker_reserve(tracker *t, size_t n)
 {
@@ -1520,6 +1641,19 @@ tracker_reserve(tracker *t, size_t n)
 void
 tracker_load_finish(tracker *t)
 {
+	/* Free slots: every hole below the highest slot, lowest reused
+	 * first so that new records keep landing close together. */
+	t->nfree = 0;
+	for (uint32_t h = t->nhandles; h-- > 0;) {
+		if (entry_at(t, h)->flags & FLAG_LIVE)
+			continue;
+		if (t->nfree == t->freecap) {
+			t->freecap = t->freecap ? t->freecap * 2 : 1024;
+			t->free_handles = xreallocarray(t->free_handles,
+			    t->freecap, sizeof(*t->free_handles));
+		}
+		t->free_handles[t->nfree++] = h;
+	}
 	dueheap_build(t->heap);
 	tracker_clear_dirty(t);
 }
@@ -1529,20 +1663,16 @@ tracker_foreach_dirty(const tracker *t, tracker_put_fn put, tracker_del_fn del,
     void *ctx)
 {
 	int rc;
-	/* Deletions first: a key deleted and created again in one batch
-	 * must end up present. */
+	/* Deletions first: a slot freed and reused in one batch must end
+	 * up holding its new entry. */
 	for (size_t i = 0; i < t->ndeleted; i++)
-		if ((rc = del(ctx, &t->deleted[i])) != 0)
+		if ((rc = del(ctx, t->deleted[i])) != 0)
 			return rc;
 	for (size_t i = 0; i < t->ndirty; i++) {
 		uint32_t h = t->dirty[i];
-		const struct entry *e = entry_at(t, h);
-		if (!(e->flags & FLAG_LIVE))
+		if (!(entry_at(t, h)->flags & FLAG_LIVE))
 			continue;
-		struct tracker_key key;
-		key.kind = e->kind;
-		memcpy(key.bytes, e->key, TRACKER_KEY_LEN);
-		if ((rc = put(ctx, &key, h)) != 0)
+		if ((rc = put(ctx, h)) != 0)
 			return rc;
 	}
 	return 0;

@@ -63,9 +63,15 @@
  * reschedule: an entity queued or re-timed later sorts after others with
  * the same due time.
  *
- * Durability hooks. Every change marks the entry dirty (or records its key
- * as deleted); the store walks the dirty set at the end of a batch, writes
- * it in one transaction, and clears it on success.
+ * Durability hooks. Every change marks the entry's slot dirty (or records
+ * the slot as freed); the store walks the dirty set at the end of a batch,
+ * writes it in one transaction, and clears it on success.
+ *
+ * Jobs. A completion is matched by (handle, attempt). Callers keep at most
+ * one job per entity in flight: a job aborted by a CANCELLED outcome must
+ * have come back (its completion is then ignored) before a new job of the
+ * same handle is dispatched, since a re-SET entity starts again at
+ * attempt 1 and a forgotten entity's slot may be reused.
  *
  * Limits (bounded memory; violations are APPLY_INVALID with a reason):
  * ids and source names up to 253 bytes without control characters, up to
@@ -218,6 +224,22 @@ int tracker_key_from_id(enum entity_kind kind, const char *id,
 enum apply_result tracker_apply(tracker *t, const struct tracker_event *ev,
     int64_t now, struct tracker_outcome *out, char *err, size_t errlen);
 
+/* One event of a batch and what applying it did. */
+struct tracker_batch_item {
+	const struct tracker_event *ev;
+	enum apply_result result;
+	struct tracker_outcome out;
+	char err[192]; /* the reason, for APPLY_INVALID */
+};
+
+/*
+ * Applies items[0..n) in order, exactly as n calls of tracker_apply would,
+ * but faster: lookups of later events are prefetched while earlier ones
+ * are applied. (Outcomes carry no error text, so nothing dangles.)
+ */
+void tracker_apply_batch(tracker *t, struct tracker_batch_item *items,
+    size_t n, int64_t now);
+
 /* The soonest heap time (scan or forget); -1 when the heap is empty. */
 int tracker_next_due(const tracker *t, int64_t *due);
 
@@ -254,15 +276,22 @@ void tracker_foreach(const tracker *t, void (*fn)(void *ctx, uint32_t handle),
 
 /* ---- durability (used by the store) ---- */
 
-/* Encodes an entry as a self-contained versioned record; returns its size
- * (bounded by the limits above), growing *buf as needed. */
+/*
+ * Records are stored under their entry's slot, which is its handle: slots
+ * are stable across restarts (recovery puts each record back at its slot).
+ * New entries take a freed slot if there is one (the most recently freed;
+ * after a restart the lowest), else the next unused one, so a burst of new
+ * entities is written to neighbouring records instead of one random page
+ * each.
+ */
+#define TRACKER_MAX_SLOTS (1u << 28)
+
+/* Encodes an entry (key included) as a self-contained versioned record;
+ * returns its size (bounded by the limits above), growing *buf. */
 size_t tracker_encode(const tracker *t, uint32_t handle, uint8_t **buf,
     size_t *bufcap);
-/* Size of the encoded key (kind byte + 32 bytes). */
-#define TRACKER_RECORD_KEY_LEN (1 + TRACKER_KEY_LEN)
-void tracker_key_encode(const struct tracker_key *key,
-    uint8_t out[TRACKER_RECORD_KEY_LEN]);
-int tracker_key_decode(const uint8_t *in, size_t len, struct tracker_key *key);
+/* The entity key inside a record (for messages); -EINVAL if too short. */
+int tracker_record_key(const uint8_t *rec, size_t len, struct tracker_key *key);
 
 /*
  * Loads one record during recovery (before tracker_load_finish). SCANNING
@@ -270,18 +299,19 @@ int tracker_key_decode(const uint8_t *in, size_t len, struct tracker_key *key);
  * returns 1, for others 0. -EINVAL with a
  * reason for a corrupt record; -EPROTO for a record of a newer format.
  */
-int tracker_load(tracker *t, const struct tracker_key *key, const uint8_t *rec,
-    size_t len, int64_t now, char *err, size_t errlen);
+int tracker_load(tracker *t, uint32_t slot, const uint8_t *rec, size_t len,
+    int64_t now, char *err, size_t errlen);
+/* One more than the highest slot ever used (freed slots included). */
+uint32_t tracker_slots(const tracker *t);
 /* Makes room for n entries (recovery knows how many are coming). */
 void tracker_reserve(tracker *t, size_t n);
 /* Builds the heap once after all loads: O(n). Clears the dirty set. */
 void tracker_load_finish(tracker *t);
 
-/* Dirty set: changed handles and deleted keys since the last clear. */
-typedef int (*tracker_put_fn)(void *ctx, const struct tracker_key *key,
-    uint32_t handle);
-typedef int (*tracker_del_fn)(void *ctx, const struct tracker_key *key);
-/* Visits every dirty entry then every deleted key; stops at an error. */
+/* Dirty set: changed slots and freed slots since the last clear. */
+typedef int (*tracker_put_fn)(void *ctx, uint32_t slot);
+typedef int (*tracker_del_fn)(void *ctx, uint32_t slot);
+/* Visits every freed slot, then every dirty one; stops at an error. */
 int tracker_foreach_dirty(const tracker *t, tracker_put_fn put,
     tracker_del_fn del, void *ctx);
 size_t tracker_dirty_count(const tracker *t);

@@ -18,6 +18,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,8 @@ struct store {
 	MDB_dbi entries, outbox, meta;
 	size_t map_size, max_map_size;
 	uint64_t next_seq;
+	bool recovered; /* entries were loaded into the committing tracker */
+	bool has_entries;
 	char *dir;
 	uint8_t *buf; /* record encoding scratch */
 	size_t bufcap;
@@ -85,6 +88,49 @@ seq_from_key(const MDB_val *k)
 	for (size_t i = 0; i < 8 && i < k->mv_size; i++)
 		v = v << 8 | p[i];
 	return v;
+}
+
+/* Entries are keyed by their slot, big-endian so that LMDB's byte order
+ * is slot order and neighbouring slots share pages. */
+static void
+slot_key(uint32_t slot, uint8_t out[4])
+{
+	out[0] = (uint8_t)(slot >> 24);
+	out[1] = (uint8_t)(slot >> 16);
+	out[2] = (uint8_t)(slot >> 8);
+	out[3] = (uint8_t)slot;
+}
+
+static uint32_t
+slot_from_key(const MDB_val *k)
+{
+	const uint8_t *p = k->mv_data;
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+/* "entry sha256:<hex> (slot N): why", naming what can be named. */
+static void
+describe_record(const MDB_val *k, const MDB_val *v, const char *why,
+    char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct tracker_key key;
+	char id[80] = "?";
+	char slot[32] = "?";
+
+	if (k->mv_size == 4)
+		snprintf(slot, sizeof(slot), "%u", slot_from_key(k));
+	if (tracker_record_key(v->mv_data, v->mv_size, &key) == 0) {
+		size_t n = (size_t)snprintf(id, sizeof(id), "%s:",
+		    key.kind == ENTITY_HOST ? "host-key" : "sha256");
+		for (size_t i = 0; i < TRACKER_KEY_LEN; i++) {
+			id[n++] = hex[key.bytes[i] >> 4];
+			id[n++] = hex[key.bytes[i] & 15];
+		}
+		id[n] = '\0';
+	}
+	snprintf(out, outlen, "entry %s (slot %s): %s", id, slot, why);
 }
 
 static int
@@ -182,6 +228,9 @@ store_open(const char *dir, const struct store_options *opt, store **out,
 	 * caller commits without store_recover: never overwrite one. */
 	MDB_cursor *cur;
 	MDB_val ok, ov;
+	MDB_stat est;
+	if (mdb_stat(txn, s->entries, &est) == 0)
+		s->has_entries = est.ms_entries > 0;
 	if (mdb_cursor_open(txn, s->outbox, &cur) == 0) {
 		if (mdb_cursor_get(cur, &ok, &ov, MDB_LAST) == 0)
 			s->next_seq = seq_from_key(&ok) + 1;
@@ -242,44 +291,40 @@ store_recover(store *s, tracker *t, int64_t now, struct store_recovery *rec,
 	MDB_stat st;
 	if (mdb_stat(txn, s->entries, &st) == 0)
 		tracker_reserve(t, st.ms_entries);
+	/* Slots are dense (freed ones are reused first), so every record's
+	 * slot is below the count committed with it: a corrupt key cannot
+	 * make recovery allocate up to a huge slot. */
+	uint32_t slots = 0;
+	MDB_val mk = {5, "slots"}, mv;
+	if (mdb_get(txn, s->meta, &mk, &mv) == 0 && mv.mv_size == 4)
+		memcpy(&slots, mv.mv_data, 4);
 	if ((rc = mdb_cursor_open(txn, s->entries, &cur)) != 0) {
 		result = mdb_fail(rc, "cursor", s, err, errlen);
 		goto out;
 	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct tracker_key key;
 		char why[256];
 		int lrc;
-		if (tracker_key_decode(k.mv_data, k.mv_size, &key) != 0) {
-			snprintf(why, sizeof(why), "malformed key (%zu bytes)",
-			    k.mv_size);
+		if (k.mv_size != 4) {
+			snprintf(why, sizeof(why), "malformed slot key (%zu "
+			    "bytes)", k.mv_size);
+			lrc = -EINVAL;
+		} else if (slot_from_key(&k) >= slots) {
+			snprintf(why, sizeof(why), "slot out of range (the "
+			    "store records %u slots)", slots);
 			lrc = -EINVAL;
 		} else {
-			lrc = tracker_load(t, &key, v.mv_data, v.mv_size, now,
-			    why, sizeof(why));
+			lrc = tracker_load(t, slot_from_key(&k), v.mv_data,
+			    v.mv_size, now, why, sizeof(why));
 		}
 		if (lrc >= 0) {
 			rec->entries++;
 			rec->requeued += (size_t)lrc;
 			continue;
 		}
-		if (bad++ == 0) {
-			char id[300] = "?";
-			if (k.mv_size == TRACKER_RECORD_KEY_LEN) {
-				static const char hex[] = "0123456789abcdef";
-				const uint8_t *p = k.mv_data;
-				int n = snprintf(id, sizeof(id), "%s:",
-				    p[0] == ENTITY_HOST ? "host-key" :
-				    "sha256");
-				for (size_t i = 1; i < k.mv_size; i++) {
-					id[n++] = hex[p[i] >> 4];
-					id[n++] = hex[p[i] & 15];
-				}
-				id[n] = '\0';
-			}
-			snprintf(first, sizeof(first), "entry %s: %s", id, why);
-		}
+		if (bad++ == 0)
+			describe_record(&k, &v, why, first, sizeof(first));
 		if (lrc == -EPROTO && result == 0)
 			result = -EPROTO;
 	}
@@ -309,6 +354,7 @@ store_recover(store *s, tracker *t, int64_t now, struct store_recovery *rec,
 	if (mdb_stat(txn, s->outbox, &st) == 0)
 		rec->outbox = st.ms_entries;
 	tracker_load_finish(t);
+	s->recovered = true;
 	rec->seconds = mono_seconds() - start;
 out:
 	if (cur != NULL)
@@ -325,22 +371,22 @@ struct commit_ctx {
 };
 
 static int
-commit_put(void *ctx, const struct tracker_key *key, uint32_t handle)
+commit_put(void *ctx, uint32_t slot)
 {
 	struct commit_ctx *c = ctx;
-	uint8_t kb[TRACKER_RECORD_KEY_LEN];
-	tracker_key_encode(key, kb);
-	size_t len = tracker_encode(c->t, handle, &c->s->buf, &c->s->bufcap);
+	uint8_t kb[4];
+	slot_key(slot, kb);
+	size_t len = tracker_encode(c->t, slot, &c->s->buf, &c->s->bufcap);
 	MDB_val k = {sizeof(kb), kb}, v = {len, c->s->buf};
 	return c->rc = mdb_put(c->txn, c->s->entries, &k, &v, 0);
 }
 
 static int
-commit_del(void *ctx, const struct tracker_key *key)
+commit_del(void *ctx, uint32_t slot)
 {
 	struct commit_ctx *c = ctx;
-	uint8_t kb[TRACKER_RECORD_KEY_LEN];
-	tracker_key_encode(key, kb);
+	uint8_t kb[4];
+	slot_key(slot, kb);
 	MDB_val k = {sizeof(kb), kb};
 	int rc = mdb_del(c->txn, c->s->entries, &k, NULL);
 	return c->rc = (rc == MDB_NOTFOUND ? 0 : rc);
@@ -357,6 +403,10 @@ commit_once(store *s, tracker *t, const struct store_batch *b)
 		rc = c.rc;
 		goto abort;
 	}
+	uint32_t slots = tracker_slots(t);
+	MDB_val sk = {5, "slots"}, sv = {4, &slots};
+	if ((rc = mdb_put(c.txn, s->meta, &sk, &sv, 0)) != 0)
+		goto abort;
 	uint64_t seq = s->next_seq;
 	for (size_t i = 0; b && i < b->noutbox_add; i++) {
 		uint8_t kb[8];
@@ -397,6 +447,12 @@ int
 store_commit(store *s, tracker *t, const struct store_batch *b, char *err,
     size_t errlen)
 {
+	if (s->has_entries && !s->recovered) {
+		snprintf(err, errlen,
+		    "state store %s: commit before recovery would overwrite "
+		    "the stored entries", s->dir);
+		return -EINVAL;
+	}
 	for (;;) {
 		int rc = commit_once(s, t, b);
 		if (rc == 0) {

@@ -1,10 +1,12 @@
 /*
  * store: sbomd's durable state in LMDB under state.dir.
  *
- *   entries  key (kind byte + 32 bytes) -> versioned tracker record
+ *   entries  slot (u32 big-endian)      -> versioned tracker record
+ *            (the record holds the entity key; see tracker.h on slots)
  *   outbox   sequence (u64 big-endian)  -> encoded outcome, until delivered
- *   meta     name -> value: "format" (the store format), and whatever the
- *            service records with a batch (e.g. consumer positions)
+ *   meta     name -> value: "format" (the store format), "slots" (one
+ *            more than the highest slot used, committed with every batch),
+ *            and whatever the service records with a batch
  *
  * A batch's changes (every dirty entry, deleted keys, outbox appends and
  * deletions, meta values) go into ONE write transaction: after a crash the
@@ -78,6 +80,9 @@ int store_recover(store *s, tracker *t, int64_t now, struct store_recovery *rec,
  * transaction, growing the map when it is full (up to max_map_size). On
  * success the tracker's dirty set is cleared; on failure nothing was
  * written and the dirty set is kept, so the same commit can be retried.
+ * A store that holds entries must have been recovered (store_recover)
+ * before the first commit: a tracker that does not know them would reuse
+ * their slots (-EINVAL).
  */
 int store_commit(store *s, tracker *t, const struct store_batch *b, char *err,
     size_t errlen);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static void
 xmalloc_die(const char *what, size_t nmemb, size_t size)
@@ -68,4 +69,46 @@ xstrndup(const char *s, size_t n)
 	memcpy(p, s, len);
 	p[len] = '\0';
 	return p;
+}
+
+void *
+xmap_huge(size_t len, int hint)
+{
+	const size_t huge = 2u << 20;
+	size_t span = len + huge;
+	char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED)
+		xmalloc_die("xmap_huge", 1, len);
+	char *p = (char *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
+	size_t head = (size_t)(p - raw);
+	if (head > 0)
+		munmap(raw, head);
+	if (span - head > len)
+		munmap(p + len, span - head - len);
+	if (hint)
+		mem_hint_huge(p, len);
+	return p;
+}
+
+void
+xunmap_huge(void *p, size_t len)
+{
+	if (p != NULL)
+		munmap(p, len);
+}
+
+void
+mem_hint_huge(void *p, size_t len)
+{
+	const uintptr_t huge = 2u << 20;
+	uintptr_t start = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+	uintptr_t end = ((uintptr_t)p + len) & ~(huge - 1);
+#ifdef MADV_HUGEPAGE
+	if (end > start)
+		(void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+#else
+	(void)start;
+	(void)end;
+#endif
 }

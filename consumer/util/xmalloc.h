@@ -16,6 +16,25 @@ void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *ptr, size_t size);
 void *xreallocarray(void *ptr, size_t nmemb, size_t size);
 char *xstrdup(const char *s);
+
+/*
+ * Asks the kernel to back the 2 MiB-aligned interior of [p, p+len) with
+ * transparent huge pages. For the tracker's large arrays, whose first
+ * touch would otherwise cost one page fault per 4 KiB. A hint: harmless
+ * where huge pages are off.
+ */
+void mem_hint_huge(void *p, size_t len);
+
+/*
+ * len bytes (a multiple of 2 MiB) of zeroed memory mapped straight from
+ * the kernel, 2 MiB-aligned and, when huge is set, hinted for huge pages:
+ * nothing is touched (or zeroed by us) until used. Aborts when out of
+ * memory. Release with xunmap_huge(p, len). Callers hint only from their
+ * second chunk on, so that small users (and tests that make thousands of
+ * them) do not pay for zeroing whole huge pages.
+ */
+void *xmap_huge(size_t len, int huge);
+void xunmap_huge(void *p, size_t len);
 char *xstrndup(const char *s, size_t n);
 
 #endif
