@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include <lmdb.h>
@@ -443,6 +444,25 @@ abort:
 	return rc;
 }
 
+/* A failed commit; write errors also say how full the disk is (LMDB
+ * reports a short write on a full disk as EIO). */
+static int
+commit_fail(store *s, int rc, char *err, size_t errlen)
+{
+	struct statvfs vfs;
+	int r = mdb_fail(rc, "commit", s, err, errlen);
+	if ((rc == EIO || rc == ENOSPC || rc == EDQUOT) &&
+	    statvfs(s->dir, &vfs) == 0) {
+		size_t n = strlen(err);
+		unsigned long long avail = (unsigned long long)vfs.f_bavail *
+		    vfs.f_frsize;
+		snprintf(err + n, errlen > n ? errlen - n : 0,
+		    " (%llu KiB free on the disk holding it%s)", avail >> 10,
+		    avail < (4u << 20) ? ": the disk is full" : "");
+	}
+	return r;
+}
+
 int
 store_commit(store *s, tracker *t, const struct store_batch *b, char *err,
     size_t errlen)
@@ -460,7 +480,7 @@ store_commit(store *s, tracker *t, const struct store_batch *b, char *err,
 			return 0;
 		}
 		if (rc != MDB_MAP_FULL)
-			return mdb_fail(rc, "commit", s, err, errlen);
+			return commit_fail(s, rc, err, errlen);
 		if (s->map_size >= s->max_map_size) {
 			snprintf(err, errlen,
 			    "state store %s is full: the map reached its limit "
