@@ -22,42 +22,13 @@
 #include "store/store.h"
 #include "util/digest.h"
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double
-median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static const int64_t T0 = 1700000000000LL;
+#include "benchutil.h"
 
 static void
 apply_set(tracker *t, size_t i)
 {
-	char id[DIGEST_STR_LEN], tagbuf[64];
-	uint8_t d[DIGEST_LEN];
-	for (int k = 0; k < DIGEST_LEN; k += 8) {
-		uint64_t r = policy_mix64((uint64_t)i * 4 + (uint64_t)k / 8);
-		memcpy(d + k, &r, 8);
-	}
-	digest_format(d, id);
-	snprintf(tagbuf, sizeof(tagbuf), "registry.local/team/app-%06zu:1.0",
-	    i);
+	char id[DIGEST_STR_LEN], tagbuf[48];
+	make_event(i, id, tagbuf);
 	const char *tag = tagbuf;
 	struct tracker_event e = {
 		.type = EVENT_SET, .kind = ENTITY_IMAGE, .id = id,

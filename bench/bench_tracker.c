@@ -30,6 +30,8 @@
 #include "core/tracker.h"
 #include "util/digest.h"
 
+#include "benchutil.h"
+
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 
 static uint64_t
@@ -43,14 +45,6 @@ rng(void)
 	return x * 0x2545f4914f6cdd1dULL;
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static long
 rss_bytes(void)
 {
@@ -62,40 +56,6 @@ rss_bytes(void)
 		resident = 0;
 	fclose(f);
 	return resident * sysconf(_SC_PAGESIZE);
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double
-median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static const int64_t T0 = 1700000000000LL;
-
-/* The id and tag of entity i, written into hot buffers. */
-static void
-make_event(size_t i, char id[DIGEST_STR_LEN], char tag[48])
-{
-	uint8_t d[DIGEST_LEN];
-	for (int k = 0; k < DIGEST_LEN; k += 8) {
-		uint64_t r = policy_mix64((uint64_t)i * 4 + (uint64_t)k / 8);
-		memcpy(d + k, &r, 8);
-	}
-	digest_format(d, id);
-	static const char prefix[] = "registry.local/team/app-";
-	memcpy(tag, prefix, sizeof(prefix) - 1);
-	char *p = tag + sizeof(prefix) - 1;
-	for (int k = 5; k >= 0; k--, i /= 10)
-		p[k] = (char)('0' + i % 10);
-	memcpy(p + 6, ":1.0", 5);
 }
 
 #define BATCH 1000

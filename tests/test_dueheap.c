@@ -23,32 +23,7 @@
 
 #include "core/dueheap.h"
 #include "util/xmalloc.h"
-
-static uint64_t rng_state;
-
-static void
-rng_seed(uint64_t seed)
-{
-	rng_state = seed ? seed : 1;
-}
-
-/* xorshift64*: fixed seeds, so every run does the same operations. */
-static uint64_t
-rng_next(void)
-{
-	uint64_t x = rng_state;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rng_state = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
-static size_t
-rng_below(size_t n)
-{
-	return (size_t)(rng_next() % n);
-}
+#include "testutil.h"
 
 static void
 check_or_fail(const dueheap *h, const char *when, size_t op)

@@ -17,26 +17,7 @@
 #include <string.h>
 
 #include "util/duration.h"
-
-static uint64_t rng_state;
-
-static void
-rng_seed(uint64_t seed)
-{
-	rng_state = seed ? seed : 1;
-}
-
-/* xorshift64*: fixed seed, so every run tests the same values. */
-static uint64_t
-rng_next(void)
-{
-	uint64_t x = rng_state;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rng_state = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
+#include "testutil.h"
 
 #define S_MS ((int64_t)1000)
 #define M_MS (60 * S_MS)

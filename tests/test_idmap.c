@@ -30,34 +30,9 @@
 
 #include "core/idmap.h"
 #include "util/xmalloc.h"
+#include "testutil.h"
 
 #define KEY_LEN 32
-
-static uint64_t rng_state;
-
-static void
-rng_seed(uint64_t seed)
-{
-	rng_state = seed ? seed : 1;
-}
-
-/* xorshift64*: fixed seeds, so every run does the same operations. */
-static uint64_t
-rng_next(void)
-{
-	uint64_t x = rng_state;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rng_state = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
-static size_t
-rng_below(size_t n)
-{
-	return (size_t)(rng_next() % n);
-}
 
 /* The owner of the keys: what the tracker's entry slab is in production. */
 struct owner {

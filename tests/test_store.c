@@ -54,36 +54,10 @@
 #include "store/store.h"
 #include "util/digest.h"
 #include "util/xmalloc.h"
+#include "testutil.h"
 
 #define T0 1700000000000LL /* a fixed "now" (ms since the epoch) */
 #define MIN_MS (60 * 1000LL)
-
-/* ---- randomness: fixed seeds, every run does the same ---- */
-
-static uint64_t rng_state;
-
-static void
-rng_seed(uint64_t seed)
-{
-	rng_state = seed ? seed : 1;
-}
-
-static uint64_t
-rng_next(void)
-{
-	uint64_t x = rng_state;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rng_state = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
-static size_t
-rnd(size_t n)
-{
-	return (size_t)(rng_next() % n);
-}
 
 /* ---- temporary directories ---- */
 
@@ -736,16 +710,16 @@ rt_drive(tracker *t, store *s, const struct rt_ids *ids, int64_t *nowp,
 	memcpy(long_error, "very long error: ", 17);
 
 	for (int i = 0; i < RT_EVENTS; i++) {
-		now += (int64_t)rnd(40000);
-		if (rnd(60) == 0)
+		now += (int64_t)rng_below(40000);
+		if (rng_below(60) == 0)
 			now += 25 * MIN_MS; /* let forget timers fire */
-		enum entity_kind kind = rnd(4) == 0 ? ENTITY_HOST :
+		enum entity_kind kind = rng_below(4) == 0 ? ENTITY_HOST :
 		    ENTITY_IMAGE;
 		const char *id = kind == ENTITY_HOST ?
-		    ids->hosts[rnd(RT_HOSTS)] : ids->images[rnd(RT_IMAGES)];
-		const char *src = sources[rnd(6)];
-		int64_t observed = now - (int64_t)rnd(120000);
-		size_t op = rnd(100);
+		    ids->hosts[rng_below(RT_HOSTS)] : ids->images[rng_below(RT_IMAGES)];
+		const char *src = sources[rng_below(6)];
+		int64_t observed = now - (int64_t)rng_below(120000);
+		size_t op = rng_below(100);
 		struct tracker_outcome o;
 
 		if (op < 8 && have_last) {
@@ -760,12 +734,12 @@ rt_drive(tracker *t, store *s, const struct rt_ids *ids, int64_t *nowp,
 			count_outcome(st, &o);
 		} else if (op < 50) {
 			const char *tags[8], *digs[4];
-			size_t nt = rnd(5), nd = rnd(3);
+			size_t nt = rng_below(5), nd = rng_below(3);
 			for (size_t k = 0; k < nt; k++)
-				tags[k] = tag_pool[rnd(6)];
+				tags[k] = tag_pool[rng_below(6)];
 			for (size_t k = 0; k < nd; k++)
-				digs[k] = digest_pool[rnd(3)];
-			int32_t part = partitions[rnd(5)];
+				digs[k] = digest_pool[rng_below(3)];
+			int32_t part = partitions[rng_below(5)];
 			enum apply_result r = ev_apply(t, EVENT_SET, kind, id,
 			    src, tags, nt, digs, nd, observed, part, now, &o);
 			if (r != APPLY_STALE) {
@@ -785,7 +759,7 @@ rt_drive(tracker *t, store *s, const struct rt_ids *ids, int64_t *nowp,
 		} else if (op < 70) {
 			const char *unknown = "sha256:"
 			    "abababababababababababababababababababababababababababababababab";
-			if (rnd(15) == 0) {
+			if (rng_below(15) == 0) {
 				kind = ENTITY_IMAGE;
 				id = unknown;
 			}
@@ -797,11 +771,11 @@ rt_drive(tracker *t, store *s, const struct rt_ids *ids, int64_t *nowp,
 			if (njobs < 60 && tracker_pop_due(t, now, &jobs[njobs]))
 				njobs++;
 		} else if (njobs > 0) {
-			size_t j = rnd(njobs);
+			size_t j = rng_below(njobs);
 			struct tracker_result res = {true, ERROR_RETRYABLE,
 			    NULL};
 			char msg[128];
-			size_t kindres = rnd(10);
+			size_t kindres = rng_below(10);
 			if (kindres >= 4) {
 				res.ok = false;
 				res.error_class = kindres < 8 ? ERROR_RETRYABLE :
@@ -810,7 +784,7 @@ rt_drive(tracker *t, store *s, const struct rt_ids *ids, int64_t *nowp,
 				    "scan of attempt %u failed: %s",
 				    jobs[j].attempt, kindres < 8 ?
 				    "registry timeout" : "manifest unknown");
-				res.error = rnd(8) == 0 ? long_error : msg;
+				res.error = rng_below(8) == 0 ? long_error : msg;
 			}
 			int rc = tracker_complete(t, jobs[j].handle,
 			    jobs[j].attempt, &res, now, &o);
@@ -2089,7 +2063,7 @@ test_corrupt_records(void **state)
 	rng_seed(0xbadbad);
 	uint8_t junk[400];
 	for (int i = 0; i < 60; i++) {
-		size_t n = 1 + rnd(sizeof(junk) - 1);
+		size_t n = 1 + rng_below(sizeof(junk) - 1);
 		char jname[160];
 		for (size_t k = 0; k < n; k++)
 			junk[k] = (uint8_t)rng_next();
@@ -2648,26 +2622,26 @@ test_load_fuzz(void **state)
 	size_t slot_muts = 0;
 	uint8_t *m = xmalloc(8192);
 	for (int iter = 0; iter < 20000; iter++) {
-		size_t pi = rnd(npool);
+		size_t pi = rng_below(npool);
 		size_t n = plen[pi];
 		memcpy(m, pool[pi], n);
-		int nmut = 1 + (int)rnd(3);
+		int nmut = 1 + (int)rng_below(3);
 		for (int k = 0; k < nmut; k++) {
-			switch (rnd(6)) {
+			switch (rng_below(6)) {
 			case 0: /* flip a bit */
-				m[rnd(n)] ^= (uint8_t)(1u << rnd(8));
+				m[rng_below(n)] ^= (uint8_t)(1u << rng_below(8));
 				break;
 			case 1: /* any byte */
-				m[rnd(n)] = (uint8_t)rng_next();
+				m[rng_below(n)] = (uint8_t)rng_next();
 				break;
 			case 2: /* an extreme byte */
-				m[rnd(n)] = rnd(2) ? 0xff : 0x00;
+				m[rng_below(n)] = rng_below(2) ? 0xff : 0x00;
 				break;
 			case 3: /* truncate */
-				n = rnd(n + 1);
+				n = rng_below(n + 1);
 				break;
 			case 4: /* append */
-				for (size_t a = rnd(16); a > 0 && n < 8192; a--)
+				for (size_t a = rng_below(16); a > 0 && n < 8192; a--)
 					m[n++] = (uint8_t)rng_next();
 				break;
 			default: /* keep the version, so the parser runs */
@@ -2681,17 +2655,17 @@ test_load_fuzz(void **state)
 		/* Mostly at its own slot; sometimes a neighbour's (taken),
 		 * one out of range, or another free one. */
 		uint32_t slot = pslot[pi];
-		switch (rnd(16)) {
+		switch (rng_below(16)) {
 		case 0:
-			slot = pslot[(pi + 1 + rnd(3)) % npool];
+			slot = pslot[(pi + 1 + rng_below(3)) % npool];
 			slot_muts++;
 			break;
 		case 1:
-			slot = TRACKER_MAX_SLOTS + (uint32_t)rnd(1u << 20);
+			slot = TRACKER_MAX_SLOTS + (uint32_t)rng_below(1u << 20);
 			slot_muts++;
 			break;
 		case 2:
-			slot = (uint32_t)rnd(3 * POOL_GUESS);
+			slot = (uint32_t)rng_below(3 * POOL_GUESS);
 			break;
 		}
 		/* Load three valid neighbours and the mutant. */

@@ -61,6 +61,7 @@
 #include "core/policy.h"
 #include "core/tracker.h"
 #include "util/digest.h"
+#include "testutil.h"
 
 #define N_IMAGES 40
 #define N_HOSTS 8
@@ -77,34 +78,6 @@
 #define SEC 1000LL
 #define MIN (60 * SEC)
 #define HOUR (60 * MIN)
-
-/* ---- PRNG ---- */
-
-static uint64_t rng_state;
-
-static void
-rng_seed(uint64_t seed)
-{
-	rng_state = seed ? seed : 1;
-}
-
-/* xorshift64*: fixed seeds, so every run does the same operations. */
-static uint64_t
-rng_next(void)
-{
-	uint64_t x = rng_state;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rng_state = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
-static uint64_t
-rng_below(uint64_t n)
-{
-	return rng_next() % n;
-}
 
 static bool
 rng_chance(unsigned per_mille)
