@@ -1,0 +1,59 @@
+/*
+ * fileset: the files of an image (or host) that the catalogers read, as
+ * the image's filesystem presents them after all layers: path -> bytes.
+ *
+ * Paths are relative, normalised, without a leading "/" or "./"
+ * ("var/lib/dpkg/status"). Only wanted files are kept (fileset_wanted),
+ * each bounded in size, so a fileset stays small whatever the image.
+ * The layer walker fills one layer after another: a file in an upper
+ * layer replaces the lower one, a whiteout removes it, an opaque
+ * directory removes everything below it from lower layers.
+ *
+ * Single-threaded: one scan owns one fileset.
+ */
+#ifndef SBOMD_SCAN_FILESET_H
+#define SBOMD_SCAN_FILESET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The largest file a cataloger reads (a dpkg status of a big image is a
+ * few MiB; an rpmdb.sqlite some tens). */
+#define FILESET_MAX_FILE (64u << 20)
+/* The most files and bytes one fileset holds. */
+#define FILESET_MAX_FILES 100000
+#define FILESET_MAX_BYTES (512u << 20)
+
+typedef struct fileset fileset;
+
+struct fileset_file {
+	const char *path;
+	const unsigned char *data;
+	size_t len;
+};
+
+fileset *fileset_new(void);
+void fileset_free(fileset *fs);
+
+/* Whether a cataloger reads this path (so the walker keeps it). */
+bool fileset_wanted(const char *path);
+
+/*
+ * Stores a copy of data under path, replacing any earlier file. -EFBIG
+ * when the file or the set would pass its bound (nothing is stored),
+ * -EINVAL for a path that is not normalised.
+ */
+int fileset_put(fileset *fs, const char *path, const void *data, size_t len);
+/* Removes path (a whiteout). */
+void fileset_remove(fileset *fs, const char *path);
+/* Removes everything strictly below directory dir (an opaque dir). */
+void fileset_remove_below(fileset *fs, const char *dir);
+
+/* The file at path, or NULL. */
+const struct fileset_file *fileset_get(const fileset *fs, const char *path);
+/* Calls fn for every file whose path starts with prefix, in path order. */
+void fileset_foreach(const fileset *fs, const char *prefix,
+    void (*fn)(void *ctx, const struct fileset_file *f), void *ctx);
+size_t fileset_count(const fileset *fs);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * cyclonedx: CycloneDX 1.5 JSON documents with package URLs.
+ */
+#ifndef SBOMD_SCAN_CYCLONEDX_H
+#define SBOMD_SCAN_CYCLONEDX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scan/catalog/catalog.h"
+
+enum sbom_subject_kind { SBOM_IMAGE = 0, SBOM_HOST = 1 };
+
+struct sbom_subject {
+	enum sbom_subject_kind kind;
+	const char *id;	/* "sha256:…" image ID, or the host name */
+	const char *const *repo_tags;
+	size_t ntags;
+	const char *const *repo_digests;
+	size_t ndigests;
+};
+
+struct sbom_doc {
+	struct sbom_subject subject;
+	const struct os_info *os;	/* may be NULL */
+	const struct pkglist *pkgs;	/* sorted (pkglist_sort) */
+	const char *serial;		/* "urn:uuid:…"; NULL: generated */
+	int64_t timestamp_ms;		/* metadata.timestamp */
+	const char *tool_version;	/* sbomd's version */
+};
+
+/*
+ * The package URL of p ("pkg:deb/debian/adduser@3.134?arch=all&distro=
+ * debian-12.15"), percent-encoded as the purl spec requires; os gives the
+ * namespace and distro qualifier. Returns the length written (as snprintf)
+ * or -1.
+ */
+int purl_format(const struct pkg *p, const struct os_info *os, char *buf,
+    size_t buflen);
+
+/*
+ * Writes the document as JSON into *out (malloc'd, NUL-terminated).
+ * Components are sorted and bom-refs unique, so two scans of one image
+ * differ only in serialNumber and timestamp. 0 or -ENOMEM/-EINVAL.
+ */
+int cyclonedx_write(const struct sbom_doc *doc, char **out, size_t *len);
+
+#endif
