@@ -1,15 +1,31 @@
 #!/usr/bin/env bash
-# Installs every Debian package sbomd needs to build, test and run.
-# Idempotent: packages already present are left alone. Works as root or
-# through sudo.
+# Installs everything sbomd needs to build, test and run: Debian packages,
+# then the pinned npm packages of tools/schema-check (the CycloneDX schema
+# validator the tests use). Idempotent: what is present is left alone.
+# Works as root or through sudo.
 set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 PACKAGES=(
   build-essential cmake pkg-config clang
   liblmdb-dev lmdb-utils libcmocka-dev libssl-dev
   librdkafka-dev libavro-dev libconfig-dev libarchive-dev
   libjansson-dev libmicrohttpd-dev libzstd-dev zlib1g-dev
+  libsqlite3-dev rpm sqlite3
 )
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+
+apt_install() {
+  echo "setup: installing $*"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "$@"
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -17,17 +33,20 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
-
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: all ${#PACKAGES[@]} packages present"
-  exit 0
+if ! command -v node >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  apt_install "${missing[@]}"
+else
+  echo "setup: all Debian packages present"
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  SUDO="sudo"
+# Reinstalled only when package-lock.json is newer than node_modules.
+SCHEMA_CHECK="$ROOT/tools/schema-check"
+if [ ! -d "$SCHEMA_CHECK/node_modules" ] ||
+   [ "$SCHEMA_CHECK/package-lock.json" -nt "$SCHEMA_CHECK/node_modules" ]; then
+  echo "setup: npm ci in tools/schema-check"
+  (cd "$SCHEMA_CHECK" && npm ci --no-audit --no-fund --loglevel=error)
+  touch "$SCHEMA_CHECK/node_modules"
 fi
-
-echo "setup: installing ${missing[*]}"
-$SUDO apt-get update -qq
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"

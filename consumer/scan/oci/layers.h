@@ -37,7 +37,8 @@ typedef ssize_t (*layer_read_fn)(void *ctx, void *buf, size_t len);
 /*
  * Applies one layer read through fn to fs. name names the layer in
  * messages (its digest or file). 0, or -EINVAL (corrupt or hostile: the
- * message says what and where), -EFBIG (a bound was passed), -EIO.
+ * message says what and where), -EFBIG (a bound was passed), -ENOTSUP (a
+ * compression this libarchive cannot read in-process), -EIO.
  */
 int layer_apply(fileset *fs, layer_read_fn fn, void *ctx, const char *name,
     const struct layer_limits *lim, char *err, size_t errlen);

@@ -41,7 +41,8 @@ int purl_format(const struct pkg *p, const struct os_info *os, char *buf,
 /*
  * Writes the document as JSON into *out (malloc'd, NUL-terminated).
  * Components are sorted and bom-refs unique, so two scans of one image
- * differ only in serialNumber and timestamp. 0 or -ENOMEM/-EINVAL.
+ * differ only in serialNumber and timestamp. 0, -EINVAL for a bad
+ * document, -ENOMEM, or -EIO/-errno when no random serial can be made.
  */
 int cyclonedx_write(const struct sbom_doc *doc, char **out, size_t *len);
 

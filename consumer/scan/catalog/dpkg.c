@@ -1,0 +1,496 @@
+/*
+ * dpkg cataloger: the installed Debian packages of a fileset.
+ *
+ * Sources, in this order: var/lib/dpkg/status, then every file directly
+ * in var/lib/dpkg/status.d/ in path order (distroless images: one file per
+ * package, no Status field), skipping status.d/<x>.md5sums, which are file
+ * lists, not control data. The same (name, version, arch) found in several
+ * files is reported once.
+ *
+ * Format (deb822, as dpkg writes it): stanzas separated by blank lines
+ * (empty or only spaces/tabs); "Field: value" lines; continuation lines
+ * start with a space or tab and belong to the field above (multi-line
+ * fields such as Description or Conffiles). Only the first line of the
+ * fields we read matters: Package, Status, Version, Architecture, Source
+ * ("name" or "name (version)"). A package is installed when its Status is
+ * "<want> <flag> installed" with want "install" or "hold" (dpkg-query's
+ * "ii" and "hi"; "deinstall"/"purge" are left out as Trivy leaves them
+ * out), or when it has no Status field at all (distroless status.d).
+ * Malformed input is -EINVAL naming the file and line: a line that is not
+ * a field or continuation, a continuation with no field above, a NUL
+ * byte, a stanza without Package, an installed stanza without Version,
+ * a name or version with blanks, a Source with an unclosed "(".
+ *
+ * Licenses, the way Trivy's dpkg-license analyzer finds them, kept simple:
+ * in usr/share/doc/<name>/copyright, every line that starts with
+ * "License:" gives its first line of value, cut before any "(" and without
+ * a leading "The main library is licensed under " or trailing " license",
+ * split on ",", " or ", " and " (also with "_" for the blanks, optionally
+ * after a ","); and every "/usr/share/common-licenses/NAME" reference
+ * gives NAME. Names are kept as written (Trivy further maps some aliases
+ * to SPDX ids; we do not), in first-seen order, deduplicated, at most
+ * DPKG_MAX_LICENSES per package and DPKG_MAX_LICENSE_LEN bytes each, so a
+ * hostile copyright file costs linear time.
+ *
+ * Input is bounded by the fileset (FILESET_MAX_FILE per file); parsing is
+ * one pass per file with no allocation proportional to anything but the
+ * packages found. Single-threaded.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "scan/catalog/catalog.h"
+#include "util/xmalloc.h"
+
+#define DPKG_STATUS "var/lib/dpkg/status"
+#define DPKG_STATUSD "var/lib/dpkg/status.d/"
+#define DPKG_MAX_LICENSES 64
+#define DPKG_MAX_LICENSE_LEN 256
+
+struct slice {
+	const char *p;
+	size_t len;
+};
+
+enum dpkg_field {
+	F_PACKAGE,
+	F_STATUS,
+	F_VERSION,
+	F_ARCH,
+	F_SOURCE,
+	F_COUNT,
+	F_OTHER = F_COUNT, /* a field we do not read */
+	F_NONE		   /* not inside a field: continuation is malformed */
+};
+
+static const char *const dpkg_field_names[F_COUNT] = {
+	"Package", "Status", "Version", "Architecture", "Source",
+};
+
+struct stanza {
+	size_t line; /* first line, 0 while no stanza is open */
+	bool have[F_COUNT];
+	struct slice val[F_COUNT]; /* first line of the value, trimmed */
+};
+
+static bool
+dpkg_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static struct slice
+dpkg_trim(const char *p, size_t len)
+{
+	while (len > 0 && (dpkg_blank(*p) || *p == '\r')) {
+		p++;
+		len--;
+	}
+	while (len > 0 && (dpkg_blank(p[len - 1]) || p[len - 1] == '\r'))
+		len--;
+	return (struct slice){p, len};
+}
+
+static bool
+dpkg_eq(struct slice s, const char *lit)
+{
+	size_t n = strlen(lit);
+	return s.len == n && memcmp(s.p, lit, n) == 0;
+}
+
+/* A name or version: non-empty, printable, no blanks, no '/' in names. */
+static bool
+dpkg_token_ok(struct slice s, bool name)
+{
+	if (s.len == 0)
+		return false;
+	for (size_t i = 0; i < s.len; i++) {
+		unsigned char c = (unsigned char)s.p[i];
+		if (c <= ' ' || c == 0x7f || (name && c == '/'))
+			return false;
+	}
+	return true;
+}
+
+static char *
+dpkg_dup(struct slice s)
+{
+	char *p = xmalloc(s.len + 1);
+	memcpy(p, s.p, s.len);
+	p[s.len] = '\0';
+	return p;
+}
+
+/* Whether a Status value says installed (see the design comment). */
+static bool
+dpkg_installed(struct slice st)
+{
+	struct slice w[3];
+	size_t nw = 0, i = 0;
+	while (i < st.len && nw < 3) {
+		while (i < st.len && dpkg_blank(st.p[i]))
+			i++;
+		size_t b = i;
+		while (i < st.len && !dpkg_blank(st.p[i]))
+			i++;
+		if (i > b)
+			w[nw++] = (struct slice){st.p + b, i - b};
+	}
+	if (nw != 3)
+		return false;
+	return (dpkg_eq(w[0], "install") || dpkg_eq(w[0], "hold")) &&
+	    dpkg_eq(w[2], "installed");
+}
+
+/* Ends the open stanza: appends its package when installed. */
+static int
+dpkg_stanza_end(struct stanza *s, const char *file, struct pkglist *out,
+    char *err, size_t errlen)
+{
+	if (!s->have[F_PACKAGE] || s->val[F_PACKAGE].len == 0) {
+		snprintf(err, errlen, "%s:%zu: stanza without a Package field",
+		    file, s->line);
+		return -EINVAL;
+	}
+	if (!dpkg_token_ok(s->val[F_PACKAGE], true)) {
+		snprintf(err, errlen, "%s:%zu: malformed Package name", file,
+		    s->line);
+		return -EINVAL;
+	}
+	if (s->have[F_STATUS] && !dpkg_installed(s->val[F_STATUS]))
+		return 0;
+	if (!s->have[F_VERSION] || !dpkg_token_ok(s->val[F_VERSION], false)) {
+		snprintf(err, errlen,
+		    "%s:%zu: installed package %.*s without a valid Version",
+		    file, s->line, (int)s->val[F_PACKAGE].len,
+		    s->val[F_PACKAGE].p);
+		return -EINVAL;
+	}
+
+	struct slice src = {NULL, 0}, srcver = {NULL, 0};
+	if (s->have[F_SOURCE] && s->val[F_SOURCE].len > 0) {
+		struct slice v = s->val[F_SOURCE];
+		size_t i = 0;
+		while (i < v.len && !dpkg_blank(v.p[i]) && v.p[i] != '(')
+			i++;
+		src = (struct slice){v.p, i};
+		struct slice rest = dpkg_trim(v.p + i, v.len - i);
+		if (rest.len > 0) {
+			if (rest.p[0] != '(' || rest.p[rest.len - 1] != ')') {
+				snprintf(err, errlen,
+				    "%s:%zu: malformed Source field", file,
+				    s->line);
+				return -EINVAL;
+			}
+			srcver = dpkg_trim(rest.p + 1, rest.len - 2);
+		}
+		if (!dpkg_token_ok(src, true) ||
+		    (srcver.p != NULL && !dpkg_token_ok(srcver, false))) {
+			snprintf(err, errlen, "%s:%zu: malformed Source field",
+			    file, s->line);
+			return -EINVAL;
+		}
+	}
+
+	struct pkg *p = pkglist_add(out);
+	p->type = PKG_DEB;
+	p->name = dpkg_dup(s->val[F_PACKAGE]);
+	p->version = dpkg_dup(s->val[F_VERSION]);
+	if (s->have[F_ARCH] && dpkg_token_ok(s->val[F_ARCH], true))
+		p->arch = dpkg_dup(s->val[F_ARCH]);
+	if (src.p != NULL && !dpkg_eq(src, p->name))
+		p->source_name = dpkg_dup(src);
+	if (srcver.p != NULL && !dpkg_eq(srcver, p->version))
+		p->source_version = dpkg_dup(srcver);
+	return 0;
+}
+
+/* Parses one status-format file, appending installed packages to out. */
+static int
+dpkg_parse(const struct fileset_file *f, struct pkglist *out, char *err,
+    size_t errlen)
+{
+	const char *d = (const char *)f->data, *end = d + f->len;
+	const char *nul = memchr(d, '\0', f->len);
+	struct stanza s;
+	enum dpkg_field cur = F_NONE;
+	size_t line = 0;
+	memset(&s, 0, sizeof(s));
+
+	while (d < end) {
+		const char *eol = memchr(d, '\n', (size_t)(end - d));
+		if (eol == NULL)
+			eol = end;
+		line++;
+		if (nul != NULL && nul < eol) {
+			snprintf(err, errlen, "%s:%zu: NUL byte", f->path, line);
+			return -EINVAL;
+		}
+		size_t len = (size_t)(eol - d);
+		struct slice all = dpkg_trim(d, len);
+		if (all.len == 0) { /* blank: ends the stanza */
+			if (s.line != 0) {
+				int rc = dpkg_stanza_end(&s, f->path, out, err,
+				    errlen);
+				if (rc < 0)
+					return rc;
+				memset(&s, 0, sizeof(s));
+			}
+			cur = F_NONE;
+		} else if (dpkg_blank(d[0])) { /* continuation */
+			if (cur == F_NONE) {
+				snprintf(err, errlen,
+				    "%s:%zu: continuation line outside a field",
+				    f->path, line);
+				return -EINVAL;
+			}
+		} else {
+			const char *colon = memchr(d, ':', len);
+			size_t i = 0;
+			while (colon != NULL && d + i < colon &&
+			    (unsigned char)d[i] > ' ')
+				i++;
+			if (colon == NULL || i == 0 || d + i != colon) {
+				snprintf(err, errlen,
+				    "%s:%zu: not a \"Field: value\" line",
+				    f->path, line);
+				return -EINVAL;
+			}
+			if (s.line == 0)
+				s.line = line;
+			cur = F_OTHER;
+			for (int k = 0; k < F_COUNT; k++) {
+				const char *nm = dpkg_field_names[k];
+				if (strlen(nm) == i &&
+				    strncasecmp(d, nm, i) == 0) {
+					cur = (enum dpkg_field)k;
+					break;
+				}
+			}
+			if (cur < F_COUNT && !s.have[cur]) {
+				s.have[cur] = true;
+				s.val[cur] = dpkg_trim(colon + 1,
+				    (size_t)(eol - colon - 1));
+			}
+		}
+		d = eol < end ? eol + 1 : end;
+	}
+	if (s.line != 0)
+		return dpkg_stanza_end(&s, f->path, out, err, errlen);
+	return 0;
+}
+
+struct dpkg_walk {
+	struct pkglist *out;
+	char *err;
+	size_t errlen;
+	int rc; /* the first error; later files are skipped */
+};
+
+static void
+dpkg_statusd_one(void *ctx, const struct fileset_file *f)
+{
+	struct dpkg_walk *w = ctx;
+	static const char md5[] = ".md5sums";
+	size_t n = strlen(f->path), m = sizeof(md5) - 1;
+	if (w->rc < 0 || strchr(f->path + sizeof(DPKG_STATUSD) - 1, '/'))
+		return;
+	if (n >= m && strcmp(f->path + n - m, md5) == 0)
+		return;
+	w->rc = dpkg_parse(f, w->out, w->err, w->errlen);
+}
+
+/* Adds license name s (already cut and trimmed) to p unless present. */
+static void
+dpkg_license_add(struct pkg *p, const char *s, size_t len)
+{
+	while (len > 0 && (dpkg_blank(*s) || *s == '_')) {
+		s++;
+		len--;
+	}
+	while (len > 0 && (dpkg_blank(s[len - 1]) || s[len - 1] == '_'))
+		len--;
+	if (len == 0 || len > DPKG_MAX_LICENSE_LEN ||
+	    p->nlicenses >= DPKG_MAX_LICENSES)
+		return;
+	for (size_t i = 0; i < p->nlicenses; i++)
+		if (strlen(p->licenses[i]) == len &&
+		    memcmp(p->licenses[i], s, len) == 0)
+			return;
+	p->licenses = xreallocarray(p->licenses, p->nlicenses + 2,
+	    sizeof(char *));
+	p->licenses[p->nlicenses++] = xstrndup(s, len);
+	p->licenses[p->nlicenses] = NULL;
+}
+
+/*
+ * The length of a separator at s (Trivy's "(,?[_ ]+(?:or|and)[_ ]+)|
+ * (,[ ]*)"), 0 when there is none.
+ */
+static size_t
+dpkg_license_sep(const char *s, size_t len)
+{
+	size_t i = 0;
+	if (i < len && s[i] == ',')
+		i++;
+	size_t b = i;
+	while (i < len && (s[i] == ' ' || s[i] == '_'))
+		i++;
+	if (i > b) {
+		size_t w = 0;
+		if (len - i >= 2 && memcmp(s + i, "or", 2) == 0)
+			w = 2;
+		else if (len - i >= 3 && memcmp(s + i, "and", 3) == 0)
+			w = 3;
+		size_t j = i + w, k = j;
+		while (k < len && (s[k] == ' ' || s[k] == '_'))
+			k++;
+		if (w > 0 && k > j)
+			return k;
+	}
+	if (len > 0 && s[0] == ',') {
+		i = 1;
+		while (i < len && s[i] == ' ')
+			i++;
+		return i;
+	}
+	return 0;
+}
+
+/* One "License:" value: normalise it like Trivy and split it. */
+static void
+dpkg_license_field(struct pkg *p, const char *s, size_t len)
+{
+	static const char pre[] = "The main library is licensed under ";
+	static const char suf[] = " license";
+	const char *paren = memchr(s, '(', len);
+	if (paren != NULL)
+		len = (size_t)(paren - s);
+	struct slice v = dpkg_trim(s, len);
+	if (v.len >= sizeof(pre) - 1 && memcmp(v.p, pre, sizeof(pre) - 1) == 0)
+		v = dpkg_trim(v.p + sizeof(pre) - 1, v.len - (sizeof(pre) - 1));
+	if (v.len >= sizeof(suf) - 1 &&
+	    memcmp(v.p + v.len - (sizeof(suf) - 1), suf, sizeof(suf) - 1) == 0)
+		v = dpkg_trim(v.p, v.len - (sizeof(suf) - 1));
+
+	size_t start = 0, i = 0;
+	while (i < v.len) {
+		size_t sep = dpkg_license_sep(v.p + i, v.len - i);
+		if (sep > 0) {
+			dpkg_license_add(p, v.p + start, i - start);
+			i += sep;
+			start = i;
+		} else {
+			i++;
+		}
+	}
+	dpkg_license_add(p, v.p + start, v.len - start);
+}
+
+static bool
+dpkg_license_char(char c, bool last)
+{
+	if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+	    (c >= 'a' && c <= 'z') || c == '+')
+		return true;
+	return !last && (c == '_' || c == '.' || c == '-');
+}
+
+/* Reads licenses for p from usr/share/doc/<name>/copyright, if present. */
+static void
+dpkg_licenses(const fileset *fs, struct pkg *p)
+{
+	static const char cl[] = "/usr/share/common-licenses/";
+	char path[4200];
+	int n = snprintf(path, sizeof(path), "usr/share/doc/%s/copyright",
+	    p->name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return;
+	const struct fileset_file *f = fileset_get(fs, path);
+	if (f == NULL)
+		return;
+	const char *d = (const char *)f->data, *end = d + f->len;
+	while (d < end) {
+		const char *eol = memchr(d, '\n', (size_t)(end - d));
+		if (eol == NULL)
+			eol = end;
+		size_t len = (size_t)(eol - d);
+		if (len >= 8 && memcmp(d, "License:", 8) == 0) {
+			dpkg_license_field(p, d + 8, len - 8);
+		} else {
+			/* memmem is a GNU extension; lines are short. */
+			for (size_t i = 0; i + sizeof(cl) - 1 <= len; i++) {
+				if (memcmp(d + i, cl, sizeof(cl) - 1) != 0)
+					continue;
+				const char *nm = d + i + sizeof(cl) - 1;
+				size_t k = 0, lastok = 0;
+				while (nm + k < eol &&
+				    dpkg_license_char(nm[k], false)) {
+					if (dpkg_license_char(nm[k], true))
+						lastok = k + 1;
+					k++;
+				}
+				/* The regex wants at least two characters. */
+				if (lastok >= 2)
+					dpkg_license_add(p, nm, lastok);
+				break;
+			}
+		}
+		d = eol < end ? eol + 1 : end;
+	}
+}
+
+static int
+dpkg_str_eq(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+int
+catalog_dpkg(const fileset *fs, struct pkglist *out, char *err, size_t errlen)
+{
+	struct pkglist found;
+	int rc = 0;
+	pkglist_init(&found);
+
+	const struct fileset_file *st = fileset_get(fs, DPKG_STATUS);
+	if (st != NULL && (rc = dpkg_parse(st, &found, err, errlen)) < 0)
+		goto out;
+	struct dpkg_walk w = {&found, err, errlen, 0};
+	fileset_foreach(fs, DPKG_STATUSD, dpkg_statusd_one, &w);
+	if ((rc = w.rc) < 0)
+		goto out;
+
+	/*
+	 * Duplicates across status and status.d are kept once: sort, move
+	 * each first-of-its-kind package into out (zeroing it in found, so
+	 * that pkglist_free releases only the duplicates left behind).
+	 */
+	pkglist_sort(&found);
+	size_t kept = SIZE_MAX; /* index in out of the last package moved */
+	for (size_t i = 0; i < found.n; i++) {
+		struct pkg *p = &found.pkgs[i];
+		if (kept != SIZE_MAX) {
+			const struct pkg *k = &out->pkgs[kept];
+			if (dpkg_str_eq(p->name, k->name) &&
+			    dpkg_str_eq(p->version, k->version) &&
+			    dpkg_str_eq(p->arch, k->arch))
+				continue;
+		}
+		dpkg_licenses(fs, p);
+		struct pkg *dst = pkglist_add(out);
+		*dst = *p;
+		memset(p, 0, sizeof(*p));
+		kept = out->n - 1;
+	}
+out:
+	pkglist_free(&found);
+	return rc;
+}

@@ -1,0 +1,100 @@
+/*
+ * pkglist: the growable array of packages the catalogers append to, and
+ * the helpers that release packages and os_info.
+ *
+ * Every string in a struct pkg is owned by it (NULL or a heap copy);
+ * licenses is NULL or a heap array of nlicenses heap strings followed by
+ * a NULL. A package returned by pkglist_add is zeroed and stays valid
+ * until the next pkglist_add (the array may move). Lists hold one image's
+ * packages: hundreds to a few thousand. Single-threaded.
+ */
+#include "scan/catalog/catalog.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/xmalloc.h"
+
+void
+pkglist_init(struct pkglist *l)
+{
+	l->pkgs = NULL;
+	l->n = l->cap = 0;
+}
+
+static void
+pkg_free(struct pkg *p)
+{
+	free(p->name);
+	free(p->version);
+	free(p->arch);
+	free(p->source_name);
+	free(p->source_version);
+	free(p->epoch);
+	free(p->release);
+	for (size_t i = 0; i < p->nlicenses; i++)
+		free(p->licenses[i]);
+	free(p->licenses);
+	memset(p, 0, sizeof(*p));
+}
+
+void
+pkglist_free(struct pkglist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		pkg_free(&l->pkgs[i]);
+	free(l->pkgs);
+	pkglist_init(l);
+}
+
+struct pkg *
+pkglist_add(struct pkglist *l)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->pkgs = xreallocarray(l->pkgs, l->cap, sizeof(l->pkgs[0]));
+	}
+	struct pkg *p = &l->pkgs[l->n++];
+	memset(p, 0, sizeof(*p));
+	return p;
+}
+
+/* NULL sorts before any string. */
+static int
+pkg_strcmp(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return (a != NULL) - (b != NULL);
+	return strcmp(a, b);
+}
+
+static int
+pkg_cmp(const void *va, const void *vb)
+{
+	const struct pkg *a = va, *b = vb;
+	if (a->type != b->type)
+		return a->type < b->type ? -1 : 1;
+	int c = pkg_strcmp(a->name, b->name);
+	if (c == 0)
+		c = pkg_strcmp(a->version, b->version);
+	if (c == 0)
+		c = pkg_strcmp(a->arch, b->arch);
+	return c;
+}
+
+void
+pkglist_sort(struct pkglist *l)
+{
+	if (l->n > 1)
+		qsort(l->pkgs, l->n, sizeof(l->pkgs[0]), pkg_cmp);
+}
+
+void
+os_info_free(struct os_info *os)
+{
+	free(os->id);
+	free(os->version_id);
+	free(os->pretty_name);
+	free(os->name);
+	memset(os, 0, sizeof(*os));
+}

@@ -1,0 +1,572 @@
+/*
+ * layers: streams one image layer (a tar, plain, gzip or zstd) through
+ * libarchive and applies it to a fileset. Nothing touches the disk.
+ *
+ * One pass over the tar headers. Per entry, with P its normalised path:
+ *  - ".wh..wh..opq" in dir D: everything below D from lower layers goes;
+ *  - ".wh.NAME" in dir D: D/NAME and everything below it from lower
+ *    layers goes (other ".wh..wh.*" names are aufs bookkeeping: ignored);
+ *  - any other entry replaces the lower file at P exactly, and a
+ *    non-directory also hides whatever a lower layer had below P;
+ *  - a regular file at a wanted path (fileset_wanted) is read, a hard link
+ *    at a wanted path copies its target if this layer stored it earlier,
+ *    symlinks and other types store nothing; all other data is skipped.
+ *
+ * Whiteouts and opaque markers hide lower layers only, whatever the order
+ * of entries in the tar. So removals go straight to fs (which, during the
+ * walk, holds only the lower layers), while this layer's own files wait
+ * in a private "pending" fileset (same bounds as fs, last entry for a path
+ * wins) and are merged into fs after the last entry.
+ *
+ * Bounds, all checked before the work they bound: compressed bytes in the
+ * read callback; decompressed bytes as libarchive's position in the tar
+ * stream (archive_filter_bytes(a, 0): headers, data and padding), checked
+ * against an entry's declared size before its data is read or skipped, so
+ * a bomb fails at its first oversized header without inflating it;
+ * entries; paths (LAYER_MAX_PATH); each wanted file (FILESET_MAX_FILE) and
+ * the set (FILESET_MAX_FILES / _BYTES, via fileset_put).
+ *
+ * Cost: one inflate of the layer; per entry, a few binary searches in
+ * filesets of at most a few thousand files. Memory: the read buffer
+ * (1 MiB), libarchive's buffers and the wanted files.
+ *
+ * On failure fs may hold a partly applied layer: the caller discards the
+ * scan. Single-threaded per fileset; separate calls on separate filesets
+ * may run in parallel (libarchive objects are per call).
+ */
+#include "scan/oci/layers.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/xmalloc.h"
+
+#define LAYER_READ_BUF (1u << 20)
+/* Longer paths are refused (libarchive itself stops pax headers at 1 MiB;
+ * no path the fileset stores is longer than 4 KiB). */
+#define LAYER_MAX_PATH (64u << 10)
+/* How much of an entry name a message quotes. */
+#define LAYER_SHOWN 200
+
+static const char opaque_name[] = ".wh..wh..opq";
+static const char wh_prefix[] = ".wh.";
+static const char wh_meta_prefix[] = ".wh..wh.";
+
+/* The client side of libarchive's read callback. */
+struct layer_source {
+	layer_read_fn fn;
+	void *ctx;
+	unsigned char *buf; /* LAYER_READ_BUF bytes */
+	uint64_t total;	    /* bytes fn returned so far */
+	uint64_t max;	    /* lim->max_compressed */
+	bool over;	    /* total passed max: the walk fails with -EFBIG */
+	int io_errno;	    /* 0, or errno of fn's failure (-EIO) */
+};
+
+/* One layer_apply call. */
+struct layer_walk {
+	struct archive *a;
+	const char *name; /* the layer, for messages */
+	const struct layer_limits *lim;
+	struct layer_source src;
+	char shown[LAYER_SHOWN + 8]; /* current entry, printable, or "" */
+	char *path;		     /* normalised path of the current entry */
+	size_t pathcap;
+	char *link; /* normalised hard link target */
+	size_t linkcap;
+	char *err;
+	size_t errlen;
+};
+
+void
+layer_limits_default(struct layer_limits *l)
+{
+	l->max_compressed = (uint64_t)8 << 30;
+	l->max_uncompressed = (uint64_t)32 << 30;
+	l->max_entries = 2000000;
+}
+
+static void layer_fail(struct layer_walk *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Fills err with "layer NAME: [entry "X": ]message". */
+static void
+layer_fail(struct layer_walk *w, const char *fmt, ...)
+{
+	if (w->err == NULL || w->errlen == 0)
+		return;
+	int n;
+	if (w->shown[0] != '\0')
+		n = snprintf(w->err, w->errlen, "layer %s: entry \"%s\": ",
+		    w->name, w->shown);
+	else
+		n = snprintf(w->err, w->errlen, "layer %s: ", w->name);
+	if (n < 0 || (size_t)n >= w->errlen)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(w->err + n, w->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+/* Remembers an entry name for messages: printable ASCII, others as '?',
+ * cut at LAYER_SHOWN bytes. */
+static void
+layer_show(struct layer_walk *w, const char *raw)
+{
+	size_t i = 0;
+	for (; raw[i] != '\0' && i < LAYER_SHOWN; i++) {
+		unsigned char c = (unsigned char)raw[i];
+		w->shown[i] = (c >= 0x20 && c < 0x7f && c != '"') ? (char)c :
+								      '?';
+	}
+	if (raw[i] != '\0') {
+		memcpy(w->shown + i, "...", 4);
+		return;
+	}
+	w->shown[i] = '\0';
+}
+
+static ssize_t
+layer_source_read(struct archive *a, void *client, const void **buff)
+{
+	struct layer_source *s = client;
+	ssize_t n;
+
+	n = s->fn(s->ctx, s->buf, LAYER_READ_BUF);
+	if (n < 0) {
+		s->io_errno = errno ? errno : EIO;
+		archive_set_error(a, s->io_errno, "read: %s",
+		    strerror(s->io_errno));
+		return -1;
+	}
+	if ((size_t)n > LAYER_READ_BUF) {
+		s->io_errno = EIO;
+		archive_set_error(a, EIO, "read callback returned %zd bytes",
+		    n);
+		return -1;
+	}
+	s->total += (uint64_t)n;
+	if (s->total > s->max) {
+		s->over = true;
+		archive_set_error(a, EFBIG, "more than %llu compressed bytes",
+		    (unsigned long long)s->max);
+		return -1;
+	}
+	*buff = s->buf;
+	return n;
+}
+
+/* The error of a failed libarchive call: ours if the read callback
+ * failed, else libarchive's own (corrupt or truncated input). */
+static int
+layer_archive_error(struct layer_walk *w, const char *what)
+{
+	if (w->src.over) {
+		layer_fail(w, "more than %llu compressed bytes",
+		    (unsigned long long)w->src.max);
+		return -EFBIG;
+	}
+	if (w->src.io_errno != 0) {
+		layer_fail(w, "read: %s", strerror(w->src.io_errno));
+		return -EIO;
+	}
+	const char *why = archive_error_string(w->a);
+	layer_fail(w, "%s: %s", what, why ? why : "unknown libarchive error");
+	return -EINVAL;
+}
+
+/* Whether the tar stream read so far plus more bytes stays in bounds. */
+static int
+layer_check_uncompressed(struct layer_walk *w, uint64_t more)
+{
+	la_int64_t pos = archive_filter_bytes(w->a, 0);
+	uint64_t done = pos > 0 ? (uint64_t)pos : 0;
+	uint64_t max = w->lim->max_uncompressed;
+	if (done > max || more > max - done) {
+		layer_fail(w,
+		    "more than %llu bytes after decompression (%llu read, "
+		    "%llu more declared): refused as a decompression bomb",
+		    (unsigned long long)max, (unsigned long long)done,
+		    (unsigned long long)more);
+		return -EFBIG;
+	}
+	return 0;
+}
+
+/*
+ * Normalises raw into *buf: drops leading "/", "./", empty and "."
+ * components and a trailing '/'. "" is the root. -EINVAL for a ".."
+ * component or a path longer than LAYER_MAX_PATH.
+ */
+static int
+layer_normalise(struct layer_walk *w, const char *raw, char **buf,
+    size_t *cap, const char *what)
+{
+	size_t len = strnlen(raw, LAYER_MAX_PATH + 1);
+	if (len > LAYER_MAX_PATH) {
+		layer_fail(w, "%s longer than %u bytes", what, LAYER_MAX_PATH);
+		return -EINVAL;
+	}
+	if (*cap < len + 1) {
+		*cap = len + 1 > 256 ? len + 1 : 256;
+		free(*buf);
+		*buf = xmalloc(*cap);
+	}
+	char *out = *buf;
+	size_t o = 0;
+	const char *p = raw;
+	while (*p != '\0') {
+		const char *slash = strchr(p, '/');
+		size_t clen = slash ? (size_t)(slash - p) : strlen(p);
+		if (clen == 2 && p[0] == '.' && p[1] == '.') {
+			layer_fail(w, "%s has a \"..\" component", what);
+			return -EINVAL;
+		}
+		if (clen > 0 && !(clen == 1 && p[0] == '.')) {
+			if (o > 0)
+				out[o++] = '/';
+			memcpy(out + o, p, clen);
+			o += clen;
+		}
+		p += clen;
+		if (*p == '/')
+			p++;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* Skips the current entry's data, within the decompressed bound. */
+static int
+layer_skip(struct layer_walk *w, struct archive_entry *e)
+{
+	la_int64_t size = archive_entry_size_is_set(e) ?
+	    archive_entry_size(e) : 0;
+	int rc = layer_check_uncompressed(w, size > 0 ? (uint64_t)size : 0);
+	if (rc != 0)
+		return rc;
+	if (archive_read_data_skip(w->a) != ARCHIVE_OK)
+		return layer_archive_error(w, "skipping data");
+	return layer_check_uncompressed(w, 0);
+}
+
+/* Reads the current entry, a wanted regular file, into pending. */
+static int
+layer_read_file(struct layer_walk *w, struct archive_entry *e,
+    fileset *pending)
+{
+	unsigned char *data = NULL;
+	int rc;
+
+	if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0) {
+		layer_fail(w, "regular file without a size");
+		return -EINVAL;
+	}
+	uint64_t size = (uint64_t)archive_entry_size(e);
+	if (size > FILESET_MAX_FILE) {
+		layer_fail(w, "%llu bytes, more than the %u a cataloger reads",
+		    (unsigned long long)size, FILESET_MAX_FILE);
+		return -EFBIG;
+	}
+	if ((rc = layer_check_uncompressed(w, size)) != 0)
+		return rc;
+	data = xmalloc(size ? (size_t)size : 1);
+	size_t got = 0;
+	while (got < size) {
+		la_ssize_t n = archive_read_data(w->a, data + got,
+		    (size_t)size - got);
+		if (n < 0) {
+			rc = layer_archive_error(w, "reading data");
+			goto out;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got != size) {
+		layer_fail(w, "data ends after %zu of %llu bytes", got,
+		    (unsigned long long)size);
+		rc = -EINVAL;
+		goto out;
+	}
+	rc = fileset_put(pending, w->path, data, got);
+	if (rc == -EFBIG)
+		layer_fail(w, "the wanted files pass the fileset bound "
+			      "(%u files, %u bytes)",
+		    FILESET_MAX_FILES, FILESET_MAX_BYTES);
+	else if (rc != 0)
+		layer_fail(w, "cannot store: %s", strerror(-rc));
+	if (rc == 0)
+		rc = layer_check_uncompressed(w, 0);
+out:
+	free(data);
+	return rc;
+}
+
+/* A hard link at a wanted path: a copy of its target if this layer
+ * stored the target earlier, else nothing. */
+static int
+layer_link(struct layer_walk *w, const char *target, fileset *pending)
+{
+	int rc = layer_normalise(w, target, &w->link, &w->linkcap,
+	    "hard link target");
+	if (rc != 0)
+		return rc;
+	const struct fileset_file *t = fileset_get(pending, w->link);
+	if (t == NULL)
+		return 0;
+	/* A private copy: fileset_put may move what t points into. */
+	unsigned char *copy = xmalloc(t->len ? t->len : 1);
+	size_t len = t->len;
+	memcpy(copy, t->data, len);
+	rc = fileset_put(pending, w->path, copy, len);
+	free(copy);
+	if (rc == -EFBIG)
+		layer_fail(w, "the wanted files pass the fileset bound");
+	else if (rc != 0)
+		layer_fail(w, "cannot store: %s", strerror(-rc));
+	return rc;
+}
+
+/* A whiteout or opaque marker; base points into w->path. */
+static int
+layer_whiteout(struct layer_walk *w, fileset *fs, char *base)
+{
+	if (strcmp(base, opaque_name) == 0) {
+		/* "D/.wh..wh..opq" -> D ("" for the root). */
+		base[base > w->path ? -1 : 0] = '\0';
+		fileset_remove_below(fs, w->path);
+		return 0;
+	}
+	if (strncmp(base, wh_meta_prefix, sizeof(wh_meta_prefix) - 1) == 0)
+		return 0; /* aufs metadata (.wh..wh.plnk, .wh..wh.aufs) */
+	const char *victim = base + sizeof(wh_prefix) - 1;
+	if (victim[0] == '\0' || strcmp(victim, ".") == 0 ||
+	    strcmp(victim, "..") == 0) {
+		layer_fail(w, "whiteout of \"%s\"", victim);
+		return -EINVAL;
+	}
+	/* "D/.wh.NAME" -> "D/NAME", in place. */
+	memmove(base, victim, strlen(victim) + 1);
+	fileset_remove(fs, w->path);
+	fileset_remove_below(fs, w->path);
+	return 0;
+}
+
+/* One entry whose header was just read. */
+static int
+layer_entry(struct layer_walk *w, struct archive_entry *e, fileset *fs,
+    fileset *pending)
+{
+	const char *raw = archive_entry_pathname(e);
+	if (raw == NULL)
+		raw = archive_entry_pathname_utf8(e);
+	if (raw == NULL) {
+		layer_fail(w, "entry without a name");
+		return -EINVAL;
+	}
+	layer_show(w, raw);
+	int rc = layer_normalise(w, raw, &w->path, &w->pathcap, "path");
+	if (rc != 0)
+		return rc;
+	if (w->path[0] == '\0')
+		return layer_skip(w, e); /* the root directory itself */
+
+	char *slash = strrchr(w->path, '/');
+	char *base = slash ? slash + 1 : w->path;
+	if (strncmp(base, wh_prefix, sizeof(wh_prefix) - 1) == 0) {
+		/* Skip first: the whiteout rewrites w->path. */
+		if ((rc = layer_skip(w, e)) != 0)
+			return rc;
+		return layer_whiteout(w, fs, base);
+	}
+
+	/* This entry replaces whatever lower layers and earlier entries of
+	 * this layer had at its path; a non-directory also hides what they
+	 * had below it. */
+	const char *hardlink = archive_entry_hardlink(e);
+	bool dir = hardlink == NULL && archive_entry_filetype(e) == AE_IFDIR;
+	fileset_remove(fs, w->path);
+	fileset_remove(pending, w->path);
+	if (!dir) {
+		fileset_remove_below(fs, w->path);
+		fileset_remove_below(pending, w->path);
+	}
+	if (!fileset_wanted(w->path))
+		return layer_skip(w, e);
+	if (hardlink != NULL) {
+		if ((rc = layer_link(w, hardlink, pending)) != 0)
+			return rc;
+		return layer_skip(w, e);
+	}
+	if (archive_entry_filetype(e) == AE_IFREG)
+		return layer_read_file(w, e, pending);
+	/* A symlink (never followed), directory or device: nothing kept. */
+	return layer_skip(w, e);
+}
+
+struct layer_merge {
+	struct layer_walk *w;
+	fileset *fs;
+	int rc;
+};
+
+static void
+layer_merge_one(void *ctx, const struct fileset_file *f)
+{
+	struct layer_merge *m = ctx;
+	if (m->rc != 0)
+		return;
+	m->rc = fileset_put(m->fs, f->path, f->data, f->len);
+	if (m->rc != 0) {
+		layer_show(m->w, f->path);
+		layer_fail(m->w, "the image's wanted files pass the fileset "
+				 "bound (%u files, %u bytes)",
+		    FILESET_MAX_FILES, FILESET_MAX_BYTES);
+	}
+}
+
+int
+layer_apply(fileset *fs, layer_read_fn fn, void *ctx, const char *name,
+    const struct layer_limits *lim, char *err, size_t errlen)
+{
+	struct layer_limits deflim;
+	struct layer_walk w;
+	fileset *pending = NULL;
+	int rc = 0;
+
+	if (lim == NULL) {
+		layer_limits_default(&deflim);
+		lim = &deflim;
+	}
+	memset(&w, 0, sizeof(w));
+	w.name = name ? name : "(unnamed)";
+	w.lim = lim;
+	w.err = err;
+	w.errlen = errlen;
+	w.src.fn = fn;
+	w.src.ctx = ctx;
+	w.src.max = lim->max_compressed;
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+
+	w.a = archive_read_new();
+	if (w.a == NULL) {
+		layer_fail(&w, "archive_read_new failed");
+		return -ENOMEM;
+	}
+	w.src.buf = xmalloc(LAYER_READ_BUF);
+	pending = fileset_new();
+
+	/* ARCHIVE_WARN from a filter means libarchive would run an external
+	 * program (zstd built without libzstd): refused. */
+	if (archive_read_support_filter_none(w.a) != ARCHIVE_OK ||
+	    archive_read_support_filter_gzip(w.a) != ARCHIVE_OK ||
+	    archive_read_support_filter_zstd(w.a) != ARCHIVE_OK ||
+	    archive_read_support_format_tar(w.a) != ARCHIVE_OK ||
+	    archive_read_support_format_empty(w.a) != ARCHIVE_OK) {
+		const char *why = archive_error_string(w.a);
+		layer_fail(&w, "libarchive lacks gzip, zstd or tar support: %s",
+		    why ? why : "?");
+		rc = -ENOTSUP;
+		goto out;
+	}
+	if (archive_read_open(w.a, &w.src, NULL, layer_source_read, NULL) !=
+	    ARCHIVE_OK) {
+		rc = layer_archive_error(&w, "opening the tar stream");
+		goto out;
+	}
+
+	uint64_t entries = 0;
+	for (;;) {
+		struct archive_entry *e;
+		int r = archive_read_next_header(w.a, &e);
+		if (r == ARCHIVE_EOF)
+			break;
+		/* WARN: a name in another charset, a bad pax attribute; the
+		 * entry itself is usable. RETRY (skipped garbage) and FATAL
+		 * are corruption. */
+		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+			rc = layer_archive_error(&w, entries == 0 ?
+				"reading the first header" :
+				"reading the header after it");
+			goto out;
+		}
+		if (++entries > lim->max_entries) {
+			w.shown[0] = '\0';
+			layer_fail(&w, "more than %llu entries",
+			    (unsigned long long)lim->max_entries);
+			rc = -EFBIG;
+			goto out;
+		}
+		if ((rc = layer_entry(&w, e, fs, pending)) != 0)
+			goto out;
+	}
+
+	struct layer_merge m = { &w, fs, 0 };
+	fileset_foreach(pending, "", layer_merge_one, &m);
+	rc = m.rc;
+out:
+	archive_read_free(w.a);
+	fileset_free(pending);
+	free(w.src.buf);
+	free(w.path);
+	free(w.link);
+	return rc;
+}
+
+static ssize_t
+layer_fd_read(void *ctx, void *buf, size_t len)
+{
+	int fd = *(int *)ctx;
+	for (;;) {
+		ssize_t n = read(fd, buf, len);
+		if (n >= 0 || errno != EINTR)
+			return n;
+	}
+}
+
+int
+layer_apply_file(fileset *fs, const char *path,
+    const struct layer_limits *lim, char *err, size_t errlen)
+{
+	struct layer_limits deflim;
+	struct stat st;
+	int fd = -1, rc;
+
+	if (lim == NULL) {
+		layer_limits_default(&deflim);
+		lim = &deflim;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "layer %s: open: %s", path,
+			    strerror(errno));
+		return -EIO;
+	}
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_size > lim->max_compressed) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen,
+			    "layer %s: %lld bytes, more than %llu compressed",
+			    path, (long long)st.st_size,
+			    (unsigned long long)lim->max_compressed);
+		rc = -EFBIG;
+		goto out;
+	}
+	rc = layer_apply(fs, layer_fd_read, &fd, path, lim, err, errlen);
+out:
+	close(fd);
+	return rc;
+}
