@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "scan/scan_cmd.h"
 #include "service/demo.h"
 
 static void
@@ -13,6 +14,7 @@ usage(FILE *f)
 	    "usage: sbomd <command> [options]\n"
 	    "\n"
 	    "commands:\n"
+	    "  scan        write the CycloneDX SBOM of an image or directory\n"
 	    "  demo        play the scheduling scenario offline (simulated "
 	    "clock)\n"
 	    "  version     print the version\n"
@@ -38,6 +40,8 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (strcmp(cmd, "scan") == 0)
+		return scan_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "demo") == 0)
 		return demo_main(argc - 1, argv + 1);
 	fprintf(stderr, "sbomd: unknown command \"%s\"\n", cmd);

@@ -59,5 +59,15 @@ int catalog_dpkg(const fileset *fs, struct pkglist *out, char *err,
     size_t errlen);
 int catalog_apk(const fileset *fs, struct pkglist *out, char *err,
     size_t errlen);
+/*
+ * rpm: the SQLite rpmdb (usr/lib/sysimage/rpm/rpmdb.sqlite, else
+ * var/lib/rpm/rpmdb.sqlite), one package per header blob: version,
+ * release and epoch (NULL when none) apart, licenses [LICENSE], source
+ * from SOURCERPM. A Berkeley DB (Packages) or ndb (Packages.db) database
+ * without a SQLite one is -ENOTSUP; a bad header is -EINVAL naming the
+ * file and the package row.
+ */
+int catalog_rpm(const fileset *fs, struct pkglist *out, char *err,
+    size_t errlen);
 
 #endif

@@ -1,0 +1,139 @@
+/*
+ * scanner: glue from a scan request to a CycloneDX document.
+ *
+ *   image: imagestore_load -> fileset -> catalogers -> cyclonedx_write
+ *   host/dir: dirscan_load  -> fileset -> catalogers -> cyclonedx_write
+ *
+ * Every catalog runs on every scan (an image may hold dpkg and apk
+ * databases both; each finds nothing where its database is absent). The
+ * fileset holds only the catalogers' files and is bounded, so a scan's
+ * memory does not grow with the image. No global state: workers may run
+ * scans in parallel.
+ */
+#include "scan/scanner.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scan/catalog/catalog.h"
+#include "scan/dirscan.h"
+#include "scan/fileset.h"
+#include "scan/oci/imagestore.h"
+
+enum scan_error_class
+scan_classify(int rc)
+{
+	switch (rc) {
+	case -ENOENT: /* not pulled on this node yet */
+	case -EAGAIN: /* a pull in progress */
+	case -EIO:    /* the disk, or a store being rewritten */
+	case -EINTR:
+		return SCAN_RETRYABLE;
+	default:
+		return SCAN_PERMANENT;
+	}
+}
+
+static int
+fail(struct scan_result *res, int rc)
+{
+	res->rc = rc;
+	res->error_class = scan_classify(rc);
+	return rc;
+}
+
+/* Runs every cataloger over fs. */
+static int
+catalog_all(const fileset *fs, struct os_info *os, struct pkglist *pkgs,
+    char *err, size_t errlen)
+{
+	int rc;
+	if ((rc = catalog_os(fs, os, err, errlen)) != 0 ||
+	    (rc = catalog_dpkg(fs, pkgs, err, errlen)) != 0 ||
+	    (rc = catalog_apk(fs, pkgs, err, errlen)) != 0 ||
+	    (rc = catalog_rpm(fs, pkgs, err, errlen)) != 0)
+		return rc;
+	pkglist_sort(pkgs);
+	return 0;
+}
+
+void
+scan_run(const struct scan_request *req, struct scan_result *res)
+{
+	fileset *fs = fileset_new();
+	struct os_info os = {0};
+	struct pkglist pkgs;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	pkglist_init(&pkgs);
+
+	struct sbom_doc doc = {
+		.subject = {
+			.kind = req->kind,
+			.repo_tags = req->repo_tags, .ntags = req->ntags,
+			.repo_digests = req->repo_digests,
+			.ndigests = req->ndigests,
+		},
+		.timestamp_ms = req->now_ms,
+		.tool_version = SBOMD_VERSION,
+	};
+
+	if (req->kind == SBOM_IMAGE && req->root == NULL) {
+		struct image_query q = {
+			.image_id = req->image_id,
+			.repo_digests = req->repo_digests,
+			.ndigests = req->ndigests,
+			.repo_tags = req->repo_tags, .ntags = req->ntags,
+			.platform = req->platform,
+		};
+		struct image_found found;
+		rc = imagestore_load(req->stores, req->nstores, &q,
+		    req->limits, fs, &found, res->error, sizeof(res->error));
+		if (rc != 0) {
+			fail(res, rc);
+			goto out;
+		}
+		snprintf(res->image_id, sizeof(res->image_id), "%s",
+		    found.image_id);
+		doc.subject.id = res->image_id;
+	} else {
+		rc = dirscan_load(fs, req->root, res->error,
+		    sizeof(res->error));
+		if (rc != 0) {
+			fail(res, rc);
+			goto out;
+		}
+		doc.subject.id = req->kind == SBOM_HOST ? req->host_name :
+		    req->image_id ? req->image_id : req->root;
+	}
+
+	if ((rc = catalog_all(fs, &os, &pkgs, res->error,
+		 sizeof(res->error))) != 0) {
+		fail(res, rc);
+		goto out;
+	}
+	doc.os = os.id != NULL ? &os : NULL;
+	doc.pkgs = &pkgs;
+	if ((rc = cyclonedx_write(&doc, &res->sbom, &res->sbom_len)) != 0) {
+		snprintf(res->error, sizeof(res->error),
+		    "writing the CycloneDX document: %s", strerror(-rc));
+		fail(res, rc);
+		goto out;
+	}
+	res->components = pkgs.n;
+	res->rc = 0;
+out:
+	pkglist_free(&pkgs);
+	os_info_free(&os);
+	fileset_free(fs);
+}
+
+void
+scan_result_free(struct scan_result *res)
+{
+	free(res->sbom);
+	res->sbom = NULL;
+}

@@ -1,0 +1,159 @@
+/*
+ * test_scan_cmd: the real `sbomd scan` binary on trees the test builds:
+ * the SBOM on stdout, diagnostics on stderr, documented exit codes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+static char tmpdir[] = "/tmp/sbomd-test-scan-XXXXXX";
+
+static void
+write_file(const char *rel, const char *content)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
+	for (char *p = path + strlen(tmpdir) + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(path, 0755);
+			*p = '/';
+		}
+	}
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	fclose(f);
+}
+
+/* Runs sbomd with args; returns the exit status, stdout in *out. */
+static int
+run_sbomd(const char *args, char **out)
+{
+	const char *bin = getenv("SBOMD_BIN");
+	if (bin == NULL)
+		bin = "./sbomd";
+	char cmd[8192], outpath[4200];
+	snprintf(outpath, sizeof(outpath), "%s/stdout", tmpdir);
+	snprintf(cmd, sizeof(cmd), "%s %s > %s 2>%s/stderr", bin, args,
+	    outpath, tmpdir);
+	int st = system(cmd);
+	assert_true(WIFEXITED(st));
+	FILE *f = fopen(outpath, "r");
+	assert_non_null(f);
+	static char buf[1 << 20];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	*out = buf;
+	return WEXITSTATUS(st);
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void
+test_dir_target(void **state)
+{
+	(void)state;
+	write_file("root/etc/os-release",
+	    "ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian 12\"\n");
+	write_file("root/etc/debian_version", "12.7\n");
+	write_file("root/var/lib/dpkg/status",
+	    "Package: adduser\nStatus: install ok installed\n"
+	    "Architecture: all\nVersion: 3.134\n\n"
+	    "Package: libc6\nStatus: install ok installed\n"
+	    "Architecture: amd64\nSource: glibc\nVersion: 2.36-9+deb12u7\n\n"
+	    "Package: gone\nStatus: deinstall ok config-files\n"
+	    "Architecture: amd64\nVersion: 1.0\n");
+	char args[4200], *out;
+	snprintf(args, sizeof(args), "scan dir:%s/root", tmpdir);
+	assert_int_equal(run_sbomd(args, &out), 0);
+	json_error_t jerr;
+	json_t *doc = json_loads(out, 0, &jerr);
+	assert_non_null(doc);
+	assert_string_equal(json_string_value(json_object_get(doc,
+	    "specVersion")), "1.5");
+	json_t *comps = json_object_get(doc, "components");
+	assert_int_equal(json_array_size(comps), 3); /* OS + 2 packages */
+	int seen = 0;
+	size_t i;
+	json_t *c;
+	json_array_foreach(comps, i, c) {
+		const char *purl = json_string_value(json_object_get(c,
+		    "purl"));
+		if (purl && strcmp(purl, "pkg:deb/debian/adduser@3.134"
+		    "?arch=all&distro=debian-12.7") == 0)
+			seen++;
+		if (purl && strcmp(purl, "pkg:deb/debian/libc6@2.36-9%2Bdeb12u7"
+		    "?arch=amd64&distro=debian-12.7") == 0)
+			seen++;
+	}
+	assert_int_equal(seen, 2);
+	json_decref(doc);
+}
+
+static void
+test_exit_codes(void **state)
+{
+	(void)state;
+	char args[4200], *out;
+	assert_int_equal(run_sbomd("scan", &out), 2);
+	assert_int_equal(run_sbomd("scan bogus:thing", &out), 2);
+	assert_int_equal(run_sbomd("scan --help", &out), 0);
+	assert_non_null(strstr(out, "docker-archive:FILE"));
+	/* an empty OCI layout: the image is not there (retryable) */
+	write_file("empty/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
+	write_file("empty/index.json",
+	    "{\"schemaVersion\":2,\"manifests\":[]}");
+	snprintf(args, sizeof(args), "scan oci:%s/empty@sha256:"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	    tmpdir);
+	assert_int_equal(run_sbomd(args, &out), 3);
+	assert_string_equal(out, "");
+	/* a corrupt layout: a scan failure */
+	write_file("bad/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
+	write_file("bad/index.json", "{not json");
+	snprintf(args, sizeof(args), "scan oci:%s/bad", tmpdir);
+	assert_int_equal(run_sbomd(args, &out), 4);
+	/* a dpkg database that is not one */
+	write_file("junk/var/lib/dpkg/status", "this is not a stanza\n");
+	snprintf(args, sizeof(args), "scan dir:%s/junk", tmpdir);
+	assert_int_equal(run_sbomd(args, &out), 4);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dir_target),
+		cmocka_unit_test(test_exit_codes),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
