@@ -8,7 +8,8 @@
  * tracker's dirty set, the batch's outcomes appended to the outbox, the
  * outbox items of two batches ago deleted ("delivered"), and meta "batch" =
  * the batch number, all in one transaction. It runs until the parent kills
- * it with SIGKILL after a random 1-60 ms.
+ * it with SIGKILL a random 1-60 ms after it started or (three times in
+ * four) after it finished recovering.
  *
  * Everything the child does is a function of (seed, batch number, state):
  * the parent replays it in a model tracker and keeps, from the model's
@@ -1001,7 +1002,18 @@ test_kill9(void **state)
 			child_main(dir, chain_seed, pg);
 
 		sleep_rng = policy_mix64(sleep_rng);
-		long us = 1000 + (long)(sleep_rng % 59001);
+		/* Three rounds in four wait until the child has recovered
+		 * and runs batches (however slow the machine: sanitizers,
+		 * load), then kill it a random 1-60 ms later; the fourth
+		 * kills it at a random moment from its start, so opening
+		 * and recovery are crash points too. */
+		if (sleep_rng % 4 != 0) {
+			struct timespec poll = {0, 200 * 1000};
+			for (int w = 0; w < 50000 &&
+			    atomic_load(&pg->phase) < PH_RUN; w++)
+				nanosleep(&poll, NULL);
+		}
+		long us = 1000 + (long)((sleep_rng >> 8) % 59001);
 		struct timespec ts = {0, us * 1000};
 		nanosleep(&ts, NULL);
 		assert_int_equal(kill(pid, SIGKILL), 0);
