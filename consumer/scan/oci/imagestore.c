@@ -128,6 +128,7 @@ struct lookup {
 	const struct layer_limits *lim;
 	fileset *fs;
 	bool have_id;
+	bool any; /* the query names nothing: the store's only image */
 	uint8_t id[DIGEST_LEN];
 	char idstr[DIGEST_STR_LEN];
 	uint8_t (*hints)[DIGEST_LEN]; /* parsed repo digests */
@@ -159,10 +160,9 @@ lookup_init(struct lookup *L, const struct image_query *q, char *err,
 		L->have_id = true;
 		digest_format(L->id, L->idstr);
 	} else {
-		if (q->ndigests == 0 && q->ntags == 0)
-			return fail(err, errlen, -EINVAL,
-			    "query names no image id, repo digest or tag");
-		snprintf(L->idstr, sizeof(L->idstr), "(by reference)");
+		L->any = q->ndigests == 0 && q->ntags == 0;
+		snprintf(L->idstr, sizeof(L->idstr), "%s",
+		    L->any ? "(the store's image)" : "(by reference)");
 	}
 	if (q->ndigests > 0)
 		L->hints = xcalloc(q->ndigests, sizeof(*L->hints));
@@ -229,6 +229,8 @@ ref_matches(const char *annotated, const char *tag)
 static bool
 lookup_tag_hinted(const struct lookup *L, const char *ref)
 {
+	if (L->any)
+		return true;
 	for (size_t i = 0; i < L->q->ntags; i++)
 		if (L->q->repo_tags[i] != NULL &&
 		    ref_matches(ref, L->q->repo_tags[i]))
@@ -239,6 +241,8 @@ lookup_tag_hinted(const struct lookup *L, const char *ref)
 static bool
 lookup_digest_hinted(const struct lookup *L, const uint8_t d[DIGEST_LEN])
 {
+	if (L->any)
+		return true;
 	for (size_t i = 0; i < L->nhints; i++)
 		if (memcmp(L->hints[i], d, DIGEST_LEN) == 0)
 			return true;
@@ -1279,6 +1283,8 @@ da_named_digest(const char *name, uint8_t out[DIGEST_LEN])
 static bool
 da_tag_hinted(const struct lookup *L, const json_t *img)
 {
+	if (L->any)
+		return true;
 	const json_t *tags = json_object_get(img, "RepoTags");
 	for (size_t i = 0; i < json_array_size(tags); i++) {
 		const char *t = json_string_value(json_array_get(tags, i));
@@ -1343,6 +1349,10 @@ da_candidates(struct lookup *L, const json_t *man, struct da_image *c,
 		while (ci->config[0] == '.' && ci->config[1] == '/')
 			ci->config += 2;
 	}
+	if (L->any && *nc > 1)
+		return fail(err, errlen, -EINVAL,
+		    "manifest.json: %zu images; name one by image ID or tag",
+		    *nc);
 	return 0;
 }
 

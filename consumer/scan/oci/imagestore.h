@@ -35,7 +35,10 @@
 
 struct image_query {
 	/* "sha256:<hex>", the config digest; NULL to pick the image by
-	 * repo digest or tag alone (then the platform is a strict filter). */
+	 * repo digest or tag alone (then the platform is a strict filter).
+	 * With no ID, digest or tag at all: the store's image (a
+	 * docker-archive's only one; an OCI layout's first for the
+	 * platform; never a containerd store's). */
 	const char *image_id;
 	/* "sha256:<hex>" or "name@sha256:<hex>": manifest or index digests;
 	 * hints only (malformed ones are ignored). */
