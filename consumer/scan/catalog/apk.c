@@ -12,7 +12,7 @@
  * Licenses as Trivy's apk analyzer splits them, simplified: the L value
  * is split on blanks, "(" and ")" are stripped from each word, "AND"/"OR"
  * (either case) and empty words are dropped, the rest deduplicated in
- * order (at most APK_MAX_LICENSES, each at most APK_MAX_LICENSE_LEN
+ * order (at most PKG_MAX_LICENSES, each at most PKG_MAX_LICENSE_LEN
  * bytes). Trivy's gluing of a bare "2.0" to the word before, and its
  * SPDX alias mapping, are not done.
  *
@@ -31,8 +31,6 @@
 #include "util/xmalloc.h"
 
 #define APK_INSTALLED "lib/apk/db/installed"
-#define APK_MAX_LICENSES 64
-#define APK_MAX_LICENSE_LEN 256
 
 struct apk_slice {
 	const char *p;
@@ -67,20 +65,10 @@ apk_dup(struct apk_slice s)
 static void
 apk_license_add(struct pkg *p, const char *s, size_t len)
 {
-	if (len == 0 || len > APK_MAX_LICENSE_LEN ||
-	    p->nlicenses >= APK_MAX_LICENSES)
-		return;
 	if ((len == 3 && strncasecmp(s, "and", 3) == 0) ||
 	    (len == 2 && strncasecmp(s, "or", 2) == 0))
 		return;
-	for (size_t i = 0; i < p->nlicenses; i++)
-		if (strlen(p->licenses[i]) == len &&
-		    memcmp(p->licenses[i], s, len) == 0)
-			return;
-	p->licenses = xreallocarray(p->licenses, p->nlicenses + 2,
-	    sizeof(char *));
-	p->licenses[p->nlicenses++] = xstrndup(s, len);
-	p->licenses[p->nlicenses] = NULL;
+	pkg_add_license(p, s, len);
 }
 
 static void

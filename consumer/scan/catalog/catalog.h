@@ -42,6 +42,14 @@ void pkglist_init(struct pkglist *l);
 void pkglist_free(struct pkglist *l);
 /* Appends a zeroed package and returns it. */
 struct pkg *pkglist_add(struct pkglist *l);
+/* The most licenses kept per package, and the longest name kept. */
+#define PKG_MAX_LICENSES 64
+#define PKG_MAX_LICENSE_LEN 256
+
+/* Adds license name s (len bytes) to p unless it is empty, too long,
+ * already there, or p has PKG_MAX_LICENSES. */
+void pkg_add_license(struct pkg *p, const char *s, size_t len);
+
 /* Sorts by (type, name, version, arch) so that output is stable. */
 void pkglist_sort(struct pkglist *l);
 

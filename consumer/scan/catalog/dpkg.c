@@ -29,7 +29,7 @@
  * after a ","); and every "/usr/share/common-licenses/NAME" reference
  * gives NAME. Names are kept as written (Trivy further maps some aliases
  * to SPDX ids; we do not), in first-seen order, deduplicated, at most
- * DPKG_MAX_LICENSES per package and DPKG_MAX_LICENSE_LEN bytes each, so a
+ * PKG_MAX_LICENSES per package and PKG_MAX_LICENSE_LEN bytes each, so a
  * hostile copyright file costs linear time.
  *
  * Input is bounded by the fileset (FILESET_MAX_FILE per file); parsing is
@@ -49,8 +49,6 @@
 
 #define DPKG_STATUS "var/lib/dpkg/status"
 #define DPKG_STATUSD "var/lib/dpkg/status.d/"
-#define DPKG_MAX_LICENSES 64
-#define DPKG_MAX_LICENSE_LEN 256
 
 struct slice {
 	const char *p;
@@ -315,17 +313,7 @@ dpkg_license_add(struct pkg *p, const char *s, size_t len)
 	}
 	while (len > 0 && (dpkg_blank(s[len - 1]) || s[len - 1] == '_'))
 		len--;
-	if (len == 0 || len > DPKG_MAX_LICENSE_LEN ||
-	    p->nlicenses >= DPKG_MAX_LICENSES)
-		return;
-	for (size_t i = 0; i < p->nlicenses; i++)
-		if (strlen(p->licenses[i]) == len &&
-		    memcmp(p->licenses[i], s, len) == 0)
-			return;
-	p->licenses = xreallocarray(p->licenses, p->nlicenses + 2,
-	    sizeof(char *));
-	p->licenses[p->nlicenses++] = xstrndup(s, len);
-	p->licenses[p->nlicenses] = NULL;
+	pkg_add_license(p, s, len);
 }
 
 /*

@@ -98,3 +98,19 @@ os_info_free(struct os_info *os)
 	free(os->name);
 	memset(os, 0, sizeof(*os));
 }
+
+void
+pkg_add_license(struct pkg *p, const char *s, size_t len)
+{
+	if (len == 0 || len > PKG_MAX_LICENSE_LEN ||
+	    p->nlicenses >= PKG_MAX_LICENSES)
+		return;
+	for (size_t i = 0; i < p->nlicenses; i++)
+		if (strlen(p->licenses[i]) == len &&
+		    memcmp(p->licenses[i], s, len) == 0)
+			return;
+	p->licenses = xreallocarray(p->licenses, p->nlicenses + 2,
+	    sizeof(char *));
+	p->licenses[p->nlicenses++] = xstrndup(s, len);
+	p->licenses[p->nlicenses] = NULL;
+}
