@@ -28,6 +28,7 @@
 #include <strings.h>
 
 #include "scan/catalog/catalog.h"
+#include "scan/catalog/lines.h"
 #include "util/xmalloc.h"
 
 #define APK_INSTALLED "lib/apk/db/installed"
@@ -126,23 +127,16 @@ catalog_apk(const fileset *fs, struct pkglist *out, char *err, size_t errlen)
 	const struct fileset_file *f = fileset_get(fs, APK_INSTALLED);
 	if (f == NULL)
 		return 0;
-	const char *d = (const char *)f->data, *end = d + f->len;
-	const char *nul = memchr(d, '\0', f->len);
 	struct apk_entry e;
-	size_t line = 0;
+	struct lines lr;
+	const char *d;
+	size_t len;
 	int rc;
 	memset(&e, 0, sizeof(e));
+	lines_init(&lr, f);
 
-	while (d < end) {
-		const char *eol = memchr(d, '\n', (size_t)(end - d));
-		if (eol == NULL)
-			eol = end;
-		line++;
-		if (nul != NULL && nul < eol) {
-			snprintf(err, errlen, "%s:%zu: NUL byte", f->path, line);
-			return -EINVAL;
-		}
-		size_t len = (size_t)(eol - d);
+	while ((rc = lines_next(&lr, &d, &len, err, errlen)) > 0) {
+		size_t line = lr.line;
 		if (len > 0 && d[len - 1] == '\r')
 			len--;
 		if (len == 0) {
@@ -176,8 +170,9 @@ catalog_apk(const fileset *fs, struct pkglist *out, char *err, size_t errlen)
 			if (dst != NULL && !dst->set)
 				*dst = v;
 		}
-		d = eol < end ? eol + 1 : end;
 	}
+	if (rc < 0)
+		return rc;
 	if (e.line != 0)
 		return apk_entry_end(&e, f->path, out, err, errlen);
 	return 0;

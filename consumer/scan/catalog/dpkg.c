@@ -45,6 +45,7 @@
 #include <strings.h>
 
 #include "scan/catalog/catalog.h"
+#include "scan/catalog/lines.h"
 #include "util/xmalloc.h"
 
 #define DPKG_STATUS "var/lib/dpkg/status"
@@ -213,23 +214,18 @@ static int
 dpkg_parse(const struct fileset_file *f, struct pkglist *out, char *err,
     size_t errlen)
 {
-	const char *d = (const char *)f->data, *end = d + f->len;
-	const char *nul = memchr(d, '\0', f->len);
 	struct stanza s;
 	enum dpkg_field cur = F_NONE;
-	size_t line = 0;
+	struct lines lr;
+	const char *d;
+	size_t len;
+	int lrc;
 	memset(&s, 0, sizeof(s));
+	lines_init(&lr, f);
 
-	while (d < end) {
-		const char *eol = memchr(d, '\n', (size_t)(end - d));
-		if (eol == NULL)
-			eol = end;
-		line++;
-		if (nul != NULL && nul < eol) {
-			snprintf(err, errlen, "%s:%zu: NUL byte", f->path, line);
-			return -EINVAL;
-		}
-		size_t len = (size_t)(eol - d);
+	while ((lrc = lines_next(&lr, &d, &len, err, errlen)) > 0) {
+		size_t line = lr.line;
+		const char *eol = d + len;
 		struct slice all = dpkg_trim(d, len);
 		if (all.len == 0) { /* blank: ends the stanza */
 			if (s.line != 0) {
@@ -276,8 +272,9 @@ dpkg_parse(const struct fileset_file *f, struct pkglist *out, char *err,
 				    (size_t)(eol - colon - 1));
 			}
 		}
-		d = eol < end ? eol + 1 : end;
 	}
+	if (lrc < 0)
+		return lrc;
 	if (s.line != 0)
 		return dpkg_stanza_end(&s, f->path, out, err, errlen);
 	return 0;

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "scan/catalog/catalog.h"
+#include "scan/catalog/lines.h"
 #include "util/xmalloc.h"
 
 static bool
@@ -86,20 +87,14 @@ static int
 osr_parse(const struct fileset_file *f, struct os_info *os, char *err,
     size_t errlen)
 {
-	const char *d = (const char *)f->data, *end = d + f->len;
-	const char *nul = memchr(d, '\0', f->len);
-	size_t line = 0;
-	while (d < end) {
-		const char *eol = memchr(d, '\n', (size_t)(end - d));
-		if (eol == NULL)
-			eol = end;
-		line++;
-		if (nul != NULL && nul < eol) {
-			snprintf(err, errlen, "%s:%zu: NUL byte", f->path, line);
-			return -EINVAL;
-		}
-		const char *p = d, *e = eol;
-		d = eol < end ? eol + 1 : end;
+	struct lines lr;
+	const char *d;
+	size_t len;
+	int lrc;
+	lines_init(&lr, f);
+	while ((lrc = lines_next(&lr, &d, &len, err, errlen)) > 0) {
+		size_t line = lr.line;
+		const char *p = d, *e = d + len;
 		while (p < e && (*p == ' ' || *p == '\t'))
 			p++;
 		while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
@@ -139,7 +134,7 @@ osr_parse(const struct fileset_file *f, struct os_info *os, char *err,
 			free(v);
 		}
 	}
-	return 0;
+	return lrc < 0 ? lrc : 0;
 }
 
 /*

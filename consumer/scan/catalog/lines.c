@@ -1,0 +1,38 @@
+/*
+ * lines: see lines.h. Pure, any thread.
+ */
+#include "scan/catalog/lines.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+void
+lines_init(struct lines *l, const struct fileset_file *f)
+{
+	l->d = (const char *)f->data;
+	l->end = l->d + f->len;
+	l->nul = memchr(l->d, '\0', f->len);
+	l->path = f->path;
+	l->line = 0;
+}
+
+int
+lines_next(struct lines *l, const char **s, size_t *len, char *err,
+    size_t errlen)
+{
+	if (l->d >= l->end)
+		return 0;
+	const char *eol = memchr(l->d, '\n', (size_t)(l->end - l->d));
+	if (eol == NULL)
+		eol = l->end;
+	l->line++;
+	if (l->nul != NULL && l->nul < eol) {
+		snprintf(err, errlen, "%s:%zu: NUL byte", l->path, l->line);
+		return -EINVAL;
+	}
+	*s = l->d;
+	*len = (size_t)(eol - l->d);
+	l->d = eol < l->end ? eol + 1 : l->end;
+	return 1;
+}

@@ -1,0 +1,29 @@
+/*
+ * lines: the text catalogers' line reader over a fileset file. Lines end
+ * at '\n' (the last one may not); a NUL byte anywhere in a line is an
+ * error naming the file and line, since none of these formats has one.
+ */
+#ifndef SBOMD_SCAN_CATALOG_LINES_H
+#define SBOMD_SCAN_CATALOG_LINES_H
+
+#include <stddef.h>
+
+#include "scan/fileset.h"
+
+struct lines {
+	const char *d, *end; /* what is left to read */
+	const char *nul;     /* the first NUL byte, or NULL */
+	const char *path;
+	size_t line;	     /* number of the line last returned, 1-based */
+};
+
+void lines_init(struct lines *l, const struct fileset_file *f);
+
+/*
+ * The next line in *s (len bytes, without its '\n'): 1; 0 at the end;
+ * -EINVAL for a line holding a NUL byte ("PATH:LINE: NUL byte" in err).
+ */
+int lines_next(struct lines *l, const char **s, size_t *len, char *err,
+    size_t errlen);
+
+#endif
