@@ -832,6 +832,69 @@ test_truncated(void **state)
 	}
 }
 
+/*
+ * The gzip stage (ISA-L on its own thread): a stream far larger than its
+ * ring of buffers, with the wanted file at the end; the same stream cut
+ * into two gzip members at an odd byte; bytes after the last member
+ * (ignored, as gzip does); a CRC-32 mismatch in the trailer and a bad
+ * length (corrupt: -EINVAL naming the check).
+ */
+static void
+test_gzip_stage(void **state)
+{
+	(void)state;
+	rng_seed(21);
+	/* ~12 MiB of incompressible data, then the wanted file. */
+	struct tb *t = tb_new(F_NONE);
+	size_t big = (12u << 20) + 777;
+	unsigned char *junk = malloc(big);
+	for (size_t i = 0; i < big; i++)
+		junk[i] = (unsigned char)rng_next();
+	tb_entry(t, "usr/lib/junk.so", AE_IFREG, junk, big, NULL, NULL);
+	tb_file(t, "etc/os-release", "ID=gz\n");
+	struct buf tar = tb_done(t);
+	free(junk);
+
+	/* One member. */
+	struct buf one = gz_member(tar.p, tar.len);
+	fileset *fs = fileset_new();
+	if (apply(fs, &one, "Lgz1") != 0)
+		fail_msg("one member: %s", errbuf);
+	expect_file(fs, "etc/os-release", "ID=gz\n");
+	fileset_free(fs);
+
+	/* Two members, split at an odd offset, plus trailing bytes. */
+	size_t cut = tar.len / 2 + 13;
+	struct buf a = gz_member(tar.p, cut);
+	struct buf b = gz_member(tar.p + cut, tar.len - cut);
+	struct buf two = { 0 };
+	buf_add(&two, a.p, a.len);
+	buf_add(&two, b.p, b.len);
+	buf_add(&two, "\0\0\0\0trailing", 12);
+	fs = fileset_new();
+	if (apply(fs, &two, "Lgz2") != 0)
+		fail_msg("two members: %s", errbuf);
+	expect_file(fs, "etc/os-release", "ID=gz\n");
+	fileset_free(fs);
+
+	/* CRC-32 (trailer bytes -8..-5) and ISIZE (-4..-1) corrupted. */
+	for (int which = 0; which < 2; which++) {
+		struct buf bad = { 0 };
+		buf_add(&bad, one.p, one.len);
+		bad.p[bad.len - (which == 0 ? 8 : 2)] ^= 0x40;
+		fs = fileset_new();
+		int rc = apply(fs, &bad, "Lgzbad");
+		expect_failure(rc, -EINVAL, "Lgzbad", "CRC-32 or length");
+		fileset_free(fs);
+		free(bad.p);
+	}
+	free(tar.p);
+	free(one.p);
+	free(a.p);
+	free(b.p);
+	free(two.p);
+}
+
 static void
 test_garbage(void **state)
 {
@@ -960,6 +1023,7 @@ main(void)
 		cmocka_unit_test(test_wanted_too_big),
 		cmocka_unit_test(test_entry_bound),
 		cmocka_unit_test(test_bomb),
+		cmocka_unit_test(test_gzip_stage),
 		cmocka_unit_test(test_compressed_bound),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_garbage),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Agreement with Trivy: on the same images, sbomd must report the
 # same set of (package name, version) as Trivy's CycloneDX output for dpkg
-# and apk images.
+# and apk images, and rpm images (a real SQLite rpmdb from Debian's rpm).
 #
 # Usage: tests/trivy_agreement.sh PATH/TO/sbomd
 #
@@ -151,116 +151,68 @@ PY
 tar -C "$WORK/apk/rootfs" --owner=0 --group=0 --numeric-owner --sort=name \
     -cf "$WORK/apk/layer1.tar" .
 
+# rpm image: a Rocky Linux 9 identity and a real SQLite rpmdb made by
+# Debian's rpm (rpmbuild -bb of specs written here, rpm -i --justdb).
+# Skipped (with a message) where rpm or rpmbuild is missing.
+RPM_LAYER=""
+if command -v rpm >/dev/null 2>&1 && command -v rpmbuild >/dev/null 2>&1; then
+  R="$WORK/rpm"
+  mkdir -p "$R/top/SPECS" "$R/rootfs/etc" "$R/rootfs/var/lib/rpm"
+  # name epoch version release arch license
+  while read -r name epoch version release arch license; do
+    {
+      echo "Name: $name"
+      [ "$epoch" = "-" ] || echo "Epoch: $epoch"
+      echo "Version: $version"
+      echo "Release: $release"
+      echo "Summary: sbomd agreement test package $name"
+      echo "License: ${license//_/ }"
+      [ "$arch" = noarch ] && echo "BuildArch: noarch"
+      printf '%%description\nTest package.\n%%files\n'
+    } > "$R/top/SPECS/$name.spec"
+    rpmbuild -bb --quiet --target x86_64 --define "_topdir $R/top" \
+        "$R/top/SPECS/$name.spec" >/dev/null 2>&1 ||
+      fail "rpmbuild of $name failed"
+  done <<'SPECS'
+bash - 5.1.8 9.el9 x86_64 GPL-3.0-or-later
+glibc - 2.34 100.el9_4.2 x86_64 LGPL-2.1-or-later_AND_GPL-2.0-or-later
+openssl-libs 1 3.0.7 27.el9 x86_64 Apache-2.0
+tzdata - 2024a 1.el9 noarch Public_Domain
+perl-Time-Local 2 1.300 7.el9 noarch GPL-1.0-or-later_OR_Artistic-1.0-Perl
+ca-certificates - 2023.2.60_v7.0.306 90.1.el9_2 noarch MIT_AND_GPL-2.0-or-later
+SPECS
+  rpm --dbpath "$R/rootfs/var/lib/rpm" --initdb
+  rpm --dbpath "$R/rootfs/var/lib/rpm" -i --justdb --nodeps --noscripts \
+      --nosignature --ignorearch --ignoreos \
+      $(find "$R/top/RPMS" -name '*.rpm') >/dev/null 2>&1 ||
+    fail "rpm -i --justdb failed"
+  [ -s "$R/rootfs/var/lib/rpm/rpmdb.sqlite" ] ||
+    fail "Debian's rpm did not write a SQLite rpmdb"
+  printf '%s\n' 'NAME="Rocky Linux"' 'VERSION="9.3 (Blue Onyx)"' 'ID="rocky"' \
+      'ID_LIKE="rhel centos fedora"' 'VERSION_ID="9.3"' \
+      'PRETTY_NAME="Rocky Linux 9.3 (Blue Onyx)"' > "$R/rootfs/etc/os-release"
+  echo "Rocky Linux release 9.3 (Blue Onyx)" > "$R/rootfs/etc/rocky-release"
+  echo "Rocky Linux release 9.3 (Blue Onyx)" > "$R/rootfs/etc/redhat-release"
+  tar -C "$R/rootfs" --owner=0 --group=0 --numeric-owner --sort=name \
+      -cf "$R/layer1.tar" .
+  RPM_LAYER="$R/layer1.tar"
+else
+  echo "note: rpm/rpmbuild not installed: the rpm image is not compared"
+fi
+
 # ---------------------------------------------------------------- images --
-# mkimages.py OUT_ARCHIVE OUT_OCI_DIR LAYER.tar...: docker save format
-# (manifest.json, config, LAYER/layer.tar) and OCI image layout (gzip layers).
-cat > "$WORK/mkimages.py" <<'PY'
-import gzip, hashlib, json, os, shutil, sys, tarfile, io
-archive, ocidir, layers = sys.argv[1], sys.argv[2], sys.argv[3:]
-def sha(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-diff_ids = [sha(l) for l in layers]
-config = {
-    "architecture": "amd64", "os": "linux",
-    "created": "2024-01-01T00:00:00Z",
-    "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-               "Cmd": ["/bin/sh"]},
-    "rootfs": {"type": "layers", "diff_ids": ["sha256:" + d for d in diff_ids]},
-    "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "sbomd test layer %d" % i}
-                for i in range(len(layers))],
-}
-cfg = json.dumps(config, separators=(",", ":")).encode()
-cfg_id = hashlib.sha256(cfg).hexdigest()
-
-# docker-archive
-with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as t:
-    def add_bytes(name, data):
-        ti = tarfile.TarInfo(name); ti.size = len(data); ti.mtime = 0
-        t.addfile(ti, io.BytesIO(data))
-    names = []
-    for l, d in zip(layers, diff_ids):
-        name = f"{d}/layer.tar"
-        t.add(l, arcname=name)
-        names.append(name)
-    add_bytes(f"{cfg_id}.json", cfg)
-    add_bytes("manifest.json", json.dumps(
-        [{"Config": f"{cfg_id}.json", "RepoTags": ["sbomd-test:latest"], "Layers": names}]).encode())
-
-# OCI layout
-blobs = os.path.join(ocidir, "blobs", "sha256")
-os.makedirs(blobs, exist_ok=True)
-def put(data):
-    d = hashlib.sha256(data).hexdigest()
-    with open(os.path.join(blobs, d), "wb") as f:
-        f.write(data)
-    return d
-mlayers = []
-for l in layers:
-    with open(l, "rb") as f:
-        gz = gzip.compress(f.read(), compresslevel=6, mtime=0)
-    mlayers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": "sha256:" + put(gz), "size": len(gz)})
-manifest = json.dumps({
-    "schemaVersion": 2,
-    "mediaType": "application/vnd.oci.image.manifest.v1+json",
-    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-               "digest": "sha256:" + put(cfg), "size": len(cfg)},
-    "layers": mlayers}).encode()
-md = put(manifest)
-with open(os.path.join(ocidir, "oci-layout"), "w") as f:
-    json.dump({"imageLayoutVersion": "1.0.0"}, f)
-with open(os.path.join(ocidir, "index.json"), "w") as f:
-    json.dump({"schemaVersion": 2,
-               "mediaType": "application/vnd.oci.image.index.v1+json",
-               "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                              "digest": "sha256:" + md, "size": len(manifest),
-                              "annotations": {"org.opencontainers.image.ref.name": "latest"},
-                              "platform": {"architecture": "amd64", "os": "linux"}}]}, f)
-PY
-python3 "$WORK/mkimages.py" "$WORK/deb.tar" "$WORK/deb-oci" \
-    "$WORK/deb/layer1.tar" "$WORK/deb/layer2.tar"
-python3 "$WORK/mkimages.py" "$WORK/apk.tar" "$WORK/apk-oci" \
-    "$WORK/apk/layer1.tar"
-
-# ------------------------------------------------------------- extractor --
-# extract.py SBOM.json: prints "type<TAB>name<TAB>version" for every
-# component (nested ones included) whose purl is pkg:deb/ or pkg:apk/.
-cat > "$WORK/extract.py" <<'PY'
-import json, sys
-from urllib.parse import unquote
-doc = json.load(open(sys.argv[1]))
-out = set()
-def qualifiers(purl):
-    q = purl.split("#", 1)[0].partition("?")[2]
-    return dict((unquote(k), unquote(v)) for k, _, v in
-                (kv.partition("=") for kv in q.split("&") if kv))
-def walk(comps):
-    for c in comps or []:
-        purl = c.get("purl") or ""
-        for t in ("deb", "apk"):
-            if purl.startswith(f"pkg:{t}/"):
-                v = c.get("version", "")
-                # Epoch normalisation (deb).  The two tools agree on the
-                # purl (qualifier "epoch=N") but not on the CycloneDX
-                # "version" field: Trivy writes the version without the
-                # epoch ("2.39.5-0+deb12u3", epoch only in the purl, the
-                # convention it also uses for rpm), sbomd writes dpkg's full
-                # version "1:2.39.5-0+deb12u3" as dpkg-query prints it.
-                # Compare full dpkg versions: add the purl's epoch where the
-                # version field lacks it.
-                e = qualifiers(purl).get("epoch", "")
-                if t == "deb" and e not in ("", "0") and ":" not in v:
-                    v = f"{e}:{v}"
-                out.add((t, c.get("name", ""), v))
-        walk(c.get("components"))
-walk(doc.get("components"))
-for t, n, v in sorted(out):
-    print(f"{t}\t{n}\t{v}")
-PY
+# tests/tools/mkimages.py: docker save format (manifest.json, config,
+# LAYER/layer.tar) and an OCI image layout (gzip layers) of the same image.
+MKIMAGES="$ROOT/tests/tools/mkimages.py"
+PKGS="$ROOT/tests/tools/sbom_pkgs.py"
+python3 "$MKIMAGES" --archive "$WORK/deb.tar" --oci "$WORK/deb-oci" \
+    "$WORK/deb/layer1.tar" "$WORK/deb/layer2.tar" >/dev/null
+python3 "$MKIMAGES" --archive "$WORK/apk.tar" --oci "$WORK/apk-oci" \
+    "$WORK/apk/layer1.tar" >/dev/null
+if [ -n "$RPM_LAYER" ]; then
+  python3 "$MKIMAGES" --archive "$WORK/rpm.tar" --oci "$WORK/rpm-oci" \
+      "$RPM_LAYER" >/dev/null
+fi
 
 # ------------------------------------------------------------- compare --
 failures=0
@@ -281,7 +233,7 @@ compare() { # LABEL TRIVY_INPUT SBOMD_TARGET EXPECT_TYPE
     failures=$((failures + 1)); return
   fi
   t1=$(date +%s.%N)
-  python3 "$WORK/extract.py" "$d/trivy.json" > "$d/trivy.txt"
+  python3 "$PKGS" "$d/trivy.json" > "$d/trivy.txt"
   if ! "$SBOMD" scan "$starget" > "$d/sbomd.json" 2> "$d/sbomd.log"; then
     cat "$d/sbomd.log" >&2
     echo "FAIL [$label]: sbomd scan $starget failed (Trivy listed" \
@@ -289,7 +241,7 @@ compare() { # LABEL TRIVY_INPUT SBOMD_TARGET EXPECT_TYPE
     failures=$((failures + 1)); return
   fi
   t2=$(date +%s.%N)
-  python3 "$WORK/extract.py" "$d/sbomd.json" > "$d/sbomd.txt"
+  python3 "$PKGS" "$d/sbomd.json" > "$d/sbomd.txt"
   local nt ns
   nt=$(wc -l < "$d/trivy.txt"); ns=$(wc -l < "$d/sbomd.txt")
   printf '[%s] trivy %d packages (%.2fs), sbomd %d packages (%.2fs)\n' \
@@ -316,6 +268,10 @@ compare deb-archive "$WORK/deb.tar"    "docker-archive:$WORK/deb.tar" deb
 compare deb-oci     "$WORK/deb-oci"    "oci:$WORK/deb-oci:latest"     deb
 compare apk-archive "$WORK/apk.tar"    "docker-archive:$WORK/apk.tar" apk
 compare apk-oci     "$WORK/apk-oci"    "oci:$WORK/apk-oci:latest"     apk
+if [ -n "$RPM_LAYER" ]; then
+  compare rpm-archive "$WORK/rpm.tar"  "docker-archive:$WORK/rpm.tar" rpm
+  compare rpm-oci     "$WORK/rpm-oci"  "oci:$WORK/rpm-oci:latest"     rpm
+fi
 
 echo "$((total - failures)) passed, $failures failed"
 [ "$failures" -eq 0 ]

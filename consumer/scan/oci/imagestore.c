@@ -161,8 +161,15 @@ lookup_init(struct lookup *L, const struct image_query *q, char *err,
 		digest_format(L->id, L->idstr);
 	} else {
 		L->any = q->ndigests == 0 && q->ntags == 0;
-		snprintf(L->idstr, sizeof(L->idstr), "%s",
-		    L->any ? "(the store's image)" : "(by reference)");
+		/* Messages name the reference asked for. */
+		const char *ref = q->ntags > 0 ? q->repo_tags[0] :
+		    q->ndigests > 0 ? q->repo_digests[0] : NULL;
+		if (L->any || ref == NULL)
+			snprintf(L->idstr, sizeof(L->idstr), "%s",
+			    "(the store's image)");
+		else
+			snprintf(L->idstr, sizeof(L->idstr), "\"%.*s\"",
+			    (int)sizeof(L->idstr) - 3, ref);
 	}
 	if (q->ndigests > 0)
 		L->hints = xcalloc(q->ndigests, sizeof(*L->hints));

@@ -40,6 +40,8 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <isa-l/igzip_lib.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -61,6 +63,40 @@ static const char opaque_name[] = ".wh..wh..opq";
 static const char wh_prefix[] = ".wh.";
 static const char wh_meta_prefix[] = ".wh..wh.";
 
+/* Output buffers of the gzip stage: the inflate thread fills one while
+ * libarchive reads another. */
+#define GZ_NBUF 4
+#define GZ_BUF (1u << 20)
+
+/*
+ * The gzip stage (ISA-L's inflate, several times zlib's speed, on its own
+ * thread so inflating overlaps the tar walk and the caller's hashing).
+ *
+ * Concurrency: the inflate thread calls the source's fn, owns st and in,
+ * and fills out[head % GZ_NBUF]; libarchive's read callback (the caller's
+ * thread) hands out out[tail % GZ_NBUF]. mu guards head, tail, done,
+ * stop and the error fields; a filled buffer is not touched by the
+ * inflate thread until tail passes it, and libarchive is done with a
+ * buffer when it calls the read callback again.
+ */
+struct layer_gunzip {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned char *out[GZ_NBUF];
+	size_t outlen[GZ_NBUF];
+	uint64_t head;	 /* buffers filled */
+	uint64_t tail;	 /* buffers handed to libarchive and released */
+	bool holding;	 /* libarchive holds out[tail % GZ_NBUF] */
+	bool done;	 /* no more buffers: the end, or an error */
+	bool stop;	 /* the walk ended: the thread quits */
+	int err;	 /* 0, or -EINVAL (corrupt gzip) */
+	char why[160];	 /* the corruption */
+	struct inflate_state st;
+	unsigned char *in; /* LAYER_READ_BUF bytes of compressed input */
+	bool eof;	   /* fn returned 0 */
+};
+
 /* The client side of libarchive's read callback. */
 struct layer_source {
 	layer_read_fn fn;
@@ -70,6 +106,9 @@ struct layer_source {
 	uint64_t max;	    /* lim->max_compressed */
 	bool over;	    /* total passed max: the walk fails with -EFBIG */
 	int io_errno;	    /* 0, or errno of fn's failure (-EIO) */
+	bool started;	    /* the first read decided gzip or not */
+	struct layer_gunzip *gz; /* NULL: libarchive reads fn directly */
+	char gz_why[160];	 /* the gzip stage's corruption, or "" */
 };
 
 /* One layer_apply call. */
@@ -136,30 +175,274 @@ layer_show(struct layer_walk *w, const char *raw)
 	w->shown[i] = '\0';
 }
 
+/* Reads from fn into buf, counting against the compressed bound;
+ * -1 (errno set: EFBIG, or fn's error) on failure. */
+static ssize_t
+layer_source_fill(struct layer_source *s, unsigned char *buf, size_t cap)
+{
+	ssize_t n = s->fn(s->ctx, buf, cap);
+	if (n < 0) {
+		s->io_errno = errno ? errno : EIO;
+		return -1;
+	}
+	if ((size_t)n > cap) {
+		s->io_errno = EIO;
+		return -1;
+	}
+	s->total += (uint64_t)n;
+	if (s->total > s->max) {
+		s->over = true;
+		return -1;
+	}
+	return n;
+}
+
+static void
+layer_source_error(struct archive *a, const struct layer_source *s)
+{
+	if (s->over)
+		archive_set_error(a, EFBIG, "more than %llu compressed bytes",
+		    (unsigned long long)s->max);
+	else
+		archive_set_error(a, s->io_errno, "read: %s",
+		    strerror(s->io_errno));
+}
+
+/* Inflate thread: fills gz->in again. 0, or -1 when fn failed. */
+static int
+gz_refill(struct layer_source *s)
+{
+	struct layer_gunzip *gz = s->gz;
+	size_t keep = gz->st.avail_in;
+	if (keep > 0 && gz->st.next_in != gz->in)
+		memmove(gz->in, gz->st.next_in, keep);
+	ssize_t n = layer_source_fill(s, gz->in + keep, LAYER_READ_BUF - keep);
+	if (n < 0)
+		return -1;
+	if (n == 0)
+		gz->eof = true;
+	gz->st.next_in = gz->in;
+	gz->st.avail_in = (uint32_t)(keep + (size_t)n);
+	return 0;
+}
+
+static const char *
+gz_strerror(int r)
+{
+	switch (r) {
+	case ISAL_INVALID_BLOCK: return "invalid deflate block";
+	case ISAL_INVALID_SYMBOL: return "invalid deflate symbol";
+	case ISAL_INVALID_LOOKBACK: return "invalid back-reference distance";
+	case ISAL_INVALID_WRAPPER: return "bad gzip header";
+	case ISAL_UNSUPPORTED_METHOD: return "unsupported compression method";
+	case ISAL_INCORRECT_CHECKSUM: return "CRC-32 or length mismatch";
+	case ISAL_NEED_DICT: return "needs a preset dictionary";
+	default: return "inflate error";
+	}
+}
+
+/*
+ * Inflate thread: fills buf (GZ_BUF bytes) with the next decompressed
+ * bytes. Returns the count (< GZ_BUF only at the end), or -1 with the
+ * error in s (fn failed) or gz->err/why (corrupt stream). Concatenated
+ * gzip members are one stream (RFC 1952); bytes after the last member
+ * that do not start another are ignored, as gzip does.
+ */
+static ssize_t
+gz_fill(struct layer_source *s, unsigned char *buf, bool *end)
+{
+	struct layer_gunzip *gz = s->gz;
+	struct inflate_state *st = &gz->st;
+	st->next_out = buf;
+	st->avail_out = GZ_BUF;
+	while (st->avail_out > 0) {
+		if (st->block_state == ISAL_BLOCK_FINISH) {
+			if (st->avail_in < 2 && !gz->eof && gz_refill(s) != 0)
+				return -1;
+			if (st->avail_in < 2 || st->next_in[0] != 0x1f ||
+			    st->next_in[1] != 0x8b) {
+				*end = true;
+				break;
+			}
+			isal_inflate_reset(st);
+			st->crc_flag = ISAL_GZIP;
+		}
+		if (st->avail_in == 0) {
+			if (gz->eof) {
+				gz->err = -EINVAL;
+				snprintf(gz->why, sizeof(gz->why),
+				    "gzip: truncated stream (%llu compressed "
+				    "bytes)", (unsigned long long)s->total);
+				return -1;
+			}
+			if (gz_refill(s) != 0)
+				return -1;
+			continue;
+		}
+		int r = isal_inflate(st);
+		if (r < 0 || r == ISAL_NEED_DICT) {
+			gz->err = -EINVAL;
+			snprintf(gz->why, sizeof(gz->why),
+			    "gzip: %s near compressed byte %llu", gz_strerror(r),
+			    (unsigned long long)(s->total - st->avail_in));
+			return -1;
+		}
+	}
+	return (ssize_t)(GZ_BUF - st->avail_out);
+}
+
+static void *
+gz_thread(void *arg)
+{
+	struct layer_source *s = arg;
+	struct layer_gunzip *gz = s->gz;
+	bool end = false;
+
+	while (!end) {
+		pthread_mutex_lock(&gz->mu);
+		while (!gz->stop && gz->head - gz->tail >= GZ_NBUF)
+			pthread_cond_wait(&gz->cv, &gz->mu);
+		bool stop = gz->stop;
+		pthread_mutex_unlock(&gz->mu);
+		if (stop)
+			break;
+
+		/* out[head] is free: the reader released it (tail passed). */
+		unsigned slot = (unsigned)(gz->head % GZ_NBUF);
+		ssize_t n = gz_fill(s, gz->out[slot], &end);
+
+		pthread_mutex_lock(&gz->mu);
+		if (n < 0) {
+			if (gz->err == 0)
+				gz->err = -EIO; /* fn failed: see s */
+			end = true;
+		} else if (n > 0) {
+			gz->outlen[slot] = (size_t)n;
+			gz->head++;
+		}
+		if (end)
+			gz->done = true;
+		pthread_cond_broadcast(&gz->cv);
+		pthread_mutex_unlock(&gz->mu);
+	}
+	return NULL;
+}
+
+/* Starts the gzip stage; the first read's bytes (already counted) are
+ * its first input. */
+static int
+gz_start(struct layer_source *s, size_t first)
+{
+	struct layer_gunzip *gz = xcalloc(1, sizeof(*gz));
+	gz->in = xmalloc(LAYER_READ_BUF);
+	memcpy(gz->in, s->buf, first);
+	for (int i = 0; i < GZ_NBUF; i++)
+		gz->out[i] = xmalloc(GZ_BUF);
+	isal_inflate_init(&gz->st);
+	gz->st.crc_flag = ISAL_GZIP;
+	gz->st.next_in = gz->in;
+	gz->st.avail_in = (uint32_t)first;
+	pthread_mutex_init(&gz->mu, NULL);
+	pthread_cond_init(&gz->cv, NULL);
+	s->gz = gz;
+	if (pthread_create(&gz->thread, NULL, gz_thread, s) != 0) {
+		s->gz = NULL;
+		pthread_mutex_destroy(&gz->mu);
+		pthread_cond_destroy(&gz->cv);
+		for (int i = 0; i < GZ_NBUF; i++)
+			free(gz->out[i]);
+		free(gz->in);
+		free(gz);
+		return -1;
+	}
+	return 0;
+}
+
+/* Stops and frees the gzip stage (after the walk, whatever its end). */
+static void
+gz_stop(struct layer_source *s)
+{
+	struct layer_gunzip *gz = s->gz;
+	if (gz == NULL)
+		return;
+	pthread_mutex_lock(&gz->mu);
+	gz->stop = true;
+	pthread_cond_broadcast(&gz->cv);
+	pthread_mutex_unlock(&gz->mu);
+	pthread_join(gz->thread, NULL);
+	pthread_mutex_destroy(&gz->mu);
+	pthread_cond_destroy(&gz->cv);
+	for (int i = 0; i < GZ_NBUF; i++)
+		free(gz->out[i]);
+	free(gz->in);
+	free(gz);
+	s->gz = NULL;
+}
+
+/* libarchive's read callback in gzip mode: the next inflated buffer. */
+static ssize_t
+gz_read(struct archive *a, struct layer_source *s, const void **buff)
+{
+	struct layer_gunzip *gz = s->gz;
+	ssize_t n;
+
+	pthread_mutex_lock(&gz->mu);
+	if (gz->holding) {
+		gz->holding = false;
+		gz->tail++;
+		pthread_cond_broadcast(&gz->cv);
+	}
+	while (gz->head == gz->tail && !gz->done)
+		pthread_cond_wait(&gz->cv, &gz->mu);
+	if (gz->head != gz->tail) {
+		unsigned slot = (unsigned)(gz->tail % GZ_NBUF);
+		*buff = gz->out[slot];
+		n = (ssize_t)gz->outlen[slot];
+		gz->holding = true;
+	} else if (gz->err == -EINVAL) {
+		/* libarchive may word it as a truncation: keep ours. */
+		memcpy(s->gz_why, gz->why, sizeof(s->gz_why));
+		archive_set_error(a, EINVAL, "%s", gz->why);
+		n = -1;
+	} else if (gz->err != 0) {
+		layer_source_error(a, s);
+		n = -1;
+	} else {
+		n = 0;
+	}
+	pthread_mutex_unlock(&gz->mu);
+	return n;
+}
+
+/*
+ * libarchive's read callback. The first read decides: a gzip stream
+ * (magic 1f 8b) goes through the gzip stage, anything else (plain tar,
+ * zstd) straight to libarchive, which detects its filter.
+ */
 static ssize_t
 layer_source_read(struct archive *a, void *client, const void **buff)
 {
 	struct layer_source *s = client;
 	ssize_t n;
 
-	n = s->fn(s->ctx, s->buf, LAYER_READ_BUF);
+	if (!s->started) {
+		s->started = true;
+		n = layer_source_fill(s, s->buf, LAYER_READ_BUF);
+		if (n < 0) {
+			layer_source_error(a, s);
+			return -1;
+		}
+		if (n >= 2 && s->buf[0] == 0x1f && s->buf[1] == 0x8b &&
+		    gz_start(s, (size_t)n) == 0)
+			return gz_read(a, s, buff);
+		*buff = s->buf;
+		return n;
+	}
+	if (s->gz != NULL)
+		return gz_read(a, s, buff);
+	n = layer_source_fill(s, s->buf, LAYER_READ_BUF);
 	if (n < 0) {
-		s->io_errno = errno ? errno : EIO;
-		archive_set_error(a, s->io_errno, "read: %s",
-		    strerror(s->io_errno));
-		return -1;
-	}
-	if ((size_t)n > LAYER_READ_BUF) {
-		s->io_errno = EIO;
-		archive_set_error(a, EIO, "read callback returned %zd bytes",
-		    n);
-		return -1;
-	}
-	s->total += (uint64_t)n;
-	if (s->total > s->max) {
-		s->over = true;
-		archive_set_error(a, EFBIG, "more than %llu compressed bytes",
-		    (unsigned long long)s->max);
+		layer_source_error(a, s);
 		return -1;
 	}
 	*buff = s->buf;
@@ -168,9 +451,12 @@ layer_source_read(struct archive *a, void *client, const void **buff)
 
 /* The error of a failed libarchive call: ours if the read callback
  * failed, else libarchive's own (corrupt or truncated input). */
+static void gz_stop(struct layer_source *s);
+
 static int
 layer_archive_error(struct layer_walk *w, const char *what)
 {
+	gz_stop(&w->src); /* the inflate thread no longer touches src */
 	if (w->src.over) {
 		layer_fail(w, "more than %llu compressed bytes",
 		    (unsigned long long)w->src.max);
@@ -179,6 +465,10 @@ layer_archive_error(struct layer_walk *w, const char *what)
 	if (w->src.io_errno != 0) {
 		layer_fail(w, "read: %s", strerror(w->src.io_errno));
 		return -EIO;
+	}
+	if (w->src.gz_why[0] != '\0') {
+		layer_fail(w, "%s", w->src.gz_why);
+		return -EINVAL;
 	}
 	const char *why = archive_error_string(w->a);
 	layer_fail(w, "%s: %s", what, why ? why : "unknown libarchive error");
@@ -518,6 +808,7 @@ layer_apply(fileset *fs, layer_read_fn fn, void *ctx, const char *name,
 	rc = m.rc;
 out:
 	archive_read_free(w.a);
+	gz_stop(&w.src);
 	fileset_free(pending);
 	free(w.src.buf);
 	free(w.path);
