@@ -4,8 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kafka/devkafka.h"
+#include "kafka/emit.h"
 #include "scan/scan_cmd.h"
 #include "service/demo.h"
+#include "service/run.h"
 
 static void
 usage(FILE *f)
@@ -14,7 +17,12 @@ usage(FILE *f)
 	    "usage: sbomd <command> [options]\n"
 	    "\n"
 	    "commands:\n"
+	    "  run         the service: Kafka events in, scans, outcomes out\n"
 	    "  scan        write the CycloneDX SBOM of an image or directory\n"
+	    "  emit        JSON lines on stdin -> Avro events on the input topic\n"
+	    "  tail        outcomes from the output topic -> JSON lines\n"
+	    "  state       inspect the durable state (list, show)\n"
+	    "  dev-kafka   a local Kafka-protocol broker for tries and tests\n"
 	    "  demo        play the scheduling scenario offline (simulated "
 	    "clock)\n"
 	    "  version     print the version\n"
@@ -40,6 +48,16 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (strcmp(cmd, "run") == 0)
+		return run_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "state") == 0)
+		return state_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "emit") == 0)
+		return emit_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "tail") == 0)
+		return tail_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "dev-kafka") == 0)
+		return devkafka_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "scan") == 0)
 		return scan_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "demo") == 0)

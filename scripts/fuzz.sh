@@ -13,7 +13,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TIME="${1:-${FUZZ_TIME:-20}}"
 BUILD="${FUZZ_BUILD:-$ROOT/build-fuzz}"
-TARGETS="${FUZZ_TARGETS:-dpkg apk rpmheader layers}"
+TARGETS="${FUZZ_TARGETS:-dpkg apk rpmheader layers wire}"
 JOBS="${FUZZ_JOBS:-2}"
 
 if ! command -v clang >/dev/null 2>&1; then

@@ -40,6 +40,7 @@ struct store {
 	uint64_t next_seq;
 	bool recovered; /* entries were loaded into the committing tracker */
 	bool has_entries;
+	bool read_only;
 	char *dir;
 	uint8_t *buf; /* record encoding scratch */
 	size_t bufcap;
@@ -138,11 +139,16 @@ static int
 check_format(store *s, char *err, size_t errlen)
 {
 	MDB_txn *txn = NULL;
-	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	int rc = mdb_txn_begin(s->env, NULL, s->read_only ? MDB_RDONLY : 0,
+	    &txn);
 	if (rc != 0)
 		return mdb_fail(rc, "begin", s, err, errlen);
 	MDB_val k = {6, "format"}, v;
 	rc = mdb_get(txn, s->meta, &k, &v);
+	if (rc == MDB_NOTFOUND && s->read_only) {
+		mdb_txn_abort(txn);
+		return 0; /* a fresh store: nothing committed yet */
+	}
 	if (rc == MDB_NOTFOUND) {
 		uint8_t f[4] = {STORE_FORMAT, 0, 0, 0};
 		MDB_val nv = {4, f};
@@ -197,7 +203,16 @@ store_open(const char *dir, const struct store_options *opt, store **out,
 	if (s->map_size > s->max_map_size)
 		s->map_size = s->max_map_size;
 
-	if ((rc = mkdir_p(dir)) != 0) {
+	s->read_only = opt && opt->read_only;
+	if (s->read_only) {
+		struct stat dst;
+		if (stat(dir, &dst) != 0 || !S_ISDIR(dst.st_mode)) {
+			snprintf(err, errlen, "state.dir %s: %s", dir,
+			    strerror(errno ? errno : ENOTDIR));
+			rc = -ENOENT;
+			goto fail;
+		}
+	} else if ((rc = mkdir_p(dir)) != 0) {
 		snprintf(err, errlen, "state.dir %s: cannot create: %s", dir,
 		    strerror(-rc));
 		goto fail;
@@ -208,7 +223,8 @@ store_open(const char *dir, const struct store_options *opt, store **out,
 		rc = mdb_fail(rc, "setting up", s, err, errlen);
 		goto fail;
 	}
-	unsigned flags = MDB_NOTLS | (opt && opt->no_sync ? MDB_NOSYNC : 0);
+	unsigned flags = MDB_NOTLS | (opt && opt->no_sync ? MDB_NOSYNC : 0) |
+	    (s->read_only ? MDB_RDONLY : 0);
 	if ((rc = mdb_env_open(s->env, dir, flags, 0600)) != 0) {
 		rc = mdb_fail(rc, "opening", s, err, errlen);
 		goto fail;
@@ -218,10 +234,18 @@ store_open(const char *dir, const struct store_options *opt, store **out,
 	mdb_env_info(s->env, &info);
 	s->map_size = info.me_mapsize;
 
-	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "entries", MDB_CREATE, &s->entries)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "outbox", MDB_CREATE, &s->outbox)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) != 0) {
+	unsigned dbf = s->read_only ? 0 : MDB_CREATE;
+	if ((rc = mdb_txn_begin(s->env, NULL, s->read_only ? MDB_RDONLY : 0,
+		 &txn)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "entries", dbf, &s->entries)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "outbox", dbf, &s->outbox)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "meta", dbf, &s->meta)) != 0) {
+		if (rc == MDB_NOTFOUND) {
+			snprintf(err, errlen, "state.dir %s: not an sbomd "
+			    "state directory (no entries/outbox/meta)", dir);
+			rc = -ENOENT;
+			goto fail;
+		}
 		rc = mdb_fail(rc, "opening databases", s, err, errlen);
 		goto fail;
 	}
@@ -467,6 +491,11 @@ int
 store_commit(store *s, tracker *t, const struct store_batch *b, char *err,
     size_t errlen)
 {
+	if (s->read_only) {
+		snprintf(err, errlen, "state store %s: opened read-only",
+		    s->dir);
+		return -EROFS;
+	}
 	if (s->has_entries && !s->recovered) {
 		snprintf(err, errlen,
 		    "state store %s: commit before recovery would overwrite "

@@ -28,6 +28,9 @@ struct store_options {
 	size_t initial_map_size; /* bytes; 0 = 64 MiB */
 	size_t max_map_size;	 /* bytes; 0 = 64 GiB */
 	int no_sync;		 /* 1: no fsync per commit (benchmarks only) */
+	int read_only;		 /* 1: inspect only (`sbomd state`), next to
+				  * a running service; nothing is created
+				  * and store_commit fails */
 };
 
 struct store_blob {

@@ -1,0 +1,11 @@
+/*
+ * emit, tail: `sbomd emit` (JSON lines -> events on the input topic) and
+ * `sbomd tail` (outcomes on the output topic -> JSON lines); see emit.c.
+ */
+#ifndef SBOMD_KAFKA_EMIT_H
+#define SBOMD_KAFKA_EMIT_H
+
+int emit_main(int argc, char **argv);
+int tail_main(int argc, char **argv);
+
+#endif

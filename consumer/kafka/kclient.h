@@ -1,0 +1,33 @@
+/*
+ * kclient: librdkafka configuration and small helpers shared by
+ * `sbomd run`, `emit`, `tail` and the benchmarks. Knows Kafka only: no
+ * tracker, no scanners, no Avro.
+ */
+#ifndef SBOMD_KAFKA_KCLIENT_H
+#define SBOMD_KAFKA_KCLIENT_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+
+struct kclient_prop {
+	const char *name;
+	const char *value;
+};
+
+/*
+ * A librdkafka configuration: bootstrap.servers = brokers, then our
+ * defaults, then the user's properties (which win), each set with
+ * rd_kafka_conf_set. what names the user's list in messages
+ * ("kafka.consumer_properties"). NULL with err filled ("kafka.
+ * consumer_properties: fetch.max.bytez: No such configuration property")
+ * when a property is refused.
+ */
+rd_kafka_conf_t *kclient_conf(const char *brokers,
+    const struct kclient_prop *defaults, size_t ndefaults,
+    const struct kclient_prop *props, size_t nprops, const char *what,
+    char *err, size_t errlen);
+
+/* Whether the user's list sets name. */
+int kclient_has(const struct kclient_prop *props, size_t n, const char *name);
+
+#endif

@@ -1,0 +1,666 @@
+/*
+ * backend_exec: an external scanner (syft, trivy, a site's own script) as
+ * a backend. The configured argv runs without a shell, "{id}" and "{ref}"
+ * filled in wherever they appear; the SBOM is the tool's stdout.
+ *
+ * The child is spawned (posix_spawnp) as the leader of its own process
+ * group, with stdin on /dev/null, every signal at its default and an
+ * empty signal mask (the service ignores SIGPIPE; the tool should not
+ * inherit that). Only its three standard descriptors are open in it:
+ * everything this process opens is O_CLOEXEC, so the pipes of scans
+ * running in other workers never leak into it.
+ *
+ * One poll() loop reads stdout (bounded by max_sbom_bytes) and stderr (the
+ * last STDERR_TAIL bytes are kept for the message) and, at least every
+ * POLL_SLICE_MS, looks at the cancel flag, the job's deadline and whether
+ * the child has exited (waitid WNOWAIT: it stays a zombie, so its pid and
+ * process group id cannot be reused while we may still signal them). To
+ * stop a child: SIGTERM to the group, SIGKILL after kill_grace_ms. When
+ * the leader ends, anything left in its group is SIGKILLed; the leader is
+ * always reaped (no zombies).
+ *
+ * Results:
+ *   exit 0, stdout a JSON object     success; components = the length of
+ *                                    its "components" array, if any
+ *   exit 0, anything else            PERMANENT "exec output is not JSON"
+ *   exit code in retryable list      RETRYABLE, with the stderr tail
+ *   other exit codes                 PERMANENT, with the stderr tail
+ *   killed by a signal               RETRYABLE, naming the signal
+ *   past the deadline                RETRYABLE "scan timed out after 5m"
+ *   cancel flag set                  -ECANCELED (the pool reports how)
+ *   stdout over max_sbom_bytes       PERMANENT "SBOM larger than N bytes"
+ *   argv[0] missing/not executable   PERMANENT, naming it
+ *
+ * The tool's environment is the service's as it was at init, without the
+ * SBOMD_* variables (the service's own configuration, credentials
+ * included).
+ *
+ * Concurrency: the context is read-only after init; any number of
+ * workers may run scans at once. No signal handlers are installed. Nothing here
+ * calls waitpid(-1): only this scan's own child is waited for.
+ */
+/* pipe2: the pipes must be close-on-exec from birth, or a scan spawned
+ * by another worker in between would inherit them. */
+#define _GNU_SOURCE
+
+#include "scan/backend.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "util/duration.h"
+#include "util/xmalloc.h"
+
+extern char **environ;
+
+#define POLL_SLICE_MS 50
+#define STDERR_TAIL 1024
+#define MAX_ARGS 256
+#define OUT_INITIAL (64 * 1024)
+/* After the leader exits, how long others holding its pipes may take. */
+#define LINGER_MS 200
+
+struct exec_ctx {
+	char **argv;
+	size_t argc;
+	char **envp;	/* NULL-terminated: environ at init, minus SBOMD_* */
+	int *retryable;
+	size_t nretryable;
+	size_t max_sbom;
+	int64_t grace_ms;
+};
+
+static void
+exec_fini(void *ctx)
+{
+	struct exec_ctx *x = ctx;
+	if (x == NULL)
+		return;
+	for (size_t i = 0; i < x->argc; i++)
+		free(x->argv[i]);
+	free(x->argv);
+	for (char **e = x->envp; *e != NULL; e++)
+		free(*e);
+	free(x->envp);
+	free(x->retryable);
+	free(x);
+}
+
+static int
+exec_init(const void *config, void **ctxp, char *err, size_t errlen)
+{
+	const struct scan_exec_config *c = config;
+	struct exec_ctx *x;
+
+	*ctxp = NULL;
+	if (c == NULL || c->argc == 0 || c->argv == NULL ||
+	    c->argv[0] == NULL || c->argv[0][0] == '\0') {
+		snprintf(err, errlen, "scan.exec_argv: empty (the exec "
+		    "backend needs at least the program)");
+		return -EINVAL;
+	}
+	if (c->argc > MAX_ARGS) {
+		snprintf(err, errlen, "scan.exec_argv: %zu arguments, at most "
+		    "%d", c->argc, MAX_ARGS);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < c->argc; i++) {
+		if (c->argv[i] == NULL) {
+			snprintf(err, errlen, "scan.exec_argv: argument %zu "
+			    "is missing", i + 1);
+			return -EINVAL;
+		}
+	}
+	for (size_t i = 0; i < c->nretryable; i++) {
+		int code = c->retryable_exit_codes[i];
+		if (code < 1 || code > 255) {
+			snprintf(err, errlen, "scan.exec_retryable_exit_codes: "
+			    "%d is not an exit code (1..255)", code);
+			return -EINVAL;
+		}
+	}
+	if (c->kill_grace_ms < 0) {
+		snprintf(err, errlen, "exec kill grace must not be negative");
+		return -EINVAL;
+	}
+
+	x = xcalloc(1, sizeof(*x));
+	x->argc = c->argc;
+	x->argv = xcalloc(c->argc, sizeof(*x->argv));
+	for (size_t i = 0; i < c->argc; i++)
+		x->argv[i] = xstrdup(c->argv[i]);
+	if (c->nretryable > 0) {
+		x->retryable = xcalloc(c->nretryable, sizeof(int));
+		memcpy(x->retryable, c->retryable_exit_codes,
+		    c->nretryable * sizeof(int));
+	}
+	x->nretryable = c->nretryable;
+	/* The tool gets the service's environment (PATH, HOME, registry
+	 * settings) but not its own configuration, which may hold Kafka
+	 * credentials. Copied once: environ is not safe to read while
+	 * another thread might setenv. */
+	size_t nenv = 0, k = 0;
+	for (char **e = environ; e != NULL && *e != NULL; e++)
+		nenv++;
+	x->envp = xcalloc(nenv + 1, sizeof(*x->envp));
+	for (size_t i = 0; i < nenv; i++)
+		if (strncmp(environ[i], "SBOMD_", 6) != 0)
+			x->envp[k++] = xstrdup(environ[i]);
+	x->max_sbom = c->max_sbom_bytes > 0 ? c->max_sbom_bytes :
+	    SCAN_EXEC_DEFAULT_MAX_SBOM;
+	x->grace_ms = c->kill_grace_ms > 0 ? c->kill_grace_ms :
+	    SCAN_EXEC_DEFAULT_GRACE_MS;
+	*ctxp = x;
+	return 0;
+}
+
+/* arg with every "{id}" and "{ref}" replaced (malloc'd). */
+static char *
+substitute(const char *arg, const char *id, const char *ref)
+{
+	size_t cap = strlen(arg) + 1, len = 0;
+	char *out = xmalloc(cap);
+
+	for (const char *s = arg; *s != '\0';) {
+		const char *put = NULL;
+		size_t skip = 1, n;
+		if (strncmp(s, "{id}", 4) == 0) {
+			put = id;
+			skip = 4;
+		} else if (strncmp(s, "{ref}", 5) == 0) {
+			put = ref;
+			skip = 5;
+		}
+		n = put != NULL ? strlen(put) : 1;
+		if (len + n + 1 > cap) {
+			cap = (len + n + 1) * 2;
+			out = xrealloc(out, cap);
+		}
+		memcpy(out + len, put != NULL ? put : s, n);
+		len += n;
+		s += skip;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+/* ---- the child's output ---- */
+
+struct run {
+	int out_fd, err_fd; /* read ends, -1 once at EOF */
+	char *out;
+	size_t out_len, out_cap, max;
+	bool oversize;
+	char tail[STDERR_TAIL]; /* a ring: the last bytes of stderr */
+	size_t err_total;
+};
+
+static void
+close_fd(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/* Reads what stdout has now; false when it is at EOF (or failed). */
+static bool
+read_out(struct run *r)
+{
+	for (int rounds = 0; rounds < 64 && !r->oversize; rounds++) {
+		if (r->out_len == r->out_cap) {
+			size_t cap = r->out_cap == 0 ? OUT_INITIAL :
+			    r->out_cap * 2;
+			if (cap > r->max + 1)
+				cap = r->max + 1; /* one byte over: oversize */
+			r->out = xrealloc(r->out, cap + 1);
+			r->out_cap = cap;
+		}
+		ssize_t n = read(r->out_fd, r->out + r->out_len,
+		    r->out_cap - r->out_len);
+		if (n > 0) {
+			r->out_len += (size_t)n;
+			if (r->out_len > r->max)
+				r->oversize = true;
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return true;
+		return false; /* EOF, or an error: nothing more comes */
+	}
+	return true;
+}
+
+static bool
+read_err(struct run *r)
+{
+	char buf[4096];
+	for (int rounds = 0; rounds < 64; rounds++) {
+		ssize_t n = read(r->err_fd, buf, sizeof(buf));
+		if (n > 0) {
+			for (ssize_t i = 0; i < n; i++)
+				r->tail[r->err_total++ % STDERR_TAIL] = buf[i];
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return true;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The stderr tail as one printable ASCII line into buf: control bytes
+ * become spaces, other bytes '?', ends trimmed, "..." first if cut.
+ * Keeps the last bytes when buflen is short.
+ */
+static void
+stderr_tail(const struct run *r, char *buf, size_t buflen)
+{
+	size_t n = r->err_total < STDERR_TAIL ? r->err_total : STDERR_TAIL;
+	size_t start = r->err_total < STDERR_TAIL ? 0 :
+	    r->err_total % STDERR_TAIL;
+	char tmp[STDERR_TAIL + 1];
+	size_t len = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)r->tail[(start + i) %
+		    STDERR_TAIL];
+		tmp[len++] = ch < 0x20 || ch == 0x7f ? ' ' :
+		    ch >= 0x80 ? '?' : (char)ch;
+	}
+	size_t a = 0;
+	while (a < len && tmp[a] == ' ')
+		a++;
+	while (len > a && tmp[len - 1] == ' ')
+		len--;
+	tmp[len] = '\0';
+	bool cut = r->err_total > STDERR_TAIL;
+	if (buflen < 8) {
+		if (buflen > 0)
+			buf[0] = '\0';
+		return;
+	}
+	size_t room = buflen - 1 - 3;
+	if (len - a > room) {
+		a = len - room;
+		cut = true;
+	}
+	snprintf(buf, buflen, "%s%s", cut ? "..." : "", tmp + a);
+}
+
+/* Appends ": <stderr tail>" to res->error when stderr said anything. */
+static void
+append_tail(struct scan_job_result *res, const struct run *r)
+{
+	size_t used = strlen(res->error);
+	if (used + 3 >= sizeof(res->error))
+		return;
+	char tail[STDERR_TAIL + 8];
+	size_t room = sizeof(res->error) - used - 2;
+	stderr_tail(r, tail, room < sizeof(tail) ? room : sizeof(tail));
+	size_t tl = strlen(tail);
+	if (tl > 0 && used + 2 + tl < sizeof(res->error)) {
+		memcpy(res->error + used, ": ", 2);
+		memcpy(res->error + used + 2, tail, tl + 1);
+	}
+}
+
+/* ---- the child ---- */
+
+static int
+spawn_child(char *const *argv, char *const *envp, int in_fd, int out_fd,
+    int err_fd, pid_t *pid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, defaults;
+	int rc;
+
+	if ((rc = posix_spawn_file_actions_init(&fa)) != 0)
+		return rc;
+	if ((rc = posix_spawnattr_init(&at)) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		return rc;
+	}
+	sigemptyset(&none);
+	sigfillset(&defaults);
+	sigdelset(&defaults, SIGKILL);
+	sigdelset(&defaults, SIGSTOP);
+	if ((rc = posix_spawn_file_actions_adddup2(&fa, in_fd, 0)) != 0 ||
+	    (rc = posix_spawn_file_actions_adddup2(&fa, out_fd, 1)) != 0 ||
+	    (rc = posix_spawn_file_actions_adddup2(&fa, err_fd, 2)) != 0 ||
+	    (rc = posix_spawnattr_setsigmask(&at, &none)) != 0 ||
+	    (rc = posix_spawnattr_setsigdefault(&at, &defaults)) != 0 ||
+	    (rc = posix_spawnattr_setpgroup(&at, 0)) != 0 ||
+	    (rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP |
+		 POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) != 0)
+		goto out;
+	rc = posix_spawnp(pid, argv[0], &fa, &at, argv, envp);
+out:
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
+	return rc;
+}
+
+/* Whether the child has ended, leaving it a zombie (not reaped). A child
+ * somebody else reaped (SIGCHLD ignored) counts as ended. */
+static bool
+child_ended(pid_t pid)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0)
+		return errno != EINTR;
+	return si.si_pid == pid;
+}
+
+/* Reaps the child; false when its status is lost (reaped elsewhere). */
+static bool
+reap(pid_t pid, int *status)
+{
+	for (;;) {
+		if (waitpid(pid, status, 0) == pid)
+			return true;
+		if (errno != EINTR)
+			return false;
+	}
+}
+
+static void
+sleep_ms(int ms)
+{
+	(void)poll(NULL, 0, ms);
+}
+
+/*
+ * Stops a running child's process group: SIGTERM, then SIGKILL after the
+ * grace period. The leader is left unreaped (its group id stays ours).
+ */
+static void
+stop_group(pid_t pid, int64_t grace_ms)
+{
+	int64_t end = scan_clock_mono_ms() + grace_ms;
+	if (child_ended(pid))
+		return;
+	(void)kill(-pid, SIGTERM);
+	while (!child_ended(pid) && scan_clock_mono_ms() < end)
+		sleep_ms(10);
+}
+
+static const char *
+signal_name(int sig, char *buf, size_t buflen)
+{
+	static const struct {
+		int sig;
+		const char *name;
+	} names[] = {
+		{SIGHUP, "SIGHUP"}, {SIGINT, "SIGINT"}, {SIGQUIT, "SIGQUIT"},
+		{SIGILL, "SIGILL"}, {SIGTRAP, "SIGTRAP"}, {SIGABRT, "SIGABRT"},
+		{SIGBUS, "SIGBUS"}, {SIGFPE, "SIGFPE"}, {SIGKILL, "SIGKILL"},
+		{SIGUSR1, "SIGUSR1"}, {SIGSEGV, "SIGSEGV"},
+		{SIGUSR2, "SIGUSR2"}, {SIGPIPE, "SIGPIPE"},
+		{SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"},
+		{SIGXCPU, "SIGXCPU"}, {SIGXFSZ, "SIGXFSZ"}, {SIGSYS, "SIGSYS"},
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].sig == sig)
+			return names[i].name;
+	snprintf(buf, buflen, "signal %d", sig);
+	return buf;
+}
+
+enum stop_reason { STOP_NONE, STOP_CANCEL, STOP_TIMEOUT, STOP_OVERSIZE };
+
+/* Runs the loop of the module comment until the child is done or must be
+ * stopped. */
+static enum stop_reason
+pump(struct run *r, pid_t pid, const struct scan_job *job,
+    const atomic_int *cancel)
+{
+	bool ended = false;
+	int64_t linger_until = 0;
+
+	for (;;) {
+		int64_t now = scan_clock_mono_ms();
+		if (atomic_load(cancel) != SCAN_CANCEL_NONE)
+			return STOP_CANCEL;
+		if (r->oversize)
+			return STOP_OVERSIZE;
+		if (job->deadline_ms > 0 && now >= job->deadline_ms)
+			return STOP_TIMEOUT;
+		if (!ended)
+			ended = child_ended(pid);
+		if (ended) {
+			if (r->out_fd < 0 && r->err_fd < 0)
+				return STOP_NONE;
+			/* Others of its group still hold the pipes. */
+			if (linger_until == 0)
+				linger_until = now + LINGER_MS;
+			else if (now >= linger_until)
+				return STOP_NONE;
+		}
+
+		int64_t wait = POLL_SLICE_MS;
+		if (job->deadline_ms > 0 && job->deadline_ms - now < wait)
+			wait = job->deadline_ms - now;
+		if (ended && linger_until - now < wait)
+			wait = linger_until - now;
+		if (wait < 1)
+			wait = 1;
+
+		struct pollfd pfd[2];
+		nfds_t n = 0;
+		if (r->out_fd >= 0)
+			pfd[n++] = (struct pollfd){.fd = r->out_fd,
+			    .events = POLLIN};
+		if (r->err_fd >= 0)
+			pfd[n++] = (struct pollfd){.fd = r->err_fd,
+			    .events = POLLIN};
+		if (n == 0) {
+			/* It closed its output but runs on. */
+			sleep_ms(wait < 10 ? (int)wait : 10);
+			continue;
+		}
+		if (poll(pfd, n, (int)wait) <= 0)
+			continue;
+		for (nfds_t i = 0; i < n; i++) {
+			if (pfd[i].revents == 0)
+				continue;
+			if (pfd[i].fd == r->out_fd) {
+				if (!read_out(r))
+					close_fd(&r->out_fd);
+			} else if (!read_err(r)) {
+				close_fd(&r->err_fd);
+			}
+		}
+	}
+}
+
+static bool
+is_retryable(const struct exec_ctx *x, int code)
+{
+	for (size_t i = 0; i < x->nretryable; i++)
+		if (x->retryable[i] == code)
+			return true;
+	return false;
+}
+
+/* Exit 0: the output must be a JSON object. */
+static void
+take_output(struct run *r, struct scan_job_result *res)
+{
+	json_error_t jerr;
+	json_t *doc;
+
+	r->out[r->out_len] = '\0';
+	doc = json_loadb(r->out, r->out_len, 0, &jerr);
+	if (doc == NULL) {
+		scan_job_result_fail(res, -EBADMSG, SCAN_PERMANENT,
+		    "exec output is not JSON: %s (line %d, column %d)",
+		    r->out_len == 0 ? "no output" : jerr.text, jerr.line,
+		    jerr.column);
+		return;
+	}
+	if (!json_is_object(doc)) {
+		scan_job_result_fail(res, -EBADMSG, SCAN_PERMANENT,
+		    "exec output is not JSON: a JSON object was expected");
+		json_decref(doc);
+		return;
+	}
+	json_t *comps = json_object_get(doc, "components");
+	res->components = json_is_array(comps) ? json_array_size(comps) : 0;
+	json_decref(doc);
+	res->rc = 0;
+	res->sbom = r->out;
+	res->sbom_len = r->out_len;
+	r->out = NULL;
+}
+
+static void
+exec_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
+    struct scan_job_result *res)
+{
+	const struct exec_ctx *x = ctx;
+	const char *prog = x->argv[0];
+	char *argv[MAX_ARGS + 1] = {0};
+	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, devnull = -1;
+	struct run r = {.out_fd = -1, .err_fd = -1, .max = x->max_sbom};
+	pid_t pid = -1;
+	int rc, status = 0;
+	char d[32], sbuf[32];
+
+	for (size_t i = 0; i < x->argc; i++)
+		argv[i] = substitute(x->argv[i], job->image_id,
+		    scan_job_ref(job));
+
+	if (atomic_load(cancel) != SCAN_CANCEL_NONE) {
+		scan_job_result_fail(res, -ECANCELED, SCAN_RETRYABLE,
+		    "exec: %s: cancelled before it started", prog);
+		goto out;
+	}
+	if (pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0 ||
+	    (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+		rc = errno;
+		scan_job_result_fail(res, -rc, SCAN_RETRYABLE,
+		    "exec: %s: cannot make pipes: %s", prog, strerror(rc));
+		goto out;
+	}
+	if (fcntl(outp[0], F_SETFL, O_NONBLOCK) != 0 ||
+	    fcntl(errp[0], F_SETFL, O_NONBLOCK) != 0) {
+		rc = errno;
+		scan_job_result_fail(res, -rc, SCAN_RETRYABLE,
+		    "exec: %s: fcntl: %s", prog, strerror(rc));
+		goto out;
+	}
+
+	rc = spawn_child(argv, x->envp, devnull, outp[1], errp[1], &pid);
+	if (rc != 0) {
+		pid = -1;
+		if (rc == ENOENT || rc == ENOTDIR)
+			scan_job_result_fail(res, -rc, SCAN_PERMANENT,
+			    "exec: %s: command not found", prog);
+		else if (rc == EACCES || rc == EPERM || rc == ENOEXEC)
+			scan_job_result_fail(res, -rc, SCAN_PERMANENT,
+			    "exec: %s: not executable: %s", prog,
+			    strerror(rc));
+		else
+			scan_job_result_fail(res, -rc,
+			    rc == EAGAIN || rc == ENOMEM || rc == EMFILE ||
+				    rc == ENFILE ? SCAN_RETRYABLE :
+				    SCAN_PERMANENT,
+			    "exec: %s: cannot start: %s", prog, strerror(rc));
+		goto out;
+	}
+	/* Only the child writes to the pipes now: EOF when it is done. */
+	close_fd(&outp[1]);
+	close_fd(&errp[1]);
+	close_fd(&devnull);
+	r.out_fd = outp[0];
+	r.err_fd = errp[0];
+	outp[0] = errp[0] = -1;
+
+	enum stop_reason why = pump(&r, pid, job, cancel);
+	if (why != STOP_NONE)
+		stop_group(pid, x->grace_ms);
+	/* Whatever is left of the group goes with its leader. */
+	(void)kill(-pid, SIGKILL);
+	bool have_status = reap(pid, &status);
+	pid = -1;
+
+	switch (why) {
+	case STOP_CANCEL:
+		scan_job_result_fail(res, -ECANCELED, SCAN_RETRYABLE,
+		    "exec: %s: cancelled", prog);
+		goto out;
+	case STOP_TIMEOUT:
+		duration_format(job->timeout_ms, d, sizeof(d));
+		scan_job_result_fail(res, -ETIMEDOUT, SCAN_RETRYABLE,
+		    "scan timed out after %s (exec: %s killed)", d, prog);
+		append_tail(res, &r);
+		goto out;
+	case STOP_OVERSIZE:
+		scan_job_result_fail(res, -EFBIG, SCAN_PERMANENT,
+		    "exec: %s: SBOM larger than %zu bytes", prog, x->max_sbom);
+		goto out;
+	case STOP_NONE:
+		break;
+	}
+
+	if (!have_status) {
+		scan_job_result_fail(res, -ECHILD, SCAN_RETRYABLE,
+		    "exec: %s: exit status lost (is SIGCHLD ignored?)", prog);
+	} else if (WIFSIGNALED(status)) {
+		scan_job_result_fail(res, -EINTR, SCAN_RETRYABLE,
+		    "exec: %s killed by %s", prog,
+		    signal_name(WTERMSIG(status), sbuf, sizeof(sbuf)));
+		append_tail(res, &r);
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+		int code = WEXITSTATUS(status);
+		scan_job_result_fail(res, -EIO,
+		    is_retryable(x, code) ? SCAN_RETRYABLE : SCAN_PERMANENT,
+		    "exec: %s exited with code %d", prog, code);
+		append_tail(res, &r);
+	} else if (r.out == NULL) {
+		scan_job_result_fail(res, -EBADMSG, SCAN_PERMANENT,
+		    "exec output is not JSON: no output");
+	} else {
+		take_output(&r, res);
+	}
+
+out:
+	if (pid > 0) {
+		(void)kill(-pid, SIGKILL);
+		reap(pid, &status);
+	}
+	close_fd(&outp[0]);
+	close_fd(&outp[1]);
+	close_fd(&errp[0]);
+	close_fd(&errp[1]);
+	close_fd(&devnull);
+	close_fd(&r.out_fd);
+	close_fd(&r.err_fd);
+	free(r.out);
+	for (size_t i = 0; i < x->argc; i++)
+		free(argv[i]);
+}
+
+const struct scan_backend scan_backend_exec = {
+	.name = "exec",
+	.init = exec_init,
+	.scan = exec_scan,
+	.fini = exec_fini,
+};

@@ -1,0 +1,149 @@
+/*
+ * backend_oci: the built-in scanner (scan_run) as a backend. Images are
+ * looked up by ID in the configured stores (scan.stores, tried in order,
+ * scan.platform picking from multi-platform indexes); HOST jobs catalogue
+ * scan.host_root and name the subject after the host.
+ *
+ * Cancellation: scan_run cannot be interrupted yet, so the flag is looked
+ * at before the scan starts and after it ends; a scan cancelled (aborted
+ * or timed out) meanwhile has its result dropped and reports -ECANCELED,
+ * which the pool turns into an aborted or timed-out completion. A worker
+ * is therefore held until scan_run returns (bounded by the layer limits).
+ *
+ * Concurrency: the context is read-only after init; scan_run is thread-safe,
+ * so any number of workers may scan at once.
+ */
+#include "scan/backend.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/xmalloc.h"
+
+struct oci_ctx {
+	char **stores;
+	size_t nstores;
+	char *platform;		/* NULL: the scanner's default */
+	char *host_root;	/* NULL: HOST jobs fail */
+	struct layer_limits limits;
+	bool have_limits;
+};
+
+static int
+oci_init(const void *config, void **ctxp, char *err, size_t errlen)
+{
+	const struct scan_oci_config *c = config;
+	struct oci_ctx *x;
+
+	*ctxp = NULL;
+	if (c == NULL) {
+		snprintf(err, errlen, "scan: oci backend without configuration");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < c->nstores; i++) {
+		if (c->stores[i] == NULL || c->stores[i][0] == '\0') {
+			snprintf(err, errlen, "scan.stores: entry %zu is empty",
+			    i + 1);
+			return -EINVAL;
+		}
+	}
+	if (c->host_root != NULL && c->host_root[0] == '\0') {
+		snprintf(err, errlen, "scan.host_root: empty");
+		return -EINVAL;
+	}
+	x = xcalloc(1, sizeof(*x));
+	if (c->nstores > 0) {
+		x->stores = xcalloc(c->nstores, sizeof(*x->stores));
+		for (size_t i = 0; i < c->nstores; i++)
+			x->stores[i] = xstrdup(c->stores[i]);
+	}
+	x->nstores = c->nstores;
+	x->platform = c->platform != NULL && c->platform[0] != '\0' ?
+	    xstrdup(c->platform) : NULL;
+	x->host_root = c->host_root != NULL ? xstrdup(c->host_root) : NULL;
+	if (c->limits != NULL) {
+		x->limits = *c->limits;
+		x->have_limits = true;
+	}
+	*ctxp = x;
+	return 0;
+}
+
+static void
+oci_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
+    struct scan_job_result *res)
+{
+	const struct oci_ctx *x = ctx;
+	struct scan_result r;
+
+	if (atomic_load(cancel) != SCAN_CANCEL_NONE) {
+		scan_job_result_fail(res, -ECANCELED, SCAN_RETRYABLE,
+		    "scan cancelled before it started");
+		return;
+	}
+	if (job->kind == SBOM_HOST && x->host_root == NULL) {
+		scan_job_result_fail(res, -EINVAL, SCAN_PERMANENT,
+		    "host %s: no scan.host_root configured for host scans",
+		    job->image_id);
+		return;
+	}
+
+	struct scan_request req = {
+		.kind = job->kind,
+		.image_id = job->kind == SBOM_IMAGE ? job->image_id : NULL,
+		.repo_tags = (const char *const *)job->repo_tags,
+		.ntags = job->ntags,
+		.repo_digests = (const char *const *)job->repo_digests,
+		.ndigests = job->ndigests,
+		.stores = (const char *const *)x->stores,
+		.nstores = x->nstores,
+		.platform = x->platform,
+		.root = job->kind == SBOM_HOST ? x->host_root : NULL,
+		.host_name = job->kind == SBOM_HOST ? job->image_id : NULL,
+		.limits = x->have_limits ? &x->limits : NULL,
+		.now_ms = scan_clock_wall_ms(),
+	};
+	scan_run(&req, &r);
+
+	res->rc = r.rc;
+	res->error_class = r.error_class;
+	snprintf(res->image_id, sizeof(res->image_id), "%s", r.image_id);
+	if (r.rc != 0) {
+		snprintf(res->error, sizeof(res->error), "%s", r.error);
+		scan_result_free(&r);
+	} else {
+		res->sbom = r.sbom;
+		res->sbom_len = r.sbom_len;
+		res->components = r.components;
+		r.sbom = NULL;
+	}
+
+	/* TODO(scan_request.cancel): stop inside scan_run instead. */
+	if (atomic_load(cancel) != SCAN_CANCEL_NONE)
+		scan_job_result_fail(res, -ECANCELED, SCAN_RETRYABLE,
+		    "scan cancelled while running");
+}
+
+static void
+oci_fini(void *ctx)
+{
+	struct oci_ctx *x = ctx;
+	if (x == NULL)
+		return;
+	for (size_t i = 0; i < x->nstores; i++)
+		free(x->stores[i]);
+	free(x->stores);
+	free(x->platform);
+	free(x->host_root);
+	free(x);
+}
+
+const struct scan_backend scan_backend_oci = {
+	.name = "oci",
+	.init = oci_init,
+	.scan = oci_scan,
+	.fini = oci_fini,
+};

@@ -1,0 +1,1428 @@
+/*
+ * engine: the service loop of `sbomd run` (DESIGN.md "Data flow").
+ *
+ * One thread, the engine thread, owns the tracker, the store, the Kafka
+ * handles and the outbox queue. Each iteration:
+ *
+ *   1. serves the producer's delivery reports (outbox items in Kafka are
+ *      deleted with the next commit);
+ *   2. takes the scan pool's completions: tracker_complete, outcome;
+ *   3. takes a batch of input messages (up to engine.batch_max), decodes
+ *      them (undecodable or invalid ones become dead letters), applies the
+ *      batch to the tracker: outcomes (CANCELLED), aborts of running scans;
+ *   4. pops due entities into scan jobs while the pool has room;
+ *   5. commits everything of the iteration in ONE LMDB transaction: the
+ *      tracker's dirty entries, the new outbox items (outcomes and dead
+ *      letters) and the deletion of delivered ones;
+ *   6. only then stores the batch's offsets (offset + 1 per partition;
+ *      auto-commit sends them to the group every second) and produces the
+ *      new outbox items.
+ * A crash anywhere loses nothing: an event whose offset was stored has its
+ * effect in the store; an outcome in the store is re-sent after a restart
+ * until its delivery report arrives (at-least-once; consumers dedupe by
+ * (id, attempt, status)).
+ *
+ * Waiting: poll(2) on a pipe that librdkafka writes to when the consumer
+ * or producer queue becomes non-empty and on the pool's wakeup fd, with a
+ * timeout of the time until the next heap entry is due, capped at 100 ms.
+ *
+ * Backpressure: when the outbox holds more than engine.max_outbox items
+ * or the heap more than engine.max_pending entries, the assigned
+ * partitions are paused; they resume below 90% of both. At most 2 x
+ * scan.workers jobs are in the pool at a time; the rest wait in the heap.
+ *
+ * Jobs: job id = (sequence << 32) | handle. At most one job per entity is
+ * in the pool (tracker.h "Jobs"): an entity popped while its previous,
+ * aborted job is still running waits in `deferred` until that job is back.
+ *
+ * Rebalances: revoked partitions' stored offsets are committed before
+ * they are given up; new assignments are paused too while input is paused.
+ *
+ * Shutdown (stop set): stop fetching, abort running scans (they go back
+ * to QUEUED with their attempt unchanged), commit, drain the outbox for
+ * up to engine.shutdown_timeout, commit the stored offsets, close.
+ */
+#define _GNU_SOURCE /* pipe2 */
+#include "service/engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/tracker.h"
+#include "kafka/kclient.h"
+#include "scan/backend.h"
+#include "scan/pool.h"
+#include "service/log.h"
+#include "store/store.h"
+#include "util/xmalloc.h"
+#include "wire/wire.h"
+
+#define WAIT_CAP_MS 100
+#define COMMIT_RETRY_MS 1000
+
+/* ---- the outbox queue --------------------------------------------------- */
+
+/*
+ * Outbox records (the store's outbox values), first byte the kind:
+ *   'O' u16 keylen | key | value                 an outcome
+ *   'D' u16 keylen | key | u16 errlen | error | u16 topiclen | topic |
+ *       u32 partition | u64 offset | value       a dead letter
+ * All integers big-endian.
+ */
+struct ob_item {
+	uint64_t seq;
+	uint8_t *rec; /* owned */
+	size_t len;
+	bool in_kafka; /* delivered; deleted with the next commit */
+	bool produced; /* handed to librdkafka, report pending */
+};
+
+struct obq {
+	struct ob_item *v;
+	size_t head, n, cap; /* live items are v[head..n) in seq order */
+	size_t live;	     /* not yet delivered */
+};
+
+static void
+obq_push(struct obq *q, uint64_t seq, uint8_t *rec, size_t len)
+{
+	if (q->n == q->cap) {
+		if (q->head > 0) {
+			memmove(q->v, q->v + q->head,
+			    (q->n - q->head) * sizeof(*q->v));
+			q->n -= q->head;
+			q->head = 0;
+		}
+		if (q->n == q->cap) {
+			q->cap = q->cap ? q->cap * 2 : 1024;
+			q->v = xreallocarray(q->v, q->cap, sizeof(*q->v));
+		}
+	}
+	q->v[q->n++] = (struct ob_item){ seq, rec, len, false, false };
+	q->live++;
+}
+
+static struct ob_item *
+obq_find(struct obq *q, uint64_t seq)
+{
+	size_t lo = q->head, hi = q->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (q->v[mid].seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < q->n && q->v[lo].seq == seq ? &q->v[lo] : NULL;
+}
+
+static void
+obq_trim(struct obq *q)
+{
+	while (q->head < q->n && q->v[q->head].in_kafka)
+		q->head++;
+	if (q->head == q->n)
+		q->head = q->n = 0;
+}
+
+static void
+obq_free(struct obq *q)
+{
+	for (size_t i = q->head; i < q->n; i++)
+		free(q->v[i].rec);
+	free(q->v);
+	memset(q, 0, sizeof(*q));
+}
+
+static void
+be16(uint8_t *p, size_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static uint64_t
+rd_be(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* ---- a batch arena: strings of events, never moved ------------------ */
+
+struct arena_block {
+	struct arena_block *next;
+	size_t used, cap;
+	char data[];
+};
+
+struct arena {
+	struct arena_block *head;
+};
+
+static void *
+arena_alloc(struct arena *a, size_t n)
+{
+	n = (n + 7) & ~(size_t)7;
+	struct arena_block *b = a->head;
+	if (b == NULL || b->cap - b->used < n) {
+		size_t cap = n > (1u << 20) ? n : (1u << 20);
+		b = xmalloc(sizeof(*b) + cap);
+		b->next = a->head;
+		b->used = 0;
+		b->cap = cap;
+		a->head = b;
+	}
+	void *p = b->data + b->used;
+	b->used += n;
+	return p;
+}
+
+static char *
+arena_str(struct arena *a, struct wire_str s)
+{
+	char *p = arena_alloc(a, s.len + 1);
+	memcpy(p, s.ptr, s.len);
+	p[s.len] = '\0';
+	return p;
+}
+
+/* Keeps the newest block for the next batch, frees the others. */
+static void
+arena_reset(struct arena *a)
+{
+	if (a->head == NULL)
+		return;
+	struct arena_block *b = a->head->next;
+	while (b != NULL) {
+		struct arena_block *nx = b->next;
+		free(b);
+		b = nx;
+	}
+	a->head->next = NULL;
+	a->head->used = 0;
+}
+
+static void
+arena_free(struct arena *a)
+{
+	arena_reset(a);
+	free(a->head);
+	a->head = NULL;
+}
+
+/* ---- the engine ------------------------------------------------------ */
+
+struct deferred {
+	struct tracker_job job;
+};
+
+struct pending_rec {
+	uint8_t *rec;
+	size_t len;
+};
+
+struct part_off {
+	char *topic; /* the input topic (not owned) */
+	int32_t partition;
+	int64_t next; /* offset + 1 of the newest applied message */
+};
+
+typedef struct engine {
+	const struct sbomd_config *cfg;
+	volatile sig_atomic_t *stop;
+	tracker *t;
+	store *st;
+	rd_kafka_t *cons, *prod;
+	rd_kafka_queue_t *cq;
+	rd_kafka_topic_partition_list_t *assignment;
+	bool paused;
+	int wake[2]; /* librdkafka queue events -> our poll */
+
+	const struct scan_backend *backend;
+	void *bctx;
+	scan_pool *pool;
+	uint64_t job_seq;
+	uint64_t *job_of;    /* by handle: the job in the pool, 0 = none */
+	uint8_t *cancel_of;  /* by handle: that job was aborted by CANCEL */
+	size_t job_cap;
+	size_t in_pool;
+	struct deferred *deferred;
+	size_t ndeferred, deferred_cap;
+
+	struct wire_config wcfg;
+	uint32_t *schema_ids;
+	struct wire_frame oframe;
+	struct wire_event *ev; /* decode scratch (large) */
+	struct wire_outcome *wo;
+	struct wire_buf wbuf;
+
+	/* this iteration's changes, committed together */
+	struct pending_rec *adds;
+	size_t nadds, adds_cap;
+	uint64_t *dels;
+	size_t ndels, dels_cap;
+	struct part_off *offs;
+	size_t noffs, offs_cap;
+
+	struct obq ob;
+	bool fatal;
+	char fatal_why[640];
+
+	/* batch scratch */
+	rd_kafka_message_t **msgs;
+	struct tracker_event *tev;
+	struct tracker_batch_item *items;
+	size_t *item_msg; /* item -> message index */
+	struct arena arena;
+
+	struct engine_stats stats;
+	int64_t last_commit_fail_log;
+} engine;
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+fmt_time(int64_t ms, char *buf, size_t len)
+{
+	if (ms < 0) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+static void
+add_rec(engine *e, uint8_t *rec, size_t len)
+{
+	if (e->nadds == e->adds_cap) {
+		e->adds_cap = e->adds_cap ? e->adds_cap * 2 : 64;
+		e->adds = xreallocarray(e->adds, e->adds_cap,
+		    sizeof(*e->adds));
+	}
+	e->adds[e->nadds++] = (struct pending_rec){ rec, len };
+}
+
+static void
+job_table_grow(engine *e, uint32_t handle)
+{
+	if (handle < e->job_cap)
+		return;
+	size_t cap = e->job_cap ? e->job_cap : 1024;
+	while (cap <= handle)
+		cap *= 2;
+	e->job_of = xreallocarray(e->job_of, cap, sizeof(*e->job_of));
+	e->cancel_of = xreallocarray(e->cancel_of, cap, 1);
+	memset(e->job_of + e->job_cap, 0,
+	    (cap - e->job_cap) * sizeof(*e->job_of));
+	memset(e->cancel_of + e->job_cap, 0, cap - e->job_cap);
+	e->job_cap = cap;
+}
+
+/* ---- outcomes ---------------------------------------------------------- */
+
+struct refs {
+	const char *tags[WIRE_MAX_REFS];
+	size_t tag_lens[WIRE_MAX_REFS];
+	size_t ntags;
+	const char *digests[WIRE_MAX_REFS];
+	size_t digest_lens[WIRE_MAX_REFS];
+	size_t ndigests;
+	struct arena *arena;
+};
+
+static void
+refs_add(const char **v, size_t *lens, size_t *n, const char *s, size_t len,
+    struct arena *a)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (lens[i] == len && memcmp(v[i], s, len) == 0)
+			return;
+	if (*n >= WIRE_MAX_REFS)
+		return;
+	char *c = arena_alloc(a, len + 1);
+	memcpy(c, s, len);
+	c[len] = '\0';
+	v[*n] = c;
+	lens[(*n)++] = len;
+}
+
+static void
+refs_collect(void *ctx, const struct tracker_source_info *si)
+{
+	struct refs *r = ctx;
+	if (!si->holding)
+		return;
+	for (size_t i = 0; i < si->ntags; i++)
+		refs_add(r->tags, r->tag_lens, &r->ntags, si->tags[i],
+		    si->tag_lens[i], r->arena);
+	for (size_t i = 0; i < si->ndigests; i++)
+		refs_add(r->digests, r->digest_lens, &r->ndigests,
+		    si->digests[i], si->digest_lens[i], r->arena);
+}
+
+static const char *const status_names[] = { "SUCCEEDED", "RETRY_SCHEDULED",
+	"FAILED", "CANCELLED" };
+
+/* Encodes the outcome into a new outbox record (pending commit) and logs
+ * it. res: the scan's result, or NULL (CANCELLED). */
+static void
+emit_outcome(engine *e, const struct tracker_outcome *o,
+    const struct scan_job_result *res, int64_t now)
+{
+	struct wire_outcome *w = e->wo;
+	char id[300], err[256];
+	struct refs *r = xcalloc(1, sizeof(*r));
+	struct arena a = { 0 };
+
+	r->arena = &a;
+	tracker_id_string(e->t, o->handle, id, sizeof(id));
+	tracker_sources(e->t, o->handle, refs_collect, r);
+
+	memset(w, 0, offsetof(struct wire_outcome, repo_tags));
+	w->id = wire_str_c(id);
+	w->kind = o->key.kind == ENTITY_HOST ? WIRE_KIND_HOST :
+					       WIRE_KIND_CONTAINER_IMAGE;
+	w->status = (enum wire_status)o->status;
+	w->attempt = (int32_t)o->attempt;
+	if (o->next_attempt_at >= 0) {
+		w->has_next_attempt_at = 1;
+		w->next_attempt_at = o->next_attempt_at;
+	}
+	/* The error text: the tracker's copy (sanitised on the way in). */
+	char *etext = NULL;
+	if (o->error != NULL) {
+		etext = xstrdup(o->error);
+		wire_utf8_sanitize(etext, strlen(etext));
+		w->has_error = 1;
+		w->error = wire_str_c(etext);
+	}
+	if (o->error_class >= 0) {
+		w->has_error_class = 1;
+		w->error_class = (enum wire_error_class)o->error_class;
+	}
+	w->scanner = wire_str_c(e->backend->name);
+	if (res != NULL) {
+		w->has_started_at = 1;
+		w->started_at = res->started_at_ms;
+		w->has_duration_ms = 1;
+		w->duration_ms = res->duration_ms;
+		if (o->status == OUTCOME_SUCCEEDED && res->sbom != NULL) {
+			w->has_sbom = 1;
+			w->sbom.format = wire_str_c("CycloneDX");
+			w->sbom.spec_version = wire_str_c("1.5");
+			w->sbom.component_count = (int32_t)(res->components >
+				INT32_MAX ? INT32_MAX : res->components);
+			w->sbom.content = (const uint8_t *)res->sbom;
+			w->sbom.content_len = res->sbom_len;
+		}
+	}
+	w->ntags = r->ntags;
+	for (size_t i = 0; i < r->ntags; i++)
+		w->repo_tags[i] = (struct wire_str){ r->tags[i],
+			r->tag_lens[i] };
+	w->ndigests = r->ndigests;
+	for (size_t i = 0; i < r->ndigests; i++)
+		w->repo_digests[i] = (struct wire_str){ r->digests[i],
+			r->digest_lens[i] };
+	w->emitted_at = now;
+
+	if (wire_outcome_encode(w, &e->oframe, &e->wbuf, err, sizeof(err)) !=
+	    0) {
+		/* Never expected: our own values. Publish without the refs
+		 * and SBOM rather than lose the outcome. */
+		log_kv(LOG_ERROR, "cannot encode outcome", "id", id, "error",
+		    err, (char *)NULL);
+		w->ntags = w->ndigests = 0;
+		w->has_sbom = 0;
+		if (wire_outcome_encode(w, &e->oframe, &e->wbuf, err,
+			sizeof(err)) != 0)
+			goto out;
+	}
+	size_t klen = strlen(id);
+	uint8_t *rec = xmalloc(3 + klen + e->wbuf.len);
+	rec[0] = 'O';
+	be16(rec + 1, klen);
+	memcpy(rec + 3, id, klen);
+	memcpy(rec + 3 + klen, e->wbuf.data, e->wbuf.len);
+	add_rec(e, rec, 3 + klen + e->wbuf.len);
+	e->stats.outcomes[o->status]++;
+
+	if (log_enabled(LOG_INFO)) {
+		char att[16], next[64], dur[24];
+		snprintf(att, sizeof(att), "%u", o->attempt);
+		fmt_time(o->next_attempt_at, next, sizeof(next));
+		snprintf(dur, sizeof(dur), "%" PRId64,
+		    res ? res->duration_ms : 0);
+		log_kv(o->status == OUTCOME_FAILED ? LOG_WARN : LOG_INFO,
+		    "outcome", "id", id, "status", status_names[o->status],
+		    "attempt", att, "next_attempt_at", next, "duration_ms",
+		    dur, "error_class",
+		    o->error_class < 0 ? "" :
+		    o->error_class == ERROR_RETRYABLE ? "RETRYABLE" :
+							"PERMANENT",
+		    "error", etext ? etext : "", (char *)NULL);
+	}
+out:
+	free(etext);
+	arena_free(&a);
+	free(r);
+}
+
+/* A dead letter: the original message with why it was refused. */
+static void
+dead_letter(engine *e, const rd_kafka_message_t *m, const char *why)
+{
+	const char *topic = rd_kafka_topic_name(m->rkt);
+	e->stats.dead_lettered++;
+	char part[16], off[24];
+	snprintf(part, sizeof(part), "%" PRId32, m->partition);
+	snprintf(off, sizeof(off), "%" PRId64, m->offset);
+	log_kv(LOG_WARN, "dead letter", "topic", topic, "partition", part,
+	    "offset", off, "error", why, (char *)NULL);
+	if (e->cfg->kafka.dead_letter_topic[0] == '\0')
+		return;
+	size_t klen = m->key_len > 65535 ? 0 : m->key_len;
+	size_t elen = strnlen(why, 65535), tlen = strnlen(topic, 65535);
+	size_t len = 1 + 2 + klen + 2 + elen + 2 + tlen + 4 + 8 + m->len;
+	uint8_t *rec = xmalloc(len), *p = rec;
+	*p++ = 'D';
+	be16(p, klen), p += 2;
+	if (klen)
+		memcpy(p, m->key, klen), p += klen;
+	be16(p, elen), p += 2;
+	memcpy(p, why, elen), p += elen;
+	be16(p, tlen), p += 2;
+	memcpy(p, topic, tlen), p += tlen;
+	for (int i = 3; i >= 0; i--)
+		*p++ = (uint8_t)((uint32_t)m->partition >> (8 * i));
+	for (int i = 7; i >= 0; i--)
+		*p++ = (uint8_t)((uint64_t)m->offset >> (8 * i));
+	if (m->len)
+		memcpy(p, m->payload, m->len);
+	add_rec(e, rec, len);
+}
+
+/* ---- producing ------------------------------------------------------- */
+
+static void
+dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	(void)rk;
+	engine *e = opaque;
+	uint64_t seq = (uint64_t)(uintptr_t)m->_private;
+	struct ob_item *it = obq_find(&e->ob, seq);
+	if (it == NULL)
+		return;
+	it->produced = false;
+	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		it->in_kafka = true;
+		free(it->rec);
+		it->rec = NULL;
+		e->ob.live--;
+		e->stats.delivered++;
+		if (e->ndels == e->dels_cap) {
+			e->dels_cap = e->dels_cap ? e->dels_cap * 2 : 256;
+			e->dels = xreallocarray(e->dels, e->dels_cap,
+			    sizeof(*e->dels));
+		}
+		e->dels[e->ndels++] = seq;
+		return;
+	}
+	if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+	    m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+		return; /* shutting down: the outbox keeps it */
+	e->stats.produce_errors++;
+	log_kv(LOG_WARN, "delivery failed, will retry", "error",
+	    rd_kafka_err2str(m->err), (char *)NULL);
+}
+
+static void
+error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	engine *e = opaque;
+	char buf[512];
+	if (err == RD_KAFKA_RESP_ERR__FATAL) {
+		rd_kafka_fatal_error(rk, buf, sizeof(buf));
+		snprintf(e->fatal_why, sizeof(e->fatal_why),
+		    "fatal Kafka error: %s", buf);
+		e->fatal = true;
+		return;
+	}
+	log_kv(err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
+		   err == RD_KAFKA_RESP_ERR__TRANSPORT ? LOG_WARN : LOG_INFO,
+	    "kafka", "client", rd_kafka_name(rk), "error",
+	    rd_kafka_err2name((rd_kafka_resp_err_t)err), "reason", reason,
+	    (char *)NULL);
+}
+
+/* Hands every delivered-or-not item that is not with librdkafka to it. */
+static void
+produce_pending(engine *e)
+{
+	for (size_t i = e->ob.head; i < e->ob.n; i++) {
+		struct ob_item *it = &e->ob.v[i];
+		if (it->in_kafka || it->produced)
+			continue;
+		const uint8_t *p = it->rec;
+		size_t klen = (size_t)rd_be(p + 1, 2);
+		const uint8_t *key = p + 3;
+		const char *topic = e->cfg->kafka.output_topic;
+		const uint8_t *val = p + 3 + klen;
+		rd_kafka_headers_t *hdrs = NULL;
+		if (p[0] == 'D') {
+			const uint8_t *q = p + 3 + klen;
+			size_t elen = (size_t)rd_be(q, 2);
+			const char *why = (const char *)q + 2;
+			q += 2 + elen;
+			size_t tlen = (size_t)rd_be(q, 2);
+			const char *src = (const char *)q + 2;
+			q += 2 + tlen;
+			char part[16], off[24];
+			snprintf(part, sizeof(part), "%" PRIu64, rd_be(q, 4));
+			snprintf(off, sizeof(off), "%" PRIu64, rd_be(q + 4, 8));
+			val = q + 12;
+			hdrs = rd_kafka_headers_new(4);
+			rd_kafka_header_add(hdrs, "sbomd.error", -1, why,
+			    (ssize_t)elen);
+			rd_kafka_header_add(hdrs, "sbomd.topic", -1, src,
+			    (ssize_t)tlen);
+			rd_kafka_header_add(hdrs, "sbomd.partition", -1, part,
+			    -1);
+			rd_kafka_header_add(hdrs, "sbomd.offset", -1, off, -1);
+			topic = e->cfg->kafka.dead_letter_topic;
+		}
+		size_t vlen = it->len - (size_t)(val - p);
+		rd_kafka_resp_err_t rc = rd_kafka_producev(e->prod,
+		    RD_KAFKA_V_TOPIC(topic),
+		    RD_KAFKA_V_KEY(klen ? key : NULL, klen),
+		    RD_KAFKA_V_VALUE((void *)val, vlen),
+		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		    RD_KAFKA_V_OPAQUE((void *)(uintptr_t)it->seq),
+		    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+		if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			if (hdrs)
+				rd_kafka_headers_destroy(hdrs);
+			if (rc != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+				e->stats.produce_errors++;
+				log_kv(LOG_ERROR, "produce failed", "topic",
+				    topic, "error", rd_kafka_err2str(rc),
+				    (char *)NULL);
+			}
+			break; /* try again next iteration */
+		}
+		it->produced = true;
+	}
+}
+
+/* ---- committing --------------------------------------------------------- */
+
+static int
+commit(engine *e, char *err, size_t errlen)
+{
+	if (e->nadds == 0 && e->ndels == 0 && tracker_dirty_count(e->t) == 0)
+		return 0;
+	struct store_blob *blobs = NULL;
+	uint64_t *seqs = NULL;
+	if (e->nadds > 0) {
+		blobs = xcalloc(e->nadds, sizeof(*blobs));
+		seqs = xcalloc(e->nadds, sizeof(*seqs));
+		for (size_t i = 0; i < e->nadds; i++)
+			blobs[i] = (struct store_blob){ e->adds[i].rec,
+				e->adds[i].len };
+	}
+	struct store_batch b = {
+		.outbox_add = blobs,
+		.noutbox_add = e->nadds,
+		.outbox_seqs = seqs,
+		.outbox_del = e->dels,
+		.noutbox_del = e->ndels,
+	};
+	int rc = store_commit(e->st, e->t, &b, err, errlen);
+	if (rc == 0) {
+		for (size_t i = 0; i < e->nadds; i++)
+			obq_push(&e->ob, seqs[i], e->adds[i].rec,
+			    e->adds[i].len);
+		e->nadds = 0;
+		e->ndels = 0;
+		obq_trim(&e->ob);
+		e->stats.commits++;
+	} else {
+		e->stats.commit_failures++;
+	}
+	free(blobs);
+	free(seqs);
+	return rc;
+}
+
+static void
+store_offsets(engine *e)
+{
+	if (e->noffs == 0)
+		return;
+	rd_kafka_topic_partition_list_t *l =
+	    rd_kafka_topic_partition_list_new((int)e->noffs);
+	for (size_t i = 0; i < e->noffs; i++)
+		rd_kafka_topic_partition_list_add(l, e->offs[i].topic,
+		    e->offs[i].partition)->offset = e->offs[i].next;
+	/* Partitions revoked meanwhile are refused: their new owner reads
+	 * from the last committed offset (at-least-once). */
+	(void)rd_kafka_offsets_store(e->cons, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	e->noffs = 0;
+}
+
+static void
+note_offset(engine *e, const rd_kafka_message_t *m)
+{
+	for (size_t i = 0; i < e->noffs; i++)
+		if (e->offs[i].partition == m->partition) {
+			if (m->offset + 1 > e->offs[i].next)
+				e->offs[i].next = m->offset + 1;
+			return;
+		}
+	if (e->noffs == e->offs_cap) {
+		e->offs_cap = e->offs_cap ? e->offs_cap * 2 : 16;
+		e->offs = xreallocarray(e->offs, e->offs_cap,
+		    sizeof(*e->offs));
+	}
+	e->offs[e->noffs++] = (struct part_off){ e->cfg->kafka.input_topic,
+		m->partition, m->offset + 1 };
+}
+
+/* ---- consuming ------------------------------------------------------------ */
+
+static void
+rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	engine *e = opaque;
+	e->stats.rebalances++;
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		rd_kafka_assign(rk, parts);
+		if (e->assignment)
+			rd_kafka_topic_partition_list_destroy(e->assignment);
+		e->assignment = rd_kafka_topic_partition_list_copy(parts);
+		if (e->paused)
+			rd_kafka_pause_partitions(rk, parts);
+		char n[16];
+		snprintf(n, sizeof(n), "%d", parts->cnt);
+		log_kv(LOG_INFO, "partitions assigned", "count", n,
+		    (char *)NULL);
+	} else {
+		/* Give up nothing uncommitted: what was applied and stored
+		 * is committed before the partitions go. */
+		rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
+		if (cerr != RD_KAFKA_RESP_ERR_NO_ERROR &&
+		    cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+			log_kv(LOG_WARN, "commit on revoke failed", "error",
+			    rd_kafka_err2str(cerr), (char *)NULL);
+		rd_kafka_assign(rk, NULL);
+		if (e->assignment)
+			rd_kafka_topic_partition_list_destroy(e->assignment);
+		e->assignment = NULL;
+		log_kv(LOG_INFO, "partitions revoked", (char *)NULL);
+	}
+}
+
+static void
+set_paused(engine *e, bool pause, const char *why)
+{
+	if (pause == e->paused)
+		return;
+	e->paused = pause;
+	if (pause)
+		e->stats.paused++;
+	if (e->assignment) {
+		if (pause)
+			rd_kafka_pause_partitions(e->cons, e->assignment);
+		else
+			rd_kafka_resume_partitions(e->cons, e->assignment);
+	}
+	char ob[24], heap[24];
+	snprintf(ob, sizeof(ob), "%zu", e->ob.live);
+	snprintf(heap, sizeof(heap), "%zu", tracker_heap_size(e->t));
+	log_kv(pause && why[0] == 'b' ? LOG_WARN : LOG_INFO,
+	    pause ? "input paused" : "input resumed", "reason", why, "outbox",
+	    ob, "heap", heap, (char *)NULL);
+}
+
+static void
+backpressure(engine *e)
+{
+	size_t ob = e->ob.live, heap = tracker_heap_size(e->t);
+	size_t mo = (size_t)e->cfg->engine.max_outbox;
+	size_t mp = (size_t)e->cfg->engine.max_pending;
+	if (!e->paused && (ob > mo || heap > mp))
+		set_paused(e, true, "backpressure");
+	else if (e->paused && ob <= mo - mo / 10 && heap <= mp - mp / 10)
+		set_paused(e, false, "below the bounds");
+}
+
+/* Decodes m into e->tev[i] (strings in the arena); 0, or -1 with why. */
+static int
+decode(engine *e, const rd_kafka_message_t *m, struct tracker_event *tev,
+    char *why, size_t whylen)
+{
+	struct wire_event *ev = e->ev;
+	if (m->payload == NULL || m->len == 0) {
+		snprintf(why, whylen, "empty message");
+		return -1;
+	}
+	if (wire_event_decode(m->payload, m->len, &e->wcfg, ev, NULL, why,
+		whylen) != 0)
+		return -1;
+	struct arena *a = &e->arena;
+	tev->type = ev->type == WIRE_SET ? EVENT_SET : EVENT_UNSET;
+	tev->kind = ev->kind == WIRE_KIND_HOST ? ENTITY_HOST : ENTITY_IMAGE;
+	tev->id = arena_str(a, ev->id);
+	tev->source = arena_str(a, ev->source);
+	const char **tags = NULL, **digs = NULL;
+	if (ev->ntags) {
+		tags = arena_alloc(a, ev->ntags * sizeof(*tags));
+		for (size_t i = 0; i < ev->ntags; i++)
+			tags[i] = arena_str(a, ev->repo_tags[i]);
+	}
+	if (ev->ndigests) {
+		digs = arena_alloc(a, ev->ndigests * sizeof(*digs));
+		for (size_t i = 0; i < ev->ndigests; i++)
+			digs[i] = arena_str(a, ev->repo_digests[i]);
+	}
+	tev->tags = tags;
+	tev->ntags = ev->ntags;
+	tev->digests = digs;
+	tev->ndigests = ev->ndigests;
+	tev->observed_at = ev->observed_at;
+	tev->partition = m->partition;
+	return 0;
+}
+
+static void abort_job(engine *e, uint32_t handle);
+
+/* Takes up to batch_max messages and applies them. Returns the count
+ * taken (so the caller knows whether more may be waiting). */
+static size_t
+consume_batch(engine *e, int64_t now)
+{
+	size_t max = (size_t)e->cfg->engine.batch_max, n = 0, ni = 0;
+	char why[512];
+
+	while (n < max) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(e->cons, 0);
+		if (m == NULL)
+			break;
+		if (m->err) {
+			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				log_kv(LOG_WARN, "consumer", "error",
+				    rd_kafka_message_errstr(m), (char *)NULL);
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		e->msgs[n] = m;
+		e->stats.events++;
+		note_offset(e, m);
+		if (decode(e, m, &e->tev[ni], why, sizeof(why)) != 0) {
+			dead_letter(e, m, why);
+		} else {
+			e->items[ni].ev = &e->tev[ni];
+			e->item_msg[ni] = n;
+			ni++;
+		}
+		n++;
+	}
+	if (ni > 0) {
+		tracker_apply_batch(e->t, e->items, ni, now);
+		for (size_t i = 0; i < ni; i++) {
+			struct tracker_batch_item *it = &e->items[i];
+			e->stats.applied[it->result]++;
+			if (it->result == APPLY_INVALID) {
+				dead_letter(e, e->msgs[e->item_msg[i]],
+				    it->err);
+				continue;
+			}
+			if (it->out.status != OUTCOME_NONE) {
+				if (it->out.abort_scan)
+					abort_job(e, it->out.handle);
+				emit_outcome(e, &it->out, NULL, now);
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		rd_kafka_message_destroy(e->msgs[i]);
+	arena_reset(&e->arena);
+	return n;
+}
+
+/* ---- scanning --------------------------------------------------------- */
+
+static void
+abort_job(engine *e, uint32_t handle)
+{
+	if (handle >= e->job_cap || e->job_of[handle] == 0)
+		return;
+	e->cancel_of[handle] = 1;
+	(void)scan_pool_abort(e->pool, e->job_of[handle]);
+}
+
+static int
+submit(engine *e, const struct tracker_job *tj)
+{
+	char id[300];
+	struct arena a = { 0 };
+	struct refs *r = xcalloc(1, sizeof(*r));
+	r->arena = &a;
+	tracker_id_string(e->t, tj->handle, id, sizeof(id));
+	tracker_sources(e->t, tj->handle, refs_collect, r);
+	uint64_t job_id = (++e->job_seq << 32) | tj->handle;
+	struct scan_job *job = scan_job_new(job_id,
+	    tj->key.kind == ENTITY_HOST ? SBOM_HOST : SBOM_IMAGE, id, r->tags,
+	    r->ntags, r->digests, r->ndigests, tj->attempt);
+	arena_free(&a);
+	free(r);
+	if (scan_pool_submit(e->pool, job) != 0) {
+		scan_job_free(job);
+		return -1;
+	}
+	job_table_grow(e, tj->handle);
+	e->job_of[tj->handle] = job_id;
+	e->cancel_of[tj->handle] = 0;
+	e->in_pool++;
+	e->stats.scans_started++;
+	char att[16];
+	snprintf(att, sizeof(att), "%u", tj->attempt);
+	log_kv(LOG_DEBUG, "scan started", "id", id, "attempt", att,
+	    (char *)NULL);
+	return 0;
+}
+
+static void
+dispatch(engine *e, int64_t now)
+{
+	size_t cap = (size_t)e->cfg->scan.workers * 2;
+	struct tracker_job tj;
+	while (e->in_pool < cap && tracker_pop_due(e->t, now, &tj) == 1) {
+		job_table_grow(e, tj.handle);
+		if (e->job_of[tj.handle] != 0) {
+			/* Its aborted predecessor is still running. */
+			if (e->ndeferred == e->deferred_cap) {
+				e->deferred_cap = e->deferred_cap ?
+				    e->deferred_cap * 2 : 16;
+				e->deferred = xreallocarray(e->deferred,
+				    e->deferred_cap, sizeof(*e->deferred));
+			}
+			e->deferred[e->ndeferred++].job = tj;
+			continue;
+		}
+		if (submit(e, &tj) != 0) {
+			(void)tracker_requeue(e->t, tj.handle, now);
+			break;
+		}
+	}
+}
+
+static void
+completions(engine *e, int64_t now)
+{
+	struct scan_completion c[32];
+	size_t n;
+	while ((n = scan_pool_poll(e->pool, c, 32)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			uint32_t h = (uint32_t)(c[i].job_id & 0xffffffffu);
+			uint32_t attempt = c[i].job->attempt;
+			bool cancelled = h < e->job_cap && e->cancel_of[h];
+			if (h < e->job_cap && e->job_of[h] == c[i].job_id) {
+				e->job_of[h] = 0;
+				e->cancel_of[h] = 0;
+			}
+			e->in_pool--;
+			struct scan_job_result *res = &c[i].result;
+			if (cancelled) {
+				/* CANCELLED already published. */
+			} else if (c[i].aborted) {
+				(void)tracker_requeue(e->t, h, now);
+			} else {
+				struct tracker_result tr = {
+					.ok = res->rc == 0,
+					.error_class = res->error_class ==
+						SCAN_PERMANENT ?
+					    ERROR_PERMANENT :
+					    ERROR_RETRYABLE,
+					.error = res->rc == 0 ? NULL :
+								res->error,
+				};
+				struct tracker_outcome out;
+				e->stats.scans_finished[res->rc == 0 ? 0 : 1]++;
+				if (tracker_complete(e->t, h, attempt, &tr, now,
+					&out) == 0 &&
+				    out.status != OUTCOME_NONE)
+					emit_outcome(e, &out, res, now);
+			}
+			scan_job_result_free(res);
+			scan_job_free(c[i].job);
+			/* A job that waited for this one may go now. */
+			for (size_t d = 0; d < e->ndeferred; d++) {
+				if (e->deferred[d].job.handle != h)
+					continue;
+				struct tracker_job tj = e->deferred[d].job;
+				e->deferred[d] =
+				    e->deferred[--e->ndeferred];
+				if (submit(e, &tj) != 0)
+					(void)tracker_requeue(e->t, h, now);
+				break;
+			}
+		}
+	}
+}
+
+/* ---- set-up ------------------------------------------------------------------- */
+
+static struct kclient_prop *
+props_of(const struct config_props *p)
+{
+	struct kclient_prop *v = xcalloc(p->n + 1, sizeof(*v));
+	for (size_t i = 0; i < p->n; i++)
+		v[i] = (struct kclient_prop){ p->v[i].name, p->v[i].value };
+	return v;
+}
+
+static int
+kafka_open(engine *e, char *err, size_t errlen)
+{
+	const struct sbomd_config *c = e->cfg;
+	char maxmsg[24];
+	int64_t mm = c->scan.max_sbom_bytes + (1 << 20);
+	snprintf(maxmsg, sizeof(maxmsg), "%" PRId64,
+	    mm > 1000000000 ? 1000000000 : mm);
+	const struct kclient_prop pdef[] = {
+		{ "client.id", "sbomd-producer" },
+		{ "enable.idempotence", "true" },
+		{ "compression.codec", "zstd" },
+		{ "linger.ms", "5" },
+		{ "message.timeout.ms", "0" }, /* the outbox retries */
+		{ "message.max.bytes", maxmsg },
+	};
+	const struct kclient_prop cdef[] = {
+		{ "client.id", "sbomd-consumer" },
+		{ "group.id", c->kafka.group_id },
+		{ "enable.auto.offset.store", "false" },
+		{ "enable.auto.commit", "true" },
+		{ "auto.commit.interval.ms", "1000" },
+		{ "auto.offset.reset", "earliest" },
+		{ "enable.partition.eof", "false" },
+	};
+	struct kclient_prop *pp = props_of(&c->kafka.producer_properties);
+	struct kclient_prop *cp = props_of(&c->kafka.consumer_properties);
+	char why[512];
+	int rc = -EINVAL;
+	rd_kafka_conf_t *pc = kclient_conf(c->kafka.brokers, pdef,
+	    sizeof(pdef) / sizeof(pdef[0]), pp,
+	    c->kafka.producer_properties.n, "kafka.producer_properties", err,
+	    errlen);
+	rd_kafka_conf_t *cc = kclient_conf(c->kafka.brokers, cdef,
+	    sizeof(cdef) / sizeof(cdef[0]), cp,
+	    c->kafka.consumer_properties.n, "kafka.consumer_properties", err,
+	    errlen);
+	free(pp);
+	free(cp);
+	if (pc == NULL || cc == NULL)
+		goto out;
+	rd_kafka_conf_set_opaque(pc, e);
+	rd_kafka_conf_set_dr_msg_cb(pc, dr_cb);
+	rd_kafka_conf_set_error_cb(pc, error_cb);
+	e->prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, why, sizeof(why));
+	if (e->prod == NULL) {
+		snprintf(err, errlen, "kafka producer: %s", why);
+		goto out;
+	}
+	pc = NULL; /* owned by the producer */
+	rd_kafka_conf_set_opaque(cc, e);
+	rd_kafka_conf_set_rebalance_cb(cc, rebalance_cb);
+	rd_kafka_conf_set_error_cb(cc, error_cb);
+	e->cons = rd_kafka_new(RD_KAFKA_CONSUMER, cc, why, sizeof(why));
+	if (e->cons == NULL) {
+		snprintf(err, errlen, "kafka consumer: %s", why);
+		goto out;
+	}
+	cc = NULL;
+	rd_kafka_poll_set_consumer(e->cons);
+	e->cq = rd_kafka_queue_get_consumer(e->cons);
+	rd_kafka_queue_io_event_enable(e->cq, e->wake[1], "c", 1);
+	rd_kafka_queue_t *pq = rd_kafka_queue_get_main(e->prod);
+	rd_kafka_queue_io_event_enable(pq, e->wake[1], "p", 1);
+	rd_kafka_queue_destroy(pq);
+
+	rd_kafka_topic_partition_list_t *sub =
+	    rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(sub, c->kafka.input_topic,
+	    RD_KAFKA_PARTITION_UA);
+	rd_kafka_resp_err_t kerr = rd_kafka_subscribe(e->cons, sub);
+	rd_kafka_topic_partition_list_destroy(sub);
+	if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		snprintf(err, errlen, "subscribing to %s: %s",
+		    c->kafka.input_topic, rd_kafka_err2str(kerr));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (pc)
+		rd_kafka_conf_destroy(pc);
+	if (cc)
+		rd_kafka_conf_destroy(cc);
+	return rc;
+}
+
+static int
+load_outbox_item(void *ctx, uint64_t seq, const void *data, size_t len)
+{
+	engine *e = ctx;
+	if (len < 3)
+		return 0; /* not ours: leave it */
+	uint8_t *rec = xmalloc(len);
+	memcpy(rec, data, len);
+	obq_push(&e->ob, seq, rec, len);
+	return 0;
+}
+
+static int
+scanner_open(engine *e, char *err, size_t errlen)
+{
+	const struct sbomd_config *c = e->cfg;
+	int rc;
+	if (c->scan.backend == CONFIG_BACKEND_EXEC) {
+		struct scan_exec_config xc = {
+			.argv = (const char *const *)c->scan.exec_argv.v,
+			.argc = c->scan.exec_argv.n,
+			.retryable_exit_codes =
+			    (const int *)c->scan.exec_retryable_exit_codes.v,
+			.nretryable = c->scan.exec_retryable_exit_codes.n,
+			.max_sbom_bytes = (size_t)c->scan.max_sbom_bytes,
+		};
+		e->backend = &scan_backend_exec;
+		rc = e->backend->init(&xc, &e->bctx, err, errlen);
+	} else {
+		struct scan_oci_config oc = {
+			.stores = (const char *const *)c->scan.stores.v,
+			.nstores = c->scan.stores.n,
+			.platform = c->scan.platform,
+			.host_root = c->scan.host_root,
+		};
+		e->backend = &scan_backend_oci;
+		rc = e->backend->init(&oc, &e->bctx, err, errlen);
+	}
+	if (rc != 0)
+		return rc;
+	struct scan_pool_config pc = { c->scan.workers, c->scan.timeout_ms };
+	e->pool = scan_pool_new(e->backend, e->bctx, &pc, err, errlen);
+	return e->pool ? 0 : -EINVAL;
+}
+
+/* ---- the loop -------------------------------------------------------------- */
+
+static int
+wait_time(engine *e, int64_t now, bool more)
+{
+	if (more || scan_pool_pending(e->pool) > 0)
+		return 0;
+	int64_t due;
+	int64_t t = WAIT_CAP_MS;
+	if (e->in_pool < (size_t)e->cfg->scan.workers * 2 &&
+	    tracker_next_due(e->t, &due) == 0 && due >= 0) {
+		if (due <= now)
+			return 0;
+		if (due - now < t)
+			t = due - now;
+	}
+	return (int)t;
+}
+
+static void
+drain_wake(engine *e)
+{
+	char buf[256];
+	while (read(e->wake[0], buf, sizeof(buf)) > 0)
+		;
+}
+
+/* Commits, retrying while the store refuses (full disk): input is not
+ * consumed meanwhile. Returns 0, or the error once stop is set. */
+static int
+commit_until_done(engine *e, bool give_up_on_stop, char *err, size_t errlen)
+{
+	for (;;) {
+		char why[512];
+		int rc = commit(e, why, sizeof(why));
+		if (rc == 0)
+			return 0;
+		int64_t now = mono_ms();
+		if (now - e->last_commit_fail_log > 10000) {
+			log_kv(LOG_ERROR, "state commit failed, retrying",
+			    "error", why, (char *)NULL);
+			e->last_commit_fail_log = now;
+		}
+		if (give_up_on_stop && *e->stop) {
+			snprintf(err, errlen, "%s", why);
+			return rc;
+		}
+		/* Keep the group membership and delivery reports alive. */
+		rd_kafka_poll(e->prod, 0);
+		rd_kafka_message_t *m;
+		while ((m = rd_kafka_consumer_poll(e->cons, 0)) != NULL) {
+			/* Not applied: seek back so it is fetched again. */
+			rd_kafka_topic_partition_list_t *l =
+			    rd_kafka_topic_partition_list_new(1);
+			rd_kafka_topic_partition_list_add(l,
+			    rd_kafka_topic_name(m->rkt), m->partition)
+			    ->offset = m->offset;
+			rd_kafka_error_t *se = rd_kafka_seek_partitions(
+			    e->cons, l, 1000);
+			if (se)
+				rd_kafka_error_destroy(se);
+			rd_kafka_topic_partition_list_destroy(l);
+			rd_kafka_message_destroy(m);
+		}
+		struct timespec ts = { 0, COMMIT_RETRY_MS * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int
+shutdown_drain(engine *e, char *err, size_t errlen)
+{
+	int64_t now = wall_ms();
+	log_kv(LOG_INFO, "shutting down", (char *)NULL);
+	set_paused(e, true, "shutdown");
+	scan_pool_shutdown(e->pool, true);
+	completions(e, now);
+	for (size_t d = 0; d < e->ndeferred; d++)
+		(void)tracker_requeue(e->t, e->deferred[d].job.handle, now);
+	e->ndeferred = 0;
+	int rc = commit_until_done(e, true, err, errlen);
+	if (rc != 0)
+		return rc;
+	store_offsets(e);
+
+	int64_t deadline = mono_ms() + e->cfg->engine.shutdown_timeout_ms;
+	produce_pending(e);
+	while (e->ob.live > 0 && mono_ms() < deadline) {
+		rd_kafka_poll(e->prod, 50);
+		produce_pending(e);
+	}
+	rc = commit_until_done(e, true, err, errlen);
+	char left[24];
+	snprintf(left, sizeof(left), "%zu", e->ob.live);
+	log_kv(e->ob.live ? LOG_WARN : LOG_INFO, "outbox drained",
+	    "undelivered", left, (char *)NULL);
+	rd_kafka_resp_err_t cerr = rd_kafka_commit(e->cons, NULL, 0);
+	if (cerr != RD_KAFKA_RESP_ERR_NO_ERROR &&
+	    cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+		log_kv(LOG_WARN, "final offset commit failed", "error",
+		    rd_kafka_err2str(cerr), (char *)NULL);
+	return rc;
+}
+
+static void
+engine_close(engine *e)
+{
+	if (e->cons) {
+		if (e->cq) {
+			rd_kafka_queue_io_event_enable(e->cq, -1, NULL, 0);
+			rd_kafka_queue_destroy(e->cq);
+		}
+		rd_kafka_consumer_close(e->cons);
+		rd_kafka_destroy(e->cons);
+	}
+	if (e->prod) {
+		/* Undelivered items stay in the outbox for the next start. */
+		rd_kafka_purge(e->prod,
+		    RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+		rd_kafka_poll(e->prod, 0);
+		rd_kafka_destroy(e->prod);
+	}
+	if (e->assignment)
+		rd_kafka_topic_partition_list_destroy(e->assignment);
+	if (e->pool) {
+		scan_pool_shutdown(e->pool, true);
+		struct scan_completion c[32];
+		size_t n;
+		while ((n = scan_pool_poll(e->pool, c, 32)) > 0)
+			for (size_t i = 0; i < n; i++) {
+				scan_job_result_free(&c[i].result);
+				scan_job_free(c[i].job);
+			}
+		scan_pool_free(e->pool);
+	}
+	if (e->backend && e->bctx)
+		e->backend->fini(e->bctx);
+	if (e->st)
+		store_close(e->st);
+	if (e->t)
+		tracker_free(e->t);
+	for (size_t i = 0; i < e->nadds; i++)
+		free(e->adds[i].rec);
+	free(e->adds);
+	free(e->dels);
+	free(e->offs);
+	obq_free(&e->ob);
+	free(e->job_of);
+	free(e->cancel_of);
+	free(e->deferred);
+	free(e->schema_ids);
+	free(e->ev);
+	free(e->wo);
+	wire_buf_free(&e->wbuf);
+	free(e->msgs);
+	free(e->tev);
+	free(e->items);
+	free(e->item_msg);
+	arena_free(&e->arena);
+	if (e->wake[0] >= 0)
+		close(e->wake[0]);
+	if (e->wake[1] >= 0)
+		close(e->wake[1]);
+}
+
+int
+engine_run(const struct sbomd_config *cfg, volatile sig_atomic_t *stop,
+    char *err, size_t errlen)
+{
+	engine E, *e = &E;
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	e->cfg = cfg;
+	e->stop = stop;
+	e->wake[0] = e->wake[1] = -1;
+	if (pipe2(e->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		return -errno;
+	}
+
+	/* Wire settings. */
+	e->wcfg.max_payload = (size_t)cfg->kafka.max_payload_bytes;
+	if (cfg->kafka.accepted_schema_ids.n == 0) {
+		e->wcfg.any_schema_id = 1;
+	} else {
+		e->schema_ids = xcalloc(cfg->kafka.accepted_schema_ids.n,
+		    sizeof(uint32_t));
+		for (size_t i = 0; i < cfg->kafka.accepted_schema_ids.n; i++)
+			e->schema_ids[i] =
+			    (uint32_t)cfg->kafka.accepted_schema_ids.v[i];
+		e->wcfg.schema_ids = e->schema_ids;
+		e->wcfg.nschema_ids = cfg->kafka.accepted_schema_ids.n;
+	}
+	e->oframe.framing = cfg->kafka.output_framing ==
+		CONFIG_FRAMING_CONFLUENT ? WIRE_FRAMING_CONFLUENT :
+					   WIRE_FRAMING_SINGLE_OBJECT;
+	e->oframe.schema_id = (uint32_t)cfg->kafka.output_schema_id;
+	e->ev = xmalloc(sizeof(*e->ev));
+	e->wo = xmalloc(sizeof(*e->wo));
+	size_t bm = (size_t)cfg->engine.batch_max;
+	e->msgs = xcalloc(bm, sizeof(*e->msgs));
+	e->tev = xcalloc(bm, sizeof(*e->tev));
+	e->items = xcalloc(bm, sizeof(*e->items));
+	e->item_msg = xcalloc(bm, sizeof(*e->item_msg));
+
+	/* State. */
+	struct tracker_config tc;
+	config_to_tracker(cfg, &tc);
+	e->t = tracker_new(&tc);
+	struct store_options so = { .max_map_size =
+					(size_t)cfg->state.max_map_size };
+	if ((rc = store_open(cfg->state.dir, &so, &e->st, err, errlen)) != 0)
+		goto out;
+	struct store_recovery rec;
+	if ((rc = store_recover(e->st, e->t, wall_ms(), &rec, err, errlen)) !=
+	    0)
+		goto out;
+	if ((rc = store_outbox_foreach(e->st, load_outbox_item, e)) != 0) {
+		snprintf(err, errlen, "state.dir %s: reading the outbox: %s",
+		    cfg->state.dir, strerror(-rc));
+		goto out;
+	}
+	{
+		char ne[24], no[24], nr[24], secs[24];
+		snprintf(ne, sizeof(ne), "%zu", rec.entries);
+		snprintf(no, sizeof(no), "%zu", e->ob.live);
+		snprintf(nr, sizeof(nr), "%zu", rec.requeued);
+		snprintf(secs, sizeof(secs), "%.3f", rec.seconds);
+		log_kv(LOG_INFO, "state recovered", "dir", cfg->state.dir,
+		    "entries", ne, "outbox", no, "requeued", nr, "seconds",
+		    secs, (char *)NULL);
+	}
+
+	if ((rc = scanner_open(e, err, errlen)) != 0)
+		goto out;
+	if ((rc = kafka_open(e, err, errlen)) != 0)
+		goto out;
+	produce_pending(e); /* outcomes of an earlier run, not yet in Kafka */
+	log_kv(LOG_INFO, "running", "brokers", cfg->kafka.brokers, "input",
+	    cfg->kafka.input_topic, "output", cfg->kafka.output_topic,
+	    "group", cfg->kafka.group_id, "backend", e->backend->name,
+	    (char *)NULL);
+
+	bool more = false;
+	while (!*stop && !e->fatal) {
+		int64_t now = wall_ms();
+		struct pollfd pfd[2] = {
+			{ e->wake[0], POLLIN, 0 },
+			{ scan_pool_wakeup_fd(e->pool), POLLIN, 0 },
+		};
+		int timeout = wait_time(e, now, more);
+		if (timeout > 0 && poll(pfd, 2, timeout) < 0 && errno != EINTR)
+			break;
+		drain_wake(e);
+		if (*stop)
+			break;
+		now = wall_ms();
+		rd_kafka_poll(e->prod, 0);
+		completions(e, now);
+		size_t n = consume_batch(e, now);
+		more = n == (size_t)cfg->engine.batch_max;
+		dispatch(e, now);
+		if ((rc = commit_until_done(e, true, err, errlen)) != 0)
+			goto out;
+		store_offsets(e);
+		produce_pending(e);
+		backpressure(e);
+	}
+	if (e->fatal) {
+		snprintf(err, errlen, "%s", e->fatal_why);
+		(void)commit(e, err + strlen(err), 0);
+		rc = -EIO;
+		goto out;
+	}
+	rc = shutdown_drain(e, err, errlen);
+out:
+	engine_close(e);
+	return rc;
+}

@@ -1,0 +1,10 @@
+/*
+ * run: the `sbomd run` subcommand (the service) and `sbomd state`.
+ */
+#ifndef SBOMD_SERVICE_RUN_H
+#define SBOMD_SERVICE_RUN_H
+
+int run_main(int argc, char **argv);
+int state_main(int argc, char **argv);
+
+#endif
