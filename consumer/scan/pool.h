@@ -35,7 +35,7 @@ struct scan_completion {
 	struct scan_job_result result; /* scan_job_result_free it */
 	/*
 	 * aborted: scan_pool_abort or scan_pool_shutdown ended it (result
-	 * rc -ECANCELED, or whatever the scan reached before it stopped).
+	 * rc -ECANCELED "scan aborted", whatever the backend had reached).
 	 * timed_out: it ran past its deadline (result rc -ETIMEDOUT,
 	 * RETRYABLE, "scan timed out after 5m"). At most one is set; with
 	 * neither the result is the backend's own.
