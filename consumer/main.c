@@ -7,7 +7,6 @@
 #include "kafka/devkafka.h"
 #include "kafka/emit.h"
 #include "scan/scan_cmd.h"
-#include "service/demo.h"
 #include "service/run.h"
 
 static void
@@ -21,10 +20,9 @@ usage(FILE *f)
 	    "  scan        write the CycloneDX SBOM of an image or directory\n"
 	    "  emit        JSON lines on stdin -> Avro events on the input topic\n"
 	    "  tail        outcomes from the output topic -> JSON lines\n"
-	    "  state       inspect the durable state (list, show)\n"
+	    "  state       inspect the durable state (list, show, stats)\n"
 	    "  dev-kafka   a local Kafka-protocol broker for tries and tests\n"
-	    "  demo        play the scheduling scenario offline (simulated "
-	    "clock)\n"
+
 	    "  version     print the version\n"
 	    "  help        this text\n"
 	    "\n"
@@ -60,8 +58,6 @@ main(int argc, char **argv)
 		return devkafka_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "scan") == 0)
 		return scan_main(argc - 1, argv + 1);
-	if (strcmp(cmd, "demo") == 0)
-		return demo_main(argc - 1, argv + 1);
 	fprintf(stderr, "sbomd: unknown command \"%s\"\n", cmd);
 	usage(stderr);
 	return 2;

@@ -12,7 +12,8 @@ PACKAGES=(
   liblmdb-dev lmdb-utils libcmocka-dev libssl-dev
   librdkafka-dev libavro-dev libconfig-dev libarchive-dev
   libjansson-dev libmicrohttpd-dev libzstd-dev zlib1g-dev
-  libsqlite3-dev rpm sqlite3 libisal-dev isal kcat python3 zstd
+  libsqlite3-dev rpm sqlite3 libisal-dev isal kcat python3 zstd curl chromium
+  docker-compose
 )
 
 SUDO=""

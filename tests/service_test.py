@@ -7,7 +7,8 @@ the output (or dead-letter) topic, or on the process's exit status.
 
 Usage: tests/service_test.py PATH/TO/sbomd [TestName ...]
 """
-import json, os, random, shutil, signal, subprocess, sys, tempfile, threading, time, unittest, warnings
+import json, os, random, re, shutil, signal, socket, subprocess, sys, tempfile, threading, time, unittest, warnings
+import urllib.error, urllib.request
 
 SBOMD = None
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -128,7 +129,7 @@ class Service(unittest.TestCase):
         shutil.rmtree(self.work, ignore_errors=True)
 
     def config(self, extra="", retry='base_backoff = "1s"; max_backoff = "4s";',
-               stores=None, name="sbomd.cfg"):
+               stores=None, name="sbomd.cfg", listen=""):
         stores = stores if stores is not None else [self.store_a]
         path = os.path.join(self.work, name)
         with open(path, "w") as f:
@@ -138,7 +139,7 @@ class Service(unittest.TestCase):
 state = {{ dir = "{self.state}"; }};
 retry = {{ {retry} }};
 scan = {{ stores = {json.dumps(stores).replace('[', '[ ').replace(']', ' ]')}; host_root = "{self.work}/no-such-host-root"; workers = 2; }};
-http = {{ listen = ""; }};
+http = {{ listen = "{listen}"; }};
 log = {{ format = "text"; level = "debug"; }};
 {extra}
 """)
@@ -146,7 +147,8 @@ log = {{ format = "text"; level = "debug"; }};
 
     def start(self, cfg, wait_assigned=True):
         self.log_path = os.path.join(self.work, f"run-{len(self.procs)}.log")
-        self.run = subprocess.Popen([SBOMD, "run", "-c", cfg], stdout=subprocess.DEVNULL,
+        self.stdout_path = os.path.join(self.work, f"run-{len(self.procs)}.stdout")
+        self.run = subprocess.Popen([SBOMD, "run", "-c", cfg], stdout=open(self.stdout_path, "w"),
                                     stderr=open(self.log_path, "w"))
         self.procs.append(self.run)
         if wait_assigned:
@@ -197,6 +199,7 @@ log = {{ format = "text"; level = "debug"; }};
         self.run.send_signal(signal.SIGTERM)
         rc = self.run.wait(30)
         self.assertEqual(rc, 0, self.log()[-3000:])
+        self.assertEqual(os.path.getsize(self.stdout_path), 0, "sbomd run wrote to stdout")
 
 
 def missing_id(n):
@@ -305,6 +308,202 @@ class TestScanning(Service):
         self.assertEqual([o["status"] for o in out.snapshot(self.of("node-7"))], ["FAILED"])
 
 
+class TestExec(Service):
+    def exec_config(self, script, extra_scan=""):
+        cfg = self.config()
+        txt = open(cfg).read().replace(
+            "workers = 2;",
+            'workers = 2; backend = "exec"; exec_argv = [ "/bin/sh", "-c", %s, "sh", "{id}", "{ref}" ]; '
+            'exec_retryable_exit_codes = [ 75 ]; %s' % (json.dumps(script), extra_scan))
+        open(cfg, "w").write(txt)
+        return cfg
+
+    def test_exec_success_and_classes(self):
+        out = self.tail()
+        script = ('case "$1" in *1) printf \'{"bomFormat":"CycloneDX","components":[{"name":"%s"},{}]}\' "$2";; '
+                  '*2) echo "registry down" >&2; exit 75;; *) echo "bad image" >&2; exit 3;; esac')
+        self.start(self.exec_config(script))
+        a, b, c = missing_id(0x11), missing_id(0x12), missing_id(0x13)
+        self.emit([self.set_(a, "n1", repo_tags=["app:1"]), self.set_(b, "n1"), self.set_(c, "n1")])
+        ok = out.wait(self.of(a, "SUCCEEDED"))[0]
+        self.assertEqual(ok["scanner"], "exec")
+        self.assertEqual(ok["sbom"]["component_count"], 2)
+        self.assertEqual(ok["repo_tags"], ["app:1"])
+        r = out.wait(self.of(b, "RETRY_SCHEDULED"))[0]
+        self.assertEqual(r["error_class"], "RETRYABLE")
+        self.assertIn("registry down", r["error"])
+        f = out.wait(self.of(c, "FAILED"))[0]
+        self.assertEqual(f["error_class"], "PERMANENT")
+        self.assertIn("bad image", f["error"])
+
+    def test_running_scan_aborted_when_last_reference_goes(self):
+        out = self.tail()
+        marks = os.path.join(self.work, "marks")
+        script = 'echo "start $1 $$" >> %s; sleep 41.5; echo "end $1" >> %s' % (marks, marks)
+        self.start(self.exec_config(script))
+        x = missing_id(14)
+        self.emit([self.set_(x, "n1")])
+        end = time.time() + 20
+        while not (os.path.exists(marks) and "start" in open(marks).read()):
+            self.assertLess(time.time(), end, "the scan did not start")
+            time.sleep(0.05)
+        pid = int(open(marks).read().split()[2])
+        self.emit([self.unset(x, "n1")])
+        c = out.wait(self.of(x, "CANCELLED"))[0]
+        self.assertEqual(c["attempt"], 1)
+        end = time.time() + 15
+        while os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z":
+            self.assertLess(time.time(), end, "the aborted scan's process is still running")
+            time.sleep(0.1)
+        # SET again: a new scan starts (after the aborted one came back).
+        self.emit([self.set_(x, "n2")])
+        end = time.time() + 20
+        while open(marks).read().count("start") < 2:
+            self.assertLess(time.time(), end, "no new scan after the re-SET")
+            time.sleep(0.05)
+        self.assertNotIn("end", open(marks).read(), "the aborted scan ran to its end")
+        self.assertEqual([o["status"] for o in out.snapshot(self.of(x))], ["CANCELLED"])
+
+
+def free_port():
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        return so.getsockname()[1]
+
+
+def get(url, timeout=10):
+    """(status, body) of a GET; HTTP errors are answers too."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def metric(text, name, labels=None):
+    """The value of one series in Prometheus text (None if absent)."""
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        m = re.match(r'^([a-z_]+)(\{[^}]*\})? (\S+)$', line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'([a-z_]+)="([^"]*)"', m.group(2) or ""))
+        if labels is None or all(got.get(k) == v for k, v in labels.items()):
+            return float(m.group(3))
+    return None
+
+
+class TestHttp(Service):
+    def start_http(self, retry='base_backoff = "3s"; max_backoff = "3s"; jitter = 0.0;'):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.start(self.config(listen=f"127.0.0.1:{self.port}", retry=retry), wait_assigned=False)
+        end = time.time() + 20
+        while True:
+            try:
+                return get(self.base + "/readyz")
+            except (urllib.error.URLError, ConnectionError):
+                self.assertLess(time.time(), end, "http did not come up:\n" + self.log()[-2000:])
+                time.sleep(0.05)
+
+    def wait_ready(self):
+        end = time.time() + 30
+        while get(self.base + "/readyz")[0] != 200:
+            self.assertLess(time.time(), end, "never ready")
+            time.sleep(0.1)
+
+    def test_endpoints_follow_the_work(self):
+        out = self.tail()
+        first = self.start_http()
+        # Not ready before the group join (about 3 s against dev-kafka).
+        self.assertEqual(first[0], 503)
+        self.assertIn(first[1], ("recovering state\n", "no partitions assigned\n"))
+        self.wait_ready()
+        self.assertEqual(get(self.base + "/healthz"), (200, "ok\n"))
+        _, m0 = get(self.base + "/metrics")
+        self.assertEqual(metric(m0, "sbomd_scans_started_total"), 0)
+        self.assertEqual(metric(m0, "sbomd_ready"), 1)
+        self.assertEqual(metric(m0, "sbomd_entities", {"state": "QUEUED"}), 0)
+        g = missing_id(0x21)
+        self.emit([self.set_(self.image_a, f"node-{i}") for i in range(5)] +
+                  [self.set_(g, "node-1", repo_tags=["web:2"]),
+                   self.set_(g, "node-1", repo_tags=["web:2"]),
+                   self.unset(missing_id(0x99), "node-1")])
+        out.wait(self.of(self.image_a, "SUCCEEDED"))
+        out.wait(self.of(g, "RETRY_SCHEDULED"))
+        time.sleep(0.6)  # snapshots are published every 250 ms
+        _, m = get(self.base + "/metrics")
+        ev = lambda t, r: metric(m, "sbomd_events_consumed_total", {"type": t, "result": r})
+        self.assertEqual(ev("SET", "applied"), 6)
+        self.assertEqual(ev("SET", "deduplicated"), 1)
+        self.assertEqual(ev("UNSET", "unknown_entity"), 1)
+        self.assertEqual(metric(m, "sbomd_scans_started_total"), 2)
+        self.assertEqual(metric(m, "sbomd_scans_finished_total", {"result": "success"}), 1)
+        self.assertEqual(metric(m, "sbomd_scans_finished_total", {"error_class": "RETRYABLE"}), 1)
+        self.assertEqual(metric(m, "sbomd_retries_scheduled_total"), 1)
+        self.assertEqual(metric(m, "sbomd_entities", {"state": "DONE"}), 1)
+        self.assertEqual(metric(m, "sbomd_entities", {"state": "QUEUED"}), 1)
+        self.assertEqual(metric(m, "sbomd_scan_duration_seconds_count"), 2)
+        self.assertGreater(metric(m, "sbomd_state_commit_duration_seconds_count"), 0)
+        self.assertGreater(metric(m, "sbomd_next_due_seconds"), 0)
+        self.assertEqual(metric(m, "sbomd_outbox_messages"), 0)
+        # The JSON endpoint shows the retry.
+        st, body = get(self.base + "/api/v1/entities/" + g)
+        self.assertEqual(st, 200)
+        j = json.loads(body)
+        self.assertEqual((j["state"], j["attempts"]), ("QUEUED", 1))
+        self.assertIn("not found", j["last_error"])
+        self.assertEqual(j["sources"][0]["repo_tags"], ["web:2"])
+        self.assertGreater(j["next_attempt_at_ms"], int(time.time() * 1000) - 1000)
+        out.wait(self.of(g, "RETRY_SCHEDULED"), count=2, timeout=15)
+        time.sleep(0.3)
+        j2 = json.loads(get(self.base + "/api/v1/entities/" + g)[1])
+        self.assertEqual(j2["attempts"], 2)
+        self.assertEqual(get(self.base + "/api/v1/entities/" + missing_id(0x77))[0], 404)
+        # Readiness flips when the partitions go (shutdown revokes them).
+        self.run.send_signal(signal.SIGTERM)
+        self.assertEqual(self.run.wait(30), 0)
+
+    def test_status_page_in_a_browser(self):
+        chromium = shutil.which("chromium")
+        if chromium is None:
+            self.skipTest("chromium not installed (scripts/setup.sh installs it)")
+        out = self.tail()
+        self.start_http(retry='base_backoff = "1m"; max_backoff = "1m";')
+        self.wait_ready()
+        g = missing_id(0x31)
+        self.emit([self.set_(g, "node-4", repo_tags=["shop/cart:7"]), self.set_(self.image_a, "node-4")])
+        out.wait(self.of(g, "RETRY_SCHEDULED"))
+        out.wait(self.of(self.image_a, "SUCCEEDED"))
+        art = os.environ.get("SBOMD_TEST_ARTIFACTS", os.path.join(self.work, "artifacts"))
+        os.makedirs(art, exist_ok=True)
+        shot = os.path.join(art, "status.png")
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 f"--user-data-dir={self.work}/chromium", "--window-size=1280,1000"]
+        r = subprocess.run([chromium, *flags, "--dump-dom", self.base + "/status"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        dom = r.stdout
+        retries = re.search(r'<table id="retries">(.*?)</table>', dom, re.S)
+        self.assertIsNotNone(retries, dom[:2000])
+        self.assertIn(g, retries.group(1))
+        self.assertIn("shop/cart:7", retries.group(1))
+        self.assertIn("not found", retries.group(1))
+        self.assertNotIn(self.image_a, retries.group(1))
+        outcomes = re.search(r'<table id="outcomes">(.*?)</table>', dom, re.S).group(1)
+        self.assertIn("SUCCEEDED", outcomes)
+        self.assertIn("RETRY_SCHEDULED", outcomes)
+        states = re.search(r'<table id="states">(.*?)</table>', dom, re.S).group(1)
+        cells = re.findall(r'<td class="num">(\d+)</td>', states)
+        self.assertEqual(cells[:5], ["1", "0", "1", "0", "0"])  # QUEUED, SCANNING, DONE, ...
+        r = subprocess.run([chromium, *flags, f"--screenshot={shot}", self.base + "/status"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertTrue(os.path.getsize(shot) > 10000, "screenshot too small")
+        print(f"screenshot: {shot}", file=sys.stderr)
+
+
 class TestDurability(Service):
     def test_kill9_keeps_schedule_and_loses_nothing(self):
         out = self.tail()
@@ -391,6 +590,38 @@ class TestInput(Service):
         self.emit([self.set_(self.image_a, "node-1")], extra_args=("--framing", "confluent", "--schema-id", "7"))
         out.wait(self.of(self.image_a, "SUCCEEDED"), timeout=30)
         self.assertIsNone(self.run.poll())
+
+    def test_json_logs_and_rate_limit(self):
+        out = self.tail()
+        cfg = self.config()
+        txt = open(cfg).read().replace('log = { format = "text"; level = "debug"; };',
+                                       'log = { format = "json"; level = "info"; };')
+        open(cfg, "w").write(txt)
+        self.start(cfg)
+        # 200 identical malformed messages: one error, at 200 offsets.
+        self.emit(["k\tdeadbeef\n"] * 200, raw=True)
+        self.emit([self.set_(missing_id(0x41), "node-1")])
+        out.wait(self.of(missing_id(0x41), "RETRY_SCHEDULED"))
+        time.sleep(1.5)
+        self.emit(["k\tdeadbeef\n"], raw=True)  # a later repeat carries the count
+        end = time.time() + 15
+        while True:
+            lines = [json.loads(l) for l in self.log().splitlines() if l.strip()]
+            dl = [l for l in lines if l["msg"] == "dead letter"]
+            if any("repeated" in l for l in dl) or time.time() > end:
+                break
+            time.sleep(0.2)
+        for l in lines:
+            self.assertIn(l["level"], ("info", "warn", "error"))
+            self.assertTrue(l["ts"].endswith("Z"))
+        self.assertLess(len(dl), 50, "identical dead-letter warnings were not rate-limited")
+        repeated = sum(int(l.get("repeated", 0)) for l in dl)
+        self.assertEqual(len(dl) + repeated, 201, [l.get("repeated") for l in dl])
+        o = [l for l in lines if l["msg"] == "outcome" and l["id"] == missing_id(0x41)][0]
+        self.assertEqual((o["status"], o["attempt"], o["error_class"]), ("RETRY_SCHEDULED", "1", "RETRYABLE"))
+        self.assertIn("not found", o["error"])
+        self.assertTrue(o["next_attempt_at"].endswith("Z"))
+        self.stop_run()
 
     def encode_hex(self, event):
         """The Avro bytes `sbomd emit` produces for event, read back raw."""

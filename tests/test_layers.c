@@ -895,6 +895,32 @@ test_gzip_stage(void **state)
 	free(two.p);
 }
 
+/* A set cancel flag stops the walk before its next entry. */
+static void
+test_cancel(void **state)
+{
+	(void)state;
+	struct tb *t = tb_new(F_GZIP);
+	tb_file(t, "etc/os-release", "ID=x\n");
+	struct buf b = tb_done(t);
+	struct layer_limits lim;
+	layer_limits_default(&lim);
+	atomic_int flag = 0;
+	lim.cancel = &flag;
+	fileset *fs = fileset_new();
+	if (apply_lim(fs, &b, "Lgo", &lim) != 0)
+		fail_msg("flag clear: %s", errbuf);
+	expect_file(fs, "etc/os-release", "ID=x\n");
+	fileset_free(fs);
+	atomic_store(&flag, 1);
+	fs = fileset_new();
+	expect_failure(apply_lim(fs, &b, "Lstop", &lim), -ECANCELED, "Lstop",
+	    "cancelled");
+	assert_int_equal(fileset_count(fs), 0);
+	fileset_free(fs);
+	free(b.p);
+}
+
 static void
 test_garbage(void **state)
 {
@@ -1024,6 +1050,7 @@ main(void)
 		cmocka_unit_test(test_entry_bound),
 		cmocka_unit_test(test_bomb),
 		cmocka_unit_test(test_gzip_stage),
+		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_compressed_bound),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_garbage),

@@ -406,24 +406,24 @@ bootstrap_file_write(const char *path, const char *text, char *err,
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		rc = -errno;
-		snprintf(err, errlen, "--bootstrap-file %s: %s", tmp,
+		snprintf(err, errlen, "--bootstrap-file %.256s: %s", tmp,
 		    strerror(errno));
 		return rc;
 	}
 	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
 	    fsync(fd) != 0) {
 		rc = errno ? -errno : -EIO;
-		snprintf(err, errlen, "--bootstrap-file %s: writing: %s", tmp,
+		snprintf(err, errlen, "--bootstrap-file %.256s: writing: %s", tmp,
 		    strerror(-rc));
 	}
 	if (close(fd) != 0 && rc == 0) {
 		rc = -errno;
-		snprintf(err, errlen, "--bootstrap-file %s: %s", tmp,
+		snprintf(err, errlen, "--bootstrap-file %.256s: %s", tmp,
 		    strerror(errno));
 	}
 	if (rc == 0 && rename(tmp, path) != 0) {
 		rc = -errno;
-		snprintf(err, errlen, "--bootstrap-file %s: rename: %s", path,
+		snprintf(err, errlen, "--bootstrap-file %.256s: rename: %s", path,
 		    strerror(errno));
 	}
 	if (rc != 0)
@@ -461,13 +461,13 @@ devkafka_start(struct devkafka *dk, const struct topic_spec *topics,
 	    rd_kafka_conf_set(conf, "log_level", "4", errstr,
 	    sizeof(errstr)) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
-		snprintf(err, errlen, "librdkafka configuration: %s", errstr);
+		snprintf(err, errlen, "librdkafka configuration: %.400s", errstr);
 		return -EINVAL;
 	}
 	dk->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	if (dk->rk == NULL) {
 		rd_kafka_conf_destroy(conf);
-		snprintf(err, errlen, "rd_kafka_new: %s", errstr);
+		snprintf(err, errlen, "rd_kafka_new: %.400s", errstr);
 		return -EIO;
 	}
 	conf = NULL; /* rd_kafka_new took it */
@@ -479,7 +479,7 @@ devkafka_start(struct devkafka *dk, const struct topic_spec *topics,
 		return -EIO;
 	}
 	if (!bootstraps_loopback(rd_kafka_mock_cluster_bootstraps(dk->mc))) {
-		snprintf(err, errlen, "mock brokers not on 127.0.0.1: %s",
+		snprintf(err, errlen, "mock brokers not on 127.0.0.1: %.400s",
 		    rd_kafka_mock_cluster_bootstraps(dk->mc));
 		return -EADDRNOTAVAIL;
 	}
@@ -488,7 +488,7 @@ devkafka_start(struct devkafka *dk, const struct topic_spec *topics,
 		    topics[i].name, topics[i].partitions,
 		    dk->brokers < 3 ? dk->brokers : 3);
 		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-			snprintf(err, errlen, "creating topic %s: %s",
+			snprintf(err, errlen, "creating topic %.250s: %s",
 			    topics[i].name, rd_kafka_err2str(e));
 			return -EIO;
 		}

@@ -4,11 +4,12 @@
  * scan.platform picking from multi-platform indexes); HOST jobs catalogue
  * scan.host_root and name the subject after the host.
  *
- * Cancellation: scan_run cannot be interrupted yet, so the flag is looked
- * at before the scan starts and after it ends; a scan cancelled (aborted
- * or timed out) meanwhile has its result dropped and reports -ECANCELED,
- * which the pool turns into an aborted or timed-out completion. A worker
- * is therefore held until scan_run returns (bounded by the layer limits).
+ * Cancellation: the flag is looked at before the scan starts, by the
+ * layer walk before every tar entry (layer_limits.cancel), and after the
+ * scan; a scan cancelled (aborted or timed out) has its result dropped and
+ * reports -ECANCELED, which the pool turns into an aborted or timed-out
+ * completion. A worker is held at most for one entry's worth of reading
+ * after the flag is set (catalogues of a host directory run to their end).
  *
  * Concurrency: the context is read-only after init; scan_run is thread-safe,
  * so any number of workers may scan at once.
@@ -91,6 +92,14 @@ oci_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
 		return;
 	}
 
+	/* The walk looks at the cancel flag before every layer entry. */
+	struct layer_limits lim;
+	if (x->have_limits)
+		lim = x->limits;
+	else
+		layer_limits_default(&lim);
+	lim.cancel = cancel;
+
 	struct scan_request req = {
 		.kind = job->kind,
 		.image_id = job->kind == SBOM_IMAGE ? job->image_id : NULL,
@@ -103,7 +112,7 @@ oci_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
 		.platform = x->platform,
 		.root = job->kind == SBOM_HOST ? x->host_root : NULL,
 		.host_name = job->kind == SBOM_HOST ? job->image_id : NULL,
-		.limits = x->have_limits ? &x->limits : NULL,
+		.limits = &lim,
 		.now_ms = scan_clock_wall_ms(),
 	};
 	scan_run(&req, &r);
@@ -121,7 +130,8 @@ oci_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
 		r.sbom = NULL;
 	}
 
-	/* TODO(scan_request.cancel): stop inside scan_run instead. */
+	/* Cancelled: whatever scan_run returned (-ECANCELED from the
+	 * layer walk, or a finished scan) is reported as aborted. */
 	if (atomic_load(cancel) != SCAN_CANCEL_NONE)
 		scan_job_result_fail(res, -ECANCELED, SCAN_RETRYABLE,
 		    "scan cancelled while running");

@@ -48,8 +48,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,12 +63,17 @@
 #include "kafka/kclient.h"
 #include "scan/backend.h"
 #include "scan/pool.h"
+#include "service/http.h"
 #include "service/log.h"
+#include "service/publish.h"
 #include "store/store.h"
+#include "util/duration.h"
 #include "util/xmalloc.h"
 #include "wire/wire.h"
 
 #define WAIT_CAP_MS 100
+#define RECENT_MAX 20	  /* outcomes shown on /status */
+#define PUBLISH_EVERY_MS 250
 #define COMMIT_RETRY_MS 1000
 
 /* ---- the outbox queue --------------------------------------------------- */
@@ -289,6 +296,22 @@ typedef struct engine {
 
 	struct engine_stats stats;
 	int64_t last_commit_fail_log;
+
+	/* what the HTTP thread sees (publish.h) */
+	struct publish pub;
+	http_server *http;
+	struct snapshot *snap;	  /* the engine's working copy */
+	int64_t last_publish;
+	bool recovered;
+	struct recent {
+		char id[80];
+		int status;
+		uint32_t attempt;
+		int64_t next;
+		int64_t at;
+		char error[200];
+	} recent[RECENT_MAX];
+	size_t nrecent, recent_next;
 } engine;
 
 static int64_t
@@ -297,6 +320,14 @@ wall_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static int64_t
@@ -477,6 +508,20 @@ emit_outcome(engine *e, const struct tracker_outcome *o,
 	memcpy(rec + 3 + klen, e->wbuf.data, e->wbuf.len);
 	add_rec(e, rec, 3 + klen + e->wbuf.len);
 	e->stats.outcomes[o->status]++;
+	e->snap->outcomes[o->status]++;
+	{
+		struct recent *rc = &e->recent[e->recent_next];
+		e->recent_next = (e->recent_next + 1) % RECENT_MAX;
+		if (e->nrecent < RECENT_MAX)
+			e->nrecent++;
+		snprintf(rc->id, sizeof(rc->id), "%.79s", id);
+		rc->status = (int)o->status;
+		rc->attempt = o->attempt;
+		rc->next = o->next_attempt_at;
+		rc->at = now;
+		snprintf(rc->error, sizeof(rc->error), "%s",
+		    etext ? etext : "");
+	}
 
 	if (log_enabled(LOG_INFO)) {
 		char att[16], next[64], dur[24];
@@ -551,6 +596,7 @@ dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		it->rec = NULL;
 		e->ob.live--;
 		e->stats.delivered++;
+		e->snap->delivered++;
 		if (e->ndels == e->dels_cap) {
 			e->dels_cap = e->dels_cap ? e->dels_cap * 2 : 256;
 			e->dels = xreallocarray(e->dels, e->dels_cap,
@@ -563,6 +609,7 @@ dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	    m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
 		return; /* shutting down: the outbox keeps it */
 	e->stats.produce_errors++;
+	e->snap->produce_errors++;
 	log_kv(LOG_WARN, "delivery failed, will retry", "error",
 	    rd_kafka_err2str(m->err), (char *)NULL);
 }
@@ -635,6 +682,7 @@ produce_pending(engine *e)
 				rd_kafka_headers_destroy(hdrs);
 			if (rc != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
 				e->stats.produce_errors++;
+				e->snap->produce_errors++;
 				log_kv(LOG_ERROR, "produce failed", "topic",
 				    topic, "error", rd_kafka_err2str(rc),
 				    (char *)NULL);
@@ -668,7 +716,10 @@ commit(engine *e, char *err, size_t errlen)
 		.outbox_del = e->dels,
 		.noutbox_del = e->ndels,
 	};
+	int64_t t0 = mono_us();
 	int rc = store_commit(e->st, e->t, &b, err, errlen);
+	hist_observe(&e->snap->commit_duration,
+	    (double)(mono_us() - t0) / 1e6);
 	if (rc == 0) {
 		for (size_t i = 0; i < e->nadds; i++)
 			obq_push(&e->ob, seqs[i], e->adds[i].rec,
@@ -677,8 +728,10 @@ commit(engine *e, char *err, size_t errlen)
 		e->ndels = 0;
 		obq_trim(&e->ob);
 		e->stats.commits++;
+		e->snap->commits++;
 	} else {
 		e->stats.commit_failures++;
+		e->snap->commit_failures++;
 	}
 	free(blobs);
 	free(seqs);
@@ -728,6 +781,7 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
 	engine *e = opaque;
 	e->stats.rebalances++;
+	e->snap->rebalances++;
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		rd_kafka_assign(rk, parts);
 		if (e->assignment)
@@ -837,10 +891,12 @@ consume_batch(engine *e, int64_t now)
 	size_t max = (size_t)e->cfg->engine.batch_max, n = 0, ni = 0;
 	char why[512];
 
-	while (n < max) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(e->cons, 0);
-		if (m == NULL)
-			break;
+	/* One call takes what the queue holds (serving rebalance and stats
+	 * callbacks on the way); errors are dropped from the batch. */
+	ssize_t got = rd_kafka_consume_batch_queue(e->cq, 0, e->msgs, max);
+	size_t taken = got > 0 ? (size_t)got : 0;
+	for (size_t k = 0; k < taken; k++) {
+		rd_kafka_message_t *m = e->msgs[k];
 		if (m->err) {
 			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
 				log_kv(LOG_WARN, "consumer", "error",
@@ -852,6 +908,7 @@ consume_batch(engine *e, int64_t now)
 		e->stats.events++;
 		note_offset(e, m);
 		if (decode(e, m, &e->tev[ni], why, sizeof(why)) != 0) {
+			e->snap->events[EVT_UNDECODABLE][EVR_DEAD_LETTERED]++;
 			dead_letter(e, m, why);
 		} else {
 			e->items[ni].ev = &e->tev[ni];
@@ -865,6 +922,16 @@ consume_batch(engine *e, int64_t now)
 		for (size_t i = 0; i < ni; i++) {
 			struct tracker_batch_item *it = &e->items[i];
 			e->stats.applied[it->result]++;
+			int ty = it->ev->type == EVENT_SET ? EVT_SET : EVT_UNSET;
+			static const int evr[APPLY_RESULT_COUNT] = {
+				[APPLY_NEW] = EVR_APPLIED,
+				[APPLY_UPDATED] = EVR_APPLIED,
+				[APPLY_DEDUP] = EVR_DEDUPLICATED,
+				[APPLY_STALE] = EVR_STALE,
+				[APPLY_UNKNOWN] = EVR_UNKNOWN_ENTITY,
+				[APPLY_INVALID] = EVR_DEAD_LETTERED,
+			};
+			e->snap->events[ty][evr[it->result]]++;
 			if (it->result == APPLY_INVALID) {
 				dead_letter(e, e->msgs[e->item_msg[i]],
 				    it->err);
@@ -918,6 +985,7 @@ submit(engine *e, const struct tracker_job *tj)
 	e->cancel_of[tj->handle] = 0;
 	e->in_pool++;
 	e->stats.scans_started++;
+	e->snap->scans_started++;
 	char att[16];
 	snprintf(att, sizeof(att), "%u", tj->attempt);
 	log_kv(LOG_DEBUG, "scan started", "id", id, "attempt", att,
@@ -982,6 +1050,11 @@ completions(engine *e, int64_t now)
 				};
 				struct tracker_outcome out;
 				e->stats.scans_finished[res->rc == 0 ? 0 : 1]++;
+				e->snap->scans_finished[res->rc == 0 ? 0 :
+					res->error_class == SCAN_PERMANENT ? 2 :
+									     1]++;
+				hist_observe(&e->snap->scan_duration,
+				    (double)res->duration_ms / 1000.0);
 				if (tracker_complete(e->t, h, attempt, &tr, now,
 					&out) == 0 &&
 				    out.status != OUTCOME_NONE)
@@ -1015,6 +1088,8 @@ props_of(const struct config_props *p)
 	return v;
 }
 
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque);
+
 static int
 kafka_open(engine *e, char *err, size_t errlen)
 {
@@ -1039,6 +1114,7 @@ kafka_open(engine *e, char *err, size_t errlen)
 		{ "auto.commit.interval.ms", "1000" },
 		{ "auto.offset.reset", "earliest" },
 		{ "enable.partition.eof", "false" },
+		{ "statistics.interval.ms", "5000" }, /* lag for /metrics */
 	};
 	struct kclient_prop *pp = props_of(&c->kafka.producer_properties);
 	struct kclient_prop *cp = props_of(&c->kafka.consumer_properties);
@@ -1067,6 +1143,7 @@ kafka_open(engine *e, char *err, size_t errlen)
 	pc = NULL; /* owned by the producer */
 	rd_kafka_conf_set_opaque(cc, e);
 	rd_kafka_conf_set_rebalance_cb(cc, rebalance_cb);
+	rd_kafka_conf_set_stats_cb(cc, stats_cb);
 	rd_kafka_conf_set_error_cb(cc, error_cb);
 	e->cons = rd_kafka_new(RD_KAFKA_CONSUMER, cc, why, sizeof(why));
 	if (e->cons == NULL) {
@@ -1144,6 +1221,405 @@ scanner_open(engine *e, char *err, size_t errlen)
 	struct scan_pool_config pc = { c->scan.workers, c->scan.timeout_ms };
 	e->pool = scan_pool_new(e->backend, e->bctx, &pc, err, errlen);
 	return e->pool ? 0 : -EINVAL;
+}
+
+/* ---- what operators see (publish.h) ------------------------------------ */
+
+/* librdkafka statistics (consumer, every statistics.interval.ms, on the
+ * engine thread inside consumer_poll): consumer lag per partition. */
+static int
+stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	(void)rk;
+	engine *e = opaque;
+	json_error_t je;
+	json_t *root = json_loadb(json, len, 0, &je);
+	if (root == NULL)
+		return 0;
+	json_t *pobj = json_object_get(json_object_get(json_object_get(root,
+	    "topics"), e->cfg->kafka.input_topic), "partitions");
+	size_t n = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach(pobj, k, v) {
+		json_int_t pid = json_integer_value(json_object_get(v,
+		    "partition"));
+		if (pid < 0 || n >= PUB_MAX_PARTITIONS)
+			continue;
+		const char *fs = json_string_value(json_object_get(v,
+		    "fetch_state"));
+		if (fs != NULL && strcmp(fs, "none") == 0)
+			continue; /* not assigned to us */
+		struct part_lag *l = &e->snap->lags[n++];
+		l->partition = (int32_t)pid;
+		l->lag = json_integer_value(json_object_get(v, "consumer_lag"));
+		l->committed = json_integer_value(json_object_get(v,
+		    "committed_offset"));
+		l->high = json_integer_value(json_object_get(v, "hi_offset"));
+	}
+	e->snap->nlags = n;
+	json_decref(root);
+	return 0;
+}
+
+static void
+publish_snapshot(engine *e, int64_t now)
+{
+	struct snapshot *s = e->snap;
+	s->taken_mono_ms = mono_ms();
+	s->recovered = e->recovered;
+	s->assigned = e->assignment != NULL && e->assignment->cnt > 0;
+	s->paused = e->paused;
+	for (int i = 0; i < 5 && e->t != NULL; i++)
+		s->by_state[i] = tracker_count_state(e->t, (enum entry_state)i);
+	s->heap = e->t ? tracker_heap_size(e->t) : 0;
+	int64_t due;
+	s->next_due_ms = INT64_MIN;
+	s->overdue_ms = 0;
+	if (e->t != NULL && tracker_next_due(e->t, &due) == 0 && due >= 0) {
+		s->next_due_ms = due - now;
+		if (due < now && s->by_state[ENTRY_QUEUED] > 0)
+			s->overdue_ms = now - due;
+	}
+	s->outbox = e->ob.live;
+	s->workers_busy = e->pool ? scan_pool_busy(e->pool) : 0;
+	s->workers = (uint64_t)e->cfg->scan.workers;
+	s->in_pool = e->in_pool;
+	s->log_suppressed = log_suppressed();
+	snprintf(s->topic, sizeof(s->topic), "%s", e->cfg->kafka.input_topic);
+	pthread_mutex_lock(&e->pub.mu);
+	e->pub.snap = *s;
+	pthread_mutex_unlock(&e->pub.mu);
+	e->last_publish = s->taken_mono_ms;
+}
+
+static void
+iso_ms(int64_t ms, char *buf, size_t len)
+{
+	fmt_time(ms, buf, len);
+}
+
+static json_t *
+json_time(int64_t ms)
+{
+	if (ms < 0)
+		return json_null();
+	char b[64];
+	iso_ms(ms, b, sizeof(b));
+	return json_string(b);
+}
+
+static void
+source_json(void *ctx, const struct tracker_source_info *si)
+{
+	json_t *arr = ctx, *o = json_object(), *tags = json_array(),
+	       *digs = json_array();
+	json_object_set_new(o, "source", json_string(si->source));
+	json_object_set_new(o, "holding", json_boolean(si->holding));
+	json_object_set_new(o, "observed_at", json_time(si->observed_at));
+	for (size_t i = 0; i < si->ntags; i++)
+		json_array_append_new(tags, json_stringn(si->tags[i],
+		    si->tag_lens[i]));
+	for (size_t i = 0; i < si->ndigests; i++)
+		json_array_append_new(digs, json_stringn(si->digests[i],
+		    si->digest_lens[i]));
+	json_object_set_new(o, "repo_tags", tags);
+	json_object_set_new(o, "repo_digests", digs);
+	json_array_append_new(arr, o);
+}
+
+static uint32_t
+find_entity(engine *e, const char *id)
+{
+	struct tracker_key key;
+	uint32_t h = TRACKER_NONE;
+	if (tracker_key_from_id(ENTITY_IMAGE, id, &key, NULL, 0) == 0)
+		h = tracker_find(e->t, &key);
+	if (h == TRACKER_NONE &&
+	    tracker_key_from_id(ENTITY_HOST, id, &key, NULL, 0) == 0)
+		h = tracker_find(e->t, &key);
+	return h;
+}
+
+static void
+answer_entity(engine *e, struct pub_req *q)
+{
+	uint32_t h = find_entity(e, q->id);
+	json_t *o = json_object();
+	if (h == TRACKER_NONE) {
+		json_object_set_new(o, "error", json_string("no such entity"));
+		json_object_set_new(o, "id", json_string(q->id));
+		q->status = 404;
+	} else {
+		struct tracker_info in;
+		char id[300];
+		tracker_info_get(e->t, h, &in);
+		tracker_id_string(e->t, h, id, sizeof(id));
+		json_object_set_new(o, "id", json_string(id));
+		json_object_set_new(o, "kind", json_string(in.key.kind ==
+			ENTITY_HOST ? "HOST" : "CONTAINER_IMAGE"));
+		json_object_set_new(o, "state",
+		    json_string(tracker_state_name(in.state)));
+		json_object_set_new(o, "attempts", json_integer(in.attempts));
+		json_object_set_new(o, "next_attempt_at",
+		    json_time(in.state == ENTRY_QUEUED ? in.due : -1));
+		json_object_set_new(o, "next_attempt_at_ms",
+		    in.state == ENTRY_QUEUED ? json_integer(in.due) :
+					       json_null());
+		json_object_set_new(o, "forget_at",
+		    json_time(in.in_heap && in.state != ENTRY_QUEUED ? in.due :
+								      -1));
+		json_object_set_new(o, "first_seen", json_time(in.first_seen));
+		json_object_set_new(o, "last_scan", json_time(in.last_scan));
+		json_object_set_new(o, "last_error", in.last_error ?
+			json_string(in.last_error) : json_null());
+		json_object_set_new(o, "partition", json_integer(in.partition));
+		json_object_set_new(o, "referenced",
+		    json_boolean(in.referenced));
+		json_object_set_new(o, "scanning", json_boolean(h <
+			e->job_cap && e->job_of[h] != 0));
+		json_t *srcs = json_array();
+		tracker_sources(e->t, h, source_json, srcs);
+		json_object_set_new(o, "sources", srcs);
+		q->status = 200;
+	}
+	q->body = json_dumps(o, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+	q->len = q->body ? strlen(q->body) : 0;
+	json_decref(o);
+}
+
+static void
+html_esc(struct pub_req *q, size_t *cap, const char *t)
+{
+	for (; t && *t; t++) {
+		const char *r = NULL;
+		switch (*t) {
+		case '<': r = "&lt;"; break;
+		case '>': r = "&gt;"; break;
+		case '&': r = "&amp;"; break;
+		case '"': r = "&quot;"; break;
+		}
+		size_t n = r ? strlen(r) : 1;
+		if (q->len + n + 1 > *cap) {
+			*cap = (*cap + n + 1) * 2;
+			q->body = xrealloc(q->body, *cap);
+		}
+		memcpy(q->body + q->len, r ? r : t, n);
+		q->len += n;
+	}
+	q->body[q->len] = '\0';
+}
+
+static void html_put(struct pub_req *q, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+html_put(struct pub_req *q, size_t *cap, const char *fmt, ...)
+{
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(q->body + q->len, *cap - q->len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if ((size_t)n < *cap - q->len) {
+			q->len += (size_t)n;
+			return;
+		}
+		*cap = (*cap + (size_t)n + 1) * 2;
+		q->body = xrealloc(q->body, *cap);
+	}
+}
+
+struct pending_row {
+	uint32_t h;
+	int64_t due;
+};
+
+struct pending_scan {
+	engine *e;
+	struct pending_row *v;
+	size_t n, cap;
+};
+
+static void
+pending_collect(void *ctx, uint32_t h)
+{
+	struct pending_scan *p = ctx;
+	struct tracker_info in;
+	if (tracker_info_get(p->e->t, h, &in) != 0 ||
+	    in.state != ENTRY_QUEUED || in.attempts == 0)
+		return;
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 64;
+		p->v = xreallocarray(p->v, p->cap, sizeof(*p->v));
+	}
+	p->v[p->n++] = (struct pending_row){ h, in.due };
+}
+
+static int
+pending_cmp(const void *a, const void *b)
+{
+	const struct pending_row *x = a, *y = b;
+	return x->due < y->due ? -1 : x->due > y->due;
+}
+
+static void
+refs_first(void *ctx, const struct tracker_source_info *si)
+{
+	char *buf = ctx;
+	if (buf[0] != '\0' || !si->holding)
+		return;
+	if (si->ntags > 0)
+		snprintf(buf, 200, "%.*s", (int)si->tag_lens[0], si->tags[0]);
+	else if (si->ndigests > 0)
+		snprintf(buf, 200, "%.*s", (int)si->digest_lens[0],
+		    si->digests[0]);
+}
+
+static void
+answer_status(engine *e, struct pub_req *q, int64_t now)
+{
+	static const char *const st[4] = { "SUCCEEDED", "RETRY_SCHEDULED",
+		"FAILED", "CANCELLED" };
+	size_t cap = 16384;
+	char t1[64], t2[64];
+	q->body = xmalloc(cap);
+	q->len = 0;
+	q->body[0] = '\0';
+	publish_snapshot(e, now);
+	const struct snapshot *s = e->snap;
+	iso_ms(now, t1, sizeof(t1));
+	html_put(q, &cap,
+	    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+	    "<meta http-equiv=\"refresh\" content=\"5\">"
+	    "<title>sbomd status</title><style>"
+	    "body{font-family:sans-serif;margin:1.5em;color:#222}"
+	    "table{border-collapse:collapse;margin-bottom:1.5em}"
+	    "td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;"
+	    "font-size:90%%;max-width:36em;overflow-wrap:anywhere}"
+	    "th{background:#eee}.num{text-align:right}"
+	    "code{font-size:90%%}</style></head><body>\n"
+	    "<h1>sbomd</h1><p>%s &middot; input <code>", t1);
+	html_esc(q, &cap, e->cfg->kafka.input_topic);
+	html_put(q, &cap, "</code> &rarr; output <code>");
+	html_esc(q, &cap, e->cfg->kafka.output_topic);
+	html_put(q, &cap, "</code> &middot; %s &middot; %s &middot; refreshes "
+			  "every 5 s</p>\n",
+	    s->recovered && s->assigned ? "ready" : "not ready",
+	    s->paused ? "input paused" : "consuming");
+
+	html_put(q, &cap, "<h2>Entities</h2><table id=\"states\"><tr>");
+	for (int i = 0; i < 5; i++)
+		html_put(q, &cap, "<th>%s</th>",
+		    tracker_state_name((enum entry_state)i));
+	html_put(q, &cap, "<th>outbox</th><th>workers busy</th></tr><tr>");
+	for (int i = 0; i < 5; i++)
+		html_put(q, &cap, "<td class=\"num\">%" PRIu64 "</td>",
+		    s->by_state[i]);
+	html_put(q, &cap, "<td class=\"num\">%" PRIu64 "</td><td class=\"num\">"
+			  "%" PRIu64 " / %" PRIu64 "</td></tr></table>\n",
+	    s->outbox, s->workers_busy, s->workers);
+
+	struct pending_scan ps = { e, NULL, 0, 0 };
+	tracker_foreach(e->t, pending_collect, &ps);
+	qsort(ps.v, ps.n, sizeof(*ps.v), pending_cmp);
+	html_put(q, &cap, "<h2>Pending retries (%zu), soonest first</h2>\n"
+			  "<table id=\"retries\"><tr><th>id</th><th>refs</th>"
+			  "<th>attempt</th><th>next attempt</th>"
+			  "<th>last error</th></tr>\n", ps.n);
+	for (size_t i = 0; i < ps.n && i < 50; i++) {
+		struct tracker_info in;
+		char id[300], ref[200] = "";
+		tracker_info_get(e->t, ps.v[i].h, &in);
+		tracker_id_string(e->t, ps.v[i].h, id, sizeof(id));
+		tracker_sources(e->t, ps.v[i].h, refs_first, ref);
+		iso_ms(in.due, t1, sizeof(t1));
+		int64_t left = in.due > now ? in.due - now : 0;
+		if (left >= 1000)
+			left -= left % 1000;
+		duration_format(left, t2, sizeof(t2));
+		html_put(q, &cap, "<tr><td><code>");
+		html_esc(q, &cap, id);
+		html_put(q, &cap, "</code></td><td>");
+		html_esc(q, &cap, ref);
+		html_put(q, &cap, "</td><td class=\"num\">%u</td><td>%s (in "
+				  "%s)</td><td>", in.attempts + 1, t1, t2);
+		html_esc(q, &cap, in.last_error ? in.last_error : "");
+		html_put(q, &cap, "</td></tr>\n");
+	}
+	if (ps.n > 50)
+		html_put(q, &cap, "<tr><td colspan=\"5\">&hellip; %zu more "
+				  "(sbomd state list)</td></tr>\n", ps.n - 50);
+	html_put(q, &cap, "</table>\n");
+	free(ps.v);
+
+	html_put(q, &cap, "<h2>Recent outcomes</h2><table id=\"outcomes\">"
+			  "<tr><th>time</th><th>id</th><th>status</th>"
+			  "<th>attempt</th><th>next attempt</th><th>error</th>"
+			  "</tr>\n");
+	for (size_t k = 0; k < e->nrecent; k++) {
+		const struct recent *r = &e->recent[(e->recent_next +
+		    RECENT_MAX - 1 - k) % RECENT_MAX];
+		iso_ms(r->at, t1, sizeof(t1));
+		iso_ms(r->next, t2, sizeof(t2));
+		html_put(q, &cap, "<tr><td>%s</td><td><code>", t1);
+		html_esc(q, &cap, r->id);
+		html_put(q, &cap, "</code></td><td>%s</td><td class=\"num\">%u"
+				  "</td><td>%s</td><td>", st[r->status],
+		    r->attempt, t2);
+		html_esc(q, &cap, r->error);
+		html_put(q, &cap, "</td></tr>\n");
+	}
+	html_put(q, &cap, "</table>\n<h2>Consumer lag</h2><table id=\"lag\">"
+			  "<tr><th>partition</th><th>lag</th><th>committed"
+			  "</th><th>high watermark</th></tr>\n");
+	for (size_t i = 0; i < s->nlags; i++) {
+		const struct part_lag *l = &s->lags[i];
+		char lag[24] = "-", com[24] = "-", hi[24] = "-";
+		if (l->lag >= 0)
+			snprintf(lag, sizeof(lag), "%" PRId64, l->lag);
+		if (l->committed >= 0)
+			snprintf(com, sizeof(com), "%" PRId64, l->committed);
+		if (l->high >= 0)
+			snprintf(hi, sizeof(hi), "%" PRId64, l->high);
+		html_put(q, &cap, "<tr><td class=\"num\">%d</td><td class="
+				  "\"num\">%s</td><td class=\"num\">%s</td>"
+				  "<td class=\"num\">%s</td></tr>\n",
+		    l->partition, lag, com, hi);
+	}
+	html_put(q, &cap, "</table>\n<p><a href=\"/metrics\">metrics</a> "
+			  "&middot; <a href=\"/healthz\">healthz</a> &middot; "
+			  "<a href=\"/readyz\">readyz</a></p></body></html>\n");
+	q->status = 200;
+}
+
+/* Answers the HTTP thread's requests (on the engine thread). */
+static void
+serve_requests(engine *e, int64_t now)
+{
+	pthread_mutex_lock(&e->pub.mu);
+	struct pub_req *q = e->pub.reqs;
+	e->pub.reqs = NULL;
+	pthread_mutex_unlock(&e->pub.mu);
+	while (q != NULL) {
+		struct pub_req *next = q->next;
+		if (q->kind == PUB_REQ_ENTITY)
+			answer_entity(e, q);
+		else
+			answer_status(e, q, now);
+		pthread_mutex_lock(&e->pub.mu);
+		bool gone = q->abandoned;
+		q->done = true;
+		pthread_cond_broadcast(&e->pub.cv);
+		pthread_mutex_unlock(&e->pub.mu);
+		if (gone) {
+			free(q->body);
+			free(q);
+		}
+		q = next;
+	}
 }
 
 /* ---- the loop -------------------------------------------------------------- */
@@ -1253,6 +1729,13 @@ shutdown_drain(engine *e, char *err, size_t errlen)
 static void
 engine_close(engine *e)
 {
+	http_stop(e->http);
+	e->http = NULL;
+	for (struct pub_req *q = e->pub.reqs, *n; q != NULL; q = n) {
+		n = q->next;
+		free(q->body);
+		free(q);
+	}
 	if (e->cons) {
 		if (e->cq) {
 			rd_kafka_queue_io_event_enable(e->cq, -1, NULL, 0);
@@ -1309,6 +1792,10 @@ engine_close(engine *e)
 		close(e->wake[0]);
 	if (e->wake[1] >= 0)
 		close(e->wake[1]);
+	/* Last: closing the consumer above still runs rebalance_cb. */
+	pthread_mutex_destroy(&e->pub.mu);
+	pthread_cond_destroy(&e->pub.cv);
+	free(e->snap);
 }
 
 int
@@ -1322,10 +1809,17 @@ engine_run(const struct sbomd_config *cfg, volatile sig_atomic_t *stop,
 	e->cfg = cfg;
 	e->stop = stop;
 	e->wake[0] = e->wake[1] = -1;
+	pthread_mutex_init(&e->pub.mu, NULL);
+	pthread_cond_init(&e->pub.cv, NULL);
+	e->snap = xcalloc(1, sizeof(*e->snap));
 	if (pipe2(e->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		pthread_mutex_destroy(&e->pub.mu);
+		pthread_cond_destroy(&e->pub.cv);
+		free(e->snap);
 		return -errno;
 	}
+	e->pub.wake_fd = e->wake[1];
 
 	/* Wire settings. */
 	e->wcfg.max_payload = (size_t)cfg->kafka.max_payload_bytes;
@@ -1352,6 +1846,18 @@ engine_run(const struct sbomd_config *cfg, volatile sig_atomic_t *stop,
 	e->items = xcalloc(bm, sizeof(*e->items));
 	e->item_msg = xcalloc(bm, sizeof(*e->item_msg));
 
+	/* HTTP first: /readyz says "recovering" while recovery runs. */
+	publish_snapshot(e, wall_ms());
+	if (cfg->http.listen[0] != '\0') {
+		e->http = http_start(cfg->http.listen, &e->pub, err, errlen);
+		if (e->http == NULL) {
+			rc = -EADDRINUSE;
+			goto out;
+		}
+		log_kv(LOG_INFO, "http listening", "address", cfg->http.listen,
+		    (char *)NULL);
+	}
+
 	/* State. */
 	struct tracker_config tc;
 	config_to_tracker(cfg, &tc);
@@ -1364,6 +1870,7 @@ engine_run(const struct sbomd_config *cfg, volatile sig_atomic_t *stop,
 	if ((rc = store_recover(e->st, e->t, wall_ms(), &rec, err, errlen)) !=
 	    0)
 		goto out;
+	e->recovered = true;
 	if ((rc = store_outbox_foreach(e->st, load_outbox_item, e)) != 0) {
 		snprintf(err, errlen, "state.dir %s: reading the outbox: %s",
 		    cfg->state.dir, strerror(-rc));
@@ -1414,6 +1921,9 @@ engine_run(const struct sbomd_config *cfg, volatile sig_atomic_t *stop,
 		store_offsets(e);
 		produce_pending(e);
 		backpressure(e);
+		serve_requests(e, now);
+		if (mono_ms() - e->last_publish >= PUBLISH_EVERY_MS)
+			publish_snapshot(e, now);
 	}
 	if (e->fatal) {
 		snprintf(err, errlen, "%s", e->fatal_why);

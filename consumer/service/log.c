@@ -1,5 +1,7 @@
 /*
- * log: see log.h. Lines are built in a stack buffer (32 KiB; longer values
+ * log: see log.h. Rate limit: warnings and errors with the same message
+ * and the same "error" field (other fields, such as offsets, may differ)
+ * count as repeats. Lines are built in a stack buffer (32 KiB; longer values
  * values are cut after LOG_VALUE bytes with "...") and written with one write(2), so lines of several
  * threads never interleave. The rate limit keeps a hash of the last few
  * warning/error lines (message and fields, timestamp excluded) with the
@@ -140,8 +142,9 @@ log_kv(enum log_level level, const char *msg, ...)
 		uint64_t h = fnv(0xcbf29ce484222325ULL, msg);
 		va_start(ap, msg);
 		for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
-			h = fnv(h, k);
-			h = fnv(h, va_arg(ap, const char *));
+			const char *v = va_arg(ap, const char *);
+			if (strcmp(k, "error") == 0)
+				h = fnv(h, v);
 		}
 		va_end(ap);
 		pthread_mutex_lock(&log_mu);

@@ -5,10 +5,10 @@
  *   log_kv(LOG_INFO, "outcome", "id", id, "status", "RETRY_SCHEDULED",
  *       (char *)NULL);
  *
- * Fields are name/value string pairs ending with NULL. Identical warnings
- * and errors (same message and fields) repeated within a second are
- * counted instead of printed; the next line printed says how many were
- * suppressed ("repeated": N).
+ * Fields are name/value string pairs ending with NULL. Repeated warnings
+ * and errors (same message and same "error" field) within a second are
+ * counted instead of printed; the next such line printed says how many
+ * were suppressed ("repeated": N).
  *
  * Threads: any thread may log; a mutex keeps lines whole.
  */

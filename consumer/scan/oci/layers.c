@@ -132,6 +132,7 @@ layer_limits_default(struct layer_limits *l)
 	l->max_compressed = (uint64_t)8 << 30;
 	l->max_uncompressed = (uint64_t)32 << 30;
 	l->max_entries = 2000000;
+	l->cancel = NULL;
 }
 
 static void layer_fail(struct layer_walk *w, const char *fmt, ...)
@@ -790,6 +791,13 @@ layer_apply(fileset *fs, layer_read_fn fn, void *ctx, const char *name,
 			rc = layer_archive_error(&w, entries == 0 ?
 				"reading the first header" :
 				"reading the header after it");
+			goto out;
+		}
+		if (lim->cancel != NULL && atomic_load(lim->cancel) != 0) {
+			w.shown[0] = '\0';
+			layer_fail(&w, "cancelled after %llu entries",
+			    (unsigned long long)entries);
+			rc = -ECANCELED;
 			goto out;
 		}
 		if (++entries > lim->max_entries) {

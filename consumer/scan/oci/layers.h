@@ -13,6 +13,7 @@
 #ifndef SBOMD_SCAN_LAYERS_H
 #define SBOMD_SCAN_LAYERS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -23,6 +24,9 @@ struct layer_limits {
 	uint64_t max_compressed;   /* bytes read from the blob */
 	uint64_t max_uncompressed; /* bytes of tar stream after decompression */
 	uint64_t max_entries;	   /* tar entries */
+	/* NULL, or a flag another thread sets to stop the walk: checked
+	 * before every entry, a non-zero value fails it with -ECANCELED. */
+	const atomic_int *cancel;
 };
 
 /* Defaults: 8 GiB compressed, 32 GiB uncompressed, 2 M entries. */
@@ -38,7 +42,8 @@ typedef ssize_t (*layer_read_fn)(void *ctx, void *buf, size_t len);
  * Applies one layer read through fn to fs. name names the layer in
  * messages (its digest or file). 0, or -EINVAL (corrupt or hostile: the
  * message says what and where), -EFBIG (a bound was passed), -ENOTSUP (a
- * compression this libarchive cannot read in-process), -EIO.
+ * compression this libarchive cannot read in-process), -EIO, -ECANCELED
+ * (lim->cancel was set).
  */
 int layer_apply(fileset *fs, layer_read_fn fn, void *ctx, const char *name,
     const struct layer_limits *lim, char *err, size_t errlen);

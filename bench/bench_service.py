@@ -1,0 +1,757 @@
+#!/usr/bin/env python3
+"""sbomd run end to end: ingestion throughput against the raw Kafka read
+floor, and event-to-outcome latency. Everything in one run.
+
+bench/bench_service.py [--sbomd build/sbomd] [--runs 3]
+                       [--work /var/tmp/sbomd-bench-service] [--keep]
+                       [--events 1000000] [--images 100000] [--sources 10]
+                       [--partitions 64] [--compression zstd]
+                       [--rate 1000] [--duration 20] [--latency-images 200]
+                       [--skip-throughput] [--skip-latency]
+
+Needs: kcat on PATH, librdkafka.so.1 (read through ctypes, for offsets),
+gzip (tests/tools/mkimages.py). Only 127.0.0.1; nothing is downloaded.
+All files live under --work (wiped at start); every process started here
+is stopped on exit (by its pid).
+
+1. Produce. A fresh `sbomd dev-kafka` with workload-events:PARTITIONS,
+   scan-outcomes:8 and sbomd-dead-letter:1 (the mock keeps only ~5 MiB
+   per partition and drops the oldest silently). EVENTS WorkloadEvent SET
+   lines (IMAGES distinct "sha256:<64 hex>" IDs, each SET once by each of
+   SOURCES sources "node-0".., source-major order, so the first IMAGES
+   events create the entities and the rest are dedup SETs; one repo tag
+   each) are written as JSON lines and produced by `sbomd emit` with its
+   defaults (idempotent, zstd, linger 20 ms; --compression overrides the
+   codec). emit fills event_id (a UUID) and observed_at. JSON emit
+   does 1 M lines in ~5 s on a 2-core box, so no hand-made Avro is needed.
+   The count is verified from the partitions' watermarks: the high
+   watermarks sum to EVENTS and every low watermark is 0 (nothing
+   dropped); one untimed kcat read also counts the messages.
+
+2. Throughput, RUNS alternating pairs (a, b, a, b, ...), medians:
+   (a) `kcat -C -b B -t workload-events -e -q -o beginning > /dev/null`:
+       the raw read floor (fetch + decompress, every partition to its
+       end). Wall time of the process.
+   (b) `sbomd run` with a fresh state dir and a fresh consumer group:
+       every event decoded, applied to the tracker and made durable in
+       LMDB, then its offset stored and committed.
+       Scanning is made near-no-op, not removed: scan.backend "oci" with
+       scan.stores = [an empty containerd content store], scan.workers 2.
+       Each new image is scanned once, fails at once as not found
+       (RETRYABLE, next attempt in ~5 m), and its RETRY_SCHEDULED outcome
+       goes through the durable outbox to scan-outcomes: 1 outcome per
+       image runs alongside the ingestion, as in production.
+       END MARKER: the consumer group's COMMITTED offsets equal the high
+       watermark of every partition. The engine stores an offset only
+       after the batch's LMDB transaction is durable, so this is the
+       moment all EVENTS are durably applied and acknowledged to Kafka:
+       the number an operator sees as "lag 0". The offsets are read from
+       outside with OffsetFetch (rd_kafka_committed through ctypes) every
+       50 ms; the run sets kafka.consumer_properties =
+       ["auto.commit.interval.ms=100"] (default 1 s) so the marker lags
+       the real end by at most ~0.15 s instead of ~1 s. No engine hook is
+       needed for this.
+       START: two figures. "from assignment": the "partitions assigned"
+       log line's ts (the group join of a fresh group costs ~3 s against
+       the mock, a one-off that is not ingestion); "from spawn": process
+       start (state open, group join included). The ratio b/a uses the
+       "from assignment" rate; kcat's figure includes its own start-up.
+       After the marker: SIGTERM (must exit 0), then `sbomd state stats`
+       must show IMAGES entities. Logged backpressure pauses and the
+       number of outcomes logged during the run are reported.
+       log.level stays "info" (the default): one log line per outcome.
+   Target: b >= a / 2.
+
+3. Latency. A fresh dev-kafka (workload-events:8), a fresh state, and a
+   containerd content store holding LATENCY_IMAGES small images built with
+   tests/tools/mkimages.py (one gzip layer: etc/os-release, whose comment
+   makes each config digest distinct, and a 3-package var/lib/dpkg/
+   status). `sbomd tail --no-sbom` reads the outcomes. After the group is
+   assigned, RATE events/s for DURATION s go to `sbomd emit` through a
+   pipe, paced by the clock; observed_at is set to the wall time (ms) the
+   line is handed to emit (-X linger.ms=0, so the producer does not hold
+   it back). Every (RATE*DURATION/LATENCY_IMAGES)-th event is the first
+   SET of a new image (the event that causes a scan and a SUCCEEDED
+   outcome); the others are SETs of already introduced images from
+   rotating sources (dedup: no outcome). Per new image: outcome
+   emitted_at - observed_at ("to outcome", the service's latency) and
+   the time tail printed it - observed_at ("end to end", through the
+   output topic). p50 / p99 / max.
+
+Results: a summary table on stdout, the details in WORK/results.json.
+"""
+import argparse, ctypes, math, hashlib, io, json, os, random, re, shutil, signal
+import statistics, subprocess, sys, tarfile, threading, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOPIC = "workload-events"
+
+# ---- processes: every child is stopped on exit -----------------------------
+
+CHILDREN = []
+
+
+def spawn(argv, **kw):
+    p = subprocess.Popen(argv, **kw)
+    CHILDREN.append(p)
+    return p
+
+
+def stop(p, timeout=30):
+    """SIGTERM, wait; SIGKILL if it does not go. Returns the exit status."""
+    if p.poll() is None:
+        try:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    if p in CHILDREN:
+        CHILDREN.remove(p)
+    return p.returncode
+
+
+def stop_all():
+    for p in list(CHILDREN):
+        stop(p, 10)
+
+
+def on_signal(sig, _frame):
+    stop_all()
+    sys.exit(128 + sig)
+
+
+def die(msg):
+    stop_all()
+    sys.exit("bench_service: " + msg)
+
+
+# ---- librdkafka through ctypes: watermarks and committed offsets -----------
+
+class _TP(ctypes.Structure):
+    _fields_ = [("topic", ctypes.c_char_p), ("partition", ctypes.c_int32),
+                ("offset", ctypes.c_int64), ("metadata", ctypes.c_void_p),
+                ("metadata_size", ctypes.c_size_t), ("opaque", ctypes.c_void_p),
+                ("err", ctypes.c_int), ("_private", ctypes.c_void_p)]
+
+
+class _TPL(ctypes.Structure):
+    _fields_ = [("cnt", ctypes.c_int), ("size", ctypes.c_int),
+                ("elems", ctypes.POINTER(_TP))]
+
+
+class Kafka:
+    """A consumer handle that never subscribes: it only asks the broker
+    for watermarks and for a group's committed offsets (OffsetFetch)."""
+
+    def __init__(self, brokers, group="bench-service-observer"):
+        L = self.lib = ctypes.CDLL("librdkafka.so.1")
+        L.rd_kafka_conf_new.restype = ctypes.c_void_p
+        L.rd_kafka_conf_set.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
+                                        ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
+        L.rd_kafka_new.restype = ctypes.c_void_p
+        L.rd_kafka_new.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p,
+                                   ctypes.c_size_t]
+        L.rd_kafka_destroy.argtypes = [ctypes.c_void_p]
+        L.rd_kafka_topic_partition_list_new.restype = ctypes.POINTER(_TPL)
+        L.rd_kafka_topic_partition_list_new.argtypes = [ctypes.c_int]
+        L.rd_kafka_topic_partition_list_add.restype = ctypes.POINTER(_TP)
+        L.rd_kafka_topic_partition_list_add.argtypes = [ctypes.POINTER(_TPL),
+                                                        ctypes.c_char_p, ctypes.c_int32]
+        L.rd_kafka_topic_partition_list_destroy.argtypes = [ctypes.POINTER(_TPL)]
+        L.rd_kafka_committed.argtypes = [ctypes.c_void_p, ctypes.POINTER(_TPL), ctypes.c_int]
+        L.rd_kafka_query_watermark_offsets.argtypes = [
+            ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32,
+            ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_int64), ctypes.c_int]
+        L.rd_kafka_err2str.restype = ctypes.c_char_p
+        L.rd_kafka_err2str.argtypes = [ctypes.c_int]
+        self.brokers = brokers
+        self.rk = self._new(group)
+
+    def _new(self, group):
+        L = self.lib
+        conf = L.rd_kafka_conf_new()
+        eb = ctypes.create_string_buffer(512)
+        for k, v in (("bootstrap.servers", self.brokers), ("group.id", group),
+                     ("enable.auto.commit", "false"), ("log_level", "3")):
+            if L.rd_kafka_conf_set(conf, k.encode(), v.encode(), eb, 512) != 0:
+                die(f"librdkafka conf {k}: {eb.value.decode()}")
+        rk = L.rd_kafka_new(1, conf, eb, 512)  # RD_KAFKA_CONSUMER
+        if not rk:
+            die("rd_kafka_new: " + eb.value.decode())
+        return rk
+
+    def watermarks(self, topic, nparts):
+        out = []
+        for p in range(nparts):
+            lo, hi = ctypes.c_int64(), ctypes.c_int64()
+            r = self.lib.rd_kafka_query_watermark_offsets(
+                self.rk, topic.encode(), p, ctypes.byref(lo), ctypes.byref(hi), 10000)
+            if r != 0:
+                die(f"watermarks {topic}/{p}: {self.lib.rd_kafka_err2str(r).decode()}")
+            out.append((lo.value, hi.value))
+        return out
+
+    def committed(self, group, topic, nparts):
+        """The group's committed offsets (negative: none yet), or None."""
+        L = self.lib
+        if not hasattr(self, "_groups"):
+            self._groups = {}
+        if group not in self._groups:
+            self._groups[group] = self._new(group)
+        rk = self._groups[group]
+        lst = L.rd_kafka_topic_partition_list_new(nparts)
+        for p in range(nparts):
+            L.rd_kafka_topic_partition_list_add(lst, topic.encode(), p)
+        r = L.rd_kafka_committed(rk, lst, 5000)
+        offs = None if r != 0 else [lst.contents.elems[i].offset for i in range(nparts)]
+        L.rd_kafka_topic_partition_list_destroy(lst)
+        return offs
+
+    def close(self):
+        for rk in getattr(self, "_groups", {}).values():
+            self.lib.rd_kafka_destroy(rk)
+        self.lib.rd_kafka_destroy(self.rk)
+
+
+# ---- helpers ---------------------------------------------------------------
+
+def start_devkafka(sbomd, work, topics):
+    argv = [sbomd, "dev-kafka"]
+    for t in topics:
+        argv += ["--topic", t]
+    log = open(os.path.join(work, "dev-kafka.log"), "wb")
+    p = spawn(argv, stdout=subprocess.PIPE, stderr=log)
+    line = p.stdout.readline().decode().strip()
+    if not line:
+        die("dev-kafka printed no address (see dev-kafka.log)")
+    return p, line
+
+
+def wall_ms():
+    return int(time.time() * 1000)
+
+
+def parse_ts(ts):
+    """The log's "2026-11-28T07:21:27.549Z" -> seconds since the epoch."""
+    import calendar
+    base, frac = ts.rstrip("Z").split(".")
+    return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + int(frac) / 1000
+
+
+def write_config(path, brokers, group, state_dir, store, extra_consumer=()):
+    props = ", ".join(json.dumps(x) for x in extra_consumer)
+    with open(path, "w") as f:
+        f.write(f"""kafka = {{
+  brokers = "{brokers}";
+  group_id = "{group}";
+  consumer_properties = [ {props} ];
+}};
+state = {{ dir = "{state_dir}"; max_map_size = "16GiB"; }};
+scan = {{ backend = "oci"; workers = 2; stores = [ "{store}" ]; }};
+http = {{ listen = ""; }};
+log = {{ level = "info"; format = "json"; }};
+""")
+
+
+def wait_for_log(path, needle, timeout, proc):
+    t_end = time.time() + timeout
+    while time.time() < t_end:
+        if proc.poll() is not None:
+            die(f"sbomd run exited {proc.returncode} (see {path})")
+        with open(path, errors="replace") as f:
+            for line in f:
+                if needle in line:
+                    return line
+        time.sleep(0.05)
+    die(f"no '{needle}' in {path} after {timeout} s")
+
+
+def pct(v, q):
+    s = sorted(v)
+    if not s:
+        return float("nan")
+    i = min(len(s) - 1, max(0, math.ceil(q / 100 * len(s)) - 1))  # nearest rank
+    return s[i]
+
+
+def image_id(i):
+    return "sha256:" + hashlib.sha256(b"sbomd-bench-image-%d" % i).hexdigest()
+
+
+# ---- 1. produce ------------------------------------------------------------
+
+def produce(a, work, brokers, kafka):
+    path = os.path.join(work, "events.jsonl")
+    t0 = time.perf_counter()
+    ids = [image_id(i) for i in range(a.images)]
+    with open(path, "w") as f:
+        buf = []
+        for k in range(a.events):
+            i, s = k % a.images, (k // a.images) % a.sources
+            buf.append('{"type":"SET","kind":"CONTAINER_IMAGE","id":"%s","source":"node-%d",'
+                       '"repo_tags":["registry.example.com/team-%d/app-%d:v1"]}\n'
+                       % (ids[i], s, i % 100, i))
+            if len(buf) == 10000:
+                f.write("".join(buf))
+                buf = []
+        f.write("".join(buf))
+    gen_s = time.perf_counter() - t0
+    argv = [a.sbomd, "emit", "-b", brokers, "-t", TOPIC, "--wait", "120s"]
+    if a.compression:
+        argv += ["-X", f"compression.codec={a.compression}"]
+    t0 = time.perf_counter()
+    with open(path, "rb") as f:
+        p = spawn(argv, stdin=f, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, err = p.communicate()
+    emit_s = time.perf_counter() - t0
+    CHILDREN.remove(p)
+    if p.returncode != 0:
+        die(f"sbomd emit exited {p.returncode}: {err.decode()[-2000:]}")
+    os.unlink(path)
+    wm = kafka.watermarks(TOPIC, a.partitions)
+    total = sum(hi for _, hi in wm)
+    dropped = [p for p, (lo, _) in enumerate(wm) if lo != 0]
+    if total != a.events or dropped:
+        die(f"topic holds {total} events (want {a.events}); partitions with "
+            f"dropped messages (low watermark > 0): {dropped}. Use more --partitions.")
+    # One untimed full read that counts messages (the value may hold \n:
+    # print only partition and offset).
+    out = subprocess.run(["kcat", "-C", "-b", brokers, "-t", TOPIC, "-e", "-q", "-o",
+                          "beginning", "-f", "%p %o\n"], capture_output=True, check=True)
+    counted = out.stdout.count(b"\n")
+    if counted != a.events:
+        die(f"kcat read {counted} messages, want {a.events}")
+    sizes = [hi for _, hi in wm]
+    return {"generate_s": gen_s, "emit_s": emit_s, "emit_rate": a.events / emit_s,
+            "kcat_counted": counted, "per_partition_min": min(sizes),
+            "per_partition_max": max(sizes)}
+
+
+# ---- 2. throughput ---------------------------------------------------------
+
+def run_kcat(brokers):
+    t0 = time.perf_counter()
+    p = spawn(["kcat", "-C", "-b", brokers, "-t", TOPIC, "-e", "-q", "-o", "beginning"],
+              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    CHILDREN.remove(p)
+    if p.returncode != 0:
+        die(f"kcat exited {p.returncode}: {p.stderr.read().decode()[-1000:]}")
+    return {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime,
+            "loadavg_after": os.getloadavg()[0]}
+
+
+def run_sbomd(a, work, brokers, kafka, r, store):
+    d = os.path.join(work, f"run-{r}")
+    os.makedirs(d)
+    state = os.path.join(d, "state")
+    group = f"bench-tput-{r}"
+    cfg = os.path.join(d, "sbomd.cfg")
+    write_config(cfg, brokers, group, state, store,
+                 [f"auto.commit.interval.ms={a.auto_commit_ms}"])
+    logp = os.path.join(d, "sbomd.log")
+    with open(logp, "wb") as log:
+        t_spawn = time.time()
+        p = spawn([a.sbomd, "run", "-c", cfg], stdout=subprocess.DEVNULL, stderr=log)
+    t_end, polls, last = None, 0, 0
+    deadline = time.time() + a.timeout
+    while time.time() < deadline:
+        if p.poll() is not None:
+            die(f"sbomd run exited {p.returncode} during the run (see {logp})")
+        offs = kafka.committed(group, TOPIC, a.partitions)
+        now = time.time()
+        polls += 1
+        if offs is not None:
+            last = sum(max(0, o) for o in offs)
+            if last >= a.events:
+                t_end = now
+                break
+        time.sleep(a.poll_ms / 1000)
+    if t_end is None:
+        die(f"run {r}: committed offsets reached only {last} of {a.events} "
+            f"after {a.timeout} s (see {logp})")
+    p.send_signal(signal.SIGTERM)
+    _, wst, ru = os.wait4(p.pid, 0)  # rusage: the whole process life
+    p.returncode = status = os.waitstatus_to_exitcode(wst)
+    CHILDREN.remove(p)
+    if status != 0:
+        die(f"sbomd run exited {status} after SIGTERM (see {logp})")
+    st = subprocess.run([a.sbomd, "state", "--dir", state, "stats"],
+                        capture_output=True, text=True)
+    m = re.search(r"^entities\s+(\d+)", st.stdout, re.M)
+    entities = int(m.group(1)) if m else -1
+    if entities != a.images:
+        die(f"run {r}: state holds {entities} entities, want {a.images}:\n{st.stdout}{st.stderr}")
+    t_assigned, assigned_n, paused, outcomes, warns = None, 0, 0, 0, 0
+    with open(logp, errors="replace") as f:
+        for line in f:
+            if '"partitions assigned"' in line:
+                assigned_n += 1
+                if t_assigned is None:
+                    t_assigned = parse_ts(json.loads(line)["ts"])
+            elif '"outcome"' in line:
+                outcomes += 1
+            elif '"input paused"' in line and "backpressure" in line:
+                paused += 1
+            if '"level":"warn"' in line or '"level":"error"' in line:
+                warns += 1
+    if t_assigned is None:
+        die(f"run {r}: no 'partitions assigned' in {logp}")
+    if not a.keep:
+        shutil.rmtree(state)
+    return {"from_spawn_s": t_end - t_spawn, "from_assign_s": t_end - t_assigned,
+            "join_s": t_assigned - t_spawn, "cpu_s": ru.ru_utime + ru.ru_stime,
+            "loadavg_after": os.getloadavg()[0], "rate_assign": a.events / (t_end - t_assigned),
+            "rate_spawn": a.events / (t_end - t_spawn), "entities": entities,
+            "assignments": assigned_n, "backpressure_pauses": paused,
+            "outcomes_logged": outcomes, "warn_lines": warns, "offset_polls": polls}
+
+
+def throughput(a, work, res):
+    tw = os.path.join(work, "throughput")
+    os.makedirs(tw)
+    store = os.path.join(tw, "empty-store")
+    os.makedirs(os.path.join(store, "blobs", "sha256"))
+    dk, brokers = start_devkafka(a.sbomd, tw, [f"{TOPIC}:{a.partitions}", "scan-outcomes:8",
+                                                "sbomd-dead-letter:1"])
+    kafka = Kafka(brokers)
+    print(f"[produce] {a.events} events to {brokers} ({a.partitions} partitions)", flush=True)
+    res["produce"] = produce(a, tw, brokers, kafka)
+    pr = res["produce"]
+    print(f"[produce] emit {pr['emit_s']:.2f} s ({pr['emit_rate']:,.0f} ev/s), "
+          f"verified {pr['kcat_counted']} on the topic", flush=True)
+    res["kcat"], res["sbomd"] = [], []
+    for r in range(1, a.runs + 1):
+        k = run_kcat(brokers)
+        res["kcat"].append(k)
+        print(f"[run {r}] kcat  {k['wall_s']:.2f} s  {a.events / k['wall_s']:,.0f} ev/s, "
+              f"cpu {k['cpu_s']:.2f} s, load {k['loadavg_after']:.2f}", flush=True)
+        s = run_sbomd(a, tw, brokers, kafka, r, store)
+        res["sbomd"].append(s)
+        print(f"[run {r}] sbomd {s['from_assign_s']:.2f} s from assignment "
+              f"({s['rate_assign']:,.0f} ev/s), {s['from_spawn_s']:.2f} s from spawn "
+              f"(join {s['join_s']:.2f} s), pauses {s['backpressure_pauses']}, "
+              f"outcomes {s['outcomes_logged']}, cpu {s['cpu_s']:.2f} s (whole life), "
+              f"load {s['loadavg_after']:.2f}", flush=True)
+    kafka.close()
+    stop(dk)
+
+
+# ---- 3. latency ------------------------------------------------------------
+
+DPKG_STATUS = """Package: base-files
+Status: install ok installed
+Priority: required
+Section: admin
+Installed-Size: 340
+Maintainer: Bench <bench@example.com>
+Architecture: amd64
+Version: 12.4+deb12u5
+Description: Debian base system miscellaneous files
+
+Package: libc6
+Status: install ok installed
+Priority: optional
+Section: libs
+Installed-Size: 12988
+Maintainer: Bench <bench@example.com>
+Architecture: amd64
+Source: glibc
+Version: 2.36-9+deb12u4
+Description: GNU C Library: Shared libraries
+
+Package: zlib1g
+Status: install ok installed
+Priority: optional
+Section: libs
+Installed-Size: 168
+Maintainer: Bench <bench@example.com>
+Architecture: amd64
+Source: zlib
+Version: 1:1.2.13.dfsg-1
+Description: compression library - runtime
+
+"""
+
+
+def build_store(a, work):
+    """A containerd content store (blobs/sha256, no index) with
+    a.latency_images one-layer images; returns their image IDs."""
+    store = os.path.join(work, "store")
+    tmp = os.path.join(work, "layers")
+    os.makedirs(tmp)
+    ids = []
+    for i in range(a.latency_images + 1):  # + the warm-up image
+        layer = os.path.join(tmp, f"layer-{i}.tar")
+        with tarfile.open(layer, "w", format=tarfile.PAX_FORMAT) as t:
+            def add(name, data, mode=0o644):
+                ti = tarfile.TarInfo(name)
+                ti.size, ti.mtime, ti.mode = len(data), 0, mode
+                t.addfile(ti, io.BytesIO(data))
+
+            def adddir(name):
+                ti = tarfile.TarInfo(name)
+                ti.type, ti.mtime, ti.mode = tarfile.DIRTYPE, 0, 0o755
+                t.addfile(ti)
+            for dname in ("etc", "var", "var/lib", "var/lib/dpkg"):
+                adddir(dname)
+            add("etc/os-release", (
+                f'# sbomd bench image {i}\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n'
+                'NAME="Debian GNU/Linux"\nVERSION_ID="12"\nVERSION="12 (bookworm)"\n'
+                'VERSION_CODENAME=bookworm\nID=debian\n').encode())
+            add("var/lib/dpkg/status", DPKG_STATUS.encode())
+        out = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "tools", "mkimages.py"),
+                              "--oci", store, "--tag", f"bench-{i}", layer],
+                             capture_output=True, text=True, check=True)
+        ids.append(out.stdout.strip().splitlines()[-1])
+    # No index: a containerd content store, where images are found by ID.
+    os.unlink(os.path.join(store, "index.json"))
+    os.unlink(os.path.join(store, "oci-layout"))
+    shutil.rmtree(tmp)
+    if len(set(ids)) != len(ids):
+        die("image IDs are not distinct")
+    chk = subprocess.run([a.sbomd, "scan", f"containerd:{store}@{ids[0]}"],
+                         capture_output=True, text=True)
+    if chk.returncode != 0:
+        die(f"sbomd scan of a store image failed ({chk.returncode}): {chk.stderr[-1000:]}")
+    ncomp = len(json.loads(chk.stdout).get("components", []))
+    return store, ids, ncomp
+
+
+def latency(a, work, res):
+    lw0 = os.path.join(work, "latency")
+    os.makedirs(lw0)
+    t0 = time.perf_counter()
+    store, ids, ncomp = build_store(a, lw0)
+    print(f"[latency] store of {len(ids)} images built in {time.perf_counter() - t0:.1f} s "
+          f"({ncomp} components each)", flush=True)
+    res["latency"] = {}
+    for fw in a.fetch_wait_ms:
+        lw = os.path.join(lw0, f"fetch-wait-{fw}")
+        os.makedirs(lw)
+        res["latency"][str(fw)] = latency_run(a, lw, store, ids, ncomp, fw)
+
+
+def latency_run(a, lw, store, ids, ncomp, fw):
+    fwp = f"fetch.wait.max.ms={fw}"
+    dk, brokers = start_devkafka(a.sbomd, lw, [f"{TOPIC}:8", "scan-outcomes:8",
+                                                "sbomd-dead-letter:1"])
+    cfg = os.path.join(lw, "sbomd.cfg")
+    write_config(cfg, brokers, "bench-latency", os.path.join(lw, "state"), store, [fwp])
+    logp = os.path.join(lw, "sbomd.log")
+    with open(logp, "wb") as log:
+        run = spawn([a.sbomd, "run", "-c", cfg], stdout=subprocess.DEVNULL, stderr=log)
+    wait_for_log(logp, '"partitions assigned"', 60, run)
+
+    # The outcomes, timestamped as tail prints them.
+    seen = {}
+    others = []
+    lock = threading.Lock()
+    tail = spawn([a.sbomd, "tail", "-b", brokers, "--no-sbom", "-X", fwp], stdout=subprocess.PIPE,
+                 stderr=subprocess.DEVNULL)
+
+    def reader():
+        for line in tail.stdout:
+            now = wall_ms()
+            o = json.loads(line)
+            with lock:
+                if o["status"] == "SUCCEEDED" and o["id"] not in seen:
+                    seen[o["id"]] = (o["emitted_at"], now)
+                else:
+                    others.append(o)
+    th = threading.Thread(target=reader, daemon=True)
+    th.start()
+
+    emit = spawn([a.sbomd, "emit", "-b", brokers, "-t", TOPIC, "-X", "linger.ms=0"],
+                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Warm-up: one extra image through the whole path (emit, sbomd's
+    # consumer and producer, tail), so that connections and metadata are
+    # in place before the clock starts; it is not counted.
+    warm, ids = ids[0], ids[1:]
+    tw = time.time()
+    emit.stdin.write(('{"type":"SET","kind":"CONTAINER_IMAGE","id":"%s","source":"node-0",'
+                      '"observed_at":%d}\n' % (warm, wall_ms())).encode())
+    emit.stdin.flush()
+    while warm not in seen:
+        if time.time() - tw > 60:
+            die("the warm-up image's outcome did not arrive in 60 s")
+        time.sleep(0.01)
+    warmup_s = time.time() - tw
+    total = int(a.rate * a.duration)
+    every = max(1, total // len(ids))
+    rnd = random.Random(1)
+    produced = {}
+    introduced = 0
+    start = time.perf_counter()
+    k = 0
+    late = 0.0
+    while k < total:
+        now = time.perf_counter()
+        due = min(total, int((now - start) * a.rate) + 1)
+        if due <= k:
+            time.sleep(min(0.002, (k / a.rate) - (now - start) + 1e-4))
+            continue
+        late = max(late, now - start - (due - 1) / a.rate)
+        lines = []
+        ms = wall_ms()
+        for j in range(k, due):
+            src = "node-%d" % (j % 10)
+            if j % every == 0 and introduced < len(ids):
+                iid = ids[introduced]
+                introduced += 1
+                produced[iid] = ms
+            else:
+                iid = ids[rnd.randrange(max(1, introduced))]
+            lines.append('{"type":"SET","kind":"CONTAINER_IMAGE","id":"%s","source":"%s",'
+                         '"repo_tags":["registry.example.com/bench:%s"],"observed_at":%d}\n'
+                         % (iid, src, iid[7:19], ms))
+        emit.stdin.write("".join(lines).encode())
+        emit.stdin.flush()
+        k = due
+    send_s = time.perf_counter() - start
+    emit.stdin.close()
+    err = emit.stderr.read().decode()
+    emit.wait()
+    CHILDREN.remove(emit)
+    if emit.returncode != 0:
+        die(f"emit exited {emit.returncode}: {err[-1000:]}")
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        with lock:
+            if len(seen) >= len(produced):
+                break
+        time.sleep(0.1)
+    time.sleep(1.0)  # anything unexpected after the last one
+    stop(tail)
+    status = stop(run, 60)
+    stop(dk)
+    with lock:
+        seen.pop(warm, None)
+        missing = [i for i in produced if i not in seen]
+        to_outcome = [seen[i][0] - produced[i] for i in produced if i in seen]
+        end_to_end = [seen[i][1] - produced[i] for i in produced if i in seen]
+        unexpected = [(o["id"], o["status"], o.get("error")) for o in others]
+    if missing:
+        die(f"{len(missing)} images got no SUCCEEDED outcome (see {logp})")
+    L = {
+        "fetch_wait_ms": fw, "warmup_s": warmup_s, "events": total, "rate": a.rate,
+        "send_s": send_s, "max_pacing_lag_s": late,
+        "new_images": len(produced), "components_per_image": ncomp,
+        "unexpected_outcomes": unexpected[:10], "n_unexpected": len(unexpected),
+        "sbomd_exit": status,
+        "samples_in_produce_order": [[seen[i][0] - produced[i], seen[i][1] - produced[i]]
+                                     for i in sorted(produced, key=produced.get) if i in seen],
+        "to_outcome_ms": {"p50": pct(to_outcome, 50), "p99": pct(to_outcome, 99),
+                          "max": max(to_outcome), "min": min(to_outcome)},
+        "end_to_end_ms": {"p50": pct(end_to_end, 50), "p99": pct(end_to_end, 99),
+                          "max": max(end_to_end), "min": min(end_to_end)},
+    }
+    print(f"[latency fetch.wait.max.ms={fw}] {total} events in {send_s:.1f} s, "
+          f"{len(produced)} new images: "
+          f"to outcome p50 {L['to_outcome_ms']['p50']} ms p99 {L['to_outcome_ms']['p99']} ms; "
+          f"end to end p50 {L['end_to_end_ms']['p50']} ms p99 {L['end_to_end_ms']['p99']} ms",
+          flush=True)
+    return L
+
+
+# ---- main ------------------------------------------------------------------
+
+def summary(a, res):
+    print()
+    print(f"sbomd service benchmark  ({os.cpu_count()} CPUs, {a.sbomd})")
+    rows = []
+    if "sbomd" in res:
+        N = a.events
+        ka = [N / k["wall_s"] for k in res["kcat"]]
+        sa = [s["rate_assign"] for s in res["sbomd"]]
+        ss = [s["rate_spawn"] for s in res["sbomd"]]
+        med_a, med_b = statistics.median(ka), statistics.median(sa)
+        pr = res["produce"]
+        loads = [x["loadavg_after"] for x in res["kcat"] + res["sbomd"]]
+        rows += [
+            ("produce: sbomd emit, JSON lines", f"{pr['emit_rate']:,.0f} ev/s",
+             f"{N:,} events in {pr['emit_s']:.2f} s; topic verified"),
+            ("(a) kcat read floor", f"{med_a:,.0f} ev/s",
+             "runs: " + ", ".join(f"{k['wall_s']:.2f} s" for k in res["kcat"])),
+            ("(b) sbomd run, from assignment", f"{med_b:,.0f} ev/s",
+             "runs: " + ", ".join(f"{s['from_assign_s']:.2f} s" for s in res["sbomd"])),
+            ("    sbomd run, from spawn", f"{statistics.median(ss):,.0f} ev/s",
+             "runs: " + ", ".join(f"{s['from_spawn_s']:.2f} s" for s in res["sbomd"])),
+            ("ratio b/a (target >= 0.50)", f"{med_b / med_a:.2f}",
+             "PASS" if med_b >= med_a / 2 else "FAIL"),
+            ("cpu s, kcat / sbomd (median)",
+             f"{statistics.median(k['cpu_s'] for k in res['kcat']):.2f} / "
+             f"{statistics.median(s['cpu_s'] for s in res['sbomd']):.2f}",
+             "sbomd: whole process life, scans included"),
+            ("1-min load average after runs", f"{min(loads):.2f}-{max(loads):.2f}",
+             f"on {os.cpu_count()} CPUs: other work on the box skews these figures"),
+        ]
+        res["median_a"], res["median_b"], res["ratio"] = med_a, med_b, med_b / med_a
+    for fw, L in res.get("latency", {}).items():
+        rows += [
+            (f"latency, fetch.wait.max.ms={fw}: event -> outcome emitted_at",
+             f"p50 {L['to_outcome_ms']['p50']} ms",
+             f"p99 {L['to_outcome_ms']['p99']} ms, max {L['to_outcome_ms']['max']} ms, "
+             f"n={L['new_images']}, unexpected outcomes {L['n_unexpected']}"),
+            (f"latency, fetch.wait.max.ms={fw}: event -> tail prints it",
+             f"p50 {L['end_to_end_ms']['p50']} ms",
+             f"p99 {L['end_to_end_ms']['p99']} ms, max {L['end_to_end_ms']['max']} ms"),
+        ]
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    for r in rows:
+        print(f"  {r[0]:<{w0}}  {r[1]:>{w1}}  {r[2]}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sbomd", default=os.path.join(ROOT, "build", "sbomd"))
+    ap.add_argument("--work", default="/var/tmp/sbomd-bench-service")
+    ap.add_argument("--keep", action="store_true", help="keep the state dirs")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--images", type=int, default=100_000)
+    ap.add_argument("--sources", type=int, default=10)
+    ap.add_argument("--partitions", type=int, default=64)
+    ap.add_argument("--compression", default="",
+                    help="emit's compression.codec (default: emit's, zstd)")
+    ap.add_argument("--auto-commit-ms", type=int, default=100)
+    ap.add_argument("--poll-ms", type=int, default=50)
+    ap.add_argument("--timeout", type=float, default=600, help="per sbomd run, s")
+    ap.add_argument("--rate", type=float, default=1000)
+    ap.add_argument("--duration", type=float, default=20)
+    ap.add_argument("--latency-images", type=int, default=200)
+    ap.add_argument("--fetch-wait-ms", default="500,10",
+                    help="latency runs, one per fetch.wait.max.ms value (sbomd and tail)")
+    ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--skip-latency", action="store_true")
+    a = ap.parse_args()
+    a.sbomd = os.path.abspath(a.sbomd)
+    a.fetch_wait_ms = [int(x) for x in a.fetch_wait_ms.split(",") if x]
+    if a.events != a.images * a.sources:
+        print(f"note: --events {a.events} != images x sources", file=sys.stderr)
+    if shutil.which("kcat") is None:
+        sys.exit("bench_service: kcat not found")
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if os.path.isdir(a.work):
+        shutil.rmtree(a.work)
+    os.makedirs(a.work)
+    res = {"argv": sys.argv, "cpus": os.cpu_count()}
+    try:
+        if not a.skip_throughput:
+            throughput(a, a.work, res)
+        if not a.skip_latency:
+            latency(a, a.work, res)
+    finally:
+        stop_all()
+        with open(os.path.join(a.work, "results.json"), "w") as f:
+            json.dump(res, f, indent=1)
+    summary(a, res)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,398 @@
+/*
+ * http: see http.h. libmicrohttpd runs the listening socket and the
+ * requests on its internal polling thread; each handler either renders
+ * the latest snapshot (copied under the publish mutex) or posts a request
+ * to the engine and waits for its answer (up to HTTP_WAIT_MS; the engine
+ * serves requests every loop iteration, at least every 100 ms).
+ *
+ *   /metrics                Prometheus text format 0.0.4
+ *   /healthz                200 while the engine loop ran in the last 10 s
+ *   /readyz                 200 once state is recovered and partitions are
+ *                           assigned, else 503 with the reason
+ *   /api/v1/entities/{id}   one entity as JSON (the engine renders it)
+ *   /status                 an HTML page for people (the engine renders it)
+ */
+#include "service/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/xmalloc.h"
+
+#define HTTP_WAIT_MS 3000
+#define HEALTH_STALE_MS 10000
+
+const double hist_bounds[HIST_BUCKETS] = { 0.001, 0.005, 0.01, 0.025, 0.05,
+	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 };
+
+void
+hist_observe(struct hist *h, double s)
+{
+	size_t i = 0;
+	while (i < HIST_BUCKETS && s > hist_bounds[i])
+		i++;
+	h->counts[i]++;
+	h->sum += s;
+	h->n++;
+}
+
+struct http_server {
+	struct MHD_Daemon *d;
+	struct publish *pub;
+};
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- a growing text buffer ---- */
+
+struct sb {
+	char *p;
+	size_t len, cap;
+};
+
+static void sb_printf(struct sb *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+sb_printf(struct sb *b, const char *fmt, ...)
+{
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		size_t room = b->cap - b->len;
+		int n = vsnprintf(b->p ? b->p + b->len : NULL, room, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if ((size_t)n < room) {
+			b->len += (size_t)n;
+			return;
+		}
+		b->cap = (b->cap + (size_t)n + 1) * 2;
+		b->p = xrealloc(b->p, b->cap);
+	}
+}
+
+/* ---- /metrics ---- */
+
+static void
+hist_text(struct sb *b, const char *name, const char *help,
+    const struct hist *h)
+{
+	sb_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	uint64_t cum = 0;
+	for (size_t i = 0; i < HIST_BUCKETS; i++) {
+		cum += h->counts[i];
+		sb_printf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name,
+		    hist_bounds[i], cum);
+	}
+	cum += h->counts[HIST_BUCKETS];
+	sb_printf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+	sb_printf(b, "%s_sum %.6f\n%s_count %" PRIu64 "\n", name, h->sum,
+	    name, h->n);
+}
+
+static void
+head(struct sb *b, const char *name, const char *type, const char *help)
+{
+	sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+char *
+http_metrics_text(const struct snapshot *s, size_t *len)
+{
+	static const char *const types[EVT_COUNT] = { "SET", "UNSET",
+		"undecodable" };
+	static const char *const results[EVR_COUNT] = { "applied",
+		"deduplicated", "stale", "unknown_entity", "dead_lettered" };
+	static const char *const states[5] = { "QUEUED", "SCANNING", "DONE",
+		"FAILED", "CANCELLED" };
+	static const char *const statuses[4] = { "SUCCEEDED",
+		"RETRY_SCHEDULED", "FAILED", "CANCELLED" };
+	struct sb b = { 0 };
+
+	head(&b, "sbomd_events_consumed_total", "counter",
+	    "Input messages by event type and what applying them did.");
+	for (int t = 0; t < EVT_COUNT; t++)
+		for (int r = 0; r < EVR_COUNT; r++) {
+			if (t == EVT_UNDECODABLE && r != EVR_DEAD_LETTERED)
+				continue;
+			sb_printf(&b,
+			    "sbomd_events_consumed_total{type=\"%s\","
+			    "result=\"%s\"} %" PRIu64 "\n",
+			    types[t], results[r], s->events[t][r]);
+		}
+	head(&b, "sbomd_scans_started_total", "counter", "Scans started.");
+	sb_printf(&b, "sbomd_scans_started_total %" PRIu64 "\n",
+	    s->scans_started);
+	head(&b, "sbomd_scans_finished_total", "counter",
+	    "Scans finished, by result and error class.");
+	sb_printf(&b,
+	    "sbomd_scans_finished_total{result=\"success\",error_class=\"\"} "
+	    "%" PRIu64 "\n"
+	    "sbomd_scans_finished_total{result=\"failure\",error_class="
+	    "\"RETRYABLE\"} %" PRIu64 "\n"
+	    "sbomd_scans_finished_total{result=\"failure\",error_class="
+	    "\"PERMANENT\"} %" PRIu64 "\n",
+	    s->scans_finished[0], s->scans_finished[1], s->scans_finished[2]);
+	hist_text(&b, "sbomd_scan_duration_seconds",
+	    "Duration of finished scans.", &s->scan_duration);
+	head(&b, "sbomd_retries_scheduled_total", "counter",
+	    "Failed scans rescheduled with backoff.");
+	sb_printf(&b, "sbomd_retries_scheduled_total %" PRIu64 "\n",
+	    s->outcomes[1]);
+	head(&b, "sbomd_outcomes_total", "counter",
+	    "Outcomes written to the outbox, by status.");
+	for (int i = 0; i < 4; i++)
+		sb_printf(&b, "sbomd_outcomes_total{status=\"%s\"} %" PRIu64
+			      "\n", statuses[i], s->outcomes[i]);
+	head(&b, "sbomd_outcomes_delivered_total", "counter",
+	    "Outbox messages acknowledged by Kafka.");
+	sb_printf(&b, "sbomd_outcomes_delivered_total %" PRIu64 "\n",
+	    s->delivered);
+	head(&b, "sbomd_produce_errors_total", "counter",
+	    "Failed produce calls and delivery reports (retried).");
+	sb_printf(&b, "sbomd_produce_errors_total %" PRIu64 "\n",
+	    s->produce_errors);
+	head(&b, "sbomd_entities", "gauge", "Tracked entities by state.");
+	for (int i = 0; i < 5; i++)
+		sb_printf(&b, "sbomd_entities{state=\"%s\"} %" PRIu64 "\n",
+		    states[i], s->by_state[i]);
+	head(&b, "sbomd_heap_entries", "gauge",
+	    "Entries in the due heap (queued scans and forget timers).");
+	sb_printf(&b, "sbomd_heap_entries %" PRIu64 "\n", s->heap);
+	head(&b, "sbomd_next_due_seconds", "gauge",
+	    "Seconds until the soonest heap entry is due (negative: "
+	    "overdue; absent when the heap is empty).");
+	if (s->next_due_ms != INT64_MIN)
+		sb_printf(&b, "sbomd_next_due_seconds %.3f\n",
+		    (double)s->next_due_ms / 1000.0);
+	head(&b, "sbomd_oldest_pending_seconds", "gauge",
+	    "How long the most overdue queued scan has waited past its due "
+	    "time (the scan backlog; 0 when none is overdue).");
+	sb_printf(&b, "sbomd_oldest_pending_seconds %.3f\n",
+	    (double)s->overdue_ms / 1000.0);
+	head(&b, "sbomd_outbox_messages", "gauge",
+	    "Outcomes and dead letters not yet acknowledged by Kafka.");
+	sb_printf(&b, "sbomd_outbox_messages %" PRIu64 "\n", s->outbox);
+	head(&b, "sbomd_workers_busy", "gauge", "Workers running a scan.");
+	sb_printf(&b, "sbomd_workers_busy %" PRIu64 "\n", s->workers_busy);
+	head(&b, "sbomd_workers", "gauge", "Scan workers (scan.workers).");
+	sb_printf(&b, "sbomd_workers %" PRIu64 "\n", s->workers);
+	head(&b, "sbomd_input_paused", "gauge",
+	    "1 while input is paused by backpressure or shutdown.");
+	sb_printf(&b, "sbomd_input_paused %d\n", s->paused ? 1 : 0);
+	hist_text(&b, "sbomd_state_commit_duration_seconds",
+	    "Duration of durable state commits (one per loop iteration with "
+	    "changes).", &s->commit_duration);
+	head(&b, "sbomd_state_commit_failures_total", "counter",
+	    "State commits that failed (retried).");
+	sb_printf(&b, "sbomd_state_commit_failures_total %" PRIu64 "\n",
+	    s->commit_failures);
+	head(&b, "sbomd_consumer_lag_messages", "gauge",
+	    "Consumer lag per assigned input partition (librdkafka "
+	    "statistics).");
+	for (size_t i = 0; i < s->nlags; i++)
+		if (s->lags[i].lag >= 0)
+			sb_printf(&b,
+			    "sbomd_consumer_lag_messages{topic=\"%s\","
+			    "partition=\"%d\"} %" PRId64 "\n",
+			    s->topic, s->lags[i].partition, s->lags[i].lag);
+	head(&b, "sbomd_rebalances_total", "counter",
+	    "Consumer group rebalances (assignments and revocations).");
+	sb_printf(&b, "sbomd_rebalances_total %" PRIu64 "\n", s->rebalances);
+	head(&b, "sbomd_log_lines_suppressed_total", "counter",
+	    "Repeated warnings and errors not printed (rate limit).");
+	sb_printf(&b, "sbomd_log_lines_suppressed_total %" PRIu64 "\n",
+	    s->log_suppressed);
+	head(&b, "sbomd_ready", "gauge",
+	    "1 when state is recovered and partitions are assigned.");
+	sb_printf(&b, "sbomd_ready %d\n", s->recovered && s->assigned);
+	*len = b.len;
+	return b.p;
+}
+
+/* ---- handlers ---- */
+
+static enum MHD_Result
+reply(struct MHD_Connection *c, unsigned status, const char *type, char *body,
+    size_t len)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, body,
+	    MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	enum MHD_Result ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+reply_text(struct MHD_Connection *c, unsigned status, const char *text)
+{
+	char *b = xstrdup(text);
+	return reply(c, status, "text/plain; charset=utf-8", b, strlen(b));
+}
+
+/* Posts a request to the engine and waits for its answer. */
+static enum MHD_Result
+ask_engine(http_server *h, struct MHD_Connection *c, enum pub_req_kind kind,
+    const char *id, const char *type)
+{
+	struct publish *p = h->pub;
+	struct pub_req *q = xcalloc(1, sizeof(*q));
+	q->kind = kind;
+	snprintf(q->id, sizeof(q->id), "%s", id ? id : "");
+	pthread_mutex_lock(&p->mu);
+	q->next = p->reqs;
+	p->reqs = q;
+	pthread_mutex_unlock(&p->mu);
+	if (p->wake_fd >= 0)
+		(void)!write(p->wake_fd, "h", 1);
+
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += HTTP_WAIT_MS / 1000;
+	pthread_mutex_lock(&p->mu);
+	while (!q->done) {
+		if (pthread_cond_timedwait(&p->cv, &p->mu, &dl) == ETIMEDOUT)
+			break;
+	}
+	if (!q->done) {
+		q->abandoned = true; /* the engine frees it */
+		pthread_mutex_unlock(&p->mu);
+		return reply_text(c, 503, "the engine did not answer in time\n");
+	}
+	pthread_mutex_unlock(&p->mu);
+	enum MHD_Result r = reply(c, (unsigned)q->status, type, q->body,
+	    q->len);
+	free(q);
+	return r;
+}
+
+static enum MHD_Result
+handler(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	(void)version;
+	(void)upload_data;
+	(void)upload_data_size;
+	(void)con_cls;
+	http_server *h = cls;
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return reply_text(c, 405, "only GET\n");
+
+	struct snapshot s;
+	pthread_mutex_lock(&h->pub->mu);
+	s = h->pub->snap;
+	pthread_mutex_unlock(&h->pub->mu);
+
+	if (strcmp(url, "/metrics") == 0) {
+		size_t len;
+		char *text = http_metrics_text(&s, &len);
+		return reply(c, 200, "text/plain; version=0.0.4; charset=utf-8",
+		    text, len);
+	}
+	if (strcmp(url, "/healthz") == 0) {
+		int64_t age = mono_ms() - s.taken_mono_ms;
+		if (s.taken_mono_ms == 0 || age > HEALTH_STALE_MS)
+			return reply_text(c, 503, "engine loop stalled\n");
+		return reply_text(c, 200, "ok\n");
+	}
+	if (strcmp(url, "/readyz") == 0) {
+		if (!s.recovered)
+			return reply_text(c, 503, "recovering state\n");
+		if (!s.assigned)
+			return reply_text(c, 503, "no partitions assigned\n");
+		return reply_text(c, 200, "ready\n");
+	}
+	if (strncmp(url, "/api/v1/entities/", 17) == 0 && url[17] != '\0')
+		return ask_engine(h, c, PUB_REQ_ENTITY, url + 17,
+		    "application/json");
+	if (strcmp(url, "/status") == 0 || strcmp(url, "/") == 0)
+		return ask_engine(h, c, PUB_REQ_STATUS, NULL,
+		    "text/html; charset=utf-8");
+	return reply_text(c, 404,
+	    "not found; try /status, /metrics, /healthz, /readyz, "
+	    "/api/v1/entities/{id}\n");
+}
+
+http_server *
+http_start(const char *listen, struct publish *pub, char *err, size_t errlen)
+{
+	struct sockaddr_in sa;
+	char host[256];
+	const char *colon = strrchr(listen, ':');
+	if (colon == NULL || colon[1] == '\0') {
+		snprintf(err, errlen, "http.listen \"%s\": want host:port",
+		    listen);
+		return NULL;
+	}
+	size_t hl = (size_t)(colon - listen);
+	if (hl >= sizeof(host))
+		hl = sizeof(host) - 1;
+	memcpy(host, listen, hl);
+	host[hl] = '\0';
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	if (*end != '\0' || port < 0 || port > 65535) {
+		snprintf(err, errlen, "http.listen \"%s\": bad port", listen);
+		return NULL;
+	}
+	if (hl == 0 || strcmp(host, "0.0.0.0") == 0)
+		sa.sin_addr.s_addr = htonl(INADDR_ANY);
+	else if (strcmp(host, "localhost") == 0)
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	else if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+		snprintf(err, errlen, "http.listen \"%s\": %s is not an IPv4 "
+		    "address", listen, host);
+		return NULL;
+	}
+	http_server *h = xcalloc(1, sizeof(*h));
+	h->pub = pub;
+	h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
+		MHD_USE_ERROR_LOG,
+	    (uint16_t)port, NULL, NULL, handler, h, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)30, MHD_OPTION_END);
+	if (h->d == NULL) {
+		snprintf(err, errlen, "http.listen \"%s\": cannot listen "
+		    "(address in use?)", listen);
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void
+http_stop(http_server *h)
+{
+	if (h == NULL)
+		return;
+	MHD_stop_daemon(h->d);
+	free(h);
+}

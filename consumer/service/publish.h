@@ -1,0 +1,103 @@
+/*
+ * publish: what the engine thread shows the HTTP thread. The engine owns
+ * every piece of state; it copies counters and gauges into a snapshot
+ * (under a mutex, at most a few times a second) and answers on-demand
+ * questions (one entity, the status page's lists) posted as requests that
+ * it serves in its own loop. The HTTP thread never reads engine state.
+ *
+ * Concurrency: mu guards snap, the request list and every request's
+ * done/abandoned/body fields. A request belongs to the HTTP thread until
+ * queued; after that, whoever sees the other side finished frees it: the
+ * HTTP thread after `done`, or the engine after `abandoned` (a timed-out
+ * HTTP wait).
+ */
+#ifndef SBOMD_SERVICE_PUBLISH_H
+#define SBOMD_SERVICE_PUBLISH_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HIST_BUCKETS 14
+/* Upper bounds, seconds, of the duration histograms' buckets (+Inf last). */
+extern const double hist_bounds[HIST_BUCKETS];
+
+struct hist {
+	uint64_t counts[HIST_BUCKETS + 1]; /* per bucket, the last is +Inf */
+	double sum;
+	uint64_t n;
+};
+
+void hist_observe(struct hist *h, double seconds);
+
+/* Event results as the metrics name them. */
+enum ev_result {
+	EVR_APPLIED = 0,      /* new or changed */
+	EVR_DEDUPLICATED,
+	EVR_STALE,
+	EVR_UNKNOWN_ENTITY,   /* UNSET of an entity never seen */
+	EVR_DEAD_LETTERED,
+	EVR_COUNT
+};
+enum ev_type { EVT_SET = 0, EVT_UNSET, EVT_UNDECODABLE, EVT_COUNT };
+
+#define PUB_MAX_PARTITIONS 256
+
+struct part_lag {
+	int32_t partition;
+	int64_t lag;	   /* -1 unknown */
+	int64_t committed; /* -1 none */
+	int64_t high;	   /* high watermark, -1 unknown */
+};
+
+struct snapshot {
+	int64_t taken_mono_ms; /* the engine loop was alive then */
+	bool recovered;
+	bool assigned;	       /* partitions assigned */
+	bool paused;
+	uint64_t events[EVT_COUNT][EVR_COUNT];
+	uint64_t scans_started;
+	uint64_t scans_finished[3]; /* success, retryable, permanent */
+	uint64_t outcomes[4];	    /* by status */
+	uint64_t delivered;
+	uint64_t produce_errors;
+	uint64_t rebalances;
+	uint64_t commits, commit_failures;
+	uint64_t log_suppressed;
+	struct hist scan_duration;
+	struct hist commit_duration;
+	uint64_t by_state[5];
+	uint64_t heap;
+	int64_t next_due_ms;	 /* -1 none, else ms from now (may be < 0) */
+	int64_t overdue_ms;	 /* how late the soonest due entry is, >= 0 */
+	uint64_t outbox;
+	uint64_t workers_busy;
+	uint64_t workers;
+	uint64_t in_pool;
+	size_t nlags;
+	struct part_lag lags[PUB_MAX_PARTITIONS];
+	char topic[256];
+};
+
+enum pub_req_kind { PUB_REQ_ENTITY = 0, PUB_REQ_STATUS = 1 };
+
+struct pub_req {
+	enum pub_req_kind kind;
+	char id[300];
+	struct pub_req *next;
+	bool done, abandoned;
+	int status;  /* HTTP status */
+	char *body;  /* malloc'd, by the engine */
+	size_t len;
+};
+
+struct publish {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct snapshot snap;
+	struct pub_req *reqs; /* queued, newest first */
+	int wake_fd;	      /* written to wake the engine */
+};
+
+#endif

@@ -1,0 +1,596 @@
+#!/usr/bin/env bash
+# The container files against the binary they package, offline (no Docker
+# engine needed): Dockerfile, docker-compose.yml and deploy/* must agree
+# with `sbomd` and with each other.
+#
+#   compose  `docker-compose config -q` validates docker-compose.yml
+#   keys     every SBOMD_ variable named in the container files is a key of
+#            `sbomd run --print-config`; each compose service's SBOMD_
+#            values (and the Dockerfile's ENV) load with deploy/sbomd.cfg
+#   config   deploy/sbomd.cfg loads
+#   flags    every `sbomd SUB --flag` in Dockerfile (ENTRYPOINT/CMD/RUN,
+#            comments), compose (entrypoint/command, the scripts they
+#            run, comments) and deploy/ is in `sbomd SUB --help`
+#   packages every Debian package the Dockerfile installs exists
+#            (apt-cache show); every library the binary links comes from
+#            a package of the runtime stage (readelf + dpkg -S)
+#   ports    EXPOSE = http.listen port = compose port target = HEALTHCHECK
+#            URL port = Prometheus target port
+#   paths    state.dir = the Dockerfile VOLUME = a compose volume target;
+#            CMD's -c FILE is where deploy/sbomd.cfg is copied; scan.stores
+#            are mounted
+#   topics   the topics create-topics creates = kafka.input_topic,
+#            output_topic, dead_letter_topic of the sbomd service; the
+#            demo producer writes the input topic; scan-outcomes'
+#            max.message.bytes >= scan.max_sbom_bytes + 1 MiB
+#   events   deploy/demo-events.jsonl: JSON objects with type, kind, id,
+#            source (image ids sha256:<64 hex>), accepted by `sbomd emit`
+#            (against `sbomd dev-kafka`); the image the demo says is in the
+#            store is the one deploy/make-images.sh builds
+#
+# Usage: tests/compose_test.sh PATH/TO/sbomd
+# Exit: 0 all passed, 1 a check failed, 77 skipped (docker-compose, the
+# Debian package docker-compose, or python3-yaml is not installed).
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SBOMD="${1:-${SBOMD_BIN:-$ROOT/build/sbomd}}"
+SBOMD="$(cd "$(dirname "$SBOMD")" && pwd)/$(basename "$SBOMD")"
+COMPOSE_FILE="$ROOT/docker-compose.yml"
+CFG="$ROOT/deploy/sbomd.cfg"
+EVENTS="$ROOT/deploy/demo-events.jsonl"
+
+if ! command -v docker-compose >/dev/null 2>&1; then
+  echo "SKIP: docker-compose is not installed (Debian package docker-compose)"
+  exit 77
+fi
+# The interpreter itself, not a wrapper (a pyenv shim takes a second a
+# call), with the yaml module (python3-yaml, a docker-compose dependency).
+PY=""
+if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import yaml' 2>/dev/null; then
+  PY=/usr/bin/python3
+else
+  cand=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
+  if [ -n "$cand" ] && "$cand" -c 'import yaml' 2>/dev/null; then PY=$cand; fi
+fi
+if [ -z "$PY" ]; then
+  echo "SKIP: python3 with the yaml module is not installed (python3-yaml)"
+  exit 77
+fi
+[ -x "$SBOMD" ] || { echo "FAIL: no sbomd binary at $SBOMD" >&2; exit 1; }
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/sbomd-compose-test.XXXXXX")"
+KAFKA_PID=""
+cleanup() {
+  if [ -n "$KAFKA_PID" ]; then
+    kill "$KAFKA_PID" 2>/dev/null || true
+    wait "$KAFKA_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+failures=0 passes=0
+ok() { passes=$((passes + 1)); echo "ok   $*"; }
+bad() { failures=$((failures + 1)); echo "FAIL $*" >&2; }
+note() { echo "     $*"; }
+
+# sbomd with no SBOMD_ variable of the caller's (ctest's, a developer's).
+sbomd_clean() { env -i PATH="$PATH" "$SBOMD" "$@"; }
+
+# ---- compose: validation ----------------------------------------------------
+if docker-compose -f "$COMPOSE_FILE" --project-directory "$ROOT" config -q \
+     2>"$WORK/compose.err"; then
+  ok "compose: docker-compose config -q"
+else
+  bad "compose: docker-compose config -q: $(cat "$WORK/compose.err")"
+fi
+# The resolved model (what compose would run), for the checks below.
+if ! docker-compose -f "$COMPOSE_FILE" --project-directory "$ROOT" config \
+     >"$WORK/compose.yml" 2>"$WORK/compose.err"; then
+  bad "compose: docker-compose config: $(cat "$WORK/compose.err")"
+  echo "$passes passed, $failures failed" >&2
+  exit 1
+fi
+
+# ---- what the binary offers -------------------------------------------------
+if ! sbomd_clean run --print-config >"$WORK/defaults.cfg" 2>"$WORK/err"; then
+  bad "sbomd run --print-config: $(cat "$WORK/err")"
+  exit 1
+fi
+# group.key, one a line, from the printed configuration.
+awk '/^[a-z0-9]+ = \{/ { g = $1; next }
+     /^};/ { g = ""; next }
+     g != "" && /^  [a-z0-9_]+ = / { print g "." $1 }' \
+  "$WORK/defaults.cfg" >"$WORK/keys"
+[ -s "$WORK/keys" ] || { bad "no keys parsed from sbomd run --print-config"; exit 1; }
+SUBCMDS=$("$SBOMD" --help | awk '/^commands:/ { on = 1; next }
+  on && /^  [a-z]/ { print $1 } on && /^$/ { on = 0 }' | tr '\n' ' ')
+[ -n "$SUBCMDS" ] || { bad "no subcommands parsed from sbomd --help"; exit 1; }
+
+# ---- facts from the container files ---------------------------------------
+# One fact a line, TAB-separated; see the print() calls for the kinds.
+SUBCMDS="$SUBCMDS" "$PY" - "$ROOT" "$WORK/compose.yml" >"$WORK/facts" \
+    2>"$WORK/facts.err" <<'PY'
+import glob, json, os, re, shlex, sys
+import yaml
+
+root, compose_path = sys.argv[1], sys.argv[2]
+subcmds = os.environ["SUBCMDS"].split()
+def out(*f): print("\t".join(str(x) for x in f))
+INV_RE = re.compile(r"(?<![\w./:-])sbomd[ \t]+(%s)(?![\w-])([^\n]*)"
+                    % "|".join(map(re.escape, subcmds)))
+def text_invocations(origin, text):
+    """`sbomd SUB args` in shell text or prose, up to a separator."""
+    text = re.sub(r"\\\n\s*#?", " ", text)
+    for m in INV_RE.finditer(text):
+        words = [m.group(1)]
+        for tok in m.group(2).split():
+            if re.search(r"[|;&)<>`]", tok) or tok.startswith("#"):
+                break
+            words.append(tok.strip("\"',"))
+        out("inv", origin, *words)
+def argv_invocation(origin, argv):
+    if argv and argv[0].rsplit("/", 1)[-1] == "sbomd":
+        out("inv", origin, *argv[1:])
+        return len(argv) > 1 and argv[1] == "run"
+    if len(argv) >= 3 and argv[0].endswith("sh") and argv[1].startswith("-") and "c" in argv[1]:
+        text_invocations(origin, argv[2])
+    return False
+
+# -- Dockerfile: instructions, continuation lines joined, comments apart.
+df_text = open(os.path.join(root, "Dockerfile")).read()
+instrs, cur = [], ""
+for line in df_text.splitlines():
+    s = line.strip()
+    if s.startswith("#") or (not s and not cur):
+        continue
+    if s.endswith("\\"):
+        cur += s[:-1] + " "
+        continue
+    cur += s
+    instrs.append(cur)
+    cur = ""
+stage = -1
+df = {"entrypoint": None, "cmd": None}
+def exec_form(arg):
+    arg = arg.strip()
+    return json.loads(arg) if arg.startswith("[") else ["/bin/sh", "-c", arg]
+for ins in instrs:
+    op, _, arg = ins.partition(" ")
+    op = op.upper()
+    if op == "FROM":
+        stage += 1
+        out("from", stage, arg.split()[0])
+    elif op == "RUN":
+        for m in re.finditer(r"apt-get\s+install\s+(.*?)(?:&&|;|$)", arg):
+            for w in m.group(1).split():
+                if not w.startswith("-"):
+                    out("pkg", stage, w)
+        text_invocations("Dockerfile RUN", arg)
+    elif op == "ENV":
+        toks = shlex.split(arg)
+        if toks and "=" not in toks[0]:
+            out("dfenv", toks[0], " ".join(toks[1:]))
+        else:
+            for t in toks:
+                k, _, v = t.partition("=")
+                out("dfenv", k, v)
+    elif op == "EXPOSE":
+        for p in arg.split():
+            out("expose", p.split("/")[0])
+    elif op == "VOLUME":
+        for v in exec_form(arg) if arg.strip().startswith("[") else arg.split():
+            out("dfvolume", v)
+    elif op == "COPY":
+        toks = [t for t in arg.split() if not t.startswith("--")]
+        if "--from=" not in arg:
+            for src in toks[:-1]:
+                out("copy", src, toks[-1])
+    elif op == "HEALTHCHECK":
+        m = re.search(r"\bCMD\s+(.*)$", arg)
+        if m:
+            argv = exec_form(m.group(1))
+            for w in argv:
+                if re.match(r"https?://", w):
+                    out("health_url", w)
+            argv_invocation("Dockerfile HEALTHCHECK", argv)
+    elif op == "ENTRYPOINT":
+        df["entrypoint"] = exec_form(arg)
+    elif op == "CMD":
+        df["cmd"] = exec_form(arg)
+if df["entrypoint"] is not None:
+    argv = df["entrypoint"] + (df["cmd"] or [])
+    argv_invocation("Dockerfile ENTRYPOINT+CMD", argv)
+    if df["cmd"] and "-c" in df["cmd"]:
+        out("cmd_config", df["cmd"][df["cmd"].index("-c") + 1])
+
+# -- docker-compose.yml, as resolved by `docker-compose config`.
+c = yaml.safe_load(open(compose_path))
+for name, s in (c.get("services") or {}).items():
+    image = s.get("image", "")
+    out("service", name, image, "build" if "build" in s else "-")
+    is_sbomd = "build" in s or image.startswith("sbomd")
+    envs = s.get("environment") or {}
+    if isinstance(envs, list):
+        envs = dict(e.partition("=")[::2] for e in envs)
+    for k, v in envs.items():
+        if k.startswith("SBOMD_"):
+            out("env", name, k, "" if v is None else v)
+    for p in s.get("ports") or []:
+        if isinstance(p, dict):
+            out("port", name, p.get("published", ""), p.get("target"))
+        else:
+            pub, _, tgt = str(p).rpartition(":")
+            out("port", name, pub, tgt)
+    for v in s.get("volumes") or []:
+        if isinstance(v, dict):
+            out("volume", name, v.get("type", ""), v.get("source", ""), v.get("target"))
+        else:
+            parts = v.split(":")
+            out("volume", name, "bind" if parts[0].startswith(("/", ".")) else "volume",
+                parts[0], parts[1])
+    ep, cmd = s.get("entrypoint"), s.get("command")
+    if isinstance(ep, str): ep = shlex.split(ep)
+    if isinstance(cmd, str): cmd = shlex.split(cmd)
+    if is_sbomd:
+        if ep is None:
+            ep = df["entrypoint"] or []
+            if cmd is None:
+                cmd = df["cmd"] or []
+        argv = list(ep) + list(cmd or [])
+        if argv_invocation("compose " + name, argv):
+            out("runsvc", name)
+        # A script run from a bind mount: scan the host file.
+        for w in argv:
+            for vol in s.get("volumes") or []:
+                if isinstance(vol, dict) and vol.get("type") == "bind" \
+                        and w.startswith(vol["target"].rstrip("/") + "/"):
+                    host = vol["source"] + w[len(vol["target"].rstrip("/")):]
+                    if os.path.isfile(host) and not host.endswith(".jsonl"):
+                        text_invocations(os.path.relpath(host, root),
+                                         open(host, errors="replace").read())
+    if name == "create-topics" or "kafka-topics" in json.dumps([ep, cmd]):
+        text = " ".join(list(ep or []) + list(cmd or []))
+        text = text.replace("\\\n", " ")
+        for line in text.splitlines():
+            if "--create" not in line:
+                continue
+            t = re.search(r"--topic\s+(\S+)", line)
+            p = re.search(r"--partitions\s+(\d+)", line)
+            mmb = re.search(r"max\.message\.bytes=(\d+)", line)
+            out("topic", name, t.group(1) if t else "?", p.group(1) if p else "?",
+                mmb.group(1) if mmb else "-")
+
+# -- Prometheus targets.
+pp = os.path.join(root, "deploy", "prometheus.yml")
+if os.path.exists(pp):
+    for sc in (yaml.safe_load(open(pp)) or {}).get("scrape_configs") or []:
+        for st in sc.get("static_configs") or []:
+            for t in st.get("targets") or []:
+                host, _, port = t.rpartition(":")
+                out("prom", sc.get("job_name"), host, port, sc.get("metrics_path", "/metrics"))
+
+# -- Every file: SBOMD_ names and `sbomd SUB ...` invocations, in text.
+files = ["Dockerfile", "docker-compose.yml"] + sorted(
+    os.path.relpath(f, root) for f in glob.glob(os.path.join(root, "deploy", "*"))
+    if os.path.isfile(f))
+for rel in files:
+    text = open(os.path.join(root, rel), errors="replace").read()
+    for m in re.finditer(r"\bSBOMD_[A-Z0-9_]*[A-Z0-9]", text):
+        out("name", rel, m.group(0))
+    text_invocations(rel, text)
+PY
+if [ -s "$WORK/facts.err" ] || [ ! -s "$WORK/facts" ]; then
+  bad "parsing the container files: $(cat "$WORK/facts.err")"
+  exit 1
+fi
+fact() { awk -F'\t' -v k="$1" '$1 == k' "$WORK/facts"; }
+
+# ---- config: deploy/sbomd.cfg loads -----------------------------------------
+if sbomd_clean run -c "$CFG" --print-config >"$WORK/deploy.cfg" 2>"$WORK/err"; then
+  ok "config: deploy/sbomd.cfg loads"
+else
+  bad "config: sbomd run -c deploy/sbomd.cfg --print-config: $(cat "$WORK/err")"
+fi
+
+# ---- keys: SBOMD_ names, then each service's values ------------------------
+env_name() { # group.key -> SBOMD_GROUP_KEY
+  printf 'SBOMD_%s' "$(echo "$1" | tr '.a-z' '_A-Z')"
+}
+while read -r k; do env_name "$k"; echo; done <"$WORK/keys" >"$WORK/envnames"
+unknown=0
+while IFS=$'\t' read -r _ file name; do
+  if ! grep -qx "$name" "$WORK/envnames"; then
+    bad "keys: $file names $name, which is no configuration key"
+    unknown=$((unknown + 1))
+  fi
+done < <(fact name)
+[ "$unknown" -gt 0 ] ||
+  ok "keys: $(fact name | cut -f3 | sort -u | wc -l) SBOMD_ names in the container files are keys"
+
+# Effective configuration per service: deploy/sbomd.cfg (the image's) + the
+# Dockerfile's ENV + the service's environment, loaded by the real loader.
+declare -a DFENV=()
+while IFS=$'\t' read -r _ k v; do
+  [[ $k == SBOMD_* ]] && DFENV+=("$k=$v")
+done < <(fact dfenv)
+if sbomd_clean run -c "$CFG" --print-config >/dev/null 2>"$WORK/err" &&
+   env -i PATH="$PATH" "${DFENV[@]}" "$SBOMD" run -c "$CFG" --print-config \
+     >"$WORK/image.cfg" 2>"$WORK/err"; then
+  ok "keys: the Dockerfile's ENV (${#DFENV[@]} SBOMD_) loads with deploy/sbomd.cfg"
+else
+  bad "keys: Dockerfile ENV with deploy/sbomd.cfg: $(cat "$WORK/err")"
+fi
+for svc in $(fact env | cut -f2 | sort -u); do
+  vars=()
+  while IFS=$'\t' read -r _ s k v; do
+    [ "$s" = "$svc" ] && vars+=("$k=$v")
+  done < <(fact env)
+  if env -i PATH="$PATH" "${DFENV[@]}" "${vars[@]}" "$SBOMD" run -c "$CFG" \
+       --print-config >"$WORK/svc-$svc.cfg" 2>"$WORK/err"; then
+    ok "keys: compose service $svc: ${#vars[@]} SBOMD_ values load (sbomd run --print-config)"
+  else
+    bad "keys: compose service $svc: $(cat "$WORK/err")"
+  fi
+done
+
+# value KEY FILE: a key's value in printed configuration (quotes removed).
+value() {
+  local g=${1%%.*} k=${1#*.}
+  awk -v g="$g" -v k="$k" '
+    $0 ~ "^" g " = \\{" { in_g = 1; next }
+    /^};/ { in_g = 0 }
+    in_g && $1 == k && $2 == "=" {
+      sub(/^[^=]*= */, ""); sub(/; *(#.*)?$/, ""); gsub(/"/, ""); print; exit }' "$2"
+}
+size_bytes() { # "16MiB" -> 16777216
+  local s=$1 n u
+  n=${s%%[!0-9]*} u=${s#"$n"}
+  case "$u" in
+    ""|B) echo "$n" ;; KiB) echo $((n << 10)) ;; MiB) echo $((n << 20)) ;;
+    GiB) echo $((n << 30)) ;; TiB) echo $((n << 40)) ;; *) echo -1 ;;
+  esac
+}
+
+# The sbomd service: the compose service whose argv runs `sbomd run`.
+RUN_SVC=$(fact runsvc | cut -f2 | head -n 1)
+if [ -z "$RUN_SVC" ]; then
+  bad "compose: no service runs 'sbomd run'"
+  SVC_CFG="$WORK/image.cfg"
+else
+  SVC_CFG="$WORK/svc-$RUN_SVC.cfg"
+  [ -s "$SVC_CFG" ] || SVC_CFG="$WORK/image.cfg"
+fi
+
+# ---- flags: every sbomd SUB --flag exists ----------------------------------
+# From exec-form argv (compose entrypoint/command, Dockerfile ENTRYPOINT+CMD,
+# HEALTHCHECK) and from the text of every file and script they run.
+fact inv | cut -f2- >"$WORK/invocations"
+nflags=0 badflags=0
+while IFS=$'\t' read -r -a w; do
+  origin=${w[0]}
+  w=("${w[@]:1}")
+  [ "${#w[@]}" -gt 0 ] || continue
+  sub=${w[0]}
+  if ! [[ " $SUBCMDS " == *" $sub "* ]]; then
+    bad "flags: $origin: 'sbomd $sub' is no subcommand (sbomd --help: $SUBCMDS)"
+    badflags=$((badflags + 1)); continue
+  fi
+  help=$("$SBOMD" "$sub" --help 2>&1)
+  for tok in "${w[@]:1}"; do
+    [[ $tok == -* ]] || continue
+    flag=${tok%%=*}
+    nflags=$((nflags + 1))
+    if ! grep -qE -- "(^|[][ ,|])${flag}([][ ,=|]|$)" <<<"$help"; then
+      bad "flags: $origin: 'sbomd $sub $flag' is not in 'sbomd $sub --help'"
+      badflags=$((badflags + 1))
+    fi
+  done
+done <"$WORK/invocations"
+ninv=$(wc -l <"$WORK/invocations")
+if [ "$ninv" -eq 0 ]; then
+  bad "flags: found no sbomd invocation in the container files"
+elif [ "$badflags" -eq 0 ]; then
+  ok "flags: $ninv sbomd invocations, $nflags flags, all in --help"
+fi
+
+# ---- packages -----------------------------------------------------------------
+LAST_STAGE=$(fact from | tail -n 1 | cut -f2)
+fact pkg | awk -F'\t' -v s="$LAST_STAGE" '$2 == s { print $3 }' | sort -u >"$WORK/runtime-pkgs"
+if [ ! -s "$WORK/runtime-pkgs" ]; then
+  bad "packages: no apt-get install in the Dockerfile's runtime stage"
+elif ! command -v apt-cache >/dev/null 2>&1; then
+  note "packages: apt-cache not available: package names not checked"
+else
+  # One apt-cache call (each takes a second or more): which names it shows.
+  fact pkg | cut -f3 | sort -u >"$WORK/all-pkgs"
+  xargs apt-cache show --no-all-versions <"$WORK/all-pkgs" 2>/dev/null |
+    sed -n 's/^Package: //p' | sort -u >"$WORK/known-pkgs"
+  missing=0
+  for p in $(comm -23 "$WORK/all-pkgs" "$WORK/known-pkgs"); do
+    bad "packages: the Dockerfile installs $p: apt-cache show finds no such package"
+    missing=$((missing + 1))
+  done
+  [ "$missing" -gt 0 ] || ok "packages: $(fact pkg | cut -f3 | sort -u | wc -l) Debian packages exist (apt-cache show)"
+fi
+# Every library the binary needs is installed by the runtime stage (or is
+# part of every Debian image); sanitizer runtimes of test builds aside.
+if command -v readelf >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1; then
+  unpackaged=0 nlibs=0
+  ldd "$SBOMD" >"$WORK/ldd" 2>&1
+  # lib -> path, then one dpkg -S for all, with and without /usr (dpkg's
+  # database has either, depending on the package: merged /usr).
+  readelf -d "$SBOMD" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' |
+    grep -Ev '^lib(a|ub|t|l)san' | while read -r lib; do
+      path=$(awk -v l="$lib" '$1 == l { print $3 }' "$WORK/ldd")
+      path=${path#/usr}
+      printf '%s\t%s\n' "$lib" "${path:-unresolved}"
+    done >"$WORK/libs"
+  { cut -f2 "$WORK/libs"; cut -f2 "$WORK/libs" | sed 's|^|/usr|'; } |
+    xargs dpkg -S 2>/dev/null |
+    sed -E 's/^([^:]+)(:[^:]+)?: (.*)$/\3\t\1/' >"$WORK/lib-pkgs"
+  while IFS=$'\t' read -r lib path; do
+    nlibs=$((nlibs + 1))
+    pkg=$(awk -F'\t' -v p="$path" '$1 == p || $1 == "/usr" p { print $2; exit }' "$WORK/lib-pkgs")
+    case "$pkg" in libc6|libgcc-s1) continue ;; esac
+    if [ -z "$pkg" ] || ! grep -qx "$pkg" "$WORK/runtime-pkgs"; then
+      bad "packages: sbomd needs $lib ($path, package ${pkg:-unknown}), not installed by the runtime stage"
+      unpackaged=$((unpackaged + 1))
+    fi
+  done <"$WORK/libs"
+  [ "$unpackaged" -gt 0 ] || ok "packages: the $nlibs libraries sbomd links come from runtime-stage packages"
+else
+  note "packages: readelf or dpkg not available: linked libraries not checked"
+fi
+
+# ---- ports ------------------------------------------------------------------
+port_of() { echo "${1##*:}"; }
+CFG_PORT=$(port_of "$(value http.listen "$WORK/deploy.cfg")")
+SVC_PORT=$(port_of "$(value http.listen "$SVC_CFG")")
+EXPOSE=$(fact expose | cut -f2 | tr '\n' ' ' | sed 's/ $//')
+HEALTH_PORT=$(fact health_url | cut -f2 | sed -E 's|^https?://[^/:]*:?([0-9]*).*|\1|')
+porterr=0
+[ -n "$CFG_PORT" ] || { bad "ports: deploy/sbomd.cfg has no http.listen port"; porterr=1; }
+[ "$EXPOSE" = "$CFG_PORT" ] ||
+  { bad "ports: Dockerfile EXPOSE '$EXPOSE' != http.listen port '$CFG_PORT' of deploy/sbomd.cfg"; porterr=1; }
+[ "$SVC_PORT" = "$CFG_PORT" ] ||
+  { bad "ports: compose $RUN_SVC's http.listen port '$SVC_PORT' != '$CFG_PORT' (the image's EXPOSE and HEALTHCHECK)"; porterr=1; }
+[ "$HEALTH_PORT" = "$CFG_PORT" ] ||
+  { bad "ports: HEALTHCHECK URL port '$HEALTH_PORT' != http.listen port '$CFG_PORT'"; porterr=1; }
+fact health_url | cut -f2 | grep -q '/healthz$' ||
+  { bad "ports: HEALTHCHECK does not probe /healthz"; porterr=1; }
+TARGETS=$(fact port | awk -F'\t' -v s="$RUN_SVC" '$2 == s { print $4 }' | tr '\n' ' ' | sed 's/ $//')
+[ "$TARGETS" = "$SVC_PORT" ] ||
+  { bad "ports: compose $RUN_SVC publishes container port(s) '$TARGETS', http.listen is on '$SVC_PORT'"; porterr=1; }
+while IFS=$'\t' read -r _ job host port path; do
+  if [ "$port" != "$SVC_PORT" ] || [ "$host" != "$RUN_SVC" ]; then
+    bad "ports: Prometheus job $job scrapes $host:$port, sbomd is $RUN_SVC:$SVC_PORT"; porterr=1
+  fi
+done < <(fact prom)
+[ -n "$(fact prom)" ] || { bad "ports: deploy/prometheus.yml has no target"; porterr=1; }
+[ "$porterr" -ne 0 ] || ok "ports: EXPOSE, http.listen, compose, HEALTHCHECK and Prometheus agree on $CFG_PORT"
+
+# ---- paths: state volume, config file, image stores -------------------------
+patherr=0
+STATE_DIR=$(value state.dir "$SVC_CFG")
+DF_VOLUME=$(fact dfvolume | cut -f2 | tr '\n' ' ' | sed 's/ $//')
+[ "$DF_VOLUME" = "$(value state.dir "$WORK/image.cfg")" ] ||
+  { bad "paths: Dockerfile VOLUME '$DF_VOLUME' != state.dir of deploy/sbomd.cfg"; patherr=1; }
+fact volume | awk -F'\t' -v s="$RUN_SVC" -v d="$STATE_DIR" '$2 == s && $3 == "volume" && $5 == d' |
+  grep -q . || { bad "paths: compose $RUN_SVC has no named volume at state.dir $STATE_DIR"; patherr=1; }
+CMD_CFG=$(fact cmd_config | cut -f2)
+fact copy | awk -F'\t' -v d="$CMD_CFG" '$2 == "deploy/sbomd.cfg" && $3 == d' | grep -q . ||
+  { bad "paths: CMD reads -c '$CMD_CFG', but deploy/sbomd.cfg is not copied there"; patherr=1; }
+stores=$(value scan.stores "$SVC_CFG" | tr -d '[] ' | tr ',' '\n')
+for st in $stores; do
+  fact volume | awk -F'\t' -v s="$RUN_SVC" -v d="$st" '$2 == s && (d == $5 || index(d, $5 "/") == 1)' |
+    grep -q . || { bad "paths: scan.stores entry $st is not mounted into compose $RUN_SVC"; patherr=1; }
+done
+[ "$patherr" -ne 0 ] || ok "paths: state.dir $STATE_DIR is the VOLUME and a named volume; -c $CMD_CFG; stores mounted"
+
+# ---- topics -------------------------------------------------------------------
+IN=$(value kafka.input_topic "$SVC_CFG")
+OUTT=$(value kafka.output_topic "$SVC_CFG")
+DLQ=$(value kafka.dead_letter_topic "$SVC_CFG")
+want=$(printf '%s\n' "$IN" "$OUTT" "$DLQ" | grep -v '^$' | sort -u | tr '\n' ' ')
+have=$(fact topic | cut -f3 | sort -u | tr '\n' ' ')
+if [ "$want" = "$have" ]; then
+  ok "topics: compose creates the configured topics: $have"
+else
+  bad "topics: compose creates '$have', $RUN_SVC uses '$want' (input, output, dead letter)"
+fi
+# The demo producer (and any other emitter) writes the input topic.
+while IFS=$'\t' read -r _ svc k v; do
+  [ "$svc" = "$RUN_SVC" ] && continue
+  case "$k" in
+    SBOMD_KAFKA_INPUT_TOPIC)
+      [ "$v" = "$IN" ] && ok "topics: $svc produces to $IN" ||
+        bad "topics: $svc produces to '$v', $RUN_SVC consumes '$IN'" ;;
+    SBOMD_KAFKA_BROKERS)
+      [ "$v" = "$(value kafka.brokers "$SVC_CFG")" ] ||
+        bad "topics: $svc uses brokers '$v', $RUN_SVC '$(value kafka.brokers "$SVC_CFG")'" ;;
+  esac
+done < <(fact env)
+MAX_SBOM=$(size_bytes "$(value scan.max_sbom_bytes "$SVC_CFG")")
+OUT_MMB=$(fact topic | awk -F'\t' -v t="$OUTT" '$3 == t { print $5 }')
+if [[ $OUT_MMB =~ ^[0-9]+$ ]] && [ "$MAX_SBOM" -ge 0 ] &&
+   [ "$OUT_MMB" -ge $((MAX_SBOM + (1 << 20))) ]; then
+  ok "topics: $OUTT max.message.bytes $OUT_MMB >= scan.max_sbom_bytes + 1 MiB ($((MAX_SBOM + (1 << 20))))"
+else
+  bad "topics: $OUTT max.message.bytes '${OUT_MMB:--}' < scan.max_sbom_bytes ($MAX_SBOM) + 1 MiB: outcomes with big SBOMs would be refused by the broker"
+fi
+
+# ---- events: deploy/demo-events.jsonl -----------------------------------------
+if "$PY" - "$EVENTS" >"$WORK/set-ids" 2>"$WORK/err" <<'PY'
+import json, re, sys
+errs = []
+for n, line in enumerate(open(sys.argv[1]), 1):
+    try:
+        e = json.loads(line)
+    except ValueError as x:
+        errs.append(f"line {n}: not JSON: {x}"); continue
+    if not isinstance(e, dict):
+        errs.append(f"line {n}: not an object"); continue
+    for k in ("type", "kind", "id", "source"):
+        if not isinstance(e.get(k), str) or not e[k]:
+            errs.append(f"line {n}: {k} missing or not a non-empty string")
+    if e.get("type") not in ("SET", "UNSET"):
+        errs.append(f"line {n}: type {e.get('type')!r} is not SET or UNSET")
+    elif f'"type":"{e["type"]}"' not in line:
+        errs.append(f'line {n}: not written "type":"{e["type"]}" (demo-producer.sh splits on it)')
+    if e.get("kind") not in ("CONTAINER_IMAGE", "HOST"):
+        errs.append(f"line {n}: kind {e.get('kind')!r} is not CONTAINER_IMAGE or HOST")
+    if e.get("kind") == "CONTAINER_IMAGE" and not re.fullmatch(r"sha256:[0-9a-f]{64}", str(e.get("id"))):
+        errs.append(f"line {n}: image id {e.get('id')!r} is not sha256:<64 lowercase hex>")
+    for k in ("repo_tags", "repo_digests"):
+        if k in e and not (isinstance(e[k], list) and all(isinstance(x, str) for x in e[k])):
+            errs.append(f"line {n}: {k} is not a list of strings")
+    if e.get("type") == "SET" and e.get("kind") == "CONTAINER_IMAGE":
+        print(e["id"])
+if errs:
+    sys.exit("\n".join(errs))
+PY
+then
+  ok "events: deploy/demo-events.jsonl: $(wc -l <"$EVENTS") well-formed events"
+else
+  bad "events: deploy/demo-events.jsonl: $(cat "$WORK/err")"
+fi
+# What `sbomd emit` itself accepts, against a local broker.
+"$SBOMD" dev-kafka --topic "$IN:2" --bootstrap-file "$WORK/kafka.addr" \
+  >"$WORK/kafka.log" 2>&1 &
+KAFKA_PID=$!
+for _ in $(seq 100); do
+  [ -s "$WORK/kafka.addr" ] && break
+  kill -0 "$KAFKA_PID" 2>/dev/null || break
+  sleep 0.1
+done
+if [ -s "$WORK/kafka.addr" ]; then
+  nev=$(grep -c . "$EVENTS")
+  if env -i PATH="$PATH" "$SBOMD" emit -b "$(cat "$WORK/kafka.addr")" -t "$IN" \
+       --wait 20s <"$EVENTS" >"$WORK/emit.out" 2>&1 &&
+     grep -q "$nev sent to $IN, 0 refused, 0 not delivered" "$WORK/emit.out"; then
+    ok "events: sbomd emit sends all $nev to $IN (sbomd dev-kafka)"
+  else
+    bad "events: sbomd emit < deploy/demo-events.jsonl: $(cat "$WORK/emit.out")"
+  fi
+else
+  bad "events: sbomd dev-kafka did not start: $(cat "$WORK/kafka.log")"
+fi
+kill "$KAFKA_PID" 2>/dev/null; wait "$KAFKA_PID" 2>/dev/null; KAFKA_PID=""
+# The image deploy/make-images.sh builds is one the demo reports.
+if command -v tar >/dev/null 2>&1; then
+  if IMG=$(PYTHON="$PY" bash "$ROOT/deploy/make-images.sh" "$WORK/images" 2>"$WORK/err"); then
+    if grep -qx "$IMG" "$WORK/set-ids" &&
+       "$SBOMD" scan "oci:$WORK/images@$IMG" >/dev/null 2>"$WORK/err"; then
+      ok "events: deploy/make-images.sh builds $IMG, which the demo SETs and sbomd scans"
+    else
+      bad "events: deploy/make-images.sh built '$IMG': not SET by deploy/demo-events.jsonl or not scannable: $(cat "$WORK/err")"
+    fi
+  else
+    bad "events: deploy/make-images.sh failed: $(cat "$WORK/err")"
+  fi
+fi
+
+echo "$passes passed, $failures failed"
+[ "$failures" -eq 0 ]
