@@ -451,7 +451,7 @@ static const struct {
 	    "2: state.max_map_size: 1KiB is out of range [1MiB, 1024TiB]"},
 	{"state", "dir = \"\";", "2: state.dir: must not be empty"},
 	{"scan", "backend = \"docker\";",
-	    "2: scan.backend: \"docker\" is not one of \"oci\", \"exec\""},
+	    "2: scan.backend: \"docker\" is not one of \"oci\", \"exec\", \"none\""},
 	{"scan", "timeout = \"0\";",
 	    "2: scan.timeout: \"0\": must be greater than 0"},
 	{"scan", "stores = \"/var/lib/containerd\";",

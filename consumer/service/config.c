@@ -231,7 +231,7 @@ check_producer_prop(const char *name, char *why, size_t whylen)
 
 static const char *const framing_names[] = {"single-object", "confluent",
     NULL};
-static const char *const backend_names[] = {"oci", "exec", NULL};
+static const char *const backend_names[] = {"oci", "exec", "none", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error",
     NULL};
 static const char *const format_names[] = {"json", "text", NULL};
@@ -320,7 +320,8 @@ static const struct key keys[] = {
 	    .doc = "drain budget on SIGTERM"},
 
 	{.name = "scan.backend", .type = KT_ENUM, FIELD(scan.backend),
-	    .names = backend_names, .def = "oci", .doc = "or \"exec\""},
+	    .names = backend_names, .def = "oci",
+	    .doc = "or \"exec\"; \"none\": track only, scans wait"},
 	{.name = "scan.workers", .type = KT_INT, FIELD(scan.workers), .min = 1,
 	    .max = 256, .def = "2", .doc = "concurrent scans"},
 	{.name = "scan.timeout", .type = KT_DURATION, FIELD(scan.timeout_ms),
@@ -1807,7 +1808,7 @@ config_framing_name(enum config_framing v)
 const char *
 config_backend_name(enum config_backend v)
 {
-	return (unsigned)v < 2 ? backend_names[v] : "?";
+	return (unsigned)v < 3 ? backend_names[v] : "?";
 }
 
 const char *

@@ -37,6 +37,8 @@ enum config_framing {
 enum config_backend {
 	CONFIG_BACKEND_OCI = 0,		/* "oci" */
 	CONFIG_BACKEND_EXEC = 1,	/* "exec" */
+	CONFIG_BACKEND_NONE = 2,	/* "none": events are tracked, entities
+					 * wait QUEUED, nothing is scanned */
 };
 
 enum config_log_level {

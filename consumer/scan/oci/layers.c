@@ -67,19 +67,33 @@ static const char wh_meta_prefix[] = ".wh..wh.";
  * libarchive reads another. */
 #define GZ_NBUF 4
 #define GZ_BUF (1u << 20)
+/* Input buffers of the read stage, LAYER_READ_BUF bytes each. */
+#define RD_NBUF 4
 
 /*
- * The gzip stage (ISA-L's inflate, several times zlib's speed, on its own
- * thread so inflating overlaps the tar walk and the caller's hashing).
+ * The gzip stage: three threads in a pipeline, so that inflating (ISA-L,
+ * several times zlib's speed) overlaps both the reading (with the
+ * caller's hashing: fn) and the tar walk.
  *
- * Concurrency: the inflate thread calls the source's fn, owns st and in,
- * and fills out[head % GZ_NBUF]; libarchive's read callback (the caller's
- * thread) hands out out[tail % GZ_NBUF]. mu guards head, tail, done,
- * stop and the error fields; a filled buffer is not touched by the
- * inflate thread until tail passes it, and libarchive is done with a
- * buffer when it calls the read callback again.
+ *   read thread      fn -> rin[rhead % RD_NBUF]
+ *   inflate thread   rin[rtail] -> in -> isal_inflate -> out[head % GZ_NBUF]
+ *   caller's thread  libarchive's read callback hands out out[tail]
+ *
+ * Concurrency: mu guards every ring index, done/stop flag and error
+ * field. The read thread alone calls fn and updates the source's total,
+ * over and io_errno (read by others only after it is joined); the inflate
+ * thread alone owns st and in. A filled buffer is not touched by its
+ * producer until the consumer's index passes it; libarchive is done with
+ * a buffer when it calls the read callback again.
  */
 struct layer_gunzip {
+	pthread_t rthread;
+	unsigned char *rin[RD_NBUF];
+	size_t rlen[RD_NBUF];
+	uint64_t rhead, rtail;	 /* input buffers read / taken by inflate */
+	bool rdone;		 /* no more input: EOF or fn failed */
+	bool rfailed;		 /* fn failed (the source says why) */
+	uint64_t consumed;	 /* compressed bytes given to inflate */
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -93,8 +107,8 @@ struct layer_gunzip {
 	int err;	 /* 0, or -EINVAL (corrupt gzip) */
 	char why[160];	 /* the corruption */
 	struct inflate_state st;
-	unsigned char *in; /* LAYER_READ_BUF bytes of compressed input */
-	bool eof;	   /* fn returned 0 */
+	unsigned char *in; /* LAYER_READ_BUF + 2 bytes of compressed input */
+	bool eof;	   /* the input has ended */
 };
 
 /* The client side of libarchive's read callback. */
@@ -209,22 +223,67 @@ layer_source_error(struct archive *a, const struct layer_source *s)
 		    strerror(s->io_errno));
 }
 
-/* Inflate thread: fills gz->in again. 0, or -1 when fn failed. */
+/* Read thread: fn into the input ring until the end, a failure or stop. */
+static void *
+gz_read_thread(void *arg)
+{
+	struct layer_source *s = arg;
+	struct layer_gunzip *gz = s->gz;
+	for (;;) {
+		pthread_mutex_lock(&gz->mu);
+		while (!gz->stop && gz->rhead - gz->rtail >= RD_NBUF)
+			pthread_cond_wait(&gz->cv, &gz->mu);
+		bool stop = gz->stop;
+		pthread_mutex_unlock(&gz->mu);
+		if (stop)
+			return NULL;
+		unsigned slot = (unsigned)(gz->rhead % RD_NBUF);
+		ssize_t n = layer_source_fill(s, gz->rin[slot], LAYER_READ_BUF);
+		pthread_mutex_lock(&gz->mu);
+		if (n > 0) {
+			gz->rlen[slot] = (size_t)n;
+			gz->rhead++;
+		} else {
+			gz->rfailed = n < 0;
+			gz->rdone = true;
+		}
+		pthread_cond_broadcast(&gz->cv);
+		pthread_mutex_unlock(&gz->mu);
+		if (n <= 0)
+			return NULL;
+	}
+}
+
+/* Inflate thread: refills gz->in (after the unread bytes) from the input
+ * ring. 0, or -1 when reading failed or the stage is stopping. */
 static int
 gz_refill(struct layer_source *s)
 {
 	struct layer_gunzip *gz = s->gz;
-	size_t keep = gz->st.avail_in;
+	size_t keep = gz->st.avail_in; /* < 2: a member boundary */
 	if (keep > 0 && gz->st.next_in != gz->in)
 		memmove(gz->in, gz->st.next_in, keep);
-	ssize_t n = layer_source_fill(s, gz->in + keep, LAYER_READ_BUF - keep);
-	if (n < 0)
-		return -1;
-	if (n == 0)
+	size_t n = 0;
+	int rc = 0;
+	pthread_mutex_lock(&gz->mu);
+	while (gz->rhead == gz->rtail && !gz->rdone && !gz->stop)
+		pthread_cond_wait(&gz->cv, &gz->mu);
+	if (gz->rhead != gz->rtail) {
+		unsigned slot = (unsigned)(gz->rtail % RD_NBUF);
+		n = gz->rlen[slot];
+		memcpy(gz->in + keep, gz->rin[slot], n);
+		gz->rtail++;
+		pthread_cond_broadcast(&gz->cv);
+	} else if (gz->rfailed || gz->stop) {
+		rc = -1;
+	} else {
 		gz->eof = true;
+	}
+	pthread_mutex_unlock(&gz->mu);
+	gz->consumed += n;
 	gz->st.next_in = gz->in;
-	gz->st.avail_in = (uint32_t)(keep + (size_t)n);
-	return 0;
+	gz->st.avail_in = (uint32_t)(keep + n);
+	return rc;
 }
 
 static const char *
@@ -273,7 +332,7 @@ gz_fill(struct layer_source *s, unsigned char *buf, bool *end)
 				gz->err = -EINVAL;
 				snprintf(gz->why, sizeof(gz->why),
 				    "gzip: truncated stream (%llu compressed "
-				    "bytes)", (unsigned long long)s->total);
+				    "bytes)", (unsigned long long)gz->consumed);
 				return -1;
 			}
 			if (gz_refill(s) != 0)
@@ -285,7 +344,7 @@ gz_fill(struct layer_source *s, unsigned char *buf, bool *end)
 			gz->err = -EINVAL;
 			snprintf(gz->why, sizeof(gz->why),
 			    "gzip: %s near compressed byte %llu", gz_strerror(r),
-			    (unsigned long long)(s->total - st->avail_in));
+			    (unsigned long long)(gz->consumed - st->avail_in));
 			return -1;
 		}
 	}
@@ -329,16 +388,34 @@ gz_thread(void *arg)
 	return NULL;
 }
 
+static void
+gz_free(struct layer_source *s)
+{
+	struct layer_gunzip *gz = s->gz;
+	pthread_mutex_destroy(&gz->mu);
+	pthread_cond_destroy(&gz->cv);
+	for (int i = 0; i < GZ_NBUF; i++)
+		free(gz->out[i]);
+	for (int i = 0; i < RD_NBUF; i++)
+		free(gz->rin[i]);
+	free(gz->in);
+	free(gz);
+	s->gz = NULL;
+}
+
 /* Starts the gzip stage; the first read's bytes (already counted) are
  * its first input. */
 static int
 gz_start(struct layer_source *s, size_t first)
 {
 	struct layer_gunzip *gz = xcalloc(1, sizeof(*gz));
-	gz->in = xmalloc(LAYER_READ_BUF);
+	gz->in = xmalloc(LAYER_READ_BUF + 2);
 	memcpy(gz->in, s->buf, first);
+	gz->consumed = first;
 	for (int i = 0; i < GZ_NBUF; i++)
 		gz->out[i] = xmalloc(GZ_BUF);
+	for (int i = 0; i < RD_NBUF; i++)
+		gz->rin[i] = xmalloc(LAYER_READ_BUF);
 	isal_inflate_init(&gz->st);
 	gz->st.crc_flag = ISAL_GZIP;
 	gz->st.next_in = gz->in;
@@ -346,14 +423,17 @@ gz_start(struct layer_source *s, size_t first)
 	pthread_mutex_init(&gz->mu, NULL);
 	pthread_cond_init(&gz->cv, NULL);
 	s->gz = gz;
+	if (pthread_create(&gz->rthread, NULL, gz_read_thread, s) != 0) {
+		gz_free(s);
+		return -1;
+	}
 	if (pthread_create(&gz->thread, NULL, gz_thread, s) != 0) {
-		s->gz = NULL;
-		pthread_mutex_destroy(&gz->mu);
-		pthread_cond_destroy(&gz->cv);
-		for (int i = 0; i < GZ_NBUF; i++)
-			free(gz->out[i]);
-		free(gz->in);
-		free(gz);
+		pthread_mutex_lock(&gz->mu);
+		gz->stop = true;
+		pthread_cond_broadcast(&gz->cv);
+		pthread_mutex_unlock(&gz->mu);
+		pthread_join(gz->rthread, NULL);
+		gz_free(s);
 		return -1;
 	}
 	return 0;
@@ -371,13 +451,8 @@ gz_stop(struct layer_source *s)
 	pthread_cond_broadcast(&gz->cv);
 	pthread_mutex_unlock(&gz->mu);
 	pthread_join(gz->thread, NULL);
-	pthread_mutex_destroy(&gz->mu);
-	pthread_cond_destroy(&gz->cv);
-	for (int i = 0; i < GZ_NBUF; i++)
-		free(gz->out[i]);
-	free(gz->in);
-	free(gz);
-	s->gz = NULL;
+	pthread_join(gz->rthread, NULL);
+	gz_free(s);
 }
 
 /* libarchive's read callback in gzip mode: the next inflated buffer. */
