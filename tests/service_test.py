@@ -298,6 +298,24 @@ class TestScanning(Service):
                          [("RETRY_SCHEDULED", 1), ("RETRY_SCHEDULED", 2), ("FAILED", 3)])
         self.assertIsNone(f[0]["next_attempt_at"])
 
+    def test_backend_none_tracks_without_scanning(self):
+        out = self.tail()
+        cfg = self.config()
+        txt = open(cfg).read().replace("workers = 2;", 'workers = 2; backend = "none";')
+        open(cfg, "w").write(txt)
+        self.start(cfg)
+        self.emit([self.set_(self.image_a, "node-1"), self.set_(self.image_a, "node-2")])
+        time.sleep(3)
+        self.assertEqual(out.snapshot(), [], "no scans, no outcomes")
+        # `sbomd state` reads the state while the service runs.
+        r = subprocess.run([SBOMD, "state", "-c", cfg, "show", self.image_a],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"state\s+QUEUED")
+        self.assertRegex(r.stdout, r"attempts\s+0")
+        self.assertIn("source node-2: holding", r.stdout)
+        self.stop_run()
+
     def test_host_scanned_not_retried(self):
         out = self.tail()
         self.start(self.config())

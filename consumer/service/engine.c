@@ -625,6 +625,17 @@ dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	    rd_kafka_err2str(m->err), (char *)NULL);
 }
 
+/* librdkafka's own log lines (any of its threads) in our format. */
+static void
+kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
+    const char *buf)
+{
+	enum log_level l = level <= 3 ? LOG_ERROR : level == 4 ? LOG_WARN :
+	    level <= 6 ? LOG_INFO : LOG_DEBUG;
+	log_kv(l, "librdkafka", "client", rd_kafka_name(rk), "facility", fac,
+	    "error", buf, (char *)NULL);
+}
+
 static void
 error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
@@ -1150,6 +1161,7 @@ kafka_open(engine *e, char *err, size_t errlen)
 	rd_kafka_conf_set_opaque(pc, e);
 	rd_kafka_conf_set_dr_msg_cb(pc, dr_cb);
 	rd_kafka_conf_set_error_cb(pc, error_cb);
+	rd_kafka_conf_set_log_cb(pc, kafka_log_cb);
 	e->prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, why, sizeof(why));
 	if (e->prod == NULL) {
 		snprintf(err, errlen, "kafka producer: %s", why);
@@ -1160,6 +1172,7 @@ kafka_open(engine *e, char *err, size_t errlen)
 	rd_kafka_conf_set_rebalance_cb(cc, rebalance_cb);
 	rd_kafka_conf_set_stats_cb(cc, stats_cb);
 	rd_kafka_conf_set_error_cb(cc, error_cb);
+	rd_kafka_conf_set_log_cb(cc, kafka_log_cb);
 	e->cons = rd_kafka_new(RD_KAFKA_CONSUMER, cc, why, sizeof(why));
 	if (e->cons == NULL) {
 		snprintf(err, errlen, "kafka consumer: %s", why);
