@@ -354,6 +354,55 @@ class TestExec(Service):
         self.assertEqual(f["error_class"], "PERMANENT")
         self.assertIn("bad image", f["error"])
 
+    def test_backpressure_pauses_and_resumes(self):
+        out = self.tail()
+        script = 'sleep 0.05; printf \'{"bomFormat":"CycloneDX","components":[]}\''
+        cfg = self.exec_config(script)
+        txt = open(cfg).read() + 'engine = { max_pending = 20; batch_max = 5; };\n'
+        txt = txt.replace('dead_letter_topic = "sbomd-dead-letter";',
+                          'dead_letter_topic = "sbomd-dead-letter"; output_framing = "confluent"; '
+                          'output_schema_id = 42;')
+        open(cfg, "w").write(txt)
+        self.start(cfg)
+        ids = [missing_id(0x1000 + i) for i in range(120)]
+        self.emit([self.set_(i, "node-1") for i in ids])
+        done = out.wait(lambda o: o.get("status") == "SUCCEEDED", count=120, timeout=120,
+                        what="120 scans")
+        self.assertEqual(sorted({o["id"] for o in done}), sorted(ids))
+        log = self.log()
+        self.assertIn('"input paused" reason=backpressure', log)
+        self.assertIn('"input resumed"', log)
+        # The heap never held more than the bound plus one poll batch.
+        heaps = [int(h) for h in re.findall(r'"input paused" reason=backpressure outbox=\d+ heap=(\d+)', log)]
+        self.assertTrue(heaps and max(heaps) <= 20 + 5, heaps)
+        self.stop_run()
+
+    def test_sigterm_requeues_running_scan(self):
+        out = self.tail()
+        marks = os.path.join(self.work, "marks")
+        script = 'echo "start $1" >> %s; sleep 40.5' % marks
+        cfg = self.exec_config(script)
+        self.start(cfg)
+        x = missing_id(0x15)
+        self.emit([self.set_(x, "n1")])
+        end = time.time() + 20
+        while not (os.path.exists(marks) and "start" in open(marks).read()):
+            self.assertLess(time.time(), end, "the scan did not start")
+            time.sleep(0.05)
+        t0 = time.time()
+        self.stop_run()  # aborts the scan, requeues it, exits 0
+        self.assertLess(time.time() - t0, 15)
+        r = subprocess.run([SBOMD, "state", "-c", cfg, "show", x], capture_output=True, text=True)
+        self.assertRegex(r.stdout, r"state\s+QUEUED")
+        self.assertRegex(r.stdout, r"attempts\s+0")
+        self.assertEqual(out.snapshot(self.of(x)), [], "an aborted scan publishes nothing")
+        # After a restart the scan runs again, as attempt 1.
+        txt = open(cfg).read().replace(json.dumps(script), json.dumps("exit 3"))
+        open(cfg, "w").write(txt)
+        self.start(cfg)
+        f = out.wait(self.of(x, "FAILED"))[0]
+        self.assertEqual(f["attempt"], 1)
+
     def test_running_scan_aborted_when_last_reference_goes(self):
         out = self.tail()
         marks = os.path.join(self.work, "marks")

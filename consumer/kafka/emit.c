@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "kafka/kclient.h"
+#include "util/clock.h"
 #include "util/duration.h"
 #include "util/xmalloc.h"
 #include "wire/wire.h"
@@ -44,13 +45,6 @@ cli_on_signal(int sig)
 	cli_stop = 1;
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *
 env_or(const char *name, const char *dflt)
@@ -287,7 +281,7 @@ emit_main(int argc, char **argv)
 	size_t cap = 0;
 	ssize_t len;
 	long lineno = 0, sent = 0, bad = 0;
-	uint64_t rnd = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
+	uint64_t rnd = (uint64_t)clock_wall_ms() ^ ((uint64_t)getpid() << 32);
 
 	while ((len = getline(&line, &cap, stdin)) >= 0) {
 		lineno++;
@@ -343,7 +337,7 @@ emit_main(int argc, char **argv)
 				ev->event_id = wire_str_c(eid);
 			}
 			if (!(present & WIRE_JSON_HAS_OBSERVED_AT))
-				ev->observed_at = now_ms();
+				ev->observed_at = clock_wall_ms();
 			if (wire_event_encode(ev, &frame, &buf, err,
 				sizeof(err)) != 0) {
 				fprintf(stderr, "sbomd emit: line %ld: %s\n",

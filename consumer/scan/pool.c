@@ -48,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/duration.h"
 #include "util/xmalloc.h"
 
@@ -96,24 +97,16 @@ struct scan_pool {
 
 /* ---- clocks, jobs, results ---- */
 
-static int64_t
-clock_ms(clockid_t id)
-{
-	struct timespec ts;
-	clock_gettime(id, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int64_t
 scan_clock_mono_ms(void)
 {
-	return clock_ms(CLOCK_MONOTONIC);
+	return clock_mono_ms();
 }
 
 int64_t
 scan_clock_wall_ms(void)
 {
-	return clock_ms(CLOCK_REALTIME);
+	return clock_wall_ms();
 }
 
 static char **

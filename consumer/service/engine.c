@@ -69,6 +69,7 @@
 #include "service/log.h"
 #include "service/publish.h"
 #include "store/store.h"
+#include "util/clock.h"
 #include "util/duration.h"
 #include "util/xmalloc.h"
 #include "wire/wire.h"
@@ -325,45 +326,6 @@ typedef struct engine {
 	size_t nrecent, recent_next;
 } engine;
 
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-fmt_time(int64_t ms, char *buf, size_t len)
-{
-	if (ms < 0) {
-		snprintf(buf, len, "-");
-		return;
-	}
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&s, &tm);
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-}
-
 static void
 add_rec(engine *e, uint8_t *rec, size_t len)
 {
@@ -537,7 +499,7 @@ emit_outcome(engine *e, const struct tracker_outcome *o,
 	if (log_enabled(LOG_INFO)) {
 		char att[16], next[64], dur[24];
 		snprintf(att, sizeof(att), "%u", o->attempt);
-		fmt_time(o->next_attempt_at, next, sizeof(next));
+		clock_format(o->next_attempt_at, next, sizeof(next));
 		snprintf(dur, sizeof(dur), "%" PRId64,
 		    res ? res->duration_ms : 0);
 		log_kv(o->status == OUTCOME_FAILED ? LOG_WARN : LOG_INFO,
@@ -738,10 +700,10 @@ commit(engine *e, char *err, size_t errlen)
 		.outbox_del = e->dels,
 		.noutbox_del = e->ndels,
 	};
-	int64_t t0 = mono_us();
+	int64_t t0 = clock_mono_us();
 	int rc = store_commit(e->st, e->t, &b, err, errlen);
 	hist_observe(&e->snap->commit_duration,
-	    (double)(mono_us() - t0) / 1e6);
+	    (double)(clock_mono_us() - t0) / 1e6);
 	if (rc == 0) {
 		for (size_t i = 0; i < e->nadds; i++)
 			obq_push(&e->ob, seqs[i], e->adds[i].rec,
@@ -1294,7 +1256,7 @@ static void
 publish_snapshot(engine *e, int64_t now)
 {
 	struct snapshot *s = e->snap;
-	s->taken_mono_ms = mono_ms();
+	s->taken_mono_ms = clock_mono_ms();
 	s->recovered = e->recovered;
 	s->assigned = e->assignment != NULL && e->assignment->cnt > 0;
 	s->paused = e->paused;
@@ -1321,19 +1283,13 @@ publish_snapshot(engine *e, int64_t now)
 	e->last_publish = s->taken_mono_ms;
 }
 
-static void
-iso_ms(int64_t ms, char *buf, size_t len)
-{
-	fmt_time(ms, buf, len);
-}
-
 static json_t *
 json_time(int64_t ms)
 {
 	if (ms < 0)
 		return json_null();
 	char b[64];
-	iso_ms(ms, b, sizeof(b));
+	clock_format(ms, b, sizeof(b));
 	return json_string(b);
 }
 
@@ -1518,7 +1474,7 @@ answer_status(engine *e, struct pub_req *q, int64_t now)
 	q->body[0] = '\0';
 	publish_snapshot(e, now);
 	const struct snapshot *s = e->snap;
-	iso_ms(now, t1, sizeof(t1));
+	clock_format(now, t1, sizeof(t1));
 	html_put(q, &cap,
 	    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 	    "<meta http-equiv=\"refresh\" content=\"5\">"
@@ -1563,7 +1519,7 @@ answer_status(engine *e, struct pub_req *q, int64_t now)
 		tracker_info_get(e->t, ps.v[i].h, &in);
 		tracker_id_string(e->t, ps.v[i].h, id, sizeof(id));
 		tracker_sources(e->t, ps.v[i].h, refs_first, ref);
-		iso_ms(in.due, t1, sizeof(t1));
+		clock_format(in.due, t1, sizeof(t1));
 		int64_t left = in.due > now ? in.due - now : 0;
 		if (left >= 1000)
 			left -= left % 1000;
@@ -1590,8 +1546,8 @@ answer_status(engine *e, struct pub_req *q, int64_t now)
 	for (size_t k = 0; k < e->nrecent; k++) {
 		const struct recent *r = &e->recent[(e->recent_next +
 		    RECENT_MAX - 1 - k) % RECENT_MAX];
-		iso_ms(r->at, t1, sizeof(t1));
-		iso_ms(r->next, t2, sizeof(t2));
+		clock_format(r->at, t1, sizeof(t1));
+		clock_format(r->next, t2, sizeof(t2));
 		html_put(q, &cap, "<tr><td>%s</td><td><code>", t1);
 		html_esc(q, &cap, r->id);
 		html_put(q, &cap, "</code></td><td>%s</td><td class=\"num\">%u"
@@ -1660,7 +1616,7 @@ changes_pending(engine *e)
 	bool p = e->nadds > 0 || e->ndels > 0 || e->noffs > 0 ||
 	    tracker_dirty_count(e->t) > 0;
 	if (p && e->first_change_ms == 0)
-		e->first_change_ms = mono_ms();
+		e->first_change_ms = clock_mono_ms();
 	return p;
 }
 
@@ -1670,7 +1626,7 @@ commit_due(engine *e)
 	if (!changes_pending(e))
 		return false;
 	return e->uncommitted >= (size_t)e->cfg->engine.batch_max ||
-	    mono_ms() - e->first_change_ms >= COMMIT_EVERY_MS;
+	    clock_mono_ms() - e->first_change_ms >= COMMIT_EVERY_MS;
 }
 
 static int
@@ -1682,7 +1638,7 @@ wait_time(engine *e, int64_t now, bool more)
 	int64_t t = WAIT_CAP_MS;
 	bool scanning = e->cfg->scan.backend != CONFIG_BACKEND_NONE;
 	if (e->first_change_ms != 0) {
-		int64_t left = e->first_change_ms + COMMIT_EVERY_MS - mono_ms();
+		int64_t left = e->first_change_ms + COMMIT_EVERY_MS - clock_mono_ms();
 		if (left <= 0)
 			return 0;
 		if (left < t)
@@ -1716,7 +1672,7 @@ commit_until_done(engine *e, bool give_up_on_stop, char *err, size_t errlen)
 		int rc = commit(e, why, sizeof(why));
 		if (rc == 0)
 			return 0;
-		int64_t now = mono_ms();
+		int64_t now = clock_mono_ms();
 		if (now - e->last_commit_fail_log > 10000) {
 			log_kv(LOG_ERROR, "state commit failed, retrying",
 			    "error", why, (char *)NULL);
@@ -1751,7 +1707,7 @@ commit_until_done(engine *e, bool give_up_on_stop, char *err, size_t errlen)
 static int
 shutdown_drain(engine *e, char *err, size_t errlen)
 {
-	int64_t now = wall_ms();
+	int64_t now = clock_wall_ms();
 	log_kv(LOG_INFO, "shutting down", (char *)NULL);
 	set_paused(e, true, "shutdown");
 	scan_pool_shutdown(e->pool, true);
@@ -1764,9 +1720,9 @@ shutdown_drain(engine *e, char *err, size_t errlen)
 		return rc;
 	store_offsets(e);
 
-	int64_t deadline = mono_ms() + e->cfg->engine.shutdown_timeout_ms;
+	int64_t deadline = clock_mono_ms() + e->cfg->engine.shutdown_timeout_ms;
 	produce_pending(e);
-	while (e->ob.live > 0 && mono_ms() < deadline) {
+	while (e->ob.live > 0 && clock_mono_ms() < deadline) {
 		rd_kafka_poll(e->prod, 50);
 		produce_pending(e);
 	}
@@ -1904,7 +1860,7 @@ engine_run(const struct sbomd_config *cfg, volatile sig_atomic_t *stop,
 	e->item_msg = xcalloc(bm, sizeof(*e->item_msg));
 
 	/* HTTP first: /readyz says "recovering" while recovery runs. */
-	publish_snapshot(e, wall_ms());
+	publish_snapshot(e, clock_wall_ms());
 	if (cfg->http.listen[0] != '\0') {
 		e->http = http_start(cfg->http.listen, &e->pub, err, errlen);
 		if (e->http == NULL) {
@@ -1924,7 +1880,7 @@ engine_run(const struct sbomd_config *cfg, volatile sig_atomic_t *stop,
 	if ((rc = store_open(cfg->state.dir, &so, &e->st, err, errlen)) != 0)
 		goto out;
 	struct store_recovery rec;
-	if ((rc = store_recover(e->st, e->t, wall_ms(), &rec, err, errlen)) !=
+	if ((rc = store_recover(e->st, e->t, clock_wall_ms(), &rec, err, errlen)) !=
 	    0)
 		goto out;
 	e->recovered = true;
@@ -1956,7 +1912,7 @@ engine_run(const struct sbomd_config *cfg, volatile sig_atomic_t *stop,
 
 	bool more = false;
 	while (!*stop && !e->fatal) {
-		int64_t now = wall_ms();
+		int64_t now = clock_wall_ms();
 		struct pollfd pfd[2] = {
 			{ e->wake[0], POLLIN, 0 },
 			{ scan_pool_wakeup_fd(e->pool), POLLIN, 0 },
@@ -1967,7 +1923,7 @@ engine_run(const struct sbomd_config *cfg, volatile sig_atomic_t *stop,
 		drain_wake(e);
 		if (*stop)
 			break;
-		now = wall_ms();
+		now = clock_wall_ms();
 		rd_kafka_poll(e->prod, 0);
 		completions(e, now);
 		size_t n = consume_batch(e, now);
@@ -1982,7 +1938,7 @@ engine_run(const struct sbomd_config *cfg, volatile sig_atomic_t *stop,
 		}
 		backpressure(e);
 		serve_requests(e, now);
-		if (mono_ms() - e->last_publish >= PUBLISH_EVERY_MS)
+		if (clock_mono_ms() - e->last_publish >= PUBLISH_EVERY_MS)
 			publish_snapshot(e, now);
 	}
 	if (e->fatal) {

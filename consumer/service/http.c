@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/xmalloc.h"
 
 #define HTTP_WAIT_MS 3000
@@ -50,14 +51,6 @@ struct http_server {
 	struct MHD_Daemon *d;
 	struct publish *pub;
 };
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- a growing text buffer ---- */
 
@@ -315,7 +308,7 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 		    text, len);
 	}
 	if (strcmp(url, "/healthz") == 0) {
-		int64_t age = mono_ms() - s.taken_mono_ms;
+		int64_t age = clock_mono_ms() - s.taken_mono_ms;
 		if (s.taken_mono_ms == 0 || age > HEALTH_STALE_MS)
 			return reply_text(c, 503, "engine loop stalled\n");
 		return reply_text(c, 200, "ok\n");

@@ -10,6 +10,8 @@
  */
 #include "service/log.h"
 
+#include "util/clock.h"
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -133,8 +135,7 @@ log_kv(enum log_level level, const char *msg, ...)
 	if (level < log_min)
 		return;
 	bool json = log_fmt == LOG_JSON;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now = clock_wall_ms();
 	uint64_t repeats = 0;
 
 	if (level >= LOG_WARN) {
@@ -149,7 +150,7 @@ log_kv(enum log_level level, const char *msg, ...)
 		va_end(ap);
 		pthread_mutex_lock(&log_mu);
 		struct log_slot *s = &log_slots[h % LOG_SLOTS];
-		if (s->hash == h && s->second == (int64_t)ts.tv_sec) {
+		if (s->hash == h && s->second == now / 1000) {
 			s->repeats++;
 			log_dropped++;
 			pthread_mutex_unlock(&log_mu);
@@ -158,18 +159,14 @@ log_kv(enum log_level level, const char *msg, ...)
 		if (s->hash == h)
 			repeats = s->repeats;
 		s->hash = h;
-		s->second = (int64_t)ts.tv_sec;
+		s->second = now / 1000;
 		s->repeats = 0;
 		pthread_mutex_unlock(&log_mu);
 	}
 
 	struct line l = { .len = 0, .cut = false };
-	struct tm tm;
-	gmtime_r(&ts.tv_sec, &tm);
 	char tbuf[64];
-	snprintf(tbuf, sizeof(tbuf), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	clock_format(now, tbuf, sizeof(tbuf));
 	if (json) {
 		puts_(&l, "{\"ts\":\"");
 		puts_(&l, tbuf);

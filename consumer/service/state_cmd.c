@@ -21,6 +21,7 @@
 #include "core/tracker.h"
 #include "service/config.h"
 #include "store/store.h"
+#include "util/clock.h"
 #include "util/digest.h"
 #include "util/duration.h"
 #include "util/xmalloc.h"
@@ -43,14 +44,6 @@ state_usage(FILE *f)
 	    "  stats  counts by state, overdue entries, the most common errors\n"
 	    "\n"
 	    "exit status: 0, 1 state unreadable, 2 usage error, 3 no such entity\n");
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void
@@ -200,7 +193,7 @@ state_main(int argc, char **argv)
 	store *st = NULL;
 	struct store_options so = { .read_only = 1 };
 	int rc = 1;
-	int64_t now = now_ms();
+	int64_t now = clock_wall_ms();
 	struct store_recovery rec;
 	if (store_open(dir, &so, &st, err, sizeof(err)) != 0 ||
 	    store_recover(st, t, now, &rec, err, sizeof(err)) != 0) {

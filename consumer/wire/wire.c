@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/errbuf.h"
 #include "util/xmalloc.h"
 
 #define NO_ELEM SIZE_MAX
@@ -51,21 +52,6 @@ static const char *const error_class_names[] = { "RETRYABLE", "PERMANENT" };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* The current field's name, "repo_tags[3]" inside an array. */
 static const char *
@@ -91,7 +77,7 @@ rd_fail(struct rd *r, size_t at, const char *what, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	seterr(r->err, r->errlen, "%s '%s' %s at byte %zu", what,
+	errbuf_set(r->err, r->errlen, "%s '%s' %s at byte %zu", what,
 	    rd_name(r, name, sizeof(name)), msg, r->base + at);
 	return -EBADMSG;
 }
@@ -118,7 +104,7 @@ rd_varint(struct rd *r, const char *what, unsigned maxbytes,
 		uint8_t b;
 		if (r->off >= r->len) {
 			char name[96];
-			seterr(r->err, r->errlen, "truncated: %s '%s' at byte "
+			errbuf_set(r->err, r->errlen, "truncated: %s '%s' at byte "
 			    "%zu", what, rd_name(r, name, sizeof(name)),
 			    r->base + start);
 			return -EBADMSG;
@@ -173,7 +159,7 @@ rd_span(struct rd *r, const char *what, size_t max, const uint8_t **p,
 	left = r->len - r->off;
 	if ((uint64_t)v > left) {
 		char name[96];
-		seterr(r->err, r->errlen, "truncated: %s '%s' needs %lld "
+		errbuf_set(r->err, r->errlen, "truncated: %s '%s' needs %lld "
 		    "bytes, %zu left at byte %zu", what,
 		    rd_name(r, name, sizeof(name)), (long long)v, left,
 		    r->base + r->off);
@@ -348,7 +334,7 @@ static int
 rd_end(struct rd *r, const char *record)
 {
 	if (r->off != r->len) {
-		seterr(r->err, r->errlen, "%zu trailing bytes after the %s "
+		errbuf_set(r->err, r->errlen, "%zu trailing bytes after the %s "
 		    "record at byte %zu", r->len - r->off, record,
 		    r->base + r->off);
 		return -EBADMSG;
@@ -545,14 +531,14 @@ wire_frame_parse(const void *msg, size_t len, const struct wire_config *cfg,
 		cfg = &defcfg;
 	max = cfg->max_payload ? cfg->max_payload : WIRE_DEFAULT_MAX_PAYLOAD;
 	if (len == 0) {
-		seterr(err, errlen, "empty message");
+		errbuf_set(err, errlen, "empty message");
 		return -EPROTO;
 	}
 	if (p[0] == 0x00) {
 		uint32_t id;
 		size_t i;
 		if (len < WIRE_CONFLUENT_HEADER) {
-			seterr(err, errlen, "truncated: confluent header needs "
+			errbuf_set(err, errlen, "truncated: confluent header needs "
 			    "%d bytes, message has %zu",
 			    WIRE_CONFLUENT_HEADER, len);
 			return -EPROTO;
@@ -572,7 +558,7 @@ wire_frame_parse(const void *msg, size_t len, const struct wire_config *cfg,
 				    cfg->schema_ids[i]);
 			if (i < cfg->nschema_ids)
 				snprintf(list + n, sizeof(list) - n, ", ...");
-			seterr(err, errlen, "unknown confluent schema id %u "
+			errbuf_set(err, errlen, "unknown confluent schema id %u "
 			    "(accepted: %s)", id,
 			    cfg->nschema_ids ? list : "none configured");
 			return -EPROTO;
@@ -583,12 +569,12 @@ wire_frame_parse(const void *msg, size_t len, const struct wire_config *cfg,
 	} else if (p[0] == 0xc3) {
 		uint64_t got = 0;
 		if (len >= 2 && p[1] != 0x01) {
-			seterr(err, errlen, "unknown framing (first bytes 0xc3 "
+			errbuf_set(err, errlen, "unknown framing (first bytes 0xc3 "
 			    "0x%02x, single-object needs 0xc3 0x01)", p[1]);
 			return -EPROTO;
 		}
 		if (len < WIRE_SINGLE_OBJECT_HEADER) {
-			seterr(err, errlen, "truncated: single-object header "
+			errbuf_set(err, errlen, "truncated: single-object header "
 			    "needs %d bytes, message has %zu",
 			    WIRE_SINGLE_OBJECT_HEADER, len);
 			return -EPROTO;
@@ -596,7 +582,7 @@ wire_frame_parse(const void *msg, size_t len, const struct wire_config *cfg,
 		for (int i = 7; i >= 0; i--)
 			got = got << 8 | p[2 + i];
 		if (got != fp) {
-			seterr(err, errlen, "single-object fingerprint "
+			errbuf_set(err, errlen, "single-object fingerprint "
 			    "0x%016llx is not %s's 0x%016llx",
 			    (unsigned long long)got, schema_name(fp),
 			    (unsigned long long)fp);
@@ -604,12 +590,12 @@ wire_frame_parse(const void *msg, size_t len, const struct wire_config *cfg,
 		}
 		off = WIRE_SINGLE_OBJECT_HEADER;
 	} else {
-		seterr(err, errlen, "unknown framing (first byte 0x%02x)",
+		errbuf_set(err, errlen, "unknown framing (first byte 0x%02x)",
 		    p[0]);
 		return -EPROTO;
 	}
 	if (len - off > max) {
-		seterr(err, errlen, "payload of %zu bytes exceeds the limit of "
+		errbuf_set(err, errlen, "payload of %zu bytes exceeds the limit of "
 		    "%zu", len - off, max);
 		return -EMSGSIZE;
 	}
@@ -740,17 +726,17 @@ check_str(struct wire_str s, const char *field, size_t idx, char *err,
 	else
 		snprintf(name, sizeof(name), "%s[%zu]", field, idx);
 	if (s.len > 0 && s.ptr == NULL) {
-		seterr(err, errlen, "field '%s': NULL string of length %zu",
+		errbuf_set(err, errlen, "field '%s': NULL string of length %zu",
 		    name, s.len);
 		return -EINVAL;
 	}
 	if (s.len > WIRE_MAX_STRING) {
-		seterr(err, errlen, "field '%s': string of %zu bytes exceeds "
+		errbuf_set(err, errlen, "field '%s': string of %zu bytes exceeds "
 		    "the limit of %u", name, s.len, WIRE_MAX_STRING);
 		return -EINVAL;
 	}
 	if (!wire_utf8_valid(s.ptr, s.len)) {
-		seterr(err, errlen, "field '%s': not valid UTF-8 without NUL",
+		errbuf_set(err, errlen, "field '%s': not valid UTF-8 without NUL",
 		    name);
 		return -EINVAL;
 	}
@@ -764,7 +750,7 @@ check_strarray(const struct wire_str *a, size_t n, const char *field,
 	int rc;
 
 	if (n > WIRE_MAX_REFS) {
-		seterr(err, errlen, "field '%s': %zu items exceed the limit of "
+		errbuf_set(err, errlen, "field '%s': %zu items exceed the limit of "
 		    "%d", field, n, WIRE_MAX_REFS);
 		return -EINVAL;
 	}
@@ -778,7 +764,7 @@ static int
 check_enum(int v, int nsym, const char *field, char *err, size_t errlen)
 {
 	if (v < 0 || v >= nsym) {
-		seterr(err, errlen, "field '%s': enum value %d out of range "
+		errbuf_set(err, errlen, "field '%s': enum value %d out of range "
 		    "(%d symbols)", field, v, nsym);
 		return -EINVAL;
 	}
@@ -828,7 +814,7 @@ check_frame(const struct wire_frame *fr, char *err, size_t errlen)
 {
 	if (fr->framing != WIRE_FRAMING_SINGLE_OBJECT &&
 	    fr->framing != WIRE_FRAMING_CONFLUENT) {
-		seterr(err, errlen, "unknown output framing %d",
+		errbuf_set(err, errlen, "unknown output framing %d",
 		    (int)fr->framing);
 		return -EINVAL;
 	}
@@ -924,7 +910,7 @@ wire_outcome_encode(const struct wire_outcome *o,
 		    NO_ELEM, err, errlen)) != 0)
 			return rc;
 		if (o->sbom.content_len > 0 && o->sbom.content == NULL) {
-			seterr(err, errlen, "field 'sbom.content': NULL bytes "
+			errbuf_set(err, errlen, "field 'sbom.content': NULL bytes "
 			    "of length %zu", o->sbom.content_len);
 			return -EINVAL;
 		}

@@ -15,23 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/errbuf.h"
 #include "util/xmalloc.h"
 
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int
 get_str(const json_t *obj, const char *key, struct wire_str *out, char *err,
@@ -40,7 +26,7 @@ get_str(const json_t *obj, const char *key, struct wire_str *out, char *err,
 	json_t *v = json_object_get(obj, key);
 
 	if (!json_is_string(v)) {
-		seterr(err, errlen, "\"%s\" %s", key, v == NULL ?
+		errbuf_set(err, errlen, "\"%s\" %s", key, v == NULL ?
 		    "is missing" : "must be a string");
 		return -EINVAL;
 	}
@@ -57,12 +43,12 @@ get_sym(const json_t *obj, const char *key, int (*parse)(const char *),
 	int x;
 
 	if (!json_is_string(v)) {
-		seterr(err, errlen, "\"%s\" %s", key, v == NULL ?
+		errbuf_set(err, errlen, "\"%s\" %s", key, v == NULL ?
 		    "is missing" : "must be a string");
 		return -EINVAL;
 	}
 	if ((x = parse(json_string_value(v))) < 0) {
-		seterr(err, errlen, "\"%s\": unknown symbol \"%.64s\"", key,
+		errbuf_set(err, errlen, "\"%s\": unknown symbol \"%.64s\"", key,
 		    json_string_value(v));
 		return -EINVAL;
 	}
@@ -81,17 +67,17 @@ get_refs(const json_t *obj, const char *key, struct wire_str *arr,
 	if (v == NULL || json_is_null(v))
 		return 0;
 	if (!json_is_array(v)) {
-		seterr(err, errlen, "\"%s\" must be an array of strings", key);
+		errbuf_set(err, errlen, "\"%s\" must be an array of strings", key);
 		return -EINVAL;
 	}
 	if (json_array_size(v) > WIRE_MAX_REFS) {
-		seterr(err, errlen, "\"%s\" has %zu items, the limit is %d",
+		errbuf_set(err, errlen, "\"%s\" has %zu items, the limit is %d",
 		    key, json_array_size(v), WIRE_MAX_REFS);
 		return -EINVAL;
 	}
 	json_array_foreach(v, i, e) {
 		if (!json_is_string(e)) {
-			seterr(err, errlen, "\"%s\"[%zu] must be a string", key,
+			errbuf_set(err, errlen, "\"%s\"[%zu] must be a string", key,
 			    i);
 			return -EINVAL;
 		}
@@ -114,7 +100,7 @@ wire_event_from_json(const json_t *obj, struct wire_event *ev,
 
 	*present = 0;
 	if (!json_is_object(obj)) {
-		seterr(err, errlen, "an event must be a JSON object");
+		errbuf_set(err, errlen, "an event must be a JSON object");
 		return -EINVAL;
 	}
 	json_object_foreach((json_t *)obj, key, v) {
@@ -123,7 +109,7 @@ wire_event_from_json(const json_t *obj, struct wire_event *ev,
 			if (strcmp(key, known[i]) == 0)
 				break;
 		if (i == sizeof(known) / sizeof(known[0])) {
-			seterr(err, errlen, "unknown member \"%.64s\"", key);
+			errbuf_set(err, errlen, "unknown member \"%.64s\"", key);
 			return -EINVAL;
 		}
 	}
@@ -152,7 +138,7 @@ wire_event_from_json(const json_t *obj, struct wire_event *ev,
 	ev->observed_at = 0;
 	if ((v = json_object_get(obj, "observed_at")) != NULL) {
 		if (!json_is_integer(v)) {
-			seterr(err, errlen, "\"observed_at\" must be an integer "
+			errbuf_set(err, errlen, "\"observed_at\" must be an integer "
 			    "(ms since the epoch)");
 			return -EINVAL;
 		}

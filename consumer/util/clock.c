@@ -1,0 +1,48 @@
+/*
+ * clock: see clock.h. Thread-safe (gmtime_r).
+ */
+#include "util/clock.h"
+
+#include <stdio.h>
+#include <time.h>
+
+static int64_t
+ms_of(clockid_t id, int64_t div)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * (1000000000 / div) + ts.tv_nsec / div;
+}
+
+int64_t
+clock_wall_ms(void)
+{
+	return ms_of(CLOCK_REALTIME, 1000000);
+}
+
+int64_t
+clock_mono_ms(void)
+{
+	return ms_of(CLOCK_MONOTONIC, 1000000);
+}
+
+int64_t
+clock_mono_us(void)
+{
+	return ms_of(CLOCK_MONOTONIC, 1000);
+}
+
+void
+clock_format(int64_t ms, char *buf, size_t len)
+{
+	if (ms < 0) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
