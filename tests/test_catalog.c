@@ -42,17 +42,6 @@ find(const struct pkglist *l, const char *name)
 	return hit;
 }
 
-static void
-assert_str_or_null(const char *got, const char *want)
-{
-	if (want == NULL)
-		assert_null(got);
-	else {
-		assert_non_null(got);
-		assert_string_equal(got, want);
-	}
-}
-
 /* licenses equal the NULL-terminated list want, in order */
 static void
 assert_licenses(const struct pkg *p, const char *const *want)

@@ -30,32 +30,7 @@
 #include "scan/oci/layers.h"
 #include "testutil.h"
 
-enum filt { F_NONE, F_GZIP, F_ZSTD };
-
-struct buf {
-	unsigned char *p;
-	size_t len, cap;
-};
-
-static void
-buf_add(struct buf *b, const void *p, size_t n)
-{
-	if (b->len + n > b->cap) {
-		b->cap = (b->len + n) * 2 + 4096;
-		b->p = realloc(b->p, b->cap);
-		assert_non_null(b->p);
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-}
-
-static la_ssize_t
-buf_write_cb(struct archive *a, void *ctx, const void *p, size_t n)
-{
-	(void)a;
-	buf_add(ctx, p, n);
-	return (la_ssize_t)n;
-}
+#include "tarbuf.h"
 
 /* A layer being written. */
 struct tb {

@@ -406,17 +406,6 @@ find(const struct pkglist *l, const char *name)
 }
 
 static void
-assert_str_or_null(const char *got, const char *want)
-{
-	if (want == NULL)
-		assert_null(got);
-	else {
-		assert_non_null(got);
-		assert_string_equal(got, want);
-	}
-}
-
-static void
 test_catalog_handmade(void **state)
 {
 	(void)state;

@@ -1,7 +1,8 @@
 /*
- * testutil: what several test files share: a seeded xorshift64* generator,
- * so every run of a randomized test does exactly the same operations (a
- * failure is reproducible from its seed).
+ * testutil: what several test files share (include after <cmocka.h>): a
+ * seeded xorshift64* generator, so every run of a randomized test does
+ * exactly the same operations (a failure is reproducible from its seed),
+ * and small assertions.
  */
 #ifndef SBOMD_TESTS_TESTUTIL_H
 #define SBOMD_TESTS_TESTUTIL_H
@@ -33,6 +34,18 @@ static inline size_t
 rng_below(size_t n)
 {
 	return (size_t)(rng_next() % n);
+}
+
+/* got equals want, both possibly NULL (include after <cmocka.h>). */
+static inline void
+assert_str_or_null(const char *got, const char *want)
+{
+	if (want == NULL)
+		assert_null(got);
+	else {
+		assert_non_null(got);
+		assert_string_equal(got, want);
+	}
 }
 
 #endif
