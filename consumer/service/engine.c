@@ -302,6 +302,8 @@ typedef struct engine {
 	struct tracker_batch_item *items;
 	size_t *item_msg; /* item -> message index */
 	struct arena arena;
+	struct arena scratch; /* refs of one outcome or job, reset after */
+	struct refs *refs;    /* the same, reused */
 
 	struct engine_stats stats;
 	int64_t last_commit_fail_log;
@@ -365,6 +367,17 @@ struct refs {
 	struct arena *arena;
 };
 
+/* The engine's reusable refs collector, emptied. */
+static struct refs *
+refs_begin(engine *e)
+{
+	if (e->refs == NULL)
+		e->refs = xmalloc(sizeof(*e->refs));
+	e->refs->ntags = e->refs->ndigests = 0;
+	e->refs->arena = &e->scratch;
+	return e->refs;
+}
+
 static void
 refs_add(const char **v, size_t *lens, size_t *n, const char *s, size_t len,
     struct arena *a)
@@ -406,10 +419,8 @@ emit_outcome(engine *e, const struct tracker_outcome *o,
 {
 	struct wire_outcome *w = e->wo;
 	char id[300], err[256];
-	struct refs *r = xcalloc(1, sizeof(*r));
-	struct arena a = { 0 };
+	struct refs *r = refs_begin(e);
 
-	r->arena = &a;
 	tracker_id_string(e->t, o->handle, id, sizeof(id));
 	tracker_sources(e->t, o->handle, refs_collect, r);
 
@@ -513,8 +524,7 @@ emit_outcome(engine *e, const struct tracker_outcome *o,
 	}
 out:
 	free(etext);
-	arena_free(&a);
-	free(r);
+	arena_reset(&e->scratch);
 }
 
 /* A dead letter: the original message with why it was refused. */
@@ -951,17 +961,14 @@ static int
 submit(engine *e, const struct tracker_job *tj)
 {
 	char id[300];
-	struct arena a = { 0 };
-	struct refs *r = xcalloc(1, sizeof(*r));
-	r->arena = &a;
+	struct refs *r = refs_begin(e);
 	tracker_id_string(e->t, tj->handle, id, sizeof(id));
 	tracker_sources(e->t, tj->handle, refs_collect, r);
 	uint64_t job_id = (++e->job_seq << 32) | tj->handle;
 	struct scan_job *job = scan_job_new(job_id,
 	    tj->key.kind == ENTITY_HOST ? SBOM_HOST : SBOM_IMAGE, id, r->tags,
 	    r->ntags, r->digests, r->ndigests, tj->attempt);
-	arena_free(&a);
-	free(r);
+	arena_reset(&e->scratch);
 	if (scan_pool_submit(e->pool, job) != 0) {
 		scan_job_free(job);
 		return -1;
@@ -1801,6 +1808,8 @@ engine_close(engine *e)
 	free(e->items);
 	free(e->item_msg);
 	arena_free(&e->arena);
+	arena_free(&e->scratch);
+	free(e->refs);
 	if (e->wake[0] >= 0)
 		close(e->wake[0]);
 	if (e->wake[1] >= 0)
