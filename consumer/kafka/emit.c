@@ -165,6 +165,35 @@ cli_free(struct cli *c)
 		free((char *)c->props[i].name);
 }
 
+/*
+ * The client of a subcommand: our defaults, then the -X properties. NULL
+ * with the message printed and *rc set (2: a refused property, 1: the
+ * client could not be made).
+ */
+static rd_kafka_t *
+cli_client(const char *cmd, const struct cli *c, rd_kafka_type_t type,
+    const struct kclient_prop *defs, size_t ndefs,
+    void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *), int *rc)
+{
+	char err[512];
+	rd_kafka_conf_t *conf = kclient_conf(c->brokers, defs, ndefs, c->props,
+	    c->nprops, "-X", err, sizeof(err));
+	if (conf == NULL) {
+		fprintf(stderr, "sbomd %s: %s\n", cmd, err);
+		*rc = 2;
+		return NULL;
+	}
+	if (dr != NULL)
+		rd_kafka_conf_set_dr_msg_cb(conf, dr);
+	rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof(err));
+	if (rk == NULL) {
+		fprintf(stderr, "sbomd %s: %s\n", cmd, err);
+		rd_kafka_conf_destroy(conf);
+		*rc = 1;
+	}
+	return rk;
+}
+
 /* ---- emit ---- */
 
 static void
@@ -256,21 +285,11 @@ emit_main(int argc, char **argv)
 		{ "linger.ms", "20" },
 	};
 	char err[512];
-	rd_kafka_conf_t *conf = kclient_conf(c.brokers, defs, 3, c.props,
-	    c.nprops, "-X", err, sizeof(err));
-	if (conf == NULL) {
-		fprintf(stderr, "sbomd emit: %s\n", err);
-		cli_free(&c);
-		return 2;
-	}
-	rd_kafka_conf_set_dr_msg_cb(conf, emit_dr);
-	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err,
-	    sizeof(err));
+	rd_kafka_t *rk = cli_client("emit", &c, RD_KAFKA_PRODUCER, defs, 3,
+	    emit_dr, &r);
 	if (rk == NULL) {
-		fprintf(stderr, "sbomd emit: %s\n", err);
-		rd_kafka_conf_destroy(conf);
 		cli_free(&c);
-		return 1;
+		return r;
 	}
 	signal(SIGPIPE, SIG_IGN);
 
@@ -467,20 +486,11 @@ tail_main(int argc, char **argv)
 	};
 	char err[512];
 	int rc = 1;
-	rd_kafka_conf_t *conf = kclient_conf(c.brokers, defs, 3, c.props,
-	    c.nprops, "-X", err, sizeof(err));
-	if (conf == NULL) {
-		fprintf(stderr, "sbomd tail: %s\n", err);
-		cli_free(&c);
-		return 2;
-	}
-	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err,
-	    sizeof(err));
+	rd_kafka_t *rk = cli_client("tail", &c, RD_KAFKA_CONSUMER, defs, 3,
+	    NULL, &r);
 	if (rk == NULL) {
-		fprintf(stderr, "sbomd tail: %s\n", err);
-		rd_kafka_conf_destroy(conf);
 		cli_free(&c);
-		return 1;
+		return r;
 	}
 	rd_kafka_poll_set_consumer(rk);
 	struct sigaction sa;
