@@ -115,7 +115,7 @@ fixture_debian(struct fixture *f)
 	p->nlicenses = 1;
 	pkglist_sort(&f->pkgs);
 
-	f->doc.subject.kind = SBOM_IMAGE;
+	f->doc.subject.kind = ENTITY_IMAGE;
 	f->doc.subject.id = IMAGE_ID;
 	f->doc.subject.repo_tags = REPO_TAGS;
 	f->doc.subject.ntags = 2;
@@ -455,7 +455,7 @@ test_host_and_empty(void **state)
 	(void)state;
 	memset(&doc, 0, sizeof(doc));
 	pkglist_init(&empty);
-	doc.subject.kind = SBOM_HOST;
+	doc.subject.kind = ENTITY_HOST;
 	doc.subject.id = "build-host-01";
 	doc.pkgs = &empty;
 	doc.timestamp_ms = 0;
@@ -616,14 +616,14 @@ test_schema(void **state)
 
 	pkglist_init(&none);
 	memset(&docs[1], 0, sizeof(docs[1]));
-	docs[1].subject.kind = SBOM_HOST;
+	docs[1].subject.kind = ENTITY_HOST;
 	docs[1].subject.id = "host.example.org";
 	docs[1].os = &f.os;
 	docs[1].pkgs = &f.pkgs;
 	docs[1].timestamp_ms = 1714564800000;
 
 	memset(&docs[2], 0, sizeof(docs[2]));
-	docs[2].subject.kind = SBOM_IMAGE;
+	docs[2].subject.kind = ENTITY_IMAGE;
 	docs[2].subject.id = IMAGE_ID;
 	docs[2].pkgs = &none;
 
@@ -638,7 +638,7 @@ test_schema(void **state)
 	    NULL});
 	pkglist_sort(&apk);
 	memset(&docs[3], 0, sizeof(docs[3]));
-	docs[3].subject.kind = SBOM_IMAGE;
+	docs[3].subject.kind = ENTITY_IMAGE;
 	docs[3].subject.id = IMAGE_ID;
 	docs[3].subject.repo_tags = (const char *const[]){
 	    "registry.example.org:5000/team/alpine:3.19"};
@@ -662,7 +662,7 @@ test_schema(void **state)
 	p->release = xstrdup("4ae0493b");
 	pkglist_sort(&rpm);
 	memset(&docs[4], 0, sizeof(docs[4]));
-	docs[4].subject.kind = SBOM_IMAGE;
+	docs[4].subject.kind = ENTITY_IMAGE;
 	docs[4].subject.id = IMAGE_ID;
 	docs[4].os = &rhel;
 	docs[4].pkgs = &rpm;

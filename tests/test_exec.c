@@ -139,7 +139,7 @@ image_job(void)
 {
 	const char *tags[] = {"example.com/app:1.2"};
 	const char *digs[] = {"example.com/app@sha256:feed"};
-	return scan_job_new(1, SBOM_IMAGE, IMG, tags, 1, digs, 1, 1);
+	return scan_job_new(1, ENTITY_IMAGE, IMG, tags, 1, digs, 1, 1);
 }
 
 static void
@@ -257,13 +257,13 @@ test_success_placeholders(void **state)
 
 	/* {ref} falls back to the first tag, then to the id (hosts) */
 	const char *tags[] = {"example.com/app:1.2", "other:2"};
-	j = scan_job_new(2, SBOM_IMAGE, IMG, tags, 2, NULL, 0, 1);
+	j = scan_job_new(2, ENTITY_IMAGE, IMG, tags, 2, NULL, 0, 1);
 	run(argv, 4, j, NULL, &r);
 	assert_int_equal(r.rc, 0);
 	assert_non_null(strstr(r.sbom, "\"example.com/app:1.2\""));
 	scan_job_result_free(&r);
 	scan_job_free(j);
-	j = scan_job_new(3, SBOM_HOST, "node-7", NULL, 0, NULL, 0, 1);
+	j = scan_job_new(3, ENTITY_HOST, "node-7", NULL, 0, NULL, 0, 1);
 	const char *argv3[] = {"/bin/sh", s, "{id}", "{ref}", "x"};
 	run(argv3, 5, j, NULL, &r);
 	check_args(&r, "node-7", "node-7", "x");
@@ -300,7 +300,7 @@ test_not_json(void **state)
 		struct scan_job_result r;
 		run(argv, 2, j, NULL, &r);
 		assert_int_not_equal(r.rc, 0);
-		assert_int_equal(r.error_class, SCAN_PERMANENT);
+		assert_int_equal(r.error_class, ERROR_PERMANENT);
 		assert_null(r.sbom);
 		assert_non_null(strstr(r.error, cases[i].want));
 		scan_job_free(j);
@@ -322,7 +322,7 @@ test_oversize(void **state)
 	run(argv, 2, j, &o, &r);
 	assert_true(mono_ms() - t0 < 10000);
 	assert_int_equal(r.rc, -EFBIG);
-	assert_int_equal(r.error_class, SCAN_PERMANENT);
+	assert_int_equal(r.error_class, ERROR_PERMANENT);
 	assert_non_null(strstr(r.error, "SBOM larger than 1000 bytes"));
 	assert_null(r.sbom);
 
@@ -352,7 +352,7 @@ test_exit_codes(void **state)
 
 	const char *a75[] = {"/bin/sh", s, "75"};
 	run(a75, 3, j, &o, &r);
-	assert_int_equal(r.error_class, SCAN_RETRYABLE);
+	assert_int_equal(r.error_class, ERROR_RETRYABLE);
 	assert_int_not_equal(r.rc, 0);
 	assert_non_null(strstr(r.error, "exited with code 75"));
 	assert_non_null(strstr(r.error, "/bin/sh"));
@@ -360,7 +360,7 @@ test_exit_codes(void **state)
 
 	const char *a3[] = {"/bin/sh", s, "3"};
 	run(a3, 3, j, &o, &r);
-	assert_int_equal(r.error_class, SCAN_PERMANENT);
+	assert_int_equal(r.error_class, ERROR_PERMANENT);
 	assert_non_null(strstr(r.error, "exited with code 3"));
 	assert_non_null(strstr(r.error, "code 3"));
 
@@ -370,7 +370,7 @@ test_exit_codes(void **state)
 	    "i=$((i+1)); done\necho 'THE REAL CAUSE' >&2\nexit 2\n", 0644);
 	const char *a2[] = {"/bin/sh", s};
 	run(a2, 2, j, &o, &r);
-	assert_int_equal(r.error_class, SCAN_PERMANENT);
+	assert_int_equal(r.error_class, ERROR_PERMANENT);
 	assert_true(strlen(r.error) < SCAN_ERROR_MAX);
 	assert_non_null(strstr(r.error, "exited with code 2: ..."));
 	assert_non_null(strstr(r.error, "THE REAL CAUSE"));
@@ -401,7 +401,7 @@ test_timeout_kills_group(void **state)
 	run(argv, 3, j, &o, &r);
 	assert_true(mono_ms() - t0 < 10000);
 	assert_int_equal(r.rc, -ETIMEDOUT);
-	assert_int_equal(r.error_class, SCAN_RETRYABLE);
+	assert_int_equal(r.error_class, ERROR_RETRYABLE);
 	assert_non_null(strstr(r.error, "scan timed out after 300ms"));
 	assert_non_null(strstr(r.error, "scanner started"));
 	assert_true(process_gone(read_pid("grandchild.pid")));
@@ -461,19 +461,19 @@ test_missing_and_not_executable(void **state)
 	struct scan_job_result r;
 	const char *argv[] = {"/nonexistent/sbom-tool", "{id}"};
 	run(argv, 2, j, NULL, &r);
-	assert_int_equal(r.error_class, SCAN_PERMANENT);
+	assert_int_equal(r.error_class, ERROR_PERMANENT);
 	assert_non_null(strstr(r.error, "/nonexistent/sbom-tool"));
 	assert_non_null(strstr(r.error, "not found"));
 
 	const char *argv2[] = {"no-such-sbom-tool-in-path"};
 	run(argv2, 1, j, NULL, &r);
-	assert_int_equal(r.error_class, SCAN_PERMANENT);
+	assert_int_equal(r.error_class, ERROR_PERMANENT);
 	assert_non_null(strstr(r.error, "no-such-sbom-tool-in-path"));
 
 	const char *s = script("noexec.sh", "#!/bin/sh\necho '{}'\n", 0644);
 	const char *argv3[] = {s};
 	run(argv3, 1, j, NULL, &r);
-	assert_int_equal(r.error_class, SCAN_PERMANENT);
+	assert_int_equal(r.error_class, ERROR_PERMANENT);
 	assert_non_null(strstr(r.error, s));
 	assert_non_null(strstr(r.error, "not executable"));
 
@@ -497,7 +497,7 @@ test_killed_by_signal(void **state)
 	struct scan_job *j = image_job();
 	struct scan_job_result r;
 	run(argv, 2, j, NULL, &r);
-	assert_int_equal(r.error_class, SCAN_RETRYABLE);
+	assert_int_equal(r.error_class, ERROR_RETRYABLE);
 	assert_non_null(strstr(r.error, "killed by SIGUSR1"));
 	assert_non_null(strstr(r.error, "about to die"));
 	scan_job_free(j);
@@ -597,12 +597,12 @@ test_pool_exec(void **state)
 	assert_non_null(p);
 	/* {ref} is the script: the hanging one via a digest, echo via tags */
 	const char *d1[] = {s};
-	assert_int_equal(scan_pool_submit(p, scan_job_new(1, SBOM_IMAGE, IMG,
+	assert_int_equal(scan_pool_submit(p, scan_job_new(1, ENTITY_IMAGE, IMG,
 	    NULL, 0, d1, 1, 1)), 0);
 	const char *t2[] = {e};
 	for (uint64_t id = 2; id <= 5; id++)
 		assert_int_equal(scan_pool_submit(p, scan_job_new(id,
-		    SBOM_IMAGE, IMG, t2, 1, NULL, 0, 1)), 0);
+		    ENTITY_IMAGE, IMG, t2, 1, NULL, 0, 1)), 0);
 
 	struct scan_completion done[5];
 	size_t got = 0;

@@ -66,13 +66,13 @@ tb_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
 		/* runs until cancelled, like a scan that hangs */
 		while (!atomic_load(cancel))
 			sleep_ms(1);
-		scan_job_result_fail(res, -ECANCELED, SCAN_RETRYABLE,
+		scan_job_result_fail(res, -ECANCELED, ERROR_RETRYABLE,
 		    "spin cancelled");
 		goto out;
 	} else if (strncmp(m, "sleep:", 6) == 0) {
 		sleep_ms(atoi(m + 6));
 	} else if (strcmp(m, "fail") == 0) {
-		scan_job_result_fail(res, -EIO, SCAN_RETRYABLE, "boom %llu",
+		scan_job_result_fail(res, -EIO, ERROR_RETRYABLE, "boom %llu",
 		    (unsigned long long)job->id);
 		goto out;
 	}
@@ -108,7 +108,7 @@ new_pool(int workers, int64_t timeout_ms)
 static void
 submit(scan_pool *p, uint64_t id, const char *what)
 {
-	struct scan_job *j = scan_job_new(id, SBOM_IMAGE, what, NULL, 0, NULL,
+	struct scan_job *j = scan_job_new(id, ENTITY_IMAGE, what, NULL, 0, NULL,
 	    0, 1);
 	assert_int_equal(scan_pool_submit(p, j), 0);
 }
@@ -235,7 +235,7 @@ test_exactly_once(void **state)
 			    (unsigned long long)id);
 			assert_int_equal(c[i].result.rc, -EIO);
 			assert_int_equal(c[i].result.error_class,
-			    SCAN_RETRYABLE);
+			    ERROR_RETRYABLE);
 			assert_string_equal(c[i].result.error, want);
 			assert_null(c[i].result.sbom);
 		} else {
@@ -334,7 +334,7 @@ test_timeout(void **state)
 	scan_pool *p = new_pool(2, 100);
 	submit(p, 1, "spin");
 	/* its own limit beats the default */
-	struct scan_job *j = scan_job_new(2, SBOM_IMAGE, "spin", NULL, 0,
+	struct scan_job *j = scan_job_new(2, ENTITY_IMAGE, "spin", NULL, 0,
 	    NULL, 0, 1);
 	j->timeout_ms = 50;
 	assert_int_equal(scan_pool_submit(p, j), 0);
@@ -344,7 +344,7 @@ test_timeout(void **state)
 		assert_true(c[i].timed_out);
 		assert_false(c[i].aborted);
 		assert_int_equal(c[i].result.rc, -ETIMEDOUT);
-		assert_int_equal(c[i].result.error_class, SCAN_RETRYABLE);
+		assert_int_equal(c[i].result.error_class, ERROR_RETRYABLE);
 		assert_null(c[i].result.sbom);
 		const char *want = c[i].job_id == 1 ?
 		    "scan timed out after 100ms" : "scan timed out after 50ms";
@@ -355,7 +355,7 @@ test_timeout(void **state)
 	/* a quick job under a limit is not timed out */
 	submit(p, 3, "ok");
 	/* no limit at all: runs past the default */
-	j = scan_job_new(4, SBOM_IMAGE, "sleep:300", NULL, 0, NULL, 0, 1);
+	j = scan_job_new(4, ENTITY_IMAGE, "sleep:300", NULL, 0, NULL, 0, 1);
 	j->timeout_ms = -1;
 	assert_int_equal(scan_pool_submit(p, j), 0);
 	collect(p, c, 2);
@@ -379,7 +379,7 @@ test_shutdown_abort(void **state)
 	assert_int_equal(scan_pool_busy(p), 0);
 	assert_int_equal(scan_pool_queued(p), 0);
 	assert_int_equal(scan_pool_pending(p), 7);
-	struct scan_job *j = scan_job_new(9, SBOM_IMAGE, "ok", NULL, 0, NULL,
+	struct scan_job *j = scan_job_new(9, ENTITY_IMAGE, "ok", NULL, 0, NULL,
 	    0, 1);
 	assert_int_equal(scan_pool_submit(p, j), -ESHUTDOWN);
 	scan_job_free(j);
@@ -521,13 +521,13 @@ test_oci_host(void **state)
 	    sizeof(err));
 	assert_non_null(p);
 
-	struct scan_job *host = scan_job_new(1, SBOM_HOST, "node-7", NULL, 0,
+	struct scan_job *host = scan_job_new(1, ENTITY_HOST, "node-7", NULL, 0,
 	    NULL, 0, 1);
 	assert_int_equal(scan_pool_submit(p, host), 0);
 	/* an image in no store: the retryable "not pulled yet" */
 	const char *img = "sha256:"
 	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-	assert_int_equal(scan_pool_submit(p, scan_job_new(2, SBOM_IMAGE, img,
+	assert_int_equal(scan_pool_submit(p, scan_job_new(2, ENTITY_IMAGE, img,
 	    NULL, 0, NULL, 0, 1)), 0);
 
 	struct scan_completion c[2];
@@ -546,7 +546,7 @@ test_oci_host(void **state)
 			assert_non_null(strstr(r->sbom, "node-7"));
 		} else {
 			assert_int_not_equal(r->rc, 0);
-			assert_int_equal(r->error_class, SCAN_RETRYABLE);
+			assert_int_equal(r->error_class, ERROR_RETRYABLE);
 			assert_null(r->sbom);
 		}
 	}
@@ -558,12 +558,12 @@ test_oci_host(void **state)
 	struct scan_oci_config none = {0};
 	assert_int_equal(scan_backend_oci.init(&none, &ctx, err, sizeof(err)),
 	    0);
-	struct scan_job *j = scan_job_new(5, SBOM_HOST, "node-8", NULL, 0,
+	struct scan_job *j = scan_job_new(5, ENTITY_HOST, "node-8", NULL, 0,
 	    NULL, 0, 1);
 	struct scan_job_result r = {0};
 	atomic_int cancel = SCAN_CANCEL_NONE;
 	scan_backend_oci.scan(ctx, j, &cancel, &r);
-	assert_int_equal(r.error_class, SCAN_PERMANENT);
+	assert_int_equal(r.error_class, ERROR_PERMANENT);
 	assert_non_null(strstr(r.error, "scan.host_root"));
 	/* a cancelled oci scan does not start */
 	atomic_store(&cancel, SCAN_CANCEL_ABORT);
@@ -584,17 +584,17 @@ test_job_copy(void **state)
 	(void)state;
 	const char *tags[] = {"repo:1", "repo:latest"};
 	const char *digs[] = {"repo@sha256:ab"};
-	struct scan_job *j = scan_job_new(7, SBOM_IMAGE, "sha256:x", tags, 2,
+	struct scan_job *j = scan_job_new(7, ENTITY_IMAGE, "sha256:x", tags, 2,
 	    digs, 1, 3);
 	assert_true(j->repo_tags[0] != tags[0]);
 	assert_string_equal(j->repo_tags[1], "repo:latest");
 	assert_string_equal(scan_job_ref(j), "repo@sha256:ab");
 	assert_int_equal(j->attempt, 3);
 	scan_job_free(j);
-	j = scan_job_new(7, SBOM_IMAGE, "sha256:x", tags, 2, NULL, 0, 1);
+	j = scan_job_new(7, ENTITY_IMAGE, "sha256:x", tags, 2, NULL, 0, 1);
 	assert_string_equal(scan_job_ref(j), "repo:1");
 	scan_job_free(j);
-	j = scan_job_new(7, SBOM_HOST, "node-1", NULL, 0, NULL, 0, 1);
+	j = scan_job_new(7, ENTITY_HOST, "node-1", NULL, 0, NULL, 0, 1);
 	assert_string_equal(scan_job_ref(j), "node-1");
 	scan_job_free(j);
 }

@@ -396,8 +396,8 @@ assert_entity_equal(const tracker *a, uint32_t ha, const tracker *b,
 		snprintf(eb, sizeof(eb), "%s", ib.last_error);
 	assert_memory_equal(&ia.key, &ib.key, sizeof(ia.key));
 	if (ia.state != ib.state)
-		fail_msg("%s: state %s vs %s", ida, tracker_state_name(ia.state),
-		    tracker_state_name(ib.state));
+		fail_msg("%s: state %s vs %s", ida, entry_state_name(ia.state),
+		    entry_state_name(ib.state));
 	assert_int_equal(ia.attempts, ib.attempts);
 	assert_int_equal(ia.partition, ib.partition);
 	assert_int_equal(ia.first_seen, ib.first_seen);

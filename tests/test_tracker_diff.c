@@ -726,8 +726,8 @@ check_outcome(const struct run *r, const char *what,
 {
 	if (o->status != x->status)
 		FAILF(r, "%s: status %s, model %s", what,
-		    tracker_status_name(o->status),
-		    tracker_status_name(x->status));
+		    outcome_status_name(o->status),
+		    outcome_status_name(x->status));
 	if (o->abort_scan != x->abort_scan)
 		FAILF(r, "%s: abort_scan %d, model %d", what, o->abort_scan,
 		    x->abort_scan);
@@ -882,7 +882,7 @@ check_entity(const struct run *r, int i)
 		FAILF(r, "entity %d: wrong key in info", i);
 	if (in.state != e->state)
 		FAILF(r, "entity %d (%s): state %s, model %s", i, ents[i].id,
-		    tracker_state_name(in.state), tracker_state_name(e->state));
+		    entry_state_name(in.state), entry_state_name(e->state));
 	if (in.attempts != e->attempts)
 		FAILF(r, "entity %d: attempts %u, model %u", i, in.attempts,
 		    e->attempts);
@@ -895,7 +895,7 @@ check_entity(const struct run *r, int i)
 	if (in.in_heap != e->in_heap || (e->in_heap && in.due != e->due))
 		FAILF(r, "entity %d (%s, %s): in_heap %d due %" PRId64
 		    ", model %d %" PRId64, i, ents[i].id,
-		    tracker_state_name(e->state), in.in_heap, in.due,
+		    entry_state_name(e->state), in.in_heap, in.due,
 		    e->in_heap, e->due);
 	if (in.referenced != referenced(e))
 		FAILF(r, "entity %d: referenced %d", i, in.referenced);
@@ -1019,7 +1019,7 @@ check_all(struct run *r, bool no_change)
 	for (int s = 0; s < 5; s++)
 		if (tracker_count_state(r->t, (enum entry_state)s) != states[s])
 			FAILF(r, "%s: %zu, model %zu",
-			    tracker_state_name((enum entry_state)s),
+			    entry_state_name((enum entry_state)s),
 			    tracker_count_state(r->t, (enum entry_state)s),
 			    states[s]);
 	if (tracker_heap_size(r->t) != heap)
@@ -1294,7 +1294,7 @@ describe_event(const struct run *r, const struct gen *g, char *buf,
 	return snprintf(buf, len, "%s entity %d (%.20s, %s) source %s obs %"
 	    PRId64 " tags %#x digests %#x", g->ev.type == EVENT_SET ? "SET" :
 	    "UNSET", g->ei, ents[g->ei].id, r->ent[g->ei].live ?
-	    tracker_state_name(r->ent[g->ei].state) : "absent",
+	    entry_state_name(r->ent[g->ei].state) : "absent",
 	    source_names[g->si], g->ev.observed_at, g->tmask, g->dmask);
 }
 

@@ -140,8 +140,8 @@ rnd_event(struct wire_event *ev)
 {
 	memset(ev, 0, sizeof(*ev));
 	ev->event_id = rnd_str(40);
-	ev->type = (enum wire_event_type)rng_below(2);
-	ev->kind = (enum wire_kind)rng_below(2);
+	ev->type = (enum event_type)rng_below(2);
+	ev->kind = (enum entity_kind)rng_below(2);
 	ev->id = rnd_str(rng_below(10) == 0 ? 2000 : 80);
 	ev->source = rnd_str(30);
 	ev->ntags = rnd_count();
@@ -158,15 +158,15 @@ rnd_outcome(struct wire_outcome *o, size_t maxcontent)
 {
 	memset(o, 0, sizeof(*o));
 	o->id = rnd_str(80);
-	o->kind = (enum wire_kind)rng_below(2);
-	o->status = (enum wire_status)rng_below(4);
+	o->kind = (enum entity_kind)rng_below(2);
+	o->status = (enum outcome_status)rng_below(4);
 	o->attempt = rnd_int();
 	if ((o->has_next_attempt_at = (int)rng_below(2)))
 		o->next_attempt_at = rnd_long();
 	if ((o->has_error = (int)rng_below(2)))
 		o->error = rnd_str(300);
 	if ((o->has_error_class = (int)rng_below(2)))
-		o->error_class = (enum wire_error_class)rng_below(2);
+		o->error_class = (enum error_class)rng_below(2);
 	o->scanner = rnd_str(20);
 	if ((o->has_started_at = (int)rng_below(2)))
 		o->started_at = rnd_long();
@@ -740,8 +740,8 @@ test_event_known_bytes(void **state)
 
 	memset(&ev_a, 0, sizeof(ev_a));
 	ev_a.event_id = wire_str_c("e1");
-	ev_a.type = WIRE_UNSET;
-	ev_a.kind = WIRE_KIND_CONTAINER_IMAGE;
+	ev_a.type = EVENT_UNSET;
+	ev_a.kind = ENTITY_IMAGE;
 	ev_a.id = wire_str_c("img");
 	ev_a.source = wire_str_c("n");
 	ev_a.ntags = 1;
@@ -1037,8 +1037,8 @@ test_body_errors(void **state)
 	n = framed(m, WIRE_EVENT_FP, odd, sizeof(odd));
 	assert_int_equal(wire_event_decode(m, n, NULL, &ev_b, NULL, err,
 	    sizeof(err)), 0);
-	assert_int_equal(ev_b.type, WIRE_UNSET);
-	assert_int_equal(ev_b.kind, WIRE_KIND_HOST);
+	assert_int_equal(ev_b.type, EVENT_UNSET);
+	assert_int_equal(ev_b.kind, ENTITY_HOST);
 	assert_int_equal(ev_b.ntags, 3);
 	wstr_eq(ev_b.repo_tags[2], wire_str_c("c"), "tag 2");
 	assert_int_equal(ev_b.ndigests, 0);
@@ -1233,11 +1233,11 @@ test_encode_invalid(void **state)
 	(void)state;
 
 	memset(&ev_a, 0, sizeof(ev_a));
-	ev_a.type = (enum wire_event_type)2;
+	ev_a.type = (enum event_type)2;
 	expect_encode_err(wire_event_encode(&ev_a, NULL, &buf, err,
 	    sizeof(err)), err, "field 'type': enum value 2 out of range "
 	    "(2 symbols)");
-	ev_a.type = WIRE_SET;
+	ev_a.type = EVENT_SET;
 	ev_a.ntags = WIRE_MAX_REFS + 1;
 	expect_encode_err(wire_event_encode(&ev_a, NULL, &buf, err,
 	    sizeof(err)), err, "field 'repo_tags': 257 items exceed the limit "
@@ -1270,13 +1270,13 @@ test_encode_invalid(void **state)
 	    sizeof(err)), err, "unknown output framing 7");
 
 	memset(&oc_a, 0, sizeof(oc_a));
-	oc_a.status = (enum wire_status)4;
+	oc_a.status = (enum outcome_status)4;
 	expect_encode_err(wire_outcome_encode(&oc_a, NULL, &buf, err,
 	    sizeof(err)), err, "field 'status': enum value 4 out of range "
 	    "(4 symbols)");
-	oc_a.status = WIRE_FAILED;
+	oc_a.status = OUTCOME_FAILED;
 	oc_a.has_error_class = 1;
-	oc_a.error_class = (enum wire_error_class)-1;
+	oc_a.error_class = (enum error_class)-1;
 	expect_encode_err(wire_outcome_encode(&oc_a, NULL, &buf, err,
 	    sizeof(err)), err, "field 'error_class': enum value -1 out of "
 	    "range (2 symbols)");
@@ -1336,18 +1336,6 @@ test_names(void **state)
 	enum wire_framing f;
 	(void)state;
 
-	assert_string_equal(wire_event_type_name(WIRE_UNSET), "UNSET");
-	assert_string_equal(wire_kind_name(WIRE_KIND_HOST), "HOST");
-	assert_string_equal(wire_status_name(WIRE_RETRY_SCHEDULED),
-	    "RETRY_SCHEDULED");
-	assert_string_equal(wire_error_class_name(WIRE_PERMANENT),
-	    "PERMANENT");
-	assert_null(wire_status_name(4));
-	assert_null(wire_kind_name(-1));
-	assert_int_equal(wire_status_parse("CANCELLED"), WIRE_CANCELLED);
-	assert_int_equal(wire_event_type_parse("SET"), WIRE_SET);
-	assert_int_equal(wire_kind_parse("host"), -1);
-	assert_int_equal(wire_error_class_parse("RETRYABLE"), WIRE_RETRYABLE);
 	assert_int_equal(wire_framing_parse("confluent", &f), 0);
 	assert_int_equal(f, WIRE_FRAMING_CONFLUENT);
 	assert_int_equal(wire_framing_parse("single-object", &f), 0);
@@ -1811,8 +1799,8 @@ test_json_event(void **state)
 	assert_int_equal(ev_a.ntags, 0);
 	assert_int_equal(ev_a.ndigests, 0);
 	assert_true(ev_a.observed_at == 0);
-	assert_int_equal(ev_a.type, WIRE_UNSET);
-	assert_int_equal(ev_a.kind, WIRE_KIND_HOST);
+	assert_int_equal(ev_a.type, EVENT_UNSET);
+	assert_int_equal(ev_a.kind, ENTITY_HOST);
 	json_decref(j);
 
 	expect_json_err("[]", "an event must be a JSON object");
@@ -1841,15 +1829,15 @@ test_json_outcome(void **state)
 
 	memset(&oc_a, 0, sizeof(oc_a));
 	oc_a.id = wire_str_c("sha256:ab");
-	oc_a.kind = WIRE_KIND_CONTAINER_IMAGE;
-	oc_a.status = WIRE_RETRY_SCHEDULED;
+	oc_a.kind = ENTITY_IMAGE;
+	oc_a.status = OUTCOME_RETRY_SCHEDULED;
 	oc_a.attempt = 2;
 	oc_a.has_next_attempt_at = 1;
 	oc_a.next_attempt_at = 1700000600000LL;
 	oc_a.has_error = 1;
 	oc_a.error = wire_str_c("not found");
 	oc_a.has_error_class = 1;
-	oc_a.error_class = WIRE_RETRYABLE;
+	oc_a.error_class = ERROR_RETRYABLE;
 	oc_a.scanner = wire_str_c("oci");
 	oc_a.emitted_at = 5;
 	s = dump(wire_outcome_to_json(&oc_a, 0));
@@ -1862,7 +1850,7 @@ test_json_outcome(void **state)
 	free(s);
 
 	memset(&oc_a, 0, sizeof(oc_a));
-	oc_a.status = WIRE_SUCCEEDED;
+	oc_a.status = OUTCOME_SUCCEEDED;
 	oc_a.has_sbom = 1;
 	oc_a.sbom.format = wire_str_c("CycloneDX");
 	oc_a.sbom.spec_version = wire_str_c("1.5");

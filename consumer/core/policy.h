@@ -7,8 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum entity_kind { ENTITY_IMAGE = 0, ENTITY_HOST = 1 };
-enum error_class { ERROR_RETRYABLE = 0, ERROR_PERMANENT = 1 };
+#include "util/vocab.h"
 
 /* The largest attempt count kept; counts saturate here. */
 #define POLICY_MAX_ATTEMPTS 65535u

@@ -1737,7 +1737,7 @@ tracker_check(const tracker *t, char *err, size_t errlen)
 		if (!ok) {
 			snprintf(err, errlen,
 			    "handle %u: state %s, in heap %d, referenced %d",
-			    h, tracker_state_name(s), heap, ref);
+			    h, entry_state_name(s), heap, ref);
 			return -1;
 		}
 		if (blob_nsrc(e->blob) > TRACKER_MAX_SOURCES) {
@@ -1755,28 +1755,12 @@ tracker_check(const tracker *t, char *err, size_t errlen)
 	for (int s = 0; s < 5; s++) {
 		if (counts[s] != t->state_count[s]) {
 			snprintf(err, errlen, "state %s: counted %zu, kept %zu",
-			    tracker_state_name((enum entry_state)s), counts[s],
+			    entry_state_name((enum entry_state)s), counts[s],
 			    t->state_count[s]);
 			return -1;
 		}
 	}
 	return 0;
-}
-
-const char *
-tracker_state_name(enum entry_state s)
-{
-	static const char *names[] = {"QUEUED", "SCANNING", "DONE", "FAILED",
-	    "CANCELLED"};
-	return (unsigned)s < 5 ? names[s] : "?";
-}
-
-const char *
-tracker_status_name(enum outcome_status s)
-{
-	static const char *names[] = {"SUCCEEDED", "RETRY_SCHEDULED", "FAILED",
-	    "CANCELLED"};
-	return (unsigned)s < 4 ? names[s] : "NONE";
 }
 
 const char *

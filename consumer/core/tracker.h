@@ -99,24 +99,6 @@
 
 typedef struct tracker tracker;
 
-enum entry_state {
-	ENTRY_QUEUED = 0,
-	ENTRY_SCANNING = 1,
-	ENTRY_DONE = 2,
-	ENTRY_FAILED = 3,
-	ENTRY_CANCELLED = 4,
-};
-
-enum outcome_status {
-	OUTCOME_NONE = -1,
-	OUTCOME_SUCCEEDED = 0,
-	OUTCOME_RETRY_SCHEDULED = 1,
-	OUTCOME_FAILED = 2,
-	OUTCOME_CANCELLED = 3,
-};
-
-enum event_type { EVENT_SET = 0, EVENT_UNSET = 1 };
-
 enum apply_result {
 	APPLY_NEW = 0,
 	APPLY_UPDATED,
@@ -321,8 +303,6 @@ void tracker_clear_dirty(tracker *t);
  * counters); 0 or -1 with err. For tests and debug builds. */
 int tracker_check(const tracker *t, char *err, size_t errlen);
 
-const char *tracker_state_name(enum entry_state s);
-const char *tracker_status_name(enum outcome_status s);
 const char *tracker_apply_name(enum apply_result r);
 
 #endif

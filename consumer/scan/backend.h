@@ -43,7 +43,7 @@ enum scan_cancel {
 
 struct scan_job {
 	uint64_t id;		    /* the engine's job id, unique in a pool */
-	enum sbom_subject_kind kind; /* SBOM_IMAGE or SBOM_HOST */
+	enum entity_kind kind; /* ENTITY_IMAGE or ENTITY_HOST */
 	char *image_id;		    /* images: "sha256:…"; hosts: the name */
 	char **repo_tags;	    /* ntags copies */
 	size_t ntags;
@@ -66,7 +66,7 @@ struct scan_job_result {
 	size_t components;	/* packages / components found */
 	char image_id[80];	/* images: the ID scanned, when known */
 	int rc;			/* 0, or the negative errno of the failure */
-	enum scan_error_class error_class; /* when rc != 0 */
+	enum error_class error_class; /* when rc != 0 */
 	char error[SCAN_ERROR_MAX]; /* when rc != 0: what and why */
 	int64_t started_at_ms;	/* wall clock (ms since the epoch) */
 	int64_t duration_ms;
@@ -130,7 +130,7 @@ extern const struct scan_backend scan_backend_exec;
 
 /* A job holding copies of everything given (arrays may be NULL when the
  * count is 0). Free with scan_job_free. */
-struct scan_job *scan_job_new(uint64_t id, enum sbom_subject_kind kind,
+struct scan_job *scan_job_new(uint64_t id, enum entity_kind kind,
     const char *image_id, const char *const *tags, size_t ntags,
     const char *const *digests, size_t ndigests, uint32_t attempt);
 void scan_job_free(struct scan_job *job);
@@ -144,7 +144,7 @@ void scan_job_result_free(struct scan_job_result *res);
 
 /* Fills res as a failure: rc, class and a printf-style message. */
 void scan_job_result_fail(struct scan_job_result *res, int rc,
-    enum scan_error_class cls, const char *fmt, ...)
+    enum error_class cls, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in ms. */

@@ -509,14 +509,14 @@ take_output(struct run *r, struct scan_job_result *res)
 	r->out[r->out_len] = '\0';
 	doc = json_loadb(r->out, r->out_len, 0, &jerr);
 	if (doc == NULL) {
-		scan_job_result_fail(res, -EBADMSG, SCAN_PERMANENT,
+		scan_job_result_fail(res, -EBADMSG, ERROR_PERMANENT,
 		    "exec output is not JSON: %s (line %d, column %d)",
 		    r->out_len == 0 ? "no output" : jerr.text, jerr.line,
 		    jerr.column);
 		return;
 	}
 	if (!json_is_object(doc)) {
-		scan_job_result_fail(res, -EBADMSG, SCAN_PERMANENT,
+		scan_job_result_fail(res, -EBADMSG, ERROR_PERMANENT,
 		    "exec output is not JSON: a JSON object was expected");
 		json_decref(doc);
 		return;
@@ -548,21 +548,21 @@ exec_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
 		    scan_job_ref(job));
 
 	if (atomic_load(cancel) != SCAN_CANCEL_NONE) {
-		scan_job_result_fail(res, -ECANCELED, SCAN_RETRYABLE,
+		scan_job_result_fail(res, -ECANCELED, ERROR_RETRYABLE,
 		    "exec: %s: cancelled before it started", prog);
 		goto out;
 	}
 	if (pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0 ||
 	    (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
 		rc = errno;
-		scan_job_result_fail(res, -rc, SCAN_RETRYABLE,
+		scan_job_result_fail(res, -rc, ERROR_RETRYABLE,
 		    "exec: %s: cannot make pipes: %s", prog, strerror(rc));
 		goto out;
 	}
 	if (fcntl(outp[0], F_SETFL, O_NONBLOCK) != 0 ||
 	    fcntl(errp[0], F_SETFL, O_NONBLOCK) != 0) {
 		rc = errno;
-		scan_job_result_fail(res, -rc, SCAN_RETRYABLE,
+		scan_job_result_fail(res, -rc, ERROR_RETRYABLE,
 		    "exec: %s: fcntl: %s", prog, strerror(rc));
 		goto out;
 	}
@@ -571,17 +571,17 @@ exec_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
 	if (rc != 0) {
 		pid = -1;
 		if (rc == ENOENT || rc == ENOTDIR)
-			scan_job_result_fail(res, -rc, SCAN_PERMANENT,
+			scan_job_result_fail(res, -rc, ERROR_PERMANENT,
 			    "exec: %s: command not found", prog);
 		else if (rc == EACCES || rc == EPERM || rc == ENOEXEC)
-			scan_job_result_fail(res, -rc, SCAN_PERMANENT,
+			scan_job_result_fail(res, -rc, ERROR_PERMANENT,
 			    "exec: %s: not executable: %s", prog,
 			    strerror(rc));
 		else
 			scan_job_result_fail(res, -rc,
 			    rc == EAGAIN || rc == ENOMEM || rc == EMFILE ||
-				    rc == ENFILE ? SCAN_RETRYABLE :
-				    SCAN_PERMANENT,
+				    rc == ENFILE ? ERROR_RETRYABLE :
+				    ERROR_PERMANENT,
 			    "exec: %s: cannot start: %s", prog, strerror(rc));
 		goto out;
 	}
@@ -603,17 +603,17 @@ exec_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
 
 	switch (why) {
 	case STOP_CANCEL:
-		scan_job_result_fail(res, -ECANCELED, SCAN_RETRYABLE,
+		scan_job_result_fail(res, -ECANCELED, ERROR_RETRYABLE,
 		    "exec: %s: cancelled", prog);
 		goto out;
 	case STOP_TIMEOUT:
 		duration_format(job->timeout_ms, d, sizeof(d));
-		scan_job_result_fail(res, -ETIMEDOUT, SCAN_RETRYABLE,
+		scan_job_result_fail(res, -ETIMEDOUT, ERROR_RETRYABLE,
 		    "scan timed out after %s (exec: %s killed)", d, prog);
 		append_tail(res, &r);
 		goto out;
 	case STOP_OVERSIZE:
-		scan_job_result_fail(res, -EFBIG, SCAN_PERMANENT,
+		scan_job_result_fail(res, -EFBIG, ERROR_PERMANENT,
 		    "exec: %s: SBOM larger than %zu bytes", prog, x->max_sbom);
 		goto out;
 	case STOP_NONE:
@@ -621,21 +621,21 @@ exec_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
 	}
 
 	if (!have_status) {
-		scan_job_result_fail(res, -ECHILD, SCAN_RETRYABLE,
+		scan_job_result_fail(res, -ECHILD, ERROR_RETRYABLE,
 		    "exec: %s: exit status lost (is SIGCHLD ignored?)", prog);
 	} else if (WIFSIGNALED(status)) {
-		scan_job_result_fail(res, -EINTR, SCAN_RETRYABLE,
+		scan_job_result_fail(res, -EINTR, ERROR_RETRYABLE,
 		    "exec: %s killed by %s", prog,
 		    signal_name(WTERMSIG(status), sbuf, sizeof(sbuf)));
 		append_tail(res, &r);
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
 		int code = WEXITSTATUS(status);
 		scan_job_result_fail(res, -EIO,
-		    is_retryable(x, code) ? SCAN_RETRYABLE : SCAN_PERMANENT,
+		    is_retryable(x, code) ? ERROR_RETRYABLE : ERROR_PERMANENT,
 		    "exec: %s exited with code %d", prog, code);
 		append_tail(res, &r);
 	} else if (r.out == NULL) {
-		scan_job_result_fail(res, -EBADMSG, SCAN_PERMANENT,
+		scan_job_result_fail(res, -EBADMSG, ERROR_PERMANENT,
 		    "exec output is not JSON: no output");
 	} else {
 		take_output(&r, res);

@@ -81,12 +81,12 @@ oci_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
 	struct scan_result r;
 
 	if (atomic_load(cancel) != SCAN_CANCEL_NONE) {
-		scan_job_result_fail(res, -ECANCELED, SCAN_RETRYABLE,
+		scan_job_result_fail(res, -ECANCELED, ERROR_RETRYABLE,
 		    "scan cancelled before it started");
 		return;
 	}
-	if (job->kind == SBOM_HOST && x->host_root == NULL) {
-		scan_job_result_fail(res, -EINVAL, SCAN_PERMANENT,
+	if (job->kind == ENTITY_HOST && x->host_root == NULL) {
+		scan_job_result_fail(res, -EINVAL, ERROR_PERMANENT,
 		    "host %s: no scan.host_root configured for host scans",
 		    job->image_id);
 		return;
@@ -102,7 +102,7 @@ oci_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
 
 	struct scan_request req = {
 		.kind = job->kind,
-		.image_id = job->kind == SBOM_IMAGE ? job->image_id : NULL,
+		.image_id = job->kind == ENTITY_IMAGE ? job->image_id : NULL,
 		.repo_tags = (const char *const *)job->repo_tags,
 		.ntags = job->ntags,
 		.repo_digests = (const char *const *)job->repo_digests,
@@ -110,8 +110,8 @@ oci_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
 		.stores = (const char *const *)x->stores,
 		.nstores = x->nstores,
 		.platform = x->platform,
-		.root = job->kind == SBOM_HOST ? x->host_root : NULL,
-		.host_name = job->kind == SBOM_HOST ? job->image_id : NULL,
+		.root = job->kind == ENTITY_HOST ? x->host_root : NULL,
+		.host_name = job->kind == ENTITY_HOST ? job->image_id : NULL,
 		.limits = &lim,
 		.now_ms = scan_clock_wall_ms(),
 	};
@@ -133,7 +133,7 @@ oci_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
 	/* Cancelled: whatever scan_run returned (-ECANCELED from the
 	 * layer walk, or a finished scan) is reported as aborted. */
 	if (atomic_load(cancel) != SCAN_CANCEL_NONE)
-		scan_job_result_fail(res, -ECANCELED, SCAN_RETRYABLE,
+		scan_job_result_fail(res, -ECANCELED, ERROR_RETRYABLE,
 		    "scan cancelled while running");
 }
 

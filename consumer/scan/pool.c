@@ -129,7 +129,7 @@ free_strv(char **v, size_t n)
 }
 
 struct scan_job *
-scan_job_new(uint64_t id, enum sbom_subject_kind kind, const char *image_id,
+scan_job_new(uint64_t id, enum entity_kind kind, const char *image_id,
     const char *const *tags, size_t ntags, const char *const *digests,
     size_t ndigests, uint32_t attempt)
 {
@@ -176,7 +176,7 @@ scan_job_result_free(struct scan_job_result *res)
 
 void
 scan_job_result_fail(struct scan_job_result *res, int rc,
-    enum scan_error_class cls, const char *fmt, ...)
+    enum error_class cls, const char *fmt, ...)
 {
 	va_list ap;
 	scan_job_result_free(res);
@@ -218,7 +218,7 @@ finish_item(struct pool_item *it, int64_t now_mono)
 
 	if (c == SCAN_CANCEL_ABORT) {
 		it->aborted = true;
-		scan_job_result_fail(r, -ECANCELED, SCAN_RETRYABLE,
+		scan_job_result_fail(r, -ECANCELED, ERROR_RETRYABLE,
 		    "scan aborted");
 	} else if (c == SCAN_CANCEL_TIMEOUT ||
 	    (r->rc != 0 && j->deadline_ms > 0 && now_mono >= j->deadline_ms)) {
@@ -226,10 +226,10 @@ finish_item(struct pool_item *it, int64_t now_mono)
 		it->timed_out = true;
 		if (r->rc != -ETIMEDOUT || r->error[0] == '\0') {
 			duration_format(j->timeout_ms, d, sizeof(d));
-			scan_job_result_fail(r, -ETIMEDOUT, SCAN_RETRYABLE,
+			scan_job_result_fail(r, -ETIMEDOUT, ERROR_RETRYABLE,
 			    "scan timed out after %s", d);
 		}
-		r->error_class = SCAN_RETRYABLE;
+		r->error_class = ERROR_RETRYABLE;
 		scan_job_result_free(r);
 	}
 }

@@ -90,7 +90,7 @@ scan_main(int argc, char **argv)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	struct scan_request req = {
-		.kind = SBOM_IMAGE,
+		.kind = ENTITY_IMAGE,
 		.platform = platform,
 		.now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
 	};
@@ -123,7 +123,7 @@ scan_main(int argc, char **argv)
 		stores[0] = stat(content, &st) == 0 ? content : root;
 	} else if (strncmp(target, "dir:", 4) == 0) {
 		req.root = target + 4;
-		req.kind = SBOM_HOST;
+		req.kind = ENTITY_HOST;
 		req.host_name = req.root;
 	} else {
 		fprintf(stderr, "sbomd scan: unknown target \"%s\"\n", argv[i]);
@@ -158,7 +158,7 @@ scan_main(int argc, char **argv)
 	}
 	if (res.rc != 0) {
 		fprintf(stderr, "sbomd scan: %s (%s)\n", res.error,
-		    res.error_class == SCAN_RETRYABLE ? "retryable" :
+		    res.error_class == ERROR_RETRYABLE ? "retryable" :
 		    "permanent");
 		status = res.rc == -ENOENT || res.rc == -EAGAIN ? 3 : 4;
 		goto out;

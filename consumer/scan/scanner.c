@@ -22,7 +22,7 @@
 #include "scan/fileset.h"
 #include "scan/oci/imagestore.h"
 
-enum scan_error_class
+enum error_class
 scan_classify(int rc)
 {
 	switch (rc) {
@@ -30,9 +30,9 @@ scan_classify(int rc)
 	case -EAGAIN: /* a pull in progress */
 	case -EIO:    /* the disk, or a store being rewritten */
 	case -EINTR:
-		return SCAN_RETRYABLE;
+		return ERROR_RETRYABLE;
 	default:
-		return SCAN_PERMANENT;
+		return ERROR_PERMANENT;
 	}
 }
 
@@ -81,7 +81,7 @@ scan_run(const struct scan_request *req, struct scan_result *res)
 		.tool_version = SBOMD_VERSION,
 	};
 
-	if (req->kind == SBOM_IMAGE && req->root == NULL) {
+	if (req->kind == ENTITY_IMAGE && req->root == NULL) {
 		struct image_query q = {
 			.image_id = req->image_id,
 			.repo_digests = req->repo_digests,
@@ -106,7 +106,7 @@ scan_run(const struct scan_request *req, struct scan_result *res)
 			fail(res, rc);
 			goto out;
 		}
-		doc.subject.id = req->kind == SBOM_HOST ? req->host_name :
+		doc.subject.id = req->kind == ENTITY_HOST ? req->host_name :
 		    req->image_id ? req->image_id : req->root;
 	}
 

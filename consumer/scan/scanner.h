@@ -12,11 +12,10 @@
 
 #include "scan/oci/layers.h"
 #include "scan/sbom/cyclonedx.h"
-
-enum scan_error_class { SCAN_RETRYABLE = 0, SCAN_PERMANENT = 1 };
+#include "util/vocab.h"
 
 struct scan_request {
-	enum sbom_subject_kind kind;
+	enum entity_kind kind;
 	/* images: the image ID ("sha256:…"), or NULL to pick by the hints */
 	const char *image_id;
 	const char *const *repo_tags;
@@ -38,7 +37,7 @@ struct scan_result {
 	size_t components; /* packages found */
 	char image_id[80]; /* images: the ID of the image scanned */
 	int rc;		   /* 0, or the negative errno of the failure */
-	enum scan_error_class error_class;
+	enum error_class error_class;
 	char error[512];
 };
 
@@ -48,6 +47,6 @@ void scan_result_free(struct scan_result *res);
 
 /* The class of a failure code: not found / pull in progress / I/O are
  * RETRYABLE; corrupt, hostile, too large or unsupported are PERMANENT. */
-enum scan_error_class scan_classify(int rc);
+enum error_class scan_classify(int rc);
 
 #endif

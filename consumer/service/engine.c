@@ -426,9 +426,9 @@ emit_outcome(engine *e, const struct tracker_outcome *o,
 
 	memset(w, 0, offsetof(struct wire_outcome, repo_tags));
 	w->id = wire_str_c(id);
-	w->kind = o->key.kind == ENTITY_HOST ? WIRE_KIND_HOST :
-					       WIRE_KIND_CONTAINER_IMAGE;
-	w->status = (enum wire_status)o->status;
+	w->kind = o->key.kind == ENTITY_HOST ? ENTITY_HOST :
+					       ENTITY_IMAGE;
+	w->status = (enum outcome_status)o->status;
 	w->attempt = (int32_t)o->attempt;
 	if (o->next_attempt_at >= 0) {
 		w->has_next_attempt_at = 1;
@@ -444,7 +444,7 @@ emit_outcome(engine *e, const struct tracker_outcome *o,
 	}
 	if (o->error_class >= 0) {
 		w->has_error_class = 1;
-		w->error_class = (enum wire_error_class)o->error_class;
+		w->error_class = (enum error_class)o->error_class;
 	}
 	w->scanner = wire_str_c(config_backend_name(e->cfg->scan.backend));
 	if (res != NULL) {
@@ -853,8 +853,8 @@ decode(engine *e, const rd_kafka_message_t *m, struct tracker_event *tev,
 		whylen) != 0)
 		return -1;
 	struct arena *a = &e->arena;
-	tev->type = ev->type == WIRE_SET ? EVENT_SET : EVENT_UNSET;
-	tev->kind = ev->kind == WIRE_KIND_HOST ? ENTITY_HOST : ENTITY_IMAGE;
+	tev->type = ev->type == EVENT_SET ? EVENT_SET : EVENT_UNSET;
+	tev->kind = ev->kind == ENTITY_HOST ? ENTITY_HOST : ENTITY_IMAGE;
 	tev->id = arena_str(a, ev->id);
 	tev->source = arena_str(a, ev->source);
 	const char **tags = NULL, **digs = NULL;
@@ -904,7 +904,7 @@ consume_batch(engine *e, int64_t now)
 		e->stats.events++;
 		note_offset(e, m);
 		if (decode(e, m, &e->tev[ni], why, sizeof(why)) != 0) {
-			e->snap->events[EVT_UNDECODABLE][EVR_DEAD_LETTERED]++;
+			e->snap->events[EVENTS_UNDECODABLE][EVR_DEAD_LETTERED]++;
 			dead_letter(e, m, why);
 		} else {
 			e->items[ni].ev = &e->tev[ni];
@@ -918,7 +918,7 @@ consume_batch(engine *e, int64_t now)
 		for (size_t i = 0; i < ni; i++) {
 			struct tracker_batch_item *it = &e->items[i];
 			e->stats.applied[it->result]++;
-			int ty = it->ev->type == EVENT_SET ? EVT_SET : EVT_UNSET;
+			int ty = it->ev->type == EVENT_SET ? EVENT_SET : EVENT_UNSET;
 			static const int evr[APPLY_RESULT_COUNT] = {
 				[APPLY_NEW] = EVR_APPLIED,
 				[APPLY_UPDATED] = EVR_APPLIED,
@@ -966,7 +966,7 @@ submit(engine *e, const struct tracker_job *tj)
 	tracker_sources(e->t, tj->handle, refs_collect, r);
 	uint64_t job_id = (++e->job_seq << 32) | tj->handle;
 	struct scan_job *job = scan_job_new(job_id,
-	    tj->key.kind == ENTITY_HOST ? SBOM_HOST : SBOM_IMAGE, id, r->tags,
+	    tj->key.kind == ENTITY_HOST ? ENTITY_HOST : ENTITY_IMAGE, id, r->tags,
 	    r->ntags, r->digests, r->ndigests, tj->attempt);
 	arena_reset(&e->scratch);
 	if (scan_pool_submit(e->pool, job) != 0) {
@@ -1037,7 +1037,7 @@ completions(engine *e, int64_t now)
 				struct tracker_result tr = {
 					.ok = res->rc == 0,
 					.error_class = res->error_class ==
-						SCAN_PERMANENT ?
+						ERROR_PERMANENT ?
 					    ERROR_PERMANENT :
 					    ERROR_RETRYABLE,
 					.error = res->rc == 0 ? NULL :
@@ -1046,7 +1046,7 @@ completions(engine *e, int64_t now)
 				struct tracker_outcome out;
 				e->stats.scans_finished[res->rc == 0 ? 0 : 1]++;
 				e->snap->scans_finished[res->rc == 0 ? 0 :
-					res->error_class == SCAN_PERMANENT ? 2 :
+					res->error_class == ERROR_PERMANENT ? 2 :
 									     1]++;
 				hist_observe(&e->snap->scan_duration,
 				    (double)res->duration_ms / 1000.0);
@@ -1350,7 +1350,7 @@ answer_entity(engine *e, struct pub_req *q)
 		json_object_set_new(o, "kind", json_string(in.key.kind ==
 			ENTITY_HOST ? "HOST" : "CONTAINER_IMAGE"));
 		json_object_set_new(o, "state",
-		    json_string(tracker_state_name(in.state)));
+		    json_string(entry_state_name(in.state)));
 		json_object_set_new(o, "attempts", json_integer(in.attempts));
 		json_object_set_new(o, "next_attempt_at",
 		    json_time(in.state == ENTRY_QUEUED ? in.due : -1));
@@ -1504,7 +1504,7 @@ answer_status(engine *e, struct pub_req *q, int64_t now)
 	html_put(q, &cap, "<h2>Entities</h2><table id=\"states\"><tr>");
 	for (int i = 0; i < 5; i++)
 		html_put(q, &cap, "<th>%s</th>",
-		    tracker_state_name((enum entry_state)i));
+		    entry_state_name((enum entry_state)i));
 	html_put(q, &cap, "<th>outbox</th><th>workers busy</th></tr><tr>");
 	for (int i = 0; i < 5; i++)
 		html_put(q, &cap, "<td class=\"num\">%" PRIu64 "</td>",

@@ -110,7 +110,7 @@ head(struct sb *b, const char *name, const char *type, const char *help)
 char *
 http_metrics_text(const struct snapshot *s, size_t *len)
 {
-	static const char *const types[EVT_COUNT] = { "SET", "UNSET",
+	static const char *const types[EVENT_ROWS] = { "SET", "UNSET",
 		"undecodable" };
 	static const char *const results[EVR_COUNT] = { "applied",
 		"deduplicated", "stale", "unknown_entity", "dead_lettered" };
@@ -122,9 +122,9 @@ http_metrics_text(const struct snapshot *s, size_t *len)
 
 	head(&b, "sbomd_events_consumed_total", "counter",
 	    "Input messages by event type and what applying them did.");
-	for (int t = 0; t < EVT_COUNT; t++)
+	for (int t = 0; t < EVENT_ROWS; t++)
 		for (int r = 0; r < EVR_COUNT; r++) {
-			if (t == EVT_UNDECODABLE && r != EVR_DEAD_LETTERED)
+			if (t == EVENTS_UNDECODABLE && r != EVR_DEAD_LETTERED)
 				continue;
 			sb_printf(&b,
 			    "sbomd_events_consumed_total{type=\"%s\","

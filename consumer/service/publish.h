@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/vocab.h"
+
 #define HIST_BUCKETS 14
 /* Upper bounds, seconds, of the duration histograms' buckets (+Inf last). */
 extern const double hist_bounds[HIST_BUCKETS];
@@ -40,7 +42,10 @@ enum ev_result {
 	EVR_DEAD_LETTERED,
 	EVR_COUNT
 };
-enum ev_type { EVT_SET = 0, EVT_UNSET, EVT_UNDECODABLE, EVT_COUNT };
+/* Rows of the events counter: the event types (util/vocab.h), then the
+ * messages that did not decode. */
+#define EVENTS_UNDECODABLE EVENT_TYPE_COUNT
+#define EVENT_ROWS (EVENT_TYPE_COUNT + 1)
 
 #define PUB_MAX_PARTITIONS 256
 
@@ -56,7 +61,7 @@ struct snapshot {
 	bool recovered;
 	bool assigned;	       /* partitions assigned */
 	bool paused;
-	uint64_t events[EVT_COUNT][EVR_COUNT];
+	uint64_t events[EVENT_ROWS][EVR_COUNT];
 	uint64_t scans_started;
 	uint64_t scans_finished[3]; /* success, retryable, permanent */
 	uint64_t outcomes[4];	    /* by status */

@@ -222,7 +222,7 @@ state_main(int argc, char **argv)
 		printf("id          %s\n", id);
 		printf("kind        %s\n", in.key.kind == ENTITY_HOST ?
 			"HOST" : "CONTAINER_IMAGE");
-		printf("state       %s\n", tracker_state_name(in.state));
+		printf("state       %s\n", entry_state_name(in.state));
 		printf("attempts    %u\n", in.attempts);
 		fmt_when(in.in_heap ? in.due : -1, now, when, sizeof(when));
 		printf("%s  %s\n", in.state == ENTRY_QUEUED ? "next due  " :
@@ -256,7 +256,7 @@ state_main(int argc, char **argv)
 			fmt_when(pending ? in.due : -1, now, when,
 			    sizeof(when));
 			printf("%-71s %-9s %8u  %-36s %s\n", id,
-			    tracker_state_name(in.state), in.attempts, when,
+			    entry_state_name(in.state), in.attempts, when,
 			    in.last_error ? in.last_error : "-");
 		}
 		if (limit > 0 && c.n > (size_t)limit)
@@ -291,7 +291,7 @@ state_main(int argc, char **argv)
 		printf("entities    %zu\n", tracker_count(t));
 		for (int s = ENTRY_QUEUED; s <= ENTRY_CANCELLED; s++)
 			printf("  %-9s %zu\n",
-			    tracker_state_name((enum entry_state)s),
+			    entry_state_name((enum entry_state)s),
 			    tracker_count_state(t, (enum entry_state)s));
 		printf("overdue     %zu of %zu queued (due now or earlier)\n",
 		    overdue, queued);

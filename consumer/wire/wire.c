@@ -44,12 +44,6 @@ struct rd {
 	size_t errlen;
 };
 
-static const char *const event_type_names[] = { "SET", "UNSET" };
-static const char *const kind_names[] = { "CONTAINER_IMAGE", "HOST" };
-static const char *const status_names[] = { "SUCCEEDED", "RETRY_SCHEDULED",
-	"FAILED", "CANCELLED" };
-static const char *const error_class_names[] = { "RETRYABLE", "PERMANENT" };
-
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 
@@ -355,11 +349,11 @@ event_body(struct rd *r, struct wire_event *ev)
 	FIELD("type");
 	if ((rc = rd_enum(r, 2, &v)) != 0)
 		return rc;
-	ev->type = (enum wire_event_type)v;
+	ev->type = (enum event_type)v;
 	FIELD("kind");
 	if ((rc = rd_enum(r, 2, &v)) != 0)
 		return rc;
-	ev->kind = (enum wire_kind)v;
+	ev->kind = (enum entity_kind)v;
 	FIELD("id");
 	if ((rc = rd_str(r, WIRE_MAX_STRING, &ev->id)) != 0)
 		return rc;
@@ -401,11 +395,11 @@ outcome_body(struct rd *r, struct wire_outcome *o)
 	FIELD("kind");
 	if ((rc = rd_enum(r, 2, &v)) != 0)
 		return rc;
-	o->kind = (enum wire_kind)v;
+	o->kind = (enum entity_kind)v;
 	FIELD("status");
 	if ((rc = rd_enum(r, 4, &v)) != 0)
 		return rc;
-	o->status = (enum wire_status)v;
+	o->status = (enum outcome_status)v;
 	FIELD("attempt");
 	if ((rc = rd_int(r, &o->attempt)) != 0)
 		return rc;
@@ -423,11 +417,11 @@ outcome_body(struct rd *r, struct wire_outcome *o)
 	FIELD("error_class");
 	if ((rc = rd_nullable(r, &o->has_error_class)) != 0)
 		return rc;
-	o->error_class = WIRE_RETRYABLE;
+	o->error_class = ERROR_RETRYABLE;
 	if (o->has_error_class) {
 		if ((rc = rd_enum(r, 2, &v)) != 0)
 			return rc;
-		o->error_class = (enum wire_error_class)v;
+		o->error_class = (enum error_class)v;
 	}
 	FIELD("scanner");
 	if ((rc = rd_str(r, WIRE_MAX_STRING, &o->scanner)) != 0)
@@ -973,69 +967,6 @@ wire_str_c(const char *s)
 {
 	struct wire_str w = { s ? s : "", s ? strlen(s) : 0 };
 	return w;
-}
-
-static const char *
-sym_name(const char *const *names, size_t n, int v)
-{
-	return v >= 0 && (size_t)v < n ? names[v] : NULL;
-}
-
-static int
-sym_parse(const char *const *names, size_t n, const char *s)
-{
-	for (size_t i = 0; s != NULL && i < n; i++)
-		if (strcmp(s, names[i]) == 0)
-			return (int)i;
-	return -1;
-}
-
-const char *
-wire_event_type_name(int v)
-{
-	return sym_name(event_type_names, NELEM(event_type_names), v);
-}
-
-const char *
-wire_kind_name(int v)
-{
-	return sym_name(kind_names, NELEM(kind_names), v);
-}
-
-const char *
-wire_status_name(int v)
-{
-	return sym_name(status_names, NELEM(status_names), v);
-}
-
-const char *
-wire_error_class_name(int v)
-{
-	return sym_name(error_class_names, NELEM(error_class_names), v);
-}
-
-int
-wire_event_type_parse(const char *s)
-{
-	return sym_parse(event_type_names, NELEM(event_type_names), s);
-}
-
-int
-wire_kind_parse(const char *s)
-{
-	return sym_parse(kind_names, NELEM(kind_names), s);
-}
-
-int
-wire_status_parse(const char *s)
-{
-	return sym_parse(status_names, NELEM(status_names), s);
-}
-
-int
-wire_error_class_parse(const char *s)
-{
-	return sym_parse(error_class_names, NELEM(error_class_names), s);
 }
 
 int

@@ -48,6 +48,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/vocab.h"
+
 /* CRC-64-AVRO of the Parsing Canonical Form of each schema. */
 #define WIRE_EVENT_FP 0x5362d1e1b057ee1aULL
 #define WIRE_OUTCOME_FP 0x0fe8abc07ea8fa68ULL
@@ -88,21 +90,13 @@ struct wire_config {
 	int any_schema_id;	    /* accept every Confluent id */
 };
 
-/* Symbol order is the schemas' (the enum value is the Avro index). */
-enum wire_event_type { WIRE_SET = 0, WIRE_UNSET = 1 };
-enum wire_kind { WIRE_KIND_CONTAINER_IMAGE = 0, WIRE_KIND_HOST = 1 };
-enum wire_status {
-	WIRE_SUCCEEDED = 0,
-	WIRE_RETRY_SCHEDULED = 1,
-	WIRE_FAILED = 2,
-	WIRE_CANCELLED = 3,
-};
-enum wire_error_class { WIRE_RETRYABLE = 0, WIRE_PERMANENT = 1 };
+/* The enums (event type, entity kind, outcome status, error class) are
+ * util/vocab.h's: their values are the schemas' symbol indexes. */
 
 struct wire_event {
 	struct wire_str event_id;
-	enum wire_event_type type;
-	enum wire_kind kind;
+	enum event_type type;
+	enum entity_kind kind;
 	struct wire_str id;
 	struct wire_str source;
 	size_t ntags, ndigests; /* <= WIRE_MAX_REFS */
@@ -122,15 +116,15 @@ struct wire_sbom {
 /* Optional (union with null) fields have a has_ flag; 0 = null. */
 struct wire_outcome {
 	struct wire_str id;
-	enum wire_kind kind;
-	enum wire_status status;
+	enum entity_kind kind;
+	enum outcome_status status;
 	int32_t attempt;
 	int has_next_attempt_at;
 	int64_t next_attempt_at;
 	int has_error;
 	struct wire_str error;
 	int has_error_class;
-	enum wire_error_class error_class;
+	enum error_class error_class;
 	struct wire_str scanner;
 	int has_started_at;
 	int64_t started_at;
@@ -195,17 +189,6 @@ int wire_event_decode_body(const void *body, size_t len,
     struct wire_event *ev, char *err, size_t errlen);
 int wire_outcome_decode_body(const void *body, size_t len,
     struct wire_outcome *o, char *err, size_t errlen);
-
-/* Symbol names ("SET", "HOST", ...); NULL when out of range. */
-const char *wire_event_type_name(int v);
-const char *wire_kind_name(int v);
-const char *wire_status_name(int v);
-const char *wire_error_class_name(int v);
-/* Symbol -> value; -1 when unknown. */
-int wire_event_type_parse(const char *s);
-int wire_kind_parse(const char *s);
-int wire_status_parse(const char *s);
-int wire_error_class_parse(const char *s);
 
 /* "single-object" / "confluent" -> framing; -EINVAL otherwise. */
 int wire_framing_parse(const char *s, enum wire_framing *out);

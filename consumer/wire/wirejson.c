@@ -36,24 +36,25 @@ get_str(const json_t *obj, const char *key, struct wire_str *out, char *err,
 }
 
 static int
-get_sym(const json_t *obj, const char *key, int (*parse)(const char *),
-    int *out, char *err, size_t errlen)
+get_sym(const json_t *obj, const char *key, const char **out, char *err,
+    size_t errlen)
 {
 	json_t *v = json_object_get(obj, key);
-	int x;
 
 	if (!json_is_string(v)) {
 		errbuf_set(err, errlen, "\"%s\" %s", key, v == NULL ?
 		    "is missing" : "must be a string");
 		return -EINVAL;
 	}
-	if ((x = parse(json_string_value(v))) < 0) {
-		errbuf_set(err, errlen, "\"%s\": unknown symbol \"%.64s\"", key,
-		    json_string_value(v));
-		return -EINVAL;
-	}
-	*out = x;
+	*out = json_string_value(v);
 	return 0;
+}
+
+static int
+unknown_sym(const char *key, const char *sym, char *err, size_t errlen)
+{
+	errbuf_set(err, errlen, "\"%s\": unknown symbol \"%.64s\"", key, sym);
+	return -EINVAL;
 }
 
 static int
@@ -96,7 +97,8 @@ wire_event_from_json(const json_t *obj, struct wire_event *ev,
 		"source", "repo_tags", "repo_digests", "observed_at" };
 	const char *key;
 	json_t *v;
-	int rc, x;
+	int rc;
+	const char *sym;
 
 	*present = 0;
 	if (!json_is_object(obj)) {
@@ -121,13 +123,14 @@ wire_event_from_json(const json_t *obj, struct wire_event *ev,
 			return rc;
 		*present |= WIRE_JSON_HAS_EVENT_ID;
 	}
-	if ((rc = get_sym(obj, "type", wire_event_type_parse, &x, err,
-	    errlen)) != 0)
+	if ((rc = get_sym(obj, "type", &sym, err, errlen)) != 0)
 		return rc;
-	ev->type = (enum wire_event_type)x;
-	if ((rc = get_sym(obj, "kind", wire_kind_parse, &x, err, errlen)) != 0)
+	if (event_type_parse(sym, &ev->type) != 0)
+		return unknown_sym("type", sym, err, errlen);
+	if ((rc = get_sym(obj, "kind", &sym, err, errlen)) != 0)
 		return rc;
-	ev->kind = (enum wire_kind)x;
+	if (entity_kind_parse(sym, &ev->kind) != 0)
+		return unknown_sym("kind", sym, err, errlen);
 	if ((rc = get_str(obj, "id", &ev->id, err, errlen)) != 0 ||
 	    (rc = get_str(obj, "source", &ev->source, err, errlen)) != 0 ||
 	    (rc = get_refs(obj, "repo_tags", ev->repo_tags, &ev->ntags, err,
@@ -180,8 +183,8 @@ wire_event_to_json(const struct wire_event *ev)
 		return NULL;
 	json_object_set_new(o, "event_id", jstr(ev->event_id));
 	json_object_set_new(o, "type",
-	    json_string(wire_event_type_name((int)ev->type)));
-	json_object_set_new(o, "kind", json_string(wire_kind_name((int)ev->kind)));
+	    json_string(event_type_name(ev->type)));
+	json_object_set_new(o, "kind", json_string(entity_kind_name(ev->kind)));
 	json_object_set_new(o, "id", jstr(ev->id));
 	json_object_set_new(o, "source", jstr(ev->source));
 	json_object_set_new(o, "repo_tags", jrefs(ev->repo_tags, ev->ntags));
@@ -229,16 +232,16 @@ wire_outcome_to_json(const struct wire_outcome *o, unsigned flags)
 	if (j == NULL)
 		return NULL;
 	json_object_set_new(j, "id", jstr(o->id));
-	json_object_set_new(j, "kind", json_string(wire_kind_name((int)o->kind)));
+	json_object_set_new(j, "kind", json_string(entity_kind_name(o->kind)));
 	json_object_set_new(j, "status",
-	    json_string(wire_status_name((int)o->status)));
+	    json_string(outcome_status_name(o->status)));
 	json_object_set_new(j, "attempt", json_integer(o->attempt));
 	json_object_set_new(j, "next_attempt_at",
 	    jopt_int(o->has_next_attempt_at, o->next_attempt_at));
 	json_object_set_new(j, "error", o->has_error ? jstr(o->error) :
 	    json_null());
 	json_object_set_new(j, "error_class", o->has_error_class ?
-	    json_string(wire_error_class_name((int)o->error_class)) :
+	    json_string(error_class_name(o->error_class)) :
 	    json_null());
 	json_object_set_new(j, "scanner", jstr(o->scanner));
 	json_object_set_new(j, "started_at",

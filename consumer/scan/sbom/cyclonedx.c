@@ -348,7 +348,7 @@ cdx_subject(const struct sbom_subject *s, json_t *seen, char **ref,
 		*ok = false;
 		return NULL;
 	}
-	if (s->kind == SBOM_HOST) {
+	if (s->kind == ENTITY_HOST) {
 		name = xstrdup(s->id);
 		*ref = cdx_unique_ref(seen, s->id);
 		cdx_set_str(c, "bom-ref", *ref, ok);

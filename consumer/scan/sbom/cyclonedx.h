@@ -8,11 +8,11 @@
 #include <stdint.h>
 
 #include "scan/catalog/catalog.h"
+#include "util/vocab.h"
 
-enum sbom_subject_kind { SBOM_IMAGE = 0, SBOM_HOST = 1 };
 
 struct sbom_subject {
-	enum sbom_subject_kind kind;
+	enum entity_kind kind;
 	const char *id;	/* "sha256:…" image ID, or the host name */
 	const char *const *repo_tags;
 	size_t ntags;
