@@ -8,6 +8,7 @@
 #include "kafka/emit.h"
 #include "scan/scan_cmd.h"
 #include "service/run.h"
+#include "service/state_cmd.h"
 
 static void
 usage(FILE *f)

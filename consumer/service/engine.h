@@ -1,7 +1,8 @@
 /*
  * engine: `sbomd run`'s loop. Wires Kafka (input and output topics),
  * the wire codec, the tracker, the durable store and the scan pool
- * together as DESIGN.md's data flow describes; see engine.c.
+ * together as docs/architecture.md "Data flow and threads" describes;
+ * see engine.c. Its counters and gauges are publish.h's snapshot.
  */
 #ifndef SBOMD_SERVICE_ENGINE_H
 #define SBOMD_SERVICE_ENGINE_H
@@ -11,22 +12,6 @@
 #include <stdint.h>
 
 #include "service/config.h"
-
-/* Counters since start; read by the engine thread's own publishers. */
-struct engine_stats {
-	uint64_t events;	     /* messages consumed */
-	uint64_t applied[8];	     /* by enum apply_result */
-	uint64_t dead_lettered;	     /* undecodable or invalid events */
-	uint64_t scans_started;
-	uint64_t scans_finished[2];  /* [0] ok, [1] failed */
-	uint64_t outcomes[4];	     /* by enum outcome_status */
-	uint64_t delivered;	     /* outbox items in Kafka */
-	uint64_t produce_errors;
-	uint64_t commits;
-	uint64_t commit_failures;
-	uint64_t rebalances;
-	uint64_t paused;	     /* times input was paused */
-};
 
 /*
  * Runs the service until *stop becomes non-zero (SIGTERM/SIGINT), then

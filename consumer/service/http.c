@@ -19,7 +19,6 @@
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,97 +27,49 @@
 #include <unistd.h>
 
 #include "util/clock.h"
+#include "util/errbuf.h"
+#include "util/textbuf.h"
 #include "util/xmalloc.h"
 
 #define HTTP_WAIT_MS 3000
 #define HEALTH_STALE_MS 10000
-
-const double hist_bounds[HIST_BUCKETS] = { 0.001, 0.005, 0.01, 0.025, 0.05,
-	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 };
-
-void
-hist_observe(struct hist *h, double s)
-{
-	size_t i = 0;
-	while (i < HIST_BUCKETS && s > hist_bounds[i])
-		i++;
-	h->counts[i]++;
-	h->sum += s;
-	h->n++;
-}
 
 struct http_server {
 	struct MHD_Daemon *d;
 	struct publish *pub;
 };
 
-/* ---- a growing text buffer ---- */
-
-struct sb {
-	char *p;
-	size_t len, cap;
-};
-
-static void sb_printf(struct sb *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-sb_printf(struct sb *b, const char *fmt, ...)
-{
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		size_t room = b->cap - b->len;
-		int n = vsnprintf(b->p ? b->p + b->len : NULL, room, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if ((size_t)n < room) {
-			b->len += (size_t)n;
-			return;
-		}
-		b->cap = (b->cap + (size_t)n + 1) * 2;
-		b->p = xrealloc(b->p, b->cap);
-	}
-}
-
 /* ---- /metrics ---- */
 
 static void
-hist_text(struct sb *b, const char *name, const char *help,
+hist_text(struct textbuf *b, const char *name, const char *help,
     const struct hist *h)
 {
-	sb_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	textbuf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
 	uint64_t cum = 0;
 	for (size_t i = 0; i < HIST_BUCKETS; i++) {
 		cum += h->counts[i];
-		sb_printf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name,
+		textbuf_printf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name,
 		    hist_bounds[i], cum);
 	}
 	cum += h->counts[HIST_BUCKETS];
-	sb_printf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
-	sb_printf(b, "%s_sum %.6f\n%s_count %" PRIu64 "\n", name, h->sum,
+	textbuf_printf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+	textbuf_printf(b, "%s_sum %.6f\n%s_count %" PRIu64 "\n", name, h->sum,
 	    name, h->n);
 }
 
 static void
-head(struct sb *b, const char *name, const char *type, const char *help)
+head(struct textbuf *b, const char *name, const char *type, const char *help)
 {
-	sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	textbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 char *
 http_metrics_text(const struct snapshot *s, size_t *len)
 {
-	static const char *const types[EVENT_ROWS] = { "SET", "UNSET",
-		"undecodable" };
 	static const char *const results[EVR_COUNT] = { "applied",
 		"deduplicated", "stale", "unknown_entity", "dead_lettered" };
-	static const char *const states[5] = { "QUEUED", "SCANNING", "DONE",
-		"FAILED", "CANCELLED" };
-	static const char *const statuses[4] = { "SUCCEEDED",
-		"RETRY_SCHEDULED", "FAILED", "CANCELLED" };
-	struct sb b = { 0 };
+	struct textbuf b = { 0 };
 
 	head(&b, "sbomd_events_consumed_total", "counter",
 	    "Input messages by event type and what applying them did.");
@@ -126,17 +77,19 @@ http_metrics_text(const struct snapshot *s, size_t *len)
 		for (int r = 0; r < EVR_COUNT; r++) {
 			if (t == EVENTS_UNDECODABLE && r != EVR_DEAD_LETTERED)
 				continue;
-			sb_printf(&b,
+			textbuf_printf(&b,
 			    "sbomd_events_consumed_total{type=\"%s\","
 			    "result=\"%s\"} %" PRIu64 "\n",
-			    types[t], results[r], s->events[t][r]);
+			    t == EVENTS_UNDECODABLE ? "undecodable" :
+			    event_type_name((enum event_type)t), results[r],
+			    s->events[t][r]);
 		}
 	head(&b, "sbomd_scans_started_total", "counter", "Scans started.");
-	sb_printf(&b, "sbomd_scans_started_total %" PRIu64 "\n",
+	textbuf_printf(&b, "sbomd_scans_started_total %" PRIu64 "\n",
 	    s->scans_started);
 	head(&b, "sbomd_scans_finished_total", "counter",
 	    "Scans finished, by result and error class.");
-	sb_printf(&b,
+	textbuf_printf(&b,
 	    "sbomd_scans_finished_total{result=\"success\",error_class=\"\"} "
 	    "%" PRIu64 "\n"
 	    "sbomd_scans_finished_total{result=\"failure\",error_class="
@@ -148,77 +101,77 @@ http_metrics_text(const struct snapshot *s, size_t *len)
 	    "Duration of finished scans.", &s->scan_duration);
 	head(&b, "sbomd_retries_scheduled_total", "counter",
 	    "Failed scans rescheduled with backoff.");
-	sb_printf(&b, "sbomd_retries_scheduled_total %" PRIu64 "\n",
+	textbuf_printf(&b, "sbomd_retries_scheduled_total %" PRIu64 "\n",
 	    s->outcomes[1]);
 	head(&b, "sbomd_outcomes_total", "counter",
 	    "Outcomes written to the outbox, by status.");
-	for (int i = 0; i < 4; i++)
-		sb_printf(&b, "sbomd_outcomes_total{status=\"%s\"} %" PRIu64
-			      "\n", statuses[i], s->outcomes[i]);
+	for (int i = 0; i < OUTCOME_STATUS_COUNT; i++)
+		textbuf_printf(&b, "sbomd_outcomes_total{status=\"%s\"} %" PRIu64
+			      "\n", outcome_status_name((enum outcome_status)i),
+		    s->outcomes[i]);
 	head(&b, "sbomd_outcomes_delivered_total", "counter",
 	    "Outbox messages acknowledged by Kafka.");
-	sb_printf(&b, "sbomd_outcomes_delivered_total %" PRIu64 "\n",
+	textbuf_printf(&b, "sbomd_outcomes_delivered_total %" PRIu64 "\n",
 	    s->delivered);
 	head(&b, "sbomd_produce_errors_total", "counter",
 	    "Failed produce calls and delivery reports (retried).");
-	sb_printf(&b, "sbomd_produce_errors_total %" PRIu64 "\n",
+	textbuf_printf(&b, "sbomd_produce_errors_total %" PRIu64 "\n",
 	    s->produce_errors);
 	head(&b, "sbomd_entities", "gauge", "Tracked entities by state.");
-	for (int i = 0; i < 5; i++)
-		sb_printf(&b, "sbomd_entities{state=\"%s\"} %" PRIu64 "\n",
-		    states[i], s->by_state[i]);
+	for (int i = 0; i < ENTRY_STATE_COUNT; i++)
+		textbuf_printf(&b, "sbomd_entities{state=\"%s\"} %" PRIu64 "\n",
+		    entry_state_name((enum entry_state)i), s->by_state[i]);
 	head(&b, "sbomd_heap_entries", "gauge",
 	    "Entries in the due heap (queued scans and forget timers).");
-	sb_printf(&b, "sbomd_heap_entries %" PRIu64 "\n", s->heap);
+	textbuf_printf(&b, "sbomd_heap_entries %" PRIu64 "\n", s->heap);
 	head(&b, "sbomd_next_due_seconds", "gauge",
 	    "Seconds until the soonest heap entry is due (negative: "
 	    "overdue; absent when the heap is empty).");
 	if (s->next_due_ms != INT64_MIN)
-		sb_printf(&b, "sbomd_next_due_seconds %.3f\n",
+		textbuf_printf(&b, "sbomd_next_due_seconds %.3f\n",
 		    (double)s->next_due_ms / 1000.0);
 	head(&b, "sbomd_oldest_pending_seconds", "gauge",
 	    "How long the most overdue queued scan has waited past its due "
 	    "time (the scan backlog; 0 when none is overdue).");
-	sb_printf(&b, "sbomd_oldest_pending_seconds %.3f\n",
+	textbuf_printf(&b, "sbomd_oldest_pending_seconds %.3f\n",
 	    (double)s->overdue_ms / 1000.0);
 	head(&b, "sbomd_outbox_messages", "gauge",
 	    "Outcomes and dead letters not yet acknowledged by Kafka.");
-	sb_printf(&b, "sbomd_outbox_messages %" PRIu64 "\n", s->outbox);
+	textbuf_printf(&b, "sbomd_outbox_messages %" PRIu64 "\n", s->outbox);
 	head(&b, "sbomd_workers_busy", "gauge", "Workers running a scan.");
-	sb_printf(&b, "sbomd_workers_busy %" PRIu64 "\n", s->workers_busy);
+	textbuf_printf(&b, "sbomd_workers_busy %" PRIu64 "\n", s->workers_busy);
 	head(&b, "sbomd_workers", "gauge", "Scan workers (scan.workers).");
-	sb_printf(&b, "sbomd_workers %" PRIu64 "\n", s->workers);
+	textbuf_printf(&b, "sbomd_workers %" PRIu64 "\n", s->workers);
 	head(&b, "sbomd_input_paused", "gauge",
 	    "1 while input is paused by backpressure or shutdown.");
-	sb_printf(&b, "sbomd_input_paused %d\n", s->paused ? 1 : 0);
+	textbuf_printf(&b, "sbomd_input_paused %d\n", s->paused ? 1 : 0);
 	hist_text(&b, "sbomd_state_commit_duration_seconds",
 	    "Duration of durable state commits (one per loop iteration with "
 	    "changes).", &s->commit_duration);
 	head(&b, "sbomd_state_commit_failures_total", "counter",
 	    "State commits that failed (retried).");
-	sb_printf(&b, "sbomd_state_commit_failures_total %" PRIu64 "\n",
+	textbuf_printf(&b, "sbomd_state_commit_failures_total %" PRIu64 "\n",
 	    s->commit_failures);
 	head(&b, "sbomd_consumer_lag_messages", "gauge",
 	    "Consumer lag per assigned input partition (librdkafka "
 	    "statistics).");
 	for (size_t i = 0; i < s->nlags; i++)
 		if (s->lags[i].lag >= 0)
-			sb_printf(&b,
+			textbuf_printf(&b,
 			    "sbomd_consumer_lag_messages{topic=\"%s\","
 			    "partition=\"%d\"} %" PRId64 "\n",
 			    s->topic, s->lags[i].partition, s->lags[i].lag);
 	head(&b, "sbomd_rebalances_total", "counter",
 	    "Consumer group rebalances (assignments and revocations).");
-	sb_printf(&b, "sbomd_rebalances_total %" PRIu64 "\n", s->rebalances);
+	textbuf_printf(&b, "sbomd_rebalances_total %" PRIu64 "\n", s->rebalances);
 	head(&b, "sbomd_log_lines_suppressed_total", "counter",
 	    "Repeated warnings and errors not printed (rate limit).");
-	sb_printf(&b, "sbomd_log_lines_suppressed_total %" PRIu64 "\n",
+	textbuf_printf(&b, "sbomd_log_lines_suppressed_total %" PRIu64 "\n",
 	    s->log_suppressed);
 	head(&b, "sbomd_ready", "gauge",
 	    "1 when state is recovered and partitions are assigned.");
-	sb_printf(&b, "sbomd_ready %d\n", s->recovered && s->assigned);
-	*len = b.len;
-	return b.p;
+	textbuf_printf(&b, "sbomd_ready %d\n", s->recovered && s->assigned);
+	return textbuf_take(&b, len);
 }
 
 /* ---- handlers ---- */
@@ -338,7 +291,7 @@ http_start(const char *listen, struct publish *pub, char *err, size_t errlen)
 	char host[256];
 	const char *colon = strrchr(listen, ':');
 	if (colon == NULL || colon[1] == '\0') {
-		snprintf(err, errlen, "http.listen \"%s\": want host:port",
+		errbuf_set(err, errlen, "http.listen \"%s\": want host:port",
 		    listen);
 		return NULL;
 	}
@@ -353,7 +306,7 @@ http_start(const char *listen, struct publish *pub, char *err, size_t errlen)
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)port);
 	if (*end != '\0' || port < 0 || port > 65535) {
-		snprintf(err, errlen, "http.listen \"%s\": bad port", listen);
+		errbuf_set(err, errlen, "http.listen \"%s\": bad port", listen);
 		return NULL;
 	}
 	if (hl == 0 || strcmp(host, "0.0.0.0") == 0)
@@ -361,7 +314,7 @@ http_start(const char *listen, struct publish *pub, char *err, size_t errlen)
 	else if (strcmp(host, "localhost") == 0)
 		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	else if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-		snprintf(err, errlen, "http.listen \"%s\": %s is not an IPv4 "
+		errbuf_set(err, errlen, "http.listen \"%s\": %s is not an IPv4 "
 		    "address", listen, host);
 		return NULL;
 	}
@@ -373,7 +326,7 @@ http_start(const char *listen, struct publish *pub, char *err, size_t errlen)
 	    (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)30, MHD_OPTION_END);
 	if (h->d == NULL) {
-		snprintf(err, errlen, "http.listen \"%s\": cannot listen "
+		errbuf_set(err, errlen, "http.listen \"%s\": cannot listen "
 		    "(address in use?)", listen);
 		free(h);
 		return NULL;

@@ -9,7 +9,7 @@
  * done/abandoned/body fields. A request belongs to the HTTP thread until
  * queued; after that, whoever sees the other side finished frees it: the
  * HTTP thread after `done`, or the engine after `abandoned` (a timed-out
- * HTTP wait).
+ * HTTP wait). See publish.c.
  */
 #ifndef SBOMD_SERVICE_PUBLISH_H
 #define SBOMD_SERVICE_PUBLISH_H
@@ -64,7 +64,7 @@ struct snapshot {
 	uint64_t events[EVENT_ROWS][EVR_COUNT];
 	uint64_t scans_started;
 	uint64_t scans_finished[3]; /* success, retryable, permanent */
-	uint64_t outcomes[4];	    /* by status */
+	uint64_t outcomes[OUTCOME_STATUS_COUNT]; /* written, by status */
 	uint64_t delivered;
 	uint64_t produce_errors;
 	uint64_t rebalances;
@@ -72,7 +72,7 @@ struct snapshot {
 	uint64_t log_suppressed;
 	struct hist scan_duration;
 	struct hist commit_duration;
-	uint64_t by_state[5];
+	uint64_t by_state[ENTRY_STATE_COUNT];
 	uint64_t heap;
 	int64_t next_due_ms;	 /* -1 none, else ms from now (may be < 0) */
 	int64_t overdue_ms;	 /* how late the soonest due entry is, >= 0 */
@@ -104,5 +104,19 @@ struct publish {
 	struct pub_req *reqs; /* queued, newest first */
 	int wake_fd;	      /* written to wake the engine */
 };
+
+/* Engine side. */
+void publish_init(struct publish *p);
+void publish_fini(struct publish *p);
+/* Makes s the snapshot the HTTP thread sees. */
+void publish_put(struct publish *p, const struct snapshot *s);
+/* Takes the queued requests (a list through ->next); answer each, then
+ * hand it back with publish_answered. */
+struct pub_req *publish_take_requests(struct publish *p);
+/* q's body and status are set: wakes its HTTP request, or frees q when
+ * that request gave up waiting. */
+void publish_answered(struct publish *p, struct pub_req *q);
+/* Frees requests still queued (shutdown, after the HTTP thread ended). */
+void publish_drop_requests(struct publish *p);
 
 #endif

@@ -1,0 +1,77 @@
+/*
+ * kafkaio: the service's two librdkafka clients and their plumbing: the
+ * consumer (group membership, rebalances, stored and committed offsets,
+ * pause/resume, lag statistics) and the producer (delivery reports
+ * forwarded to the outbox), both configured from the sbomd configuration
+ * with our defaults under the user's properties.
+ *
+ * Offsets: the engine notes each applied message (kio_note_offset); after
+ * the batch is durable it calls kio_store_offsets, which stores offset + 1
+ * per partition; auto-commit sends stored offsets to the group every
+ * second. Partitions revoked meanwhile refuse the store: their new owner
+ * reads from the last committed offset (at-least-once).
+ *
+ * Concurrency: engine thread only. librdkafka calls our callbacks on the
+ * thread that polls: the engine thread (rd_kafka_poll on the producer,
+ * rd_kafka_consume_batch_queue on the consumer), except the log callback,
+ * which any librdkafka thread may call and which only logs.
+ */
+#ifndef SBOMD_SERVICE_KAFKAIO_H
+#define SBOMD_SERVICE_KAFKAIO_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "service/config.h"
+#include "service/publish.h"
+
+typedef struct kio kio;
+
+struct kio_hooks {
+	/* A producer delivery report. */
+	void (*delivered)(void *ctx, const rd_kafka_message_t *m);
+	void *ctx;
+};
+
+/*
+ * Creates both clients and subscribes to kafka.input_topic. librdkafka
+ * writes a byte to wake_fd whenever either client has something for us.
+ * counters: the rebalance, lag and produce counters are kept there.
+ * 0, or a negative errno with err filled (a refused property names it).
+ */
+int kio_open(const struct sbomd_config *cfg, int wake_fd,
+    struct snapshot *counters, const struct kio_hooks *hooks, kio **out,
+    char *err, size_t errlen);
+/* Leaves the group and destroys both clients; undelivered messages are
+ * purged (the outbox keeps them). */
+void kio_close(kio *k);
+
+rd_kafka_t *kio_producer(kio *k);
+rd_kafka_queue_t *kio_input(kio *k);
+
+/* Serves the producer's delivery reports and errors (no wait). */
+void kio_poll_producer(kio *k, int timeout_ms);
+
+/* Remembers that m was applied (its offset + 1 is stored later). */
+void kio_note_offset(kio *k, const rd_kafka_message_t *m);
+/* Whether noted offsets wait for kio_store_offsets. */
+bool kio_offsets_pending(const kio *k);
+/* Stores the noted offsets; call only once their effects are durable. */
+void kio_store_offsets(kio *k);
+/* Commits the stored offsets synchronously (shutdown). */
+void kio_commit(kio *k);
+
+/* While the store refuses commits: keeps the group membership and the
+ * delivery reports alive, and hands back (seeks to) any input message
+ * fetched meanwhile, so that nothing unapplied is skipped. */
+void kio_hold_input(kio *k);
+
+/* Pauses or resumes the assigned partitions (and those assigned later). */
+void kio_set_paused(kio *k, bool paused);
+bool kio_assigned(const kio *k);
+
+/* Whether librdkafka raised a fatal error; err gets its text. */
+bool kio_fatal(const kio *k, char *err, size_t errlen);
+
+#endif

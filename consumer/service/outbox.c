@@ -1,0 +1,383 @@
+/*
+ * outbox: see outbox.h.
+ *
+ * The queue holds the committed records in sequence order as v[head..n);
+ * delivered ones are marked and dropped from the front (so a delivery
+ * report finds its record by binary search on the sequence). Staged
+ * records wait in `staged` until the commit gives them sequences;
+ * delivered sequences wait in `dels` until the commit deletes them from
+ * the store. Expected size: a few thousand records in steady state, up
+ * to engine.max_outbox while Kafka is unreachable (input pauses there).
+ */
+#include "service/outbox.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "service/log.h"
+#include "util/xmalloc.h"
+
+#define U16_MAX 65535u
+
+struct ob_item {
+	uint64_t seq;
+	uint8_t *rec;  /* owned; NULL once delivered */
+	size_t len;
+	bool in_kafka; /* delivered; deleted from the store with the next
+			* commit */
+	bool produced; /* handed to librdkafka, report pending */
+};
+
+struct staged {
+	uint8_t *rec;
+	size_t len;
+};
+
+struct outbox {
+	struct outbox_topics topics;
+	struct snapshot *counters;
+
+	struct ob_item *v;
+	size_t head, n, cap; /* queued records are v[head..n), by seq */
+	size_t live;	     /* queued and not yet delivered */
+
+	struct staged *staged;
+	size_t nstaged, staged_cap;
+	uint64_t *dels;	     /* delivered, to delete with the next commit */
+	size_t ndels, dels_cap;
+
+	/* outbox_batch's view, valid until outbox_committed */
+	struct store_blob *blobs;
+	uint64_t *seqs;
+	size_t batch_cap;
+};
+
+/* ---- records ---------------------------------------------------------- */
+
+static uint8_t *
+put_be(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--)
+		*p++ = (uint8_t)(v >> (8 * i));
+	return p;
+}
+
+static uint64_t
+get_be(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint8_t *
+put_str(uint8_t *p, const void *s, size_t n)
+{
+	p = put_be(p, n, 2);
+	if (n > 0)
+		memcpy(p, s, n);
+	return p + n;
+}
+
+static size_t
+cut16(size_t n)
+{
+	return n > U16_MAX ? U16_MAX : n;
+}
+
+uint8_t *
+outbox_record(const struct outbox_msg *m, size_t *len)
+{
+	size_t klen = cut16(m->klen);
+	size_t n = 1 + 2 + klen + m->vlen;
+	size_t elen = 0, tlen = 0;
+	if (m->kind == OUTBOX_DEAD_LETTER) {
+		elen = cut16(m->elen);
+		tlen = cut16(m->tlen);
+		n += 2 + elen + 2 + tlen + 4 + 8;
+	}
+	uint8_t *rec = xmalloc(n), *p = rec;
+	*p++ = (uint8_t)m->kind;
+	p = put_str(p, m->key, klen);
+	if (m->kind == OUTBOX_DEAD_LETTER) {
+		p = put_str(p, m->error, elen);
+		p = put_str(p, m->topic, tlen);
+		p = put_be(p, (uint32_t)m->partition, 4);
+		p = put_be(p, (uint64_t)m->offset, 8);
+	}
+	if (m->vlen > 0)
+		memcpy(p, m->value, m->vlen);
+	*len = n;
+	return rec;
+}
+
+/* Reads a u16-length string at *p within end. */
+static int
+get_str(const uint8_t **p, const uint8_t *end, const uint8_t **s, size_t *n)
+{
+	if (end - *p < 2)
+		return -EINVAL;
+	*n = (size_t)get_be(*p, 2);
+	if ((size_t)(end - *p - 2) < *n)
+		return -EINVAL;
+	*s = *p + 2;
+	*p += 2 + *n;
+	return 0;
+}
+
+int
+outbox_record_parse(const uint8_t *rec, size_t len, struct outbox_msg *m)
+{
+	const uint8_t *p = rec, *end = rec + len, *s;
+	memset(m, 0, sizeof(*m));
+	if (len < 1 || (rec[0] != OUTBOX_OUTCOME &&
+			   rec[0] != OUTBOX_DEAD_LETTER))
+		return -EINVAL;
+	m->kind = (enum outbox_kind)*p++;
+	if (get_str(&p, end, &m->key, &m->klen) != 0)
+		return -EINVAL;
+	if (m->kind == OUTBOX_DEAD_LETTER) {
+		if (get_str(&p, end, &s, &m->elen) != 0)
+			return -EINVAL;
+		m->error = (const char *)s;
+		if (get_str(&p, end, &s, &m->tlen) != 0)
+			return -EINVAL;
+		m->topic = (const char *)s;
+		if (end - p < 12)
+			return -EINVAL;
+		m->partition = (int32_t)(uint32_t)get_be(p, 4);
+		m->offset = (int64_t)get_be(p + 4, 8);
+		p += 12;
+	}
+	m->value = p;
+	m->vlen = (size_t)(end - p);
+	return 0;
+}
+
+/* ---- the queue -------------------------------------------------------- */
+
+outbox *
+outbox_new(const struct outbox_topics *topics, struct snapshot *counters)
+{
+	outbox *ob = xcalloc(1, sizeof(*ob));
+	ob->topics = *topics;
+	ob->counters = counters;
+	return ob;
+}
+
+void
+outbox_free(outbox *ob)
+{
+	if (ob == NULL)
+		return;
+	for (size_t i = ob->head; i < ob->n; i++)
+		free(ob->v[i].rec);
+	for (size_t i = 0; i < ob->nstaged; i++)
+		free(ob->staged[i].rec);
+	free(ob->v);
+	free(ob->staged);
+	free(ob->dels);
+	free(ob->blobs);
+	free(ob->seqs);
+	free(ob);
+}
+
+static void
+push(outbox *ob, uint64_t seq, uint8_t *rec, size_t len)
+{
+	if (ob->n == ob->cap) {
+		if (ob->head > 0) {
+			memmove(ob->v, ob->v + ob->head,
+			    (ob->n - ob->head) * sizeof(*ob->v));
+			ob->n -= ob->head;
+			ob->head = 0;
+		}
+		if (ob->n == ob->cap) {
+			ob->cap = ob->cap ? ob->cap * 2 : 1024;
+			ob->v = xreallocarray(ob->v, ob->cap, sizeof(*ob->v));
+		}
+	}
+	ob->v[ob->n++] = (struct ob_item){ seq, rec, len, false, false };
+	ob->live++;
+}
+
+static struct ob_item *
+find(outbox *ob, uint64_t seq)
+{
+	size_t lo = ob->head, hi = ob->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ob->v[mid].seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < ob->n && ob->v[lo].seq == seq ? &ob->v[lo] : NULL;
+}
+
+static void
+trim(outbox *ob)
+{
+	while (ob->head < ob->n && ob->v[ob->head].in_kafka)
+		ob->head++;
+	if (ob->head == ob->n)
+		ob->head = ob->n = 0;
+}
+
+void
+outbox_load(outbox *ob, uint64_t seq, const void *rec, size_t len)
+{
+	struct outbox_msg m;
+	if (outbox_record_parse(rec, len, &m) != 0) {
+		char s[24];
+		snprintf(s, sizeof(s), "%" PRIu64, seq);
+		log_kv(LOG_WARN, "outbox record not understood, left in the "
+		    "store", "seq", s, (char *)NULL);
+		return;
+	}
+	uint8_t *copy = xmalloc(len ? len : 1);
+	memcpy(copy, rec, len);
+	push(ob, seq, copy, len);
+}
+
+void
+outbox_stage(outbox *ob, uint8_t *rec, size_t len)
+{
+	if (ob->nstaged == ob->staged_cap) {
+		ob->staged_cap = ob->staged_cap ? ob->staged_cap * 2 : 64;
+		ob->staged = xreallocarray(ob->staged, ob->staged_cap,
+		    sizeof(*ob->staged));
+	}
+	ob->staged[ob->nstaged++] = (struct staged){ rec, len };
+}
+
+bool
+outbox_changes(const outbox *ob)
+{
+	return ob->nstaged > 0 || ob->ndels > 0;
+}
+
+void
+outbox_batch(outbox *ob, struct store_batch *b)
+{
+	if (ob->nstaged > ob->batch_cap) {
+		ob->batch_cap = ob->nstaged;
+		ob->blobs = xreallocarray(ob->blobs, ob->batch_cap,
+		    sizeof(*ob->blobs));
+		ob->seqs = xreallocarray(ob->seqs, ob->batch_cap,
+		    sizeof(*ob->seqs));
+	}
+	for (size_t i = 0; i < ob->nstaged; i++)
+		ob->blobs[i] = (struct store_blob){ ob->staged[i].rec,
+			ob->staged[i].len };
+	b->outbox_add = ob->blobs;
+	b->noutbox_add = ob->nstaged;
+	b->outbox_seqs = ob->seqs;
+	b->outbox_del = ob->dels;
+	b->noutbox_del = ob->ndels;
+}
+
+void
+outbox_committed(outbox *ob)
+{
+	for (size_t i = 0; i < ob->nstaged; i++)
+		push(ob, ob->seqs[i], ob->staged[i].rec, ob->staged[i].len);
+	ob->nstaged = 0;
+	ob->ndels = 0;
+	trim(ob);
+}
+
+size_t
+outbox_live(const outbox *ob)
+{
+	return ob->live + ob->nstaged;
+}
+
+/* ---- producing ---------------------------------------------------------- */
+
+static rd_kafka_headers_t *
+dead_letter_headers(const struct outbox_msg *m)
+{
+	char part[16], off[24];
+	snprintf(part, sizeof(part), "%" PRId32, m->partition);
+	snprintf(off, sizeof(off), "%" PRId64, m->offset);
+	rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+	rd_kafka_header_add(h, "sbomd.error", -1, m->error, (ssize_t)m->elen);
+	rd_kafka_header_add(h, "sbomd.topic", -1, m->topic, (ssize_t)m->tlen);
+	rd_kafka_header_add(h, "sbomd.partition", -1, part, -1);
+	rd_kafka_header_add(h, "sbomd.offset", -1, off, -1);
+	return h;
+}
+
+void
+outbox_produce(outbox *ob, rd_kafka_t *prod)
+{
+	for (size_t i = ob->head; i < ob->n; i++) {
+		struct ob_item *it = &ob->v[i];
+		struct outbox_msg m;
+		if (it->in_kafka || it->produced)
+			continue;
+		/* Every queued record parses: staged ones are ours, loaded
+		 * ones were checked by outbox_load. */
+		(void)outbox_record_parse(it->rec, it->len, &m);
+		const char *topic = ob->topics.outcomes;
+		rd_kafka_headers_t *hdrs = NULL;
+		if (m.kind == OUTBOX_DEAD_LETTER) {
+			topic = ob->topics.dead_letters;
+			hdrs = dead_letter_headers(&m);
+		}
+		rd_kafka_resp_err_t rc = rd_kafka_producev(prod,
+		    RD_KAFKA_V_TOPIC(topic),
+		    RD_KAFKA_V_KEY(m.klen ? m.key : NULL, m.klen),
+		    RD_KAFKA_V_VALUE((void *)m.value, m.vlen),
+		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		    RD_KAFKA_V_OPAQUE((void *)(uintptr_t)it->seq),
+		    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+		if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			if (hdrs)
+				rd_kafka_headers_destroy(hdrs);
+			if (rc != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+				ob->counters->produce_errors++;
+				log_kv(LOG_ERROR, "produce failed", "topic",
+				    topic, "error", rd_kafka_err2str(rc),
+				    (char *)NULL);
+			}
+			break; /* try again next iteration */
+		}
+		it->produced = true;
+	}
+}
+
+void
+outbox_delivered(outbox *ob, const rd_kafka_message_t *m)
+{
+	uint64_t seq = (uint64_t)(uintptr_t)m->_private;
+	struct ob_item *it = find(ob, seq);
+	if (it == NULL)
+		return;
+	it->produced = false;
+	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		it->in_kafka = true;
+		free(it->rec);
+		it->rec = NULL;
+		ob->live--;
+		ob->counters->delivered++;
+		if (ob->ndels == ob->dels_cap) {
+			ob->dels_cap = ob->dels_cap ? ob->dels_cap * 2 : 256;
+			ob->dels = xreallocarray(ob->dels, ob->dels_cap,
+			    sizeof(*ob->dels));
+		}
+		ob->dels[ob->ndels++] = seq;
+		return;
+	}
+	if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+	    m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+		return; /* shutting down: the store keeps it */
+	ob->counters->produce_errors++;
+	log_kv(LOG_WARN, "delivery failed, will retry", "error",
+	    rd_kafka_err2str(m->err), (char *)NULL);
+}
