@@ -1,0 +1,251 @@
+/*
+ * test_outbox: the outbox's record format and its life cycle
+ * (consumer/service/outbox): stage -> commit in a real LMDB store ->
+ * produce -> delivery report -> deleted with the next commit, and
+ * records read back from the store after a "restart".
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "service/outbox.h"
+#include "store/store.h"
+
+static void
+test_record_round_trip(void **state)
+{
+	(void)state;
+	struct outbox_msg o = { .kind = OUTBOX_OUTCOME,
+		.key = (const uint8_t *)"sha256:ab", .klen = 9,
+		.value = (const uint8_t *)"\xc3\x01payload", .vlen = 9 };
+	size_t len;
+	uint8_t *rec = outbox_record(&o, &len);
+	assert_int_equal(len, 1 + 2 + 9 + 9);
+	struct outbox_msg m;
+	assert_int_equal(outbox_record_parse(rec, len, &m), 0);
+	assert_int_equal(m.kind, OUTBOX_OUTCOME);
+	assert_int_equal(m.klen, 9);
+	assert_memory_equal(m.key, "sha256:ab", 9);
+	assert_int_equal(m.vlen, 9);
+	assert_memory_equal(m.value, "\xc3\x01payload", 9);
+	free(rec);
+
+	struct outbox_msg d = { .kind = OUTBOX_DEAD_LETTER,
+		.key = NULL, .klen = 0, .value = (const uint8_t *)"\x00\xff",
+		.vlen = 2, .error = "bad magic", .elen = 9,
+		.topic = "workload-events", .tlen = 15, .partition = 7,
+		.offset = 0x123456789aLL };
+	rec = outbox_record(&d, &len);
+	assert_int_equal(outbox_record_parse(rec, len, &m), 0);
+	assert_int_equal(m.kind, OUTBOX_DEAD_LETTER);
+	assert_int_equal(m.klen, 0);
+	assert_int_equal(m.elen, 9);
+	assert_memory_equal(m.error, "bad magic", 9);
+	assert_memory_equal(m.topic, "workload-events", 15);
+	assert_int_equal(m.partition, 7);
+	assert_int_equal(m.offset, 0x123456789aLL);
+	assert_int_equal(m.vlen, 2);
+	assert_memory_equal(m.value, "\x00\xff", 2);
+
+	/* Every truncation of a well-formed record is refused or parses
+	 * within its bounds: never a read past the end. */
+	for (size_t cut = 0; cut < len; cut++) {
+		int rc = outbox_record_parse(rec, cut, &m);
+		if (rc == 0)
+			assert_true(m.value + m.vlen <= rec + cut);
+		else
+			assert_int_equal(rc, -EINVAL);
+	}
+	assert_int_equal(outbox_record_parse(rec, 14, &m), -EINVAL);
+	free(rec);
+	assert_int_equal(outbox_record_parse((const uint8_t *)"X\0\0", 3, &m),
+	    -EINVAL);
+}
+
+static void
+test_long_strings_cut(void **state)
+{
+	(void)state;
+	size_t big = 70000;
+	char *s = malloc(big);
+	memset(s, 'e', big);
+	struct outbox_msg d = { .kind = OUTBOX_DEAD_LETTER, .error = s,
+		.elen = big, .topic = "t", .tlen = 1 };
+	size_t len;
+	struct outbox_msg m;
+	uint8_t *rec = outbox_record(&d, &len);
+	assert_int_equal(outbox_record_parse(rec, len, &m), 0);
+	assert_int_equal(m.elen, 65535);
+	assert_int_equal(m.vlen, 0);
+	free(rec);
+	free(s);
+}
+
+struct fixture {
+	char dir[64];
+	store *st;
+	tracker *t;
+	struct snapshot counters;
+	outbox *ob;
+};
+
+static const struct outbox_topics topics = { "out", "dlq" };
+
+static void
+open_store(struct fixture *f)
+{
+	char err[256];
+	struct tracker_config tc;
+	tracker_config_defaults(&tc);
+	f->t = tracker_new(&tc);
+	assert_int_equal(store_open(f->dir, &(struct store_options){ 0 },
+	    &f->st, err, sizeof(err)), 0);
+	struct store_recovery rec;
+	assert_int_equal(store_recover(f->st, f->t, 0, &rec, err,
+	    sizeof(err)), 0);
+}
+
+static void
+close_store(struct fixture *f)
+{
+	store_close(f->st);
+	tracker_free(f->t);
+}
+
+static int
+commit(struct fixture *f)
+{
+	char err[256];
+	struct store_batch b = { 0 };
+	outbox_batch(f->ob, &b);
+	int rc = store_commit(f->st, f->t, &b, err, sizeof(err));
+	if (rc == 0)
+		outbox_committed(f->ob);
+	return rc;
+}
+
+static void
+stage_outcome(outbox *ob, const char *key)
+{
+	struct outbox_msg o = { .kind = OUTBOX_OUTCOME,
+		.key = (const uint8_t *)key, .klen = strlen(key),
+		.value = (const uint8_t *)"v", .vlen = 1 };
+	size_t len;
+	uint8_t *rec = outbox_record(&o, &len);
+	outbox_stage(ob, rec, len);
+}
+
+static int
+load_one(void *ctx, uint64_t seq, const void *data, size_t len)
+{
+	outbox_load(ctx, seq, data, len);
+	return 0;
+}
+
+struct seqs {
+	uint64_t v[8];
+	size_t n;
+};
+
+static int
+note_seq(void *ctx, uint64_t seq, const void *data, size_t len)
+{
+	struct seqs *q = ctx;
+	(void)data;
+	(void)len;
+	if (q->n < 8)
+		q->v[q->n++] = seq;
+	return 0;
+}
+
+/* A delivery report as librdkafka hands it to dr_msg_cb. */
+static void
+report(outbox *ob, uint64_t seq, rd_kafka_resp_err_t err)
+{
+	rd_kafka_message_t m;
+	memset(&m, 0, sizeof(m));
+	m._private = (void *)(uintptr_t)seq;
+	m.err = err;
+	outbox_delivered(ob, &m);
+}
+
+static void
+test_life_cycle(void **state)
+{
+	(void)state;
+	struct fixture f;
+	memset(&f, 0, sizeof(f));
+	snprintf(f.dir, sizeof(f.dir), "/tmp/sbomd-test-outbox-XXXXXX");
+	assert_non_null(mkdtemp(f.dir));
+	open_store(&f);
+	f.ob = outbox_new(&topics, &f.counters);
+
+	assert_false(outbox_changes(f.ob));
+	stage_outcome(f.ob, "a");
+	stage_outcome(f.ob, "b");
+	stage_outcome(f.ob, "c");
+	assert_true(outbox_changes(f.ob));
+	assert_int_equal(outbox_live(f.ob), 3);
+	assert_int_equal(commit(&f), 0);
+	assert_false(outbox_changes(f.ob));
+	assert_int_equal(outbox_live(f.ob), 3);
+	assert_int_equal(store_outbox_count(f.st), 3);
+
+	/* Sequences are the store's: read them back. */
+	struct seqs q = { 0 };
+	assert_int_equal(store_outbox_foreach(f.st, note_seq, &q), 0);
+	assert_int_equal(q.n, 3);
+
+	report(f.ob, q.v[1], RD_KAFKA_RESP_ERR_NO_ERROR);
+	assert_int_equal(f.counters.delivered, 1);
+	assert_int_equal(outbox_live(f.ob), 2);
+	assert_true(outbox_changes(f.ob)); /* the deletion waits */
+	report(f.ob, q.v[2], RD_KAFKA_RESP_ERR__MSG_TIMED_OUT);
+	assert_int_equal(f.counters.produce_errors, 1);
+	assert_int_equal(outbox_live(f.ob), 2);
+	report(f.ob, q.v[2] + 100, RD_KAFKA_RESP_ERR_NO_ERROR); /* unknown */
+	assert_int_equal(f.counters.delivered, 1);
+	assert_int_equal(commit(&f), 0);
+	assert_int_equal(store_outbox_count(f.st), 2);
+
+	/* A restart reads back exactly the undelivered records. */
+	outbox_free(f.ob);
+	close_store(&f);
+	open_store(&f);
+	f.ob = outbox_new(&topics, &f.counters);
+	assert_int_equal(store_outbox_foreach(f.st, load_one, f.ob), 0);
+	assert_int_equal(outbox_live(f.ob), 2);
+	report(f.ob, q.v[1], RD_KAFKA_RESP_ERR_NO_ERROR); /* gone already */
+	assert_int_equal(outbox_live(f.ob), 2);
+	report(f.ob, q.v[0], RD_KAFKA_RESP_ERR_NO_ERROR);
+	report(f.ob, q.v[2], RD_KAFKA_RESP_ERR_NO_ERROR);
+	assert_int_equal(outbox_live(f.ob), 0);
+	assert_int_equal(commit(&f), 0);
+	assert_int_equal(store_outbox_count(f.st), 0);
+
+	outbox_free(f.ob);
+	close_store(&f);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f.dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_record_round_trip),
+		cmocka_unit_test(test_long_strings_cut),
+		cmocka_unit_test(test_life_cycle),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
