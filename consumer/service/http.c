@@ -64,32 +64,35 @@ head(struct textbuf *b, const char *name, const char *type, const char *help)
 	textbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-char *
-http_metrics_text(const struct snapshot *s, size_t *len)
+static void
+metrics_events(struct textbuf *b, const struct snapshot *s)
 {
 	static const char *const results[EVR_COUNT] = { "applied",
 		"deduplicated", "stale", "unknown_entity", "dead_lettered" };
-	struct textbuf b = { 0 };
-
-	head(&b, "sbomd_events_consumed_total", "counter",
+	head(b, "sbomd_events_consumed_total", "counter",
 	    "Input messages by event type and what applying them did.");
 	for (int t = 0; t < EVENT_ROWS; t++)
 		for (int r = 0; r < EVR_COUNT; r++) {
 			if (t == EVENTS_UNDECODABLE && r != EVR_DEAD_LETTERED)
 				continue;
-			textbuf_printf(&b,
+			textbuf_printf(b,
 			    "sbomd_events_consumed_total{type=\"%s\","
 			    "result=\"%s\"} %" PRIu64 "\n",
 			    t == EVENTS_UNDECODABLE ? "undecodable" :
 			    event_type_name((enum event_type)t), results[r],
 			    s->events[t][r]);
 		}
-	head(&b, "sbomd_scans_started_total", "counter", "Scans started.");
-	textbuf_printf(&b, "sbomd_scans_started_total %" PRIu64 "\n",
+}
+
+static void
+metrics_scans(struct textbuf *b, const struct snapshot *s)
+{
+	head(b, "sbomd_scans_started_total", "counter", "Scans started.");
+	textbuf_printf(b, "sbomd_scans_started_total %" PRIu64 "\n",
 	    s->scans_started);
-	head(&b, "sbomd_scans_finished_total", "counter",
+	head(b, "sbomd_scans_finished_total", "counter",
 	    "Scans finished, by result and error class.");
-	textbuf_printf(&b,
+	textbuf_printf(b,
 	    "sbomd_scans_finished_total{result=\"success\",error_class=\"\"} "
 	    "%" PRIu64 "\n"
 	    "sbomd_scans_finished_total{result=\"failure\",error_class="
@@ -97,80 +100,111 @@ http_metrics_text(const struct snapshot *s, size_t *len)
 	    "sbomd_scans_finished_total{result=\"failure\",error_class="
 	    "\"PERMANENT\"} %" PRIu64 "\n",
 	    s->scans_finished[0], s->scans_finished[1], s->scans_finished[2]);
-	hist_text(&b, "sbomd_scan_duration_seconds",
+	hist_text(b, "sbomd_scan_duration_seconds",
 	    "Duration of finished scans.", &s->scan_duration);
-	head(&b, "sbomd_retries_scheduled_total", "counter",
+	head(b, "sbomd_workers_busy", "gauge", "Workers running a scan.");
+	textbuf_printf(b, "sbomd_workers_busy %" PRIu64 "\n", s->workers_busy);
+	head(b, "sbomd_workers", "gauge", "Scan workers (scan.workers).");
+	textbuf_printf(b, "sbomd_workers %" PRIu64 "\n", s->workers);
+}
+
+static void
+metrics_outcomes(struct textbuf *b, const struct snapshot *s)
+{
+	head(b, "sbomd_retries_scheduled_total", "counter",
 	    "Failed scans rescheduled with backoff.");
-	textbuf_printf(&b, "sbomd_retries_scheduled_total %" PRIu64 "\n",
-	    s->outcomes[1]);
-	head(&b, "sbomd_outcomes_total", "counter",
+	textbuf_printf(b, "sbomd_retries_scheduled_total %" PRIu64 "\n",
+	    s->outcomes[OUTCOME_RETRY_SCHEDULED]);
+	head(b, "sbomd_outcomes_total", "counter",
 	    "Outcomes written to the outbox, by status.");
 	for (int i = 0; i < OUTCOME_STATUS_COUNT; i++)
-		textbuf_printf(&b, "sbomd_outcomes_total{status=\"%s\"} %" PRIu64
-			      "\n", outcome_status_name((enum outcome_status)i),
+		textbuf_printf(b, "sbomd_outcomes_total{status=\"%s\"} %" PRIu64
+			       "\n", outcome_status_name((enum outcome_status)i),
 		    s->outcomes[i]);
-	head(&b, "sbomd_outcomes_delivered_total", "counter",
+	head(b, "sbomd_outcomes_delivered_total", "counter",
 	    "Outbox messages acknowledged by Kafka.");
-	textbuf_printf(&b, "sbomd_outcomes_delivered_total %" PRIu64 "\n",
+	textbuf_printf(b, "sbomd_outcomes_delivered_total %" PRIu64 "\n",
 	    s->delivered);
-	head(&b, "sbomd_produce_errors_total", "counter",
+	head(b, "sbomd_produce_errors_total", "counter",
 	    "Failed produce calls and delivery reports (retried).");
-	textbuf_printf(&b, "sbomd_produce_errors_total %" PRIu64 "\n",
+	textbuf_printf(b, "sbomd_produce_errors_total %" PRIu64 "\n",
 	    s->produce_errors);
-	head(&b, "sbomd_entities", "gauge", "Tracked entities by state.");
+	head(b, "sbomd_outbox_messages", "gauge",
+	    "Outcomes and dead letters not yet acknowledged by Kafka.");
+	textbuf_printf(b, "sbomd_outbox_messages %" PRIu64 "\n", s->outbox);
+}
+
+static void
+metrics_state(struct textbuf *b, const struct snapshot *s)
+{
+	head(b, "sbomd_entities", "gauge", "Tracked entities by state.");
 	for (int i = 0; i < ENTRY_STATE_COUNT; i++)
-		textbuf_printf(&b, "sbomd_entities{state=\"%s\"} %" PRIu64 "\n",
+		textbuf_printf(b, "sbomd_entities{state=\"%s\"} %" PRIu64 "\n",
 		    entry_state_name((enum entry_state)i), s->by_state[i]);
-	head(&b, "sbomd_heap_entries", "gauge",
+	head(b, "sbomd_heap_entries", "gauge",
 	    "Entries in the due heap (queued scans and forget timers).");
-	textbuf_printf(&b, "sbomd_heap_entries %" PRIu64 "\n", s->heap);
-	head(&b, "sbomd_next_due_seconds", "gauge",
+	textbuf_printf(b, "sbomd_heap_entries %" PRIu64 "\n", s->heap);
+	head(b, "sbomd_next_due_seconds", "gauge",
 	    "Seconds until the soonest heap entry is due (negative: "
 	    "overdue; absent when the heap is empty).");
 	if (s->next_due_ms != INT64_MIN)
-		textbuf_printf(&b, "sbomd_next_due_seconds %.3f\n",
+		textbuf_printf(b, "sbomd_next_due_seconds %.3f\n",
 		    (double)s->next_due_ms / 1000.0);
-	head(&b, "sbomd_oldest_pending_seconds", "gauge",
+	head(b, "sbomd_oldest_pending_seconds", "gauge",
 	    "How long the most overdue queued scan has waited past its due "
 	    "time (the scan backlog; 0 when none is overdue).");
-	textbuf_printf(&b, "sbomd_oldest_pending_seconds %.3f\n",
+	textbuf_printf(b, "sbomd_oldest_pending_seconds %.3f\n",
 	    (double)s->overdue_ms / 1000.0);
-	head(&b, "sbomd_outbox_messages", "gauge",
-	    "Outcomes and dead letters not yet acknowledged by Kafka.");
-	textbuf_printf(&b, "sbomd_outbox_messages %" PRIu64 "\n", s->outbox);
-	head(&b, "sbomd_workers_busy", "gauge", "Workers running a scan.");
-	textbuf_printf(&b, "sbomd_workers_busy %" PRIu64 "\n", s->workers_busy);
-	head(&b, "sbomd_workers", "gauge", "Scan workers (scan.workers).");
-	textbuf_printf(&b, "sbomd_workers %" PRIu64 "\n", s->workers);
-	head(&b, "sbomd_input_paused", "gauge",
-	    "1 while input is paused by backpressure or shutdown.");
-	textbuf_printf(&b, "sbomd_input_paused %d\n", s->paused ? 1 : 0);
-	hist_text(&b, "sbomd_state_commit_duration_seconds",
+	hist_text(b, "sbomd_state_commit_duration_seconds",
 	    "Duration of durable state commits (one per loop iteration with "
 	    "changes).", &s->commit_duration);
-	head(&b, "sbomd_state_commit_failures_total", "counter",
+	head(b, "sbomd_state_commits_total", "counter",
+	    "Durable state commits.");
+	textbuf_printf(b, "sbomd_state_commits_total %" PRIu64 "\n",
+	    s->commits);
+	head(b, "sbomd_state_commit_failures_total", "counter",
 	    "State commits that failed (retried).");
-	textbuf_printf(&b, "sbomd_state_commit_failures_total %" PRIu64 "\n",
+	textbuf_printf(b, "sbomd_state_commit_failures_total %" PRIu64 "\n",
 	    s->commit_failures);
-	head(&b, "sbomd_consumer_lag_messages", "gauge",
+}
+
+static void
+metrics_service(struct textbuf *b, const struct snapshot *s)
+{
+	head(b, "sbomd_input_paused", "gauge",
+	    "1 while input is paused by backpressure or shutdown.");
+	textbuf_printf(b, "sbomd_input_paused %d\n", s->paused ? 1 : 0);
+	head(b, "sbomd_consumer_lag_messages", "gauge",
 	    "Consumer lag per assigned input partition (librdkafka "
 	    "statistics).");
 	for (size_t i = 0; i < s->nlags; i++)
 		if (s->lags[i].lag >= 0)
-			textbuf_printf(&b,
+			textbuf_printf(b,
 			    "sbomd_consumer_lag_messages{topic=\"%s\","
 			    "partition=\"%d\"} %" PRId64 "\n",
 			    s->topic, s->lags[i].partition, s->lags[i].lag);
-	head(&b, "sbomd_rebalances_total", "counter",
+	head(b, "sbomd_rebalances_total", "counter",
 	    "Consumer group rebalances (assignments and revocations).");
-	textbuf_printf(&b, "sbomd_rebalances_total %" PRIu64 "\n", s->rebalances);
-	head(&b, "sbomd_log_lines_suppressed_total", "counter",
+	textbuf_printf(b, "sbomd_rebalances_total %" PRIu64 "\n",
+	    s->rebalances);
+	head(b, "sbomd_log_lines_suppressed_total", "counter",
 	    "Repeated warnings and errors not printed (rate limit).");
-	textbuf_printf(&b, "sbomd_log_lines_suppressed_total %" PRIu64 "\n",
+	textbuf_printf(b, "sbomd_log_lines_suppressed_total %" PRIu64 "\n",
 	    s->log_suppressed);
-	head(&b, "sbomd_ready", "gauge",
+	head(b, "sbomd_ready", "gauge",
 	    "1 when state is recovered and partitions are assigned.");
-	textbuf_printf(&b, "sbomd_ready %d\n", s->recovered && s->assigned);
+	textbuf_printf(b, "sbomd_ready %d\n", s->recovered && s->assigned);
+}
+
+char *
+http_metrics_text(const struct snapshot *s, size_t *len)
+{
+	struct textbuf b = { 0 };
+	metrics_events(&b, s);
+	metrics_scans(&b, s);
+	metrics_outcomes(&b, s);
+	metrics_state(&b, s);
+	metrics_service(&b, s);
 	return textbuf_take(&b, len);
 }
 

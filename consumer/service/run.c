@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,30 +50,31 @@ run_usage(FILE *f)
 	    "error\n");
 }
 
-/* Parses -c FILE / --config FILE / --config=FILE; returns 0, 1 (help
- * printed), or 2 (usage error). */
+/* Parses -c FILE / --config FILE / --config=FILE, --print-config and
+ * --help (*help set); 0, or -EINVAL after printing what is wrong. */
 static int
-parse_config_flag(int argc, char **argv, const char **path, int *print)
+parse_args(int argc, char **argv, const char **path, bool *print,
+    bool *help)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			return 1;
+			*help = true;
 		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "sbomd %s: %s needs a file\n",
 				    argv[0], a);
-				return 2;
+				return -EINVAL;
 			}
 			*path = argv[++i];
 		} else if (strncmp(a, "--config=", 9) == 0) {
 			*path = a + 9;
-		} else if (print != NULL && strcmp(a, "--print-config") == 0) {
-			*print = 1;
+		} else if (strcmp(a, "--print-config") == 0) {
+			*print = true;
 		} else {
 			fprintf(stderr, "sbomd %s: unknown argument \"%s\"\n",
 			    argv[0], a);
-			return 2;
+			return -EINVAL;
 		}
 	}
 	return 0;
@@ -82,15 +84,14 @@ int
 run_main(int argc, char **argv)
 {
 	const char *path = NULL;
-	int print = 0;
-	int r = parse_config_flag(argc, argv, &path, &print);
-	if (r == 1) {
-		run_usage(stdout);
-		return 0;
-	}
-	if (r == 2) {
+	bool print = false, help = false;
+	if (parse_args(argc, argv, &path, &print, &help) != 0) {
 		run_usage(stderr);
 		return 2;
+	}
+	if (help) {
+		run_usage(stdout);
+		return 0;
 	}
 	struct sbomd_config cfg;
 	char err[1024];

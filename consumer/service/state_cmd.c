@@ -116,11 +116,11 @@ err_cmp(const void *a, const void *b)
 
 struct state_args {
 	const char *cfgpath, *dir, *verb, *arg;
-	bool all, json;
+	bool all, json, help;
 	long limit;
 };
 
-/* 0, or the exit status for a usage error (2) or --help (-1: exit 0). */
+/* 0 (a->help set for --help), or -EINVAL after the usage was printed. */
 static int
 parse_args(int argc, char **argv, struct state_args *a)
 {
@@ -129,8 +129,8 @@ parse_args(int argc, char **argv, struct state_args *a)
 		const char *s = argv[i];
 		bool has_value = i + 1 < argc;
 		if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
-			state_usage(stdout);
-			return -1;
+			a->help = true;
+			return 0;
 		} else if ((strcmp(s, "-c") == 0 ||
 			       strcmp(s, "--config") == 0) && has_value) {
 			a->cfgpath = argv[++i];
@@ -146,14 +146,14 @@ parse_args(int argc, char **argv, struct state_args *a)
 			fprintf(stderr, "sbomd state: unknown argument \"%s\"\n",
 			    s);
 			state_usage(stderr);
-			return 2;
+			return -EINVAL;
 		} else if (a->verb == NULL) {
 			a->verb = s;
 		} else if (a->arg == NULL) {
 			a->arg = s;
 		} else {
 			state_usage(stderr);
-			return 2;
+			return -EINVAL;
 		}
 	}
 	bool show = a->verb != NULL && strcmp(a->verb, "show") == 0;
@@ -161,7 +161,7 @@ parse_args(int argc, char **argv, struct state_args *a)
 				   strcmp(a->verb, "stats") != 0) ||
 	    show != (a->arg != NULL)) {
 		state_usage(stderr);
-		return 2;
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -278,9 +278,13 @@ int
 state_main(int argc, char **argv)
 {
 	struct state_args a;
-	int rc = parse_args(argc, argv, &a);
-	if (rc != 0)
-		return rc < 0 ? 0 : rc;
+	if (parse_args(argc, argv, &a) != 0)
+		return 2;
+	if (a.help) {
+		state_usage(stdout);
+		return 0;
+	}
+	int rc;
 
 	struct sbomd_config cfg;
 	char err[1024];
