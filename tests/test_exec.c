@@ -29,6 +29,7 @@
 
 #include "scan/backend.h"
 #include "scan/pool.h"
+#include "util/clock.h"
 
 static char tmpdir[] = "/tmp/sbomd-test-exec-XXXXXX";
 static int fds_at_start;
@@ -52,7 +53,7 @@ count_fds(void)
 static int64_t
 mono_ms(void)
 {
-	return scan_clock_mono_ms();
+	return clock_mono_ms();
 }
 
 static void
@@ -103,7 +104,7 @@ cancel_later(void *arg)
 /* Runs one job through the exec backend as a pool worker would. */
 static void
 run(const char *const *argv, size_t argc, const struct scan_job *tmpl,
-    const struct run_opts *o, struct scan_job_result *res)
+    const struct run_opts *o, struct scan_result *res)
 {
 	char err[256];
 	void *ctx;
@@ -218,7 +219,7 @@ static const char ECHO_ARGS[] =
     "echo 'a warning nobody reads' >&2\n";
 
 static void
-check_args(const struct scan_job_result *r, const char *a1, const char *a2,
+check_args(const struct scan_result *r, const char *a1, const char *a2,
     const char *a3)
 {
 	assert_int_equal(r->rc, 0);
@@ -244,7 +245,7 @@ test_success_placeholders(void **state)
 	const char *argv[] = {"/bin/sh", s, "--image={id}", "{ref}",
 	    "{id}/{ref}{nope}"};
 	struct scan_job *j = image_job();
-	struct scan_job_result r;
+	struct scan_result r;
 	run(argv, 5, j, NULL, &r);
 	char both[512];
 	snprintf(both, sizeof(both), "%s/%s{nope}", IMG,
@@ -252,7 +253,7 @@ test_success_placeholders(void **state)
 	char first[256];
 	snprintf(first, sizeof(first), "--image=%s", IMG);
 	check_args(&r, first, "example.com/app@sha256:feed", both);
-	scan_job_result_free(&r);
+	scan_result_free(&r);
 	scan_job_free(j);
 
 	/* {ref} falls back to the first tag, then to the id (hosts) */
@@ -261,13 +262,13 @@ test_success_placeholders(void **state)
 	run(argv, 4, j, NULL, &r);
 	assert_int_equal(r.rc, 0);
 	assert_non_null(strstr(r.sbom, "\"example.com/app:1.2\""));
-	scan_job_result_free(&r);
+	scan_result_free(&r);
 	scan_job_free(j);
 	j = scan_job_new(3, ENTITY_HOST, "node-7", NULL, 0, NULL, 0, 1);
 	const char *argv3[] = {"/bin/sh", s, "{id}", "{ref}", "x"};
 	run(argv3, 5, j, NULL, &r);
 	check_args(&r, "node-7", "node-7", "x");
-	scan_job_result_free(&r);
+	scan_result_free(&r);
 	scan_job_free(j);
 
 	/* argv[0] is looked up in PATH */
@@ -275,7 +276,7 @@ test_success_placeholders(void **state)
 	j = image_job();
 	run(argv4, 5, j, NULL, &r);
 	check_args(&r, "a", "b", "c");
-	scan_job_result_free(&r);
+	scan_result_free(&r);
 	scan_job_free(j);
 	assert_no_leaks();
 }
@@ -297,7 +298,7 @@ test_not_json(void **state)
 		const char *s = script("nj.sh", cases[i].body, 0644);
 		const char *argv[] = {"/bin/sh", s};
 		struct scan_job *j = image_job();
-		struct scan_job_result r;
+		struct scan_result r;
 		run(argv, 2, j, NULL, &r);
 		assert_int_not_equal(r.rc, 0);
 		assert_int_equal(r.error_class, ERROR_PERMANENT);
@@ -317,7 +318,7 @@ test_oversize(void **state)
 	const char *argv[] = {"/bin/sh", s};
 	struct run_opts o = {.max_sbom = 1000, .grace_ms = 500};
 	struct scan_job *j = image_job();
-	struct scan_job_result r;
+	struct scan_result r;
 	int64_t t0 = mono_ms();
 	run(argv, 2, j, &o, &r);
 	assert_true(mono_ms() - t0 < 10000);
@@ -333,7 +334,7 @@ test_oversize(void **state)
 	run(argv2, 2, j, &o, &r);
 	assert_int_equal(r.rc, 0);
 	assert_int_equal(r.sbom_len, 1000);
-	scan_job_result_free(&r);
+	scan_result_free(&r);
 	scan_job_free(j);
 	assert_no_leaks();
 }
@@ -348,7 +349,7 @@ test_exit_codes(void **state)
 	const int retry[] = {75, 69};
 	struct run_opts o = {.retryable = retry, .nretryable = 2};
 	struct scan_job *j = image_job();
-	struct scan_job_result r;
+	struct scan_result r;
 
 	const char *a75[] = {"/bin/sh", s, "75"};
 	run(a75, 3, j, &o, &r);
@@ -396,7 +397,7 @@ test_timeout_kills_group(void **state)
 	const char *argv[] = {"/bin/sh", s, pidfile};
 	struct run_opts o = {.timeout_ms = 300};
 	struct scan_job *j = image_job();
-	struct scan_job_result r;
+	struct scan_result r;
 	int64_t t0 = mono_ms();
 	run(argv, 3, j, &o, &r);
 	assert_true(mono_ms() - t0 < 10000);
@@ -422,7 +423,7 @@ test_timeout_term_ignored(void **state)
 	const char *argv[] = {"/bin/sh", s, pidfile};
 	struct run_opts o = {.timeout_ms = 300, .grace_ms = 200};
 	struct scan_job *j = image_job();
-	struct scan_job_result r;
+	struct scan_result r;
 	int64_t t0 = mono_ms();
 	run(argv, 3, j, &o, &r);
 	assert_true(mono_ms() - t0 < 10000);
@@ -442,7 +443,7 @@ test_cancel(void **state)
 	const char *argv[] = {"/bin/sh", s, pidfile};
 	struct run_opts o = {.cancel_after_ms = 300, .timeout_ms = 60000};
 	struct scan_job *j = image_job();
-	struct scan_job_result r;
+	struct scan_result r;
 	int64_t t0 = mono_ms();
 	run(argv, 3, j, &o, &r);
 	assert_true(mono_ms() - t0 < 10000);
@@ -458,7 +459,7 @@ test_missing_and_not_executable(void **state)
 {
 	(void)state;
 	struct scan_job *j = image_job();
-	struct scan_job_result r;
+	struct scan_result r;
 	const char *argv[] = {"/nonexistent/sbom-tool", "{id}"};
 	run(argv, 2, j, NULL, &r);
 	assert_int_equal(r.error_class, ERROR_PERMANENT);
@@ -482,7 +483,7 @@ test_missing_and_not_executable(void **state)
 	run(argv3, 1, j, NULL, &r);
 	assert_int_equal(r.rc, 0);
 	assert_int_equal(r.components, 0);
-	scan_job_result_free(&r);
+	scan_result_free(&r);
 	scan_job_free(j);
 	assert_no_leaks();
 }
@@ -495,7 +496,7 @@ test_killed_by_signal(void **state)
 	    "echo 'about to die' >&2\nkill -USR1 $$\nsleep 5\n", 0644);
 	const char *argv[] = {"/bin/sh", s};
 	struct scan_job *j = image_job();
-	struct scan_job_result r;
+	struct scan_result r;
 	run(argv, 2, j, NULL, &r);
 	assert_int_equal(r.error_class, ERROR_RETRYABLE);
 	assert_non_null(strstr(r.error, "killed by SIGUSR1"));
@@ -517,14 +518,14 @@ test_leftover_holds_pipe(void **state)
 	const char *argv[] = {"/bin/sh", s, pidfile};
 	struct run_opts o = {.timeout_ms = 60000};
 	struct scan_job *j = image_job();
-	struct scan_job_result r;
+	struct scan_result r;
 	int64_t t0 = mono_ms();
 	run(argv, 3, j, &o, &r);
 	assert_true(mono_ms() - t0 < 10000);
 	assert_int_equal(r.rc, 0);
 	assert_string_equal(r.sbom, "{\"components\":[]}\n");
 	assert_true(process_gone(read_pid("leftover.pid")));
-	scan_job_result_free(&r);
+	scan_result_free(&r);
 	scan_job_free(j);
 	assert_no_leaks();
 }
@@ -563,7 +564,7 @@ test_environment(void **state)
 	    "\"$REGISTRY_MIRROR_FOR_TEST\"\n", 0644);
 	const char *argv[] = {"/bin/sh", s};
 	struct scan_job *j = image_job();
-	struct scan_job_result r;
+	struct scan_result r;
 	run(argv, 2, j, NULL, &r);
 	unsetenv("SBOMD_KAFKA_CONSUMER_PROPERTIES");
 	unsetenv("SBOMD_TEST_KEEP");
@@ -571,7 +572,7 @@ test_environment(void **state)
 	assert_int_equal(r.rc, 0);
 	assert_string_equal(r.sbom,
 	    "{\"secret\":\"\",\"mirror\":\"mirror.example\"}");
-	scan_job_result_free(&r);
+	scan_result_free(&r);
 	scan_job_free(j);
 	assert_no_leaks();
 }
@@ -623,7 +624,7 @@ test_pool_exec(void **state)
 			assert_int_equal(done[i].result.rc, 0);
 			assert_int_equal(done[i].result.components, 2);
 		}
-		scan_job_result_free(&done[i].result);
+		scan_result_free(&done[i].result);
 		scan_job_free(done[i].job);
 	}
 	assert_true(process_gone(read_pid("pool.pid")));

@@ -5,7 +5,9 @@
  * temporary directory: gzip / zstd / plain layers with whiteouts,
  * multi-platform and nested indexes, `docker save` archives in and out of
  * order, and every way a store can be missing, partial, corrupt or
- * hostile. Assertions are on the fileset the layers leave.
+ * hostile. Assertions are on the fileset the layers leave. The
+ * containerd cache is also tested for what it reads and when, and for
+ * lookups on several threads at once (through the internal read hook).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,15 +19,19 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "scan/fileset.h"
 #include "scan/oci/imagestore.h"
+#include "scan/oci/imagestore_int.h"
 #include "util/digest.h"
 
 #include "tarbuf.h"
@@ -807,6 +813,256 @@ test_hostile(void **state)
 	fileset_free(fs);
 }
 
+/* ---- the containerd cache: what it reads, and on which thread ---- */
+
+/* What the read hook saw, and how it behaves. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char slow[512];	   /* a read of this store waits for release */
+	bool slow_reading; /* that read has begun */
+	bool released;	   /* the test let it go on */
+	bool timed_out;	   /* it waited 10 s and was not let go */
+	int sleep_ms;	   /* every read first sleeps this long */
+	char counted[512]; /* reads of this store are counted */
+	int reads;
+} hk = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+static void
+read_hook(const char *store)
+{
+	pthread_mutex_lock(&hk.mu);
+	if (strcmp(store, hk.counted) == 0)
+		hk.reads++;
+	if (strcmp(store, hk.slow) == 0) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 10;
+		hk.slow_reading = true;
+		pthread_cond_broadcast(&hk.cv);
+		while (!hk.released && !hk.timed_out)
+			if (pthread_cond_timedwait(&hk.cv, &hk.mu, &ts) ==
+			    ETIMEDOUT)
+				hk.timed_out = true;
+	}
+	int ms = hk.sleep_ms;
+	pthread_mutex_unlock(&hk.mu);
+	if (ms > 0) {
+		struct timespec d = { ms / 1000, (long)(ms % 1000) * 1000000L };
+		nanosleep(&d, NULL);
+	}
+}
+
+static void
+hook_reset(void)
+{
+	pthread_mutex_lock(&hk.mu);
+	hk.slow[0] = hk.counted[0] = '\0';
+	hk.slow_reading = hk.released = hk.timed_out = false;
+	hk.sleep_ms = 0;
+	hk.reads = 0;
+	pthread_mutex_unlock(&hk.mu);
+}
+
+static int
+hook_reads(void)
+{
+	pthread_mutex_lock(&hk.mu);
+	int n = hk.reads;
+	pthread_mutex_unlock(&hk.mu);
+	return n;
+}
+
+/* Makes a content store's blobs/sha256 look untouched for an hour, so
+ * that the cache may trust its mtime. */
+static void
+age_blobs(const char *dir)
+{
+	char path[1024];
+	struct timespec t[2];
+	clock_gettime(CLOCK_REALTIME, &t[0]);
+	t[0].tv_sec -= 3600;
+	t[1] = t[0];
+	snprintf(path, sizeof(path), "%s/blobs/sha256", dir);
+	assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+}
+
+/* A content store dir (under name) holding the two-layer image, idle
+ * for an hour. */
+static void
+cd_store(char *dir, size_t len, const char *name, struct image *img)
+{
+	subdir(dir, len, name);
+	two_layer_image(dir, img);
+	age_blobs(dir);
+}
+
+/* An empty cache, and the read hook on: reads of counted are counted,
+ * reads of slow (may be NULL) wait for the test, every read first sleeps
+ * sleep_ms. */
+static void
+hook_start(const char *counted, const char *slow, int sleep_ms)
+{
+	imagestore_cache_clear();
+	hook_reset();
+	snprintf(hk.counted, sizeof(hk.counted), "%s", counted);
+	snprintf(hk.slow, sizeof(hk.slow), "%s", slow ? slow : "");
+	hk.sleep_ms = sleep_ms;
+	containerd_read_hook = read_hook;
+}
+
+static void
+hook_stop(void)
+{
+	containerd_read_hook = NULL;
+	imagestore_cache_clear();
+}
+
+/* Looks img up by image ID alone (so through the cache); returns rc. */
+static int
+cd_load(const char *dir, const struct image *img, char *err, size_t errlen)
+{
+	const char *stores[] = { dir };
+	struct image_query q = { .image_id = img->config };
+	fileset *fs;
+	int rc = load(stores, 1, &q, &fs, NULL, err, errlen);
+	if (rc == 0)
+		assert_file(fs, "var/lib/dpkg/status", "Package: upper\n");
+	fileset_free(fs);
+	return rc;
+}
+
+/* An idle store is read once; a change to it (a pull, a removal) makes
+ * the next lookup read it again, and removed manifests are forgotten. */
+static void
+test_containerd_freshness(void **state)
+{
+	(void)state;
+	char dir[512], err[1024], path[1024];
+	struct image img, img2;
+	cd_store(dir, sizeof(dir), "cd-fresh", &img);
+	hook_start(dir, NULL, 0);
+
+	for (int i = 0; i < 3; i++)
+		if (cd_load(dir, &img, err, sizeof(err)) != 0)
+			fail_msg("%s", err);
+	assert_int_equal(hook_reads(), 1);
+
+	/* A pull: the directory changes, and the new image is found. */
+	static const char *const l[] = { "var/lib/dpkg/status",
+		"Package: upper\n", NULL };
+	struct buf lb = make_tar(F_NONE, l);
+	const char *media[1] = { mt_tar };
+	put_image(dir, "arm64", &lb, media, 1, &img2);
+	free(lb.p);
+	if (cd_load(dir, &img2, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(hook_reads(), 2);
+
+	/* A removal: the manifest is gone, so is the image (not a pull in
+	 * progress, which a stale cache entry would make it look like). */
+	blob_path(dir, img2.manifest, path, sizeof(path));
+	assert_int_equal(unlink(path), 0);
+	age_blobs(dir);
+	assert_int_equal(cd_load(dir, &img2, err, sizeof(err)), -ENOENT);
+	assert_int_equal(hook_reads(), 3);
+	if (cd_load(dir, &img, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(hook_reads(), 3);
+	hook_stop();
+}
+
+struct cd_thread {
+	const char *dir;
+	const struct image *img;
+	int rc;
+	char err[1024];
+};
+
+static void *
+cd_thread_main(void *arg)
+{
+	struct cd_thread *t = arg;
+	t->rc = cd_load(t->dir, t->img, t->err, sizeof(t->err));
+	return NULL;
+}
+
+/* While one thread reads a store's directory, a lookup in another store
+ * that is already indexed goes ahead: no lock is held during the read. */
+static void
+test_containerd_read_unlocked(void **state)
+{
+	(void)state;
+	char a[512], b[512], err[1024];
+	struct image ia, ib;
+	cd_store(a, sizeof(a), "cd-a", &ia);
+	cd_store(b, sizeof(b), "cd-b", &ib);
+	hook_start(a, b, 0);
+	if (cd_load(a, &ia, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+
+	pthread_t th;
+	struct cd_thread t = { b, &ib, -1, "" };
+	assert_int_equal(pthread_create(&th, NULL, cd_thread_main, &t), 0);
+	pthread_mutex_lock(&hk.mu);
+	while (!hk.slow_reading && !hk.timed_out)
+		pthread_cond_wait(&hk.cv, &hk.mu);
+	pthread_mutex_unlock(&hk.mu);
+
+	/* B is being read, and stays so until this lookup is done. */
+	int rc = cd_load(a, &ia, err, sizeof(err));
+	pthread_mutex_lock(&hk.mu);
+	bool timed_out = hk.timed_out;
+	hk.released = true;
+	pthread_cond_broadcast(&hk.cv);
+	pthread_mutex_unlock(&hk.mu);
+	pthread_join(th, NULL);
+
+	if (rc != 0)
+		fail_msg("%s", err);
+	if (t.rc != 0)
+		fail_msg("%s", t.err);
+	assert_false(timed_out);
+	assert_int_equal(hook_reads(), 1); /* A was not read again */
+	hook_stop();
+}
+
+/* Lookups of one store on several threads at once read it once. */
+static void
+test_containerd_concurrent(void **state)
+{
+	(void)state;
+	enum { N = 6 };
+	char dir[512];
+	struct image img;
+	cd_store(dir, sizeof(dir), "cd-many", &img);
+	for (int round = 0; round < 3; round++) {
+		/* The read sleeps: the others arrive meanwhile. */
+		hook_start(dir, NULL, 100);
+		pthread_t th[N];
+		struct cd_thread t[N];
+		for (int i = 0; i < N; i++) {
+			t[i] = (struct cd_thread){ dir, &img, -1, "" };
+			assert_int_equal(pthread_create(&th[i], NULL,
+					     cd_thread_main, &t[i]),
+			    0);
+		}
+		/* A clear in the middle waits for the read, and is safe. */
+		if (round == 2)
+			imagestore_cache_clear();
+		for (int i = 0; i < N; i++) {
+			pthread_join(th[i], NULL);
+			if (t[i].rc != 0)
+				fail_msg("thread %d: %s", i, t[i].err);
+		}
+		if (round < 2)
+			assert_int_equal(hook_reads(), 1);
+		else
+			assert_in_range(hook_reads(), 1, N);
+		hook_stop();
+	}
+}
+
 static int
 setup(void **state)
 {
@@ -835,6 +1091,9 @@ main(void)
 		cmocka_unit_test(test_oci_nesting_bound),
 		cmocka_unit_test(test_docker_archive),
 		cmocka_unit_test(test_containerd),
+		cmocka_unit_test(test_containerd_freshness),
+		cmocka_unit_test(test_containerd_read_unlocked),
+		cmocka_unit_test(test_containerd_concurrent),
 		cmocka_unit_test(test_not_found),
 		cmocka_unit_test(test_missing_layer),
 		cmocka_unit_test(test_digest_mismatch),

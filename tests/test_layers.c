@@ -127,10 +127,8 @@ static ssize_t
 mem_read(void *ctx, void *dst, size_t n)
 {
 	struct mem *m = ctx;
-	if (m->fail_at != 0 && m->off >= m->fail_at) {
-		errno = EIO;
-		return -1;
-	}
+	if (m->fail_at != 0 && m->off >= m->fail_at)
+		return -EIO;
 	size_t k = m->len - m->off;
 	if (k > n)
 		k = n;
@@ -978,7 +976,7 @@ test_read_error_and_file(void **state)
 	memset(errbuf, 0, sizeof(errbuf));
 	int rc = layer_apply(fs, mem_read, &m, "Lio", NULL, errbuf,
 	    sizeof(errbuf));
-	expect_failure(rc, -EIO, "Lio", "read");
+	expect_failure(rc, -EIO, "Lio", "read: Input/output error");
 
 	char path[] = "/tmp/test_layers_XXXXXX";
 	int fd = mkstemp(path);

@@ -46,7 +46,7 @@ sleep_ms(int ms)
 
 static void
 tb_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
-    struct scan_job_result *res)
+    struct scan_result *res)
 {
 	struct tb *t = ctx;
 	const char *m = job->image_id;
@@ -66,13 +66,13 @@ tb_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
 		/* runs until cancelled, like a scan that hangs */
 		while (!atomic_load(cancel))
 			sleep_ms(1);
-		scan_job_result_fail(res, -ECANCELED, ERROR_RETRYABLE,
+		scan_result_fail(res, -ECANCELED, ERROR_RETRYABLE,
 		    "spin cancelled");
 		goto out;
 	} else if (strncmp(m, "sleep:", 6) == 0) {
 		sleep_ms(atoi(m + 6));
 	} else if (strcmp(m, "fail") == 0) {
-		scan_job_result_fail(res, -EIO, ERROR_RETRYABLE, "boom %llu",
+		scan_result_fail(res, -EIO, ERROR_RETRYABLE, "boom %llu",
 		    (unsigned long long)job->id);
 		goto out;
 	}
@@ -117,7 +117,7 @@ static void
 release(struct scan_completion *c, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		scan_job_result_free(&c[i].result);
+		scan_result_free(&c[i].result);
 		scan_job_free(c[i].job);
 	}
 }
@@ -533,7 +533,7 @@ test_oci_host(void **state)
 	struct scan_completion c[2];
 	collect(p, c, 2);
 	for (int i = 0; i < 2; i++) {
-		struct scan_job_result *r = &c[i].result;
+		struct scan_result *r = &c[i].result;
 		assert_false(c[i].aborted);
 		assert_false(c[i].timed_out);
 		if (c[i].job_id == 1) {
@@ -560,7 +560,7 @@ test_oci_host(void **state)
 	    0);
 	struct scan_job *j = scan_job_new(5, ENTITY_HOST, "node-8", NULL, 0,
 	    NULL, 0, 1);
-	struct scan_job_result r = {0};
+	struct scan_result r = {0};
 	atomic_int cancel = SCAN_CANCEL_NONE;
 	scan_backend_oci.scan(ctx, j, &cancel, &r);
 	assert_int_equal(r.error_class, ERROR_PERMANENT);

@@ -149,11 +149,11 @@ test_header_valid(void **state)
 	assert_string_equal(rpmheader_string(r, RPMTAG_RELEASE), "4.el9");
 	assert_string_equal(rpmheader_string(r, 1047), "a");
 	uint32_t v = 0;
-	assert_int_equal(rpmheader_int32(r, RPMTAG_EPOCH, &v), 0);
+	assert_true(rpmheader_int32(r, RPMTAG_EPOCH, &v));
 	assert_int_equal(v, 2);
 	/* wrong type or absent */
 	assert_null(rpmheader_string(r, RPMTAG_EPOCH));
-	assert_int_equal(rpmheader_int32(r, RPMTAG_NAME, &v), -ENOENT);
+	assert_false(rpmheader_int32(r, RPMTAG_NAME, &v));
 	assert_null(rpmheader_string(r, 4242));
 	rpmheader_free(r);
 	free(b);

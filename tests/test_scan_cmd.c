@@ -62,6 +62,21 @@ run_sbomd(const char *args, char **out)
 	return WEXITSTATUS(st);
 }
 
+/* What the last run wrote to stderr. */
+static const char *
+run_stderr(void)
+{
+	static char buf[65536];
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/stderr", tmpdir);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
 static int
 setup(void **state)
 {
@@ -137,11 +152,16 @@ test_exit_codes(void **state)
 	    tmpdir);
 	assert_int_equal(run_sbomd(args, &out), 3);
 	assert_string_equal(out, "");
+	/* the message names the store, and the class as outcomes do */
+	assert_non_null(strstr(run_stderr(), "/empty"));
+	assert_non_null(strstr(run_stderr(), "(RETRYABLE)"));
 	/* a corrupt layout: a scan failure */
 	write_file("bad/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
 	write_file("bad/index.json", "{not json");
 	snprintf(args, sizeof(args), "scan oci:%s/bad", tmpdir);
 	assert_int_equal(run_sbomd(args, &out), 4);
+	assert_non_null(strstr(run_stderr(), "index.json"));
+	assert_non_null(strstr(run_stderr(), "(PERMANENT)"));
 	/* a dpkg database that is not one */
 	write_file("junk/var/lib/dpkg/status", "this is not a stanza\n");
 	snprintf(args, sizeof(args), "scan dir:%s/junk", tmpdir);

@@ -44,6 +44,7 @@
 #define _GNU_SOURCE
 
 #include "scan/backend.h"
+#include "scan/strv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,7 +61,9 @@
 
 #include <jansson.h>
 
+#include "util/clock.h"
 #include "util/duration.h"
+#include "util/errbuf.h"
 #include "util/xmalloc.h"
 
 extern char **environ;
@@ -88,9 +91,7 @@ exec_fini(void *ctx)
 	struct exec_ctx *x = ctx;
 	if (x == NULL)
 		return;
-	for (size_t i = 0; i < x->argc; i++)
-		free(x->argv[i]);
-	free(x->argv);
+	strv_free(x->argv, x->argc);
 	for (char **e = x->envp; *e != NULL; e++)
 		free(*e);
 	free(x->envp);
@@ -107,18 +108,18 @@ exec_init(const void *config, void **ctxp, char *err, size_t errlen)
 	*ctxp = NULL;
 	if (c == NULL || c->argc == 0 || c->argv == NULL ||
 	    c->argv[0] == NULL || c->argv[0][0] == '\0') {
-		snprintf(err, errlen, "scan.exec_argv: empty (the exec "
+		errbuf_set(err, errlen, "scan.exec_argv: empty (the exec "
 		    "backend needs at least the program)");
 		return -EINVAL;
 	}
 	if (c->argc > MAX_ARGS) {
-		snprintf(err, errlen, "scan.exec_argv: %zu arguments, at most "
-		    "%d", c->argc, MAX_ARGS);
+		errbuf_set(err, errlen, "scan.exec_argv: %zu arguments, at "
+		    "most %d", c->argc, MAX_ARGS);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < c->argc; i++) {
 		if (c->argv[i] == NULL) {
-			snprintf(err, errlen, "scan.exec_argv: argument %zu "
+			errbuf_set(err, errlen, "scan.exec_argv: argument %zu "
 			    "is missing", i + 1);
 			return -EINVAL;
 		}
@@ -126,21 +127,20 @@ exec_init(const void *config, void **ctxp, char *err, size_t errlen)
 	for (size_t i = 0; i < c->nretryable; i++) {
 		int code = c->retryable_exit_codes[i];
 		if (code < 1 || code > 255) {
-			snprintf(err, errlen, "scan.exec_retryable_exit_codes: "
-			    "%d is not an exit code (1..255)", code);
+			errbuf_set(err, errlen, "scan.exec_retryable_exit_codes"
+			    ": %d is not an exit code (1..255)", code);
 			return -EINVAL;
 		}
 	}
 	if (c->kill_grace_ms < 0) {
-		snprintf(err, errlen, "exec kill grace must not be negative");
+		errbuf_set(err, errlen,
+		    "exec kill grace must not be negative");
 		return -EINVAL;
 	}
 
 	x = xcalloc(1, sizeof(*x));
 	x->argc = c->argc;
-	x->argv = xcalloc(c->argc, sizeof(*x->argv));
-	for (size_t i = 0; i < c->argc; i++)
-		x->argv[i] = xstrdup(c->argv[i]);
+	x->argv = strv_copy(c->argv, c->argc);
 	if (c->nretryable > 0) {
 		x->retryable = xcalloc(c->nretryable, sizeof(int));
 		memcpy(x->retryable, c->retryable_exit_codes,
@@ -304,7 +304,7 @@ stderr_tail(const struct run *r, char *buf, size_t buflen)
 
 /* Appends ": <stderr tail>" to res->error when stderr said anything. */
 static void
-append_tail(struct scan_job_result *res, const struct run *r)
+append_tail(struct scan_result *res, const struct run *r)
 {
 	size_t used = strlen(res->error);
 	if (used + 3 >= sizeof(res->error))
@@ -393,11 +393,11 @@ sleep_ms(int ms)
 static void
 stop_group(pid_t pid, int64_t grace_ms)
 {
-	int64_t end = scan_clock_mono_ms() + grace_ms;
+	int64_t end = clock_mono_ms() + grace_ms;
 	if (child_ended(pid))
 		return;
 	(void)kill(-pid, SIGTERM);
-	while (!child_ended(pid) && scan_clock_mono_ms() < end)
+	while (!child_ended(pid) && clock_mono_ms() < end)
 		sleep_ms(10);
 }
 
@@ -435,7 +435,7 @@ pump(struct run *r, pid_t pid, const struct scan_job *job,
 	int64_t linger_until = 0;
 
 	for (;;) {
-		int64_t now = scan_clock_mono_ms();
+		int64_t now = clock_mono_ms();
 		if (atomic_load(cancel) != SCAN_CANCEL_NONE)
 			return STOP_CANCEL;
 		if (r->oversize)
@@ -501,7 +501,7 @@ is_retryable(const struct exec_ctx *x, int code)
 
 /* Exit 0: the output must be a JSON object. */
 static void
-take_output(struct run *r, struct scan_job_result *res)
+take_output(struct run *r, struct scan_result *res)
 {
 	json_error_t jerr;
 	json_t *doc;
@@ -509,14 +509,14 @@ take_output(struct run *r, struct scan_job_result *res)
 	r->out[r->out_len] = '\0';
 	doc = json_loadb(r->out, r->out_len, 0, &jerr);
 	if (doc == NULL) {
-		scan_job_result_fail(res, -EBADMSG, ERROR_PERMANENT,
+		scan_result_fail(res, -EBADMSG, ERROR_PERMANENT,
 		    "exec output is not JSON: %s (line %d, column %d)",
 		    r->out_len == 0 ? "no output" : jerr.text, jerr.line,
 		    jerr.column);
 		return;
 	}
 	if (!json_is_object(doc)) {
-		scan_job_result_fail(res, -EBADMSG, ERROR_PERMANENT,
+		scan_result_fail(res, -EBADMSG, ERROR_PERMANENT,
 		    "exec output is not JSON: a JSON object was expected");
 		json_decref(doc);
 		return;
@@ -530,127 +530,148 @@ take_output(struct run *r, struct scan_job_result *res)
 	r->out = NULL;
 }
 
+/* A child that could not be started: PERMANENT when the command is
+ * missing or not executable, RETRYABLE when the system is short of
+ * processes, memory or descriptors. */
 static void
-exec_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
-    struct scan_job_result *res)
+spawn_failed(struct scan_result *res, const char *prog, int e)
 {
-	const struct exec_ctx *x = ctx;
+	if (e == ENOENT || e == ENOTDIR)
+		scan_result_fail(res, -e, ERROR_PERMANENT,
+		    "exec: %s: command not found", prog);
+	else if (e == EACCES || e == EPERM || e == ENOEXEC)
+		scan_result_fail(res, -e, ERROR_PERMANENT,
+		    "exec: %s: not executable: %s", prog, strerror(e));
+	else
+		scan_result_fail(res, -e,
+		    e == EAGAIN || e == ENOMEM || e == EMFILE || e == ENFILE ?
+			ERROR_RETRYABLE : ERROR_PERMANENT,
+		    "exec: %s: cannot start: %s", prog, strerror(e));
+}
+
+/*
+ * Starts the tool with stdin on /dev/null and its stdout and stderr on
+ * fresh pipes, whose read ends (non-blocking) go to r. 0 with *pid set,
+ * or a negative errno with res filled.
+ */
+static int
+exec_start(const struct exec_ctx *x, char *const *argv, struct run *r,
+    pid_t *pid, struct scan_result *res)
+{
 	const char *prog = x->argv[0];
-	char *argv[MAX_ARGS + 1] = {0};
-	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, devnull = -1;
-	struct run r = {.out_fd = -1, .err_fd = -1, .max = x->max_sbom};
-	pid_t pid = -1;
-	int rc, status = 0;
-	char d[32], sbuf[32];
+	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, devnull = -1, e = 0;
 
-	for (size_t i = 0; i < x->argc; i++)
-		argv[i] = substitute(x->argv[i], job->image_id,
-		    scan_job_ref(job));
-
-	if (atomic_load(cancel) != SCAN_CANCEL_NONE) {
-		scan_job_result_fail(res, -ECANCELED, ERROR_RETRYABLE,
-		    "exec: %s: cancelled before it started", prog);
-		goto out;
-	}
+	*pid = -1;
 	if (pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0 ||
 	    (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
-		rc = errno;
-		scan_job_result_fail(res, -rc, ERROR_RETRYABLE,
-		    "exec: %s: cannot make pipes: %s", prog, strerror(rc));
+		e = errno;
+		scan_result_fail(res, -e, ERROR_RETRYABLE,
+		    "exec: %s: cannot make pipes: %s", prog, strerror(e));
 		goto out;
 	}
 	if (fcntl(outp[0], F_SETFL, O_NONBLOCK) != 0 ||
 	    fcntl(errp[0], F_SETFL, O_NONBLOCK) != 0) {
-		rc = errno;
-		scan_job_result_fail(res, -rc, ERROR_RETRYABLE,
-		    "exec: %s: fcntl: %s", prog, strerror(rc));
+		e = errno;
+		scan_result_fail(res, -e, ERROR_RETRYABLE,
+		    "exec: %s: fcntl: %s", prog, strerror(e));
 		goto out;
 	}
-
-	rc = spawn_child(argv, x->envp, devnull, outp[1], errp[1], &pid);
-	if (rc != 0) {
-		pid = -1;
-		if (rc == ENOENT || rc == ENOTDIR)
-			scan_job_result_fail(res, -rc, ERROR_PERMANENT,
-			    "exec: %s: command not found", prog);
-		else if (rc == EACCES || rc == EPERM || rc == ENOEXEC)
-			scan_job_result_fail(res, -rc, ERROR_PERMANENT,
-			    "exec: %s: not executable: %s", prog,
-			    strerror(rc));
-		else
-			scan_job_result_fail(res, -rc,
-			    rc == EAGAIN || rc == ENOMEM || rc == EMFILE ||
-				    rc == ENFILE ? ERROR_RETRYABLE :
-				    ERROR_PERMANENT,
-			    "exec: %s: cannot start: %s", prog, strerror(rc));
+	if ((e = spawn_child(argv, x->envp, devnull, outp[1], errp[1],
+		 pid)) != 0) {
+		*pid = -1;
+		spawn_failed(res, prog, e);
 		goto out;
 	}
-	/* Only the child writes to the pipes now: EOF when it is done. */
-	close_fd(&outp[1]);
-	close_fd(&errp[1]);
-	close_fd(&devnull);
-	r.out_fd = outp[0];
-	r.err_fd = errp[0];
+	/* Only the child holds the write ends now: EOF when it is done. */
+	r->out_fd = outp[0];
+	r->err_fd = errp[0];
 	outp[0] = errp[0] = -1;
-
-	enum stop_reason why = pump(&r, pid, job, cancel);
-	if (why != STOP_NONE)
-		stop_group(pid, x->grace_ms);
-	/* Whatever is left of the group goes with its leader. */
-	(void)kill(-pid, SIGKILL);
-	bool have_status = reap(pid, &status);
-	pid = -1;
-
-	switch (why) {
-	case STOP_CANCEL:
-		scan_job_result_fail(res, -ECANCELED, ERROR_RETRYABLE,
-		    "exec: %s: cancelled", prog);
-		goto out;
-	case STOP_TIMEOUT:
-		duration_format(job->timeout_ms, d, sizeof(d));
-		scan_job_result_fail(res, -ETIMEDOUT, ERROR_RETRYABLE,
-		    "scan timed out after %s (exec: %s killed)", d, prog);
-		append_tail(res, &r);
-		goto out;
-	case STOP_OVERSIZE:
-		scan_job_result_fail(res, -EFBIG, ERROR_PERMANENT,
-		    "exec: %s: SBOM larger than %zu bytes", prog, x->max_sbom);
-		goto out;
-	case STOP_NONE:
-		break;
-	}
-
-	if (!have_status) {
-		scan_job_result_fail(res, -ECHILD, ERROR_RETRYABLE,
-		    "exec: %s: exit status lost (is SIGCHLD ignored?)", prog);
-	} else if (WIFSIGNALED(status)) {
-		scan_job_result_fail(res, -EINTR, ERROR_RETRYABLE,
-		    "exec: %s killed by %s", prog,
-		    signal_name(WTERMSIG(status), sbuf, sizeof(sbuf)));
-		append_tail(res, &r);
-	} else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
-		int code = WEXITSTATUS(status);
-		scan_job_result_fail(res, -EIO,
-		    is_retryable(x, code) ? ERROR_RETRYABLE : ERROR_PERMANENT,
-		    "exec: %s exited with code %d", prog, code);
-		append_tail(res, &r);
-	} else if (r.out == NULL) {
-		scan_job_result_fail(res, -EBADMSG, ERROR_PERMANENT,
-		    "exec output is not JSON: no output");
-	} else {
-		take_output(&r, res);
-	}
-
 out:
-	if (pid > 0) {
-		(void)kill(-pid, SIGKILL);
-		reap(pid, &status);
-	}
 	close_fd(&outp[0]);
 	close_fd(&outp[1]);
 	close_fd(&errp[0]);
 	close_fd(&errp[1]);
 	close_fd(&devnull);
+	return -e;
+}
+
+/* The result of a run that ended (why) with the leader reaped (status,
+ * when have_status): the table of the module comment. */
+static void
+exec_result(const struct exec_ctx *x, const struct scan_job *job,
+    enum stop_reason why, bool have_status, int status, struct run *r,
+    struct scan_result *res)
+{
+	const char *prog = x->argv[0];
+	char d[32], sbuf[32];
+
+	switch (why) {
+	case STOP_CANCEL:
+		scan_result_fail(res, -ECANCELED, ERROR_RETRYABLE,
+		    "exec: %s: cancelled", prog);
+		return;
+	case STOP_TIMEOUT:
+		duration_format(job->timeout_ms, d, sizeof(d));
+		scan_result_fail(res, -ETIMEDOUT, ERROR_RETRYABLE,
+		    "scan timed out after %s (exec: %s killed)", d, prog);
+		append_tail(res, r);
+		return;
+	case STOP_OVERSIZE:
+		scan_result_fail(res, -EFBIG, ERROR_PERMANENT,
+		    "exec: %s: SBOM larger than %zu bytes", prog, x->max_sbom);
+		return;
+	case STOP_NONE:
+		break;
+	}
+	if (!have_status) {
+		scan_result_fail(res, -ECHILD, ERROR_RETRYABLE,
+		    "exec: %s: exit status lost (is SIGCHLD ignored?)", prog);
+	} else if (WIFSIGNALED(status)) {
+		scan_result_fail(res, -EINTR, ERROR_RETRYABLE,
+		    "exec: %s killed by %s", prog,
+		    signal_name(WTERMSIG(status), sbuf, sizeof(sbuf)));
+		append_tail(res, r);
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+		int code = WEXITSTATUS(status);
+		scan_result_fail(res, -EIO,
+		    is_retryable(x, code) ? ERROR_RETRYABLE : ERROR_PERMANENT,
+		    "exec: %s exited with code %d", prog, code);
+		append_tail(res, r);
+	} else if (r->out == NULL) {
+		scan_result_fail(res, -EBADMSG, ERROR_PERMANENT,
+		    "exec output is not JSON: no output");
+	} else {
+		take_output(r, res);
+	}
+}
+
+static void
+exec_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
+    struct scan_result *res)
+{
+	const struct exec_ctx *x = ctx;
+	char *argv[MAX_ARGS + 1] = {0};
+	struct run r = {.out_fd = -1, .err_fd = -1, .max = x->max_sbom};
+	pid_t pid;
+	int status = 0;
+
+	if (atomic_load(cancel) != SCAN_CANCEL_NONE) {
+		scan_result_fail(res, -ECANCELED, ERROR_RETRYABLE,
+		    "exec: %s: cancelled before it started", x->argv[0]);
+		return;
+	}
+	for (size_t i = 0; i < x->argc; i++)
+		argv[i] = substitute(x->argv[i], job->image_id,
+		    scan_job_ref(job));
+	if (exec_start(x, argv, &r, &pid, res) == 0) {
+		enum stop_reason why = pump(&r, pid, job, cancel);
+		if (why != STOP_NONE)
+			stop_group(pid, x->grace_ms);
+		/* Whatever is left of the group goes with its leader. */
+		(void)kill(-pid, SIGKILL);
+		bool have_status = reap(pid, &status);
+		exec_result(x, job, why, have_status, status, &r, res);
+	}
 	close_fd(&r.out_fd);
 	close_fd(&r.err_fd);
 	free(r.out);

@@ -4,6 +4,9 @@
  * scan.platform picking from multi-platform indexes); HOST jobs catalogue
  * scan.host_root and name the subject after the host.
  *
+ * The job's result is scan_run's own (one struct scan_result, nothing
+ * copied).
+ *
  * Cancellation: the flag is looked at before the scan starts, by the
  * layer walk before every tar entry (layer_limits.cancel), and after the
  * scan; a scan cancelled (aborted or timed out) has its result dropped and
@@ -15,6 +18,7 @@
  * so any number of workers may scan at once.
  */
 #include "scan/backend.h"
+#include "scan/strv.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -22,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/clock.h"
+#include "util/errbuf.h"
 #include "util/xmalloc.h"
 
 struct oci_ctx {
@@ -41,26 +47,23 @@ oci_init(const void *config, void **ctxp, char *err, size_t errlen)
 
 	*ctxp = NULL;
 	if (c == NULL) {
-		snprintf(err, errlen, "scan: oci backend without configuration");
+		errbuf_set(err, errlen,
+		    "scan: oci backend without configuration");
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < c->nstores; i++) {
 		if (c->stores[i] == NULL || c->stores[i][0] == '\0') {
-			snprintf(err, errlen, "scan.stores: entry %zu is empty",
-			    i + 1);
+			errbuf_set(err, errlen,
+			    "scan.stores: entry %zu is empty", i + 1);
 			return -EINVAL;
 		}
 	}
 	if (c->host_root != NULL && c->host_root[0] == '\0') {
-		snprintf(err, errlen, "scan.host_root: empty");
+		errbuf_set(err, errlen, "scan.host_root: empty");
 		return -EINVAL;
 	}
 	x = xcalloc(1, sizeof(*x));
-	if (c->nstores > 0) {
-		x->stores = xcalloc(c->nstores, sizeof(*x->stores));
-		for (size_t i = 0; i < c->nstores; i++)
-			x->stores[i] = xstrdup(c->stores[i]);
-	}
+	x->stores = strv_copy(c->stores, c->nstores);
 	x->nstores = c->nstores;
 	x->platform = c->platform != NULL && c->platform[0] != '\0' ?
 	    xstrdup(c->platform) : NULL;
@@ -75,18 +78,17 @@ oci_init(const void *config, void **ctxp, char *err, size_t errlen)
 
 static void
 oci_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
-    struct scan_job_result *res)
+    struct scan_result *res)
 {
 	const struct oci_ctx *x = ctx;
-	struct scan_result r;
 
 	if (atomic_load(cancel) != SCAN_CANCEL_NONE) {
-		scan_job_result_fail(res, -ECANCELED, ERROR_RETRYABLE,
+		scan_result_fail(res, -ECANCELED, ERROR_RETRYABLE,
 		    "scan cancelled before it started");
 		return;
 	}
 	if (job->kind == ENTITY_HOST && x->host_root == NULL) {
-		scan_job_result_fail(res, -EINVAL, ERROR_PERMANENT,
+		scan_result_fail(res, -EINVAL, ERROR_PERMANENT,
 		    "host %s: no scan.host_root configured for host scans",
 		    job->image_id);
 		return;
@@ -113,27 +115,14 @@ oci_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
 		.root = job->kind == ENTITY_HOST ? x->host_root : NULL,
 		.host_name = job->kind == ENTITY_HOST ? job->image_id : NULL,
 		.limits = &lim,
-		.now_ms = scan_clock_wall_ms(),
+		.now_ms = clock_wall_ms(),
 	};
-	scan_run(&req, &r);
-
-	res->rc = r.rc;
-	res->error_class = r.error_class;
-	snprintf(res->image_id, sizeof(res->image_id), "%s", r.image_id);
-	if (r.rc != 0) {
-		snprintf(res->error, sizeof(res->error), "%s", r.error);
-		scan_result_free(&r);
-	} else {
-		res->sbom = r.sbom;
-		res->sbom_len = r.sbom_len;
-		res->components = r.components;
-		r.sbom = NULL;
-	}
+	scan_run(&req, res);
 
 	/* Cancelled: whatever scan_run returned (-ECANCELED from the
 	 * layer walk, or a finished scan) is reported as aborted. */
 	if (atomic_load(cancel) != SCAN_CANCEL_NONE)
-		scan_job_result_fail(res, -ECANCELED, ERROR_RETRYABLE,
+		scan_result_fail(res, -ECANCELED, ERROR_RETRYABLE,
 		    "scan cancelled while running");
 }
 
@@ -143,9 +132,7 @@ oci_fini(void *ctx)
 	struct oci_ctx *x = ctx;
 	if (x == NULL)
 		return;
-	for (size_t i = 0; i < x->nstores; i++)
-		free(x->stores[i]);
-	free(x->stores);
+	strv_free(x->stores, x->nstores);
 	free(x->platform);
 	free(x->host_root);
 	free(x);

@@ -1,11 +1,11 @@
 /*
  * dirscan: the fileset of a plain directory tree (dir:ROOT, host scans).
  *
- * No walk of the whole tree: the wanted paths are a fixed list plus two
- * directories to list (var/lib/dpkg/status.d/ and usr/share/doc/, whose
- * entries give usr/share/doc/<pkg>/copyright), so a host with a million
- * files costs a few thousand system calls. The lists below mirror
- * fileset_wanted and every path is checked against it before it is put.
+ * No walk of the whole tree: the wanted paths are fileset_wanted_paths
+ * plus two directories to list (var/lib/dpkg/status.d/ and
+ * usr/share/doc/, whose entries give usr/share/doc/<pkg>/copyright), so a
+ * host with a million files costs a few thousand system calls. Every path
+ * is checked against fileset_wanted before it is put.
  *
  * Path resolution never lets the kernel follow a link: it walks one
  * component at a time from a descriptor of root with fstatat
@@ -37,131 +37,178 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/errbuf.h"
 #include "util/xmalloc.h"
 
 #define DIRSCAN_MAX_DEPTH 64
 #define DIRSCAN_MAX_PATH 8192
+/* Longer than any name (NAME_MAX). */
+#define DIRSCAN_MAX_NAME 256
 
-/* Outcome of resolving a path: an fd (>= 0), a skip, or -errno. */
-#define DIRSCAN_SKIP 1
+/* A path being resolved below the root (see the top). */
+struct dirscan_walk {
+	int stack[DIRSCAN_MAX_DEPTH + 1]; /* stack[0]: the root, not owned */
+	size_t depth;
+	char rest[DIRSCAN_MAX_PATH]; /* the path; what is left starts at pos */
+	size_t pos;
+	int hops; /* links followed */
+};
+
+static void
+walk_pop_to(struct dirscan_walk *w, size_t depth)
+{
+	while (w->depth > depth)
+		close(w->stack[w->depth--]);
+}
 
 /*
- * Resolves rel below rootfd; on success stores an open descriptor of the
- * regular file (want_dir false) or directory (true) in *out and returns
- * 0. DIRSCAN_SKIP when the path is missing, of another type, or leaves
- * root; -errno on a real error.
+ * The next component of the path into comp; *last when none follows it.
+ * 0; -ENOENT at the end of the path; -ENAMETOOLONG for a component longer
+ * than any name.
+ */
+static int
+walk_next(struct dirscan_walk *w, char comp[DIRSCAN_MAX_NAME], bool *last)
+{
+	while (w->rest[w->pos] == '/')
+		w->pos++;
+	if (w->rest[w->pos] == '\0')
+		return -ENOENT;
+	size_t b = w->pos;
+	while (w->rest[w->pos] != '\0' && w->rest[w->pos] != '/')
+		w->pos++;
+	size_t clen = w->pos - b, after = w->pos;
+	if (clen >= DIRSCAN_MAX_NAME)
+		return -ENAMETOOLONG;
+	memcpy(comp, w->rest + b, clen);
+	comp[clen] = '\0';
+	while (w->rest[after] == '/')
+		after++;
+	*last = w->rest[after] == '\0';
+	return 0;
+}
+
+/*
+ * Splices the target of the link comp (in the current directory) in
+ * front of the rest of the path; an absolute target restarts at the root.
+ * -ENOENT (skip the path) past DIRSCAN_MAX_HOPS or DIRSCAN_MAX_PATH.
+ */
+static int
+walk_link(struct dirscan_walk *w, const char *comp)
+{
+	char target[DIRSCAN_MAX_PATH], tmp[DIRSCAN_MAX_PATH];
+
+	if (++w->hops > DIRSCAN_MAX_HOPS)
+		return -ENOENT;
+	ssize_t n = readlinkat(w->stack[w->depth], comp, target,
+	    sizeof(target) - 1);
+	if (n <= 0 || (size_t)n >= sizeof(target) - 1)
+		return -ENOENT;
+	target[n] = '\0';
+	int m = snprintf(tmp, sizeof(tmp), "%s/%s", target, w->rest + w->pos);
+	if (m < 0 || (size_t)m >= sizeof(tmp))
+		return -ENOENT;
+	memcpy(w->rest, tmp, (size_t)m + 1);
+	w->pos = 0;
+	if (target[0] == '/')
+		walk_pop_to(w, 0);
+	return 0;
+}
+
+/* Opens the regular file comp of the current directory. */
+static int
+walk_open_file(struct dirscan_walk *w, const char *comp, int *out)
+{
+	struct stat st;
+	int fd = openat(w->stack[w->depth], comp, O_RDONLY | O_NOFOLLOW |
+		O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -ENOENT;
+	}
+	*out = fd;
+	return 0;
+}
+
+/* Enters the directory comp of the current directory. */
+static int
+walk_enter(struct dirscan_walk *w, const char *comp)
+{
+	if (w->depth == DIRSCAN_MAX_DEPTH)
+		return -ENOENT;
+	int fd = openat(w->stack[w->depth], comp,
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOTDIR || errno == ELOOP ? -ENOENT : -errno;
+	w->stack[++w->depth] = fd;
+	return 0;
+}
+
+/*
+ * Resolves rel below rootfd: 0 with an open descriptor of the regular
+ * file (want_dir false) or directory (true) in *out; -ENOENT when the
+ * path is missing, of another type or leaves the root (it is skipped);
+ * another negative errno on a real error.
  */
 static int
 dirscan_resolve(int rootfd, const char *rel, bool want_dir, int *out)
 {
-	int stack[DIRSCAN_MAX_DEPTH + 1];
-	size_t depth = 0; /* stack[0] is rootfd, not owned */
-	char rest[DIRSCAN_MAX_PATH], tmp[DIRSCAN_MAX_PATH];
-	char target[DIRSCAN_MAX_PATH];
-	size_t pos = 0;
-	int hops = 0, rc = DIRSCAN_SKIP;
+	struct dirscan_walk w = { .depth = 0 };
+	char comp[DIRSCAN_MAX_NAME];
+	struct stat st;
+	bool last;
+	int rc;
 
 	*out = -1;
-	stack[0] = rootfd;
-	if (strlen(rel) >= sizeof(rest))
-		return DIRSCAN_SKIP;
-	strcpy(rest, rel);
-
+	w.stack[0] = rootfd;
+	if (strlen(rel) >= sizeof(w.rest))
+		return -ENOENT;
+	strcpy(w.rest, rel);
 	for (;;) {
-		while (rest[pos] == '/')
-			pos++;
-		if (rest[pos] == '\0') {
-			if (!want_dir)
-				goto out; /* the path names a directory */
-			int fd = fcntl(stack[depth], F_DUPFD_CLOEXEC, 0);
-			if (fd < 0) {
-				rc = -errno;
-				goto out;
+		if ((rc = walk_next(&w, comp, &last)) == -ENOENT) {
+			/* The path names a directory. */
+			if (want_dir) {
+				*out = fcntl(w.stack[w.depth], F_DUPFD_CLOEXEC,
+				    0);
+				rc = *out >= 0 ? 0 : -errno;
 			}
-			*out = fd;
-			rc = 0;
-			goto out;
+			break;
 		}
-		size_t b = pos;
-		while (rest[pos] != '\0' && rest[pos] != '/')
-			pos++;
-		size_t clen = pos - b;
-		char comp[256];
-		if (clen >= sizeof(comp))
-			goto out; /* longer than any name (NAME_MAX) */
-		memcpy(comp, rest + b, clen);
-		comp[clen] = '\0';
-		size_t after = pos;
-		while (rest[after] == '/')
-			after++;
-		bool last = rest[after] == '\0';
-
+		if (rc != 0) {
+			rc = -ENOENT;
+			break;
+		}
 		if (strcmp(comp, ".") == 0)
 			continue;
 		if (strcmp(comp, "..") == 0) {
-			if (depth == 0)
-				goto out; /* climbs out of root */
-			close(stack[depth--]);
+			if (w.depth == 0) {
+				rc = -ENOENT; /* climbs out of the root */
+				break;
+			}
+			walk_pop_to(&w, w.depth - 1);
 			continue;
 		}
-
-		struct stat st;
-		if (fstatat(stack[depth], comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno != ENOENT && errno != ENOTDIR)
-				rc = -errno;
-			goto out;
+		if (fstatat(w.stack[w.depth], comp, &st,
+			AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = errno == ENOTDIR ? -ENOENT : -errno;
+			break;
 		}
 		if (S_ISLNK(st.st_mode)) {
-			if (++hops > DIRSCAN_MAX_HOPS)
-				goto out;
-			ssize_t n = readlinkat(stack[depth], comp, target,
-			    sizeof(target) - 1);
-			if (n <= 0 || (size_t)n >= sizeof(target) - 1)
-				goto out;
-			target[n] = '\0';
-			int m = snprintf(tmp, sizeof(tmp), "%s/%s", target,
-			    rest + pos);
-			if (m < 0 || (size_t)m >= sizeof(tmp))
-				goto out;
-			memcpy(rest, tmp, (size_t)m + 1);
-			pos = 0;
-			if (target[0] == '/')
-				while (depth > 0)
-					close(stack[depth--]);
-			continue;
+			rc = walk_link(&w, comp);
+		} else if (last && !want_dir) {
+			rc = S_ISREG(st.st_mode) ?
+			    walk_open_file(&w, comp, out) : -ENOENT;
+			break;
+		} else {
+			rc = S_ISDIR(st.st_mode) ? walk_enter(&w, comp) :
+						   -ENOENT;
 		}
-		if (last && !want_dir) {
-			if (!S_ISREG(st.st_mode))
-				goto out;
-			int fd = openat(stack[depth], comp,
-			    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-				O_CLOEXEC);
-			if (fd < 0) {
-				rc = errno == ENOENT ? DIRSCAN_SKIP : -errno;
-				goto out;
-			}
-			if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-				close(fd);
-				goto out;
-			}
-			*out = fd;
-			rc = 0;
-			goto out;
-		}
-		if (!S_ISDIR(st.st_mode) || depth == DIRSCAN_MAX_DEPTH)
-			goto out;
-		int fd = openat(stack[depth], comp,
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0) {
-			rc = errno == ENOENT || errno == ENOTDIR ||
-				errno == ELOOP ? DIRSCAN_SKIP : -errno;
-			goto out;
-		}
-		stack[++depth] = fd;
+		if (rc != 0)
+			break;
 	}
-out:
-	while (depth > 0)
-		close(stack[depth--]);
+	walk_pop_to(&w, 0);
 	return rc;
 }
 
@@ -175,47 +222,32 @@ struct dirscan {
 	size_t errlen;
 };
 
-/* Reads the file at rel (if it resolves) into fs under rel. */
+/* Fills err with "ROOT/REL: strerror(-rc)"; returns rc. */
 static int
-dirscan_file(struct dirscan *ds, const char *rel)
+dirscan_fail(const struct dirscan *ds, const char *rel, int rc)
 {
-	fileset *fs = ds->fs;
-	int rootfd = ds->rootfd;
-	const char *root = ds->root, *sep = ds->sep;
-	char *err = ds->err;
-	size_t errlen = ds->errlen;
-	int fd = -1, rc;
-	unsigned char *buf = NULL;
+	errbuf_set(ds->err, ds->errlen, "%s%s%s: %s", ds->root, ds->sep, rel,
+	    strerror(-rc));
+	return rc;
+}
 
-	if (!fileset_wanted(rel))
-		return 0;
-	rc = dirscan_resolve(rootfd, rel, false, &fd);
-	if (rc == DIRSCAN_SKIP)
-		return 0;
-	if (rc < 0) {
-		snprintf(err, errlen, "%s%s%s: %s", root, sep, rel, strerror(-rc));
-		return rc;
-	}
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "%s%s%s: %s", root, sep, rel, strerror(-rc));
-		goto out;
-	}
-	if ((unsigned long long)st.st_size > FILESET_MAX_FILE) {
-		rc = -EFBIG;
-		goto toobig;
-	}
-	/* The size may change under us: read until EOF, but never more
-	 * than one byte past the bound. */
-	size_t cap = (size_t)st.st_size + 1, len = 0;
+/* Reads all of fd (st_size bytes when it was opened; the size may change
+ * under us): read until EOF, but never more than one byte past the
+ * bound. -EFBIG past FILESET_MAX_FILE, -errno when a read fails. */
+static int
+dirscan_read(int fd, off_t st_size, unsigned char **out, size_t *outlen)
+{
+	size_t cap, len = 0;
+	unsigned char *buf;
+
+	if ((unsigned long long)st_size > FILESET_MAX_FILE)
+		return -EFBIG;
+	cap = (size_t)st_size + 1;
 	buf = xmalloc(cap);
 	for (;;) {
 		if (len == cap) {
-			if (cap > FILESET_MAX_FILE) {
-				rc = -EFBIG;
-				goto toobig;
-			}
+			if (cap > FILESET_MAX_FILE)
+				break;
 			cap = cap * 2 > (size_t)FILESET_MAX_FILE + 1 ?
 			    (size_t)FILESET_MAX_FILE + 1 : cap * 2;
 			buf = xrealloc(buf, cap);
@@ -224,34 +256,57 @@ dirscan_file(struct dirscan *ds, const char *rel)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			rc = -errno;
-			snprintf(err, errlen, "%s%s%s: %s", root, sep, rel,
-			    strerror(-rc));
-			goto out;
+			int rc = -errno;
+			free(buf);
+			return rc;
 		}
 		if (n == 0)
 			break;
 		len += (size_t)n;
 	}
 	if (len > FILESET_MAX_FILE) {
-		rc = -EFBIG;
-		goto toobig;
+		free(buf);
+		return -EFBIG;
 	}
-	rc = fileset_put(fs, rel, buf, len);
-	if (rc == -EFBIG)
-		snprintf(err, errlen, "%s%s%s: the fileset is full (%u files, "
-		    "%u bytes at most)", root, sep, rel, (unsigned)FILESET_MAX_FILES,
-		    (unsigned)FILESET_MAX_BYTES);
-	else if (rc < 0)
-		snprintf(err, errlen, "%s%s%s: %s", root, sep, rel, strerror(-rc));
-	goto out;
-toobig:
-	snprintf(err, errlen, "%s%s%s: larger than %u bytes, the most sbomd "
-	    "reads of one file", root, sep, rel, (unsigned)FILESET_MAX_FILE);
-out:
+	*out = buf;
+	*outlen = len;
+	return 0;
+}
+
+/* Reads the file at rel (if it resolves) into fs under rel. */
+static int
+dirscan_file(struct dirscan *ds, const char *rel)
+{
+	unsigned char *buf = NULL;
+	struct stat st;
+	size_t len = 0;
+	int fd = -1, rc;
+
+	if (!fileset_wanted(rel))
+		return 0;
+	if ((rc = dirscan_resolve(ds->rootfd, rel, false, &fd)) != 0)
+		return rc == -ENOENT ? 0 : dirscan_fail(ds, rel, rc);
+	if (fstat(fd, &st) < 0)
+		rc = -errno;
+	else
+		rc = dirscan_read(fd, st.st_size, &buf, &len);
+	close(fd);
+	if (rc == -EFBIG) {
+		errbuf_set(ds->err, ds->errlen, "%s%s%s: larger than %u bytes, "
+		    "the most sbomd reads of one file", ds->root, ds->sep, rel,
+		    (unsigned)FILESET_MAX_FILE);
+		return rc;
+	}
+	if (rc != 0)
+		return dirscan_fail(ds, rel, rc);
+	rc = fileset_put(ds->fs, rel, buf, len);
 	free(buf);
-	if (fd >= 0)
-		close(fd);
+	if (rc == -EFBIG)
+		errbuf_set(ds->err, ds->errlen, "%s%s%s: the fileset is full "
+		    "(%u files, %u bytes at most)", ds->root, ds->sep, rel,
+		    (unsigned)FILESET_MAX_FILES, (unsigned)FILESET_MAX_BYTES);
+	else if (rc != 0)
+		dirscan_fail(ds, rel, rc);
 	return rc;
 }
 
@@ -259,35 +314,22 @@ out:
 static int
 dirscan_listed(struct dirscan *ds, const char *dir, const char *suffix)
 {
-	int rootfd = ds->rootfd;
-	const char *root = ds->root, *sep = ds->sep;
-	char *err = ds->err;
-	size_t errlen = ds->errlen;
 	int fd = -1, rc;
-	DIR *dp = NULL;
+	DIR *dp;
 
-	rc = dirscan_resolve(rootfd, dir, true, &fd);
-	if (rc == DIRSCAN_SKIP)
-		return 0;
-	if (rc < 0) {
-		snprintf(err, errlen, "%s%s%s: %s", root, sep, dir, strerror(-rc));
+	if ((rc = dirscan_resolve(ds->rootfd, dir, true, &fd)) != 0)
+		return rc == -ENOENT ? 0 : dirscan_fail(ds, dir, rc);
+	if ((dp = fdopendir(fd)) == NULL) {
+		rc = dirscan_fail(ds, dir, -errno);
+		close(fd);
 		return rc;
 	}
-	dp = fdopendir(fd);
-	if (dp == NULL) {
-		rc = -errno;
-		snprintf(err, errlen, "%s%s%s: %s", root, sep, dir, strerror(-rc));
-		goto out;
-	}
-	fd = -1; /* owned by dp now */
 	for (;;) {
 		errno = 0;
 		struct dirent *de = readdir(dp);
 		if (de == NULL) {
-			rc = -errno;
-			if (rc < 0)
-				snprintf(err, errlen, "%s%s%s: %s", root, sep, dir,
-				    strerror(-rc));
+			if ((rc = -errno) < 0)
+				dirscan_fail(ds, dir, rc);
 			break;
 		}
 		if (strcmp(de->d_name, ".") == 0 ||
@@ -301,40 +343,25 @@ dirscan_listed(struct dirscan *ds, const char *dir, const char *suffix)
 		if ((rc = dirscan_file(ds, rel)) < 0)
 			break;
 	}
-out:
-	if (dp != NULL)
-		closedir(dp);
-	if (fd >= 0)
-		close(fd);
+	closedir(dp);
 	return rc;
 }
 
 int
 dirscan_load(fileset *fs, const char *root, char *err, size_t errlen)
 {
-	static const char *const fixed[] = {
-		"etc/os-release",
-		"usr/lib/os-release",
-		"etc/debian_version",
-		"var/lib/dpkg/status",
-		"lib/apk/db/installed",
-		"var/lib/rpm/rpmdb.sqlite",
-		"usr/lib/sysimage/rpm/rpmdb.sqlite",
-		"var/lib/rpm/Packages",
-		"var/lib/rpm/Packages.db",
-	};
 	int rc = 0;
 	int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0) {
 		rc = -errno;
-		snprintf(err, errlen, "%s: %s", root, strerror(-rc));
+		errbuf_set(err, errlen, "%s: %s", root, strerror(-rc));
 		return rc;
 	}
 	size_t rlen = strlen(root);
 	struct dirscan ds = {fs, rootfd, root,
 	    rlen > 0 && root[rlen - 1] == '/' ? "" : "/", err, errlen};
-	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-		if ((rc = dirscan_file(&ds, fixed[i])) < 0)
+	for (size_t i = 0; fileset_wanted_paths[i] != NULL; i++)
+		if ((rc = dirscan_file(&ds, fileset_wanted_paths[i])) < 0)
 			goto out;
 	rc = dirscan_listed(&ds, "var/lib/dpkg/status.d", "");
 	if (rc < 0)

@@ -145,24 +145,26 @@ fileset_component(const char *s, size_t len)
 	    !(len == 2 && s[0] == '.' && s[1] == '.');
 }
 
+const char *const fileset_wanted_paths[] = {
+	"etc/os-release",
+	"usr/lib/os-release",
+	"etc/debian_version", /* Debian's point release */
+	"var/lib/dpkg/status",
+	"lib/apk/db/installed",
+	"var/lib/rpm/rpmdb.sqlite",
+	"usr/lib/sysimage/rpm/rpmdb.sqlite",
+	"var/lib/rpm/Packages",	   /* Berkeley DB: reported unsupported */
+	"var/lib/rpm/Packages.db", /* ndb: reported unsupported */
+	NULL,
+};
+
 bool
 fileset_wanted(const char *path)
 {
-	static const char *const exact[] = {
-		"etc/os-release",
-		"usr/lib/os-release",
-		"etc/debian_version", /* Debian's point release */
-		"var/lib/dpkg/status",
-		"lib/apk/db/installed",
-		"var/lib/rpm/rpmdb.sqlite",
-		"usr/lib/sysimage/rpm/rpmdb.sqlite",
-		"var/lib/rpm/Packages",	   /* Berkeley DB: reported unsupported */
-		"var/lib/rpm/Packages.db", /* ndb: reported unsupported */
-	};
 	if (!fileset_path_ok(path))
 		return false;
-	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
-		if (strcmp(path, exact[i]) == 0)
+	for (size_t i = 0; fileset_wanted_paths[i] != NULL; i++)
+		if (strcmp(path, fileset_wanted_paths[i]) == 0)
 			return true;
 
 	static const char statusd[] = "var/lib/dpkg/status.d/";

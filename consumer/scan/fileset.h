@@ -35,8 +35,12 @@ struct fileset_file {
 fileset *fileset_new(void);
 void fileset_free(fileset *fs);
 
-/* Whether a cataloger reads this path (so the walker keeps it). */
+/* Whether a cataloger reads this path (so the walker keeps it): one of
+ * fileset_wanted_paths, a file directly in var/lib/dpkg/status.d/, or
+ * usr/share/doc/<package>/copyright. */
 bool fileset_wanted(const char *path);
+/* The paths fileset_wanted names one by one; NULL-terminated. */
+extern const char *const fileset_wanted_paths[];
 
 /*
  * Stores a copy of data under path, replacing any earlier file. -EFBIG

@@ -14,7 +14,8 @@
  * worker's `cur`, or the done queue; it leaves the pool through
  * scan_pool_poll (or scan_pool_free). So every job completes exactly once.
  *
- * Concurrency:
+ * Concurrency (where the pool sits among the service's threads:
+ * docs/architecture.md, "Data flow and threads"):
  *  - One mutex (mu) guards both queues, the workers' `cur` pointers, the
  *    counters and the stop flags. Nothing blocks while holding it but a
  *    non-blocking eventfd write/read.
@@ -40,7 +41,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,12 +50,13 @@
 
 #include "util/clock.h"
 #include "util/duration.h"
+#include "util/errbuf.h"
 #include "util/xmalloc.h"
 
 struct pool_item {
 	struct scan_job *job;
 	atomic_int cancel; /* enum scan_cancel */
-	struct scan_job_result res;
+	struct scan_result res;
 	bool started;
 	bool aborted, timed_out;
 	struct pool_item *next; /* in the pending or the done queue */
@@ -95,99 +96,6 @@ struct scan_pool {
 	bool watchdog_started;
 };
 
-/* ---- clocks, jobs, results ---- */
-
-int64_t
-scan_clock_mono_ms(void)
-{
-	return clock_mono_ms();
-}
-
-int64_t
-scan_clock_wall_ms(void)
-{
-	return clock_wall_ms();
-}
-
-static char **
-copy_strv(const char *const *v, size_t n)
-{
-	if (n == 0)
-		return NULL;
-	char **c = xcalloc(n, sizeof(*c));
-	for (size_t i = 0; i < n; i++)
-		c[i] = xstrdup(v[i] != NULL ? v[i] : "");
-	return c;
-}
-
-static void
-free_strv(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-struct scan_job *
-scan_job_new(uint64_t id, enum entity_kind kind, const char *image_id,
-    const char *const *tags, size_t ntags, const char *const *digests,
-    size_t ndigests, uint32_t attempt)
-{
-	struct scan_job *j = xcalloc(1, sizeof(*j));
-	j->id = id;
-	j->kind = kind;
-	j->image_id = xstrdup(image_id != NULL ? image_id : "");
-	j->repo_tags = copy_strv(tags, ntags);
-	j->ntags = ntags;
-	j->repo_digests = copy_strv(digests, ndigests);
-	j->ndigests = ndigests;
-	j->attempt = attempt;
-	return j;
-}
-
-void
-scan_job_free(struct scan_job *job)
-{
-	if (job == NULL)
-		return;
-	free(job->image_id);
-	free_strv(job->repo_tags, job->ntags);
-	free_strv(job->repo_digests, job->ndigests);
-	free(job);
-}
-
-const char *
-scan_job_ref(const struct scan_job *job)
-{
-	if (job->ndigests > 0 && job->repo_digests[0][0] != '\0')
-		return job->repo_digests[0];
-	if (job->ntags > 0 && job->repo_tags[0][0] != '\0')
-		return job->repo_tags[0];
-	return job->image_id;
-}
-
-void
-scan_job_result_free(struct scan_job_result *res)
-{
-	free(res->sbom);
-	res->sbom = NULL;
-	res->sbom_len = 0;
-}
-
-void
-scan_job_result_fail(struct scan_job_result *res, int rc,
-    enum error_class cls, const char *fmt, ...)
-{
-	va_list ap;
-	scan_job_result_free(res);
-	res->components = 0;
-	res->rc = rc;
-	res->error_class = cls;
-	va_start(ap, fmt);
-	vsnprintf(res->error, sizeof(res->error), fmt, ap);
-	va_end(ap);
-}
-
 /* ---- queues (mu held) ---- */
 
 static void
@@ -212,13 +120,13 @@ push_done(scan_pool *p, struct pool_item *it)
 static void
 finish_item(struct pool_item *it, int64_t now_mono)
 {
-	struct scan_job_result *r = &it->res;
+	struct scan_result *r = &it->res;
 	const struct scan_job *j = it->job;
 	int c = atomic_load(&it->cancel);
 
 	if (c == SCAN_CANCEL_ABORT) {
 		it->aborted = true;
-		scan_job_result_fail(r, -ECANCELED, ERROR_RETRYABLE,
+		scan_result_fail(r, -ECANCELED, ERROR_RETRYABLE,
 		    "scan aborted");
 	} else if (c == SCAN_CANCEL_TIMEOUT ||
 	    (r->rc != 0 && j->deadline_ms > 0 && now_mono >= j->deadline_ms)) {
@@ -226,11 +134,11 @@ finish_item(struct pool_item *it, int64_t now_mono)
 		it->timed_out = true;
 		if (r->rc != -ETIMEDOUT || r->error[0] == '\0') {
 			duration_format(j->timeout_ms, d, sizeof(d));
-			scan_job_result_fail(r, -ETIMEDOUT, ERROR_RETRYABLE,
+			scan_result_fail(r, -ETIMEDOUT, ERROR_RETRYABLE,
 			    "scan timed out after %s", d);
 		}
 		r->error_class = ERROR_RETRYABLE;
-		scan_job_result_free(r);
+		scan_result_free(r);
 	}
 }
 
@@ -238,8 +146,8 @@ static void
 abort_queued(scan_pool *p, struct pool_item *it)
 {
 	atomic_store(&it->cancel, SCAN_CANCEL_ABORT);
-	it->res.started_at_ms = scan_clock_wall_ms();
-	finish_item(it, scan_clock_mono_ms());
+	it->res.started_at_ms = clock_wall_ms();
+	finish_item(it, clock_mono_ms());
 	push_done(p, it);
 }
 
@@ -277,20 +185,20 @@ worker_main(void *arg)
 		struct scan_job *job = it->job;
 		int64_t t = job->timeout_ms == 0 ? p->default_timeout_ms :
 		    job->timeout_ms < 0 ? 0 : job->timeout_ms;
-		int64_t t0 = scan_clock_mono_ms();
+		int64_t t0 = clock_mono_ms();
 		job->timeout_ms = t;
 		job->deadline_ms = t > 0 ? t0 + t : 0;
 		if (job->deadline_ms > 0)
 			pthread_cond_signal(&p->watch_cv);
 		pthread_mutex_unlock(&p->mu);
 
-		int64_t started = scan_clock_wall_ms();
+		int64_t started = clock_wall_ms();
 		memset(&it->res, 0, sizeof(it->res));
 		if (atomic_load(&it->cancel) == SCAN_CANCEL_NONE)
 			p->backend->scan(p->ctx, job, &it->cancel, &it->res);
 		else
 			it->res.rc = -ECANCELED;
-		int64_t t1 = scan_clock_mono_ms();
+		int64_t t1 = clock_mono_ms();
 		it->res.started_at_ms = started;
 		it->res.duration_ms = t1 - t0;
 
@@ -318,7 +226,7 @@ watchdog_main(void *arg)
 
 	pthread_mutex_lock(&p->mu);
 	while (!p->watch_stop) {
-		int64_t now = scan_clock_mono_ms(), next = INT64_MAX;
+		int64_t now = clock_mono_ms(), next = INT64_MAX;
 		for (int i = 0; i < p->nworkers; i++) {
 			struct pool_item *it = p->workers[i].cur;
 			if (it == NULL || it->job->deadline_ms <= 0 ||
@@ -364,17 +272,17 @@ scan_pool_new(const struct scan_backend *b, void *backend_ctx,
 	int rc;
 
 	if (b == NULL || b->scan == NULL || cfg == NULL) {
-		snprintf(err, errlen, "scan pool: no backend");
+		errbuf_set(err, errlen, "scan pool: no backend");
 		return NULL;
 	}
 	if (cfg->workers < 1 || cfg->workers > SCAN_POOL_MAX_WORKERS) {
-		snprintf(err, errlen,
+		errbuf_set(err, errlen,
 		    "scan.workers: %d is not between 1 and %d", cfg->workers,
 		    SCAN_POOL_MAX_WORKERS);
 		return NULL;
 	}
 	if (cfg->timeout_ms < 0) {
-		snprintf(err, errlen, "scan.timeout: must not be negative");
+		errbuf_set(err, errlen, "scan.timeout: must not be negative");
 		return NULL;
 	}
 
@@ -386,7 +294,7 @@ scan_pool_new(const struct scan_backend *b, void *backend_ctx,
 	p->workers = xcalloc((size_t)cfg->workers, sizeof(*p->workers));
 	p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (p->efd < 0) {
-		snprintf(err, errlen, "scan pool: eventfd: %s",
+		errbuf_set(err, errlen, "scan pool: eventfd: %s",
 		    strerror(errno));
 		free(p->workers);
 		free(p);
@@ -397,7 +305,8 @@ scan_pool_new(const struct scan_backend *b, void *backend_ctx,
 	if ((rc = cond_init_mono(&p->done_cv)) != 0 ||
 	    (rc = cond_init_mono(&p->watch_cv)) != 0) {
 		/* glibc cannot fail here; be plain about it if one does */
-		snprintf(err, errlen, "scan pool: condvar: %s", strerror(rc));
+		fprintf(stderr, "sbomd: scan pool: condvar: %s\n",
+		    strerror(rc));
 		abort();
 	}
 
@@ -415,7 +324,7 @@ scan_pool_new(const struct scan_backend *b, void *backend_ctx,
 	return p;
 
 fail:
-	snprintf(err, errlen, "scan pool: starting %d workers: %s",
+	errbuf_set(err, errlen, "scan pool: starting %d workers: %s",
 	    cfg->workers, strerror(rc));
 	scan_pool_free(p);
 	return NULL;
@@ -524,7 +433,7 @@ scan_pool_wait(scan_pool *p, int timeout_ms)
 	bool any;
 
 	if (timeout_ms >= 0)
-		abstime_mono(scan_clock_mono_ms() + timeout_ms, &ts);
+		abstime_mono(clock_mono_ms() + timeout_ms, &ts);
 	pthread_mutex_lock(&p->mu);
 	while (p->ndone == 0 && !p->shut) {
 		if (timeout_ms < 0) {
@@ -623,7 +532,7 @@ scan_pool_free(scan_pool *p)
 	while (p->done_head != NULL) {
 		struct pool_item *it = p->done_head;
 		p->done_head = it->next;
-		scan_job_result_free(&it->res);
+		scan_result_free(&it->res);
 		scan_job_free(it->job);
 		free(it);
 	}

@@ -32,7 +32,7 @@ struct scan_completion {
 	uint64_t job_id;
 	struct scan_job *job;	/* the submitted job, back to the caller:
 				 * scan_job_free it */
-	struct scan_job_result result; /* scan_job_result_free it */
+	struct scan_result result; /* scan_result_free it */
 	/*
 	 * aborted: scan_pool_abort or scan_pool_shutdown ended it (result
 	 * rc -ECANCELED "scan aborted", whatever the backend had reached).

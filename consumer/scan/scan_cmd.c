@@ -13,9 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "scan/scanner.h"
+#include "util/clock.h"
+#include "util/xmalloc.h"
 
 static void
 usage(FILE *f)
@@ -63,13 +64,118 @@ split_oci(char *spec, char **digest, char **tag)
 	}
 }
 
+/* What a target names, and the storage the request points into. */
+struct scan_target {
+	char *spec;	       /* a copy of the argument, cut up in place */
+	const char *stores[1];
+	const char *digests[1], *tags[1];
+	char content[4096];    /* containerd's content store under a root */
+	const char *digest;    /* oci:DIR@sha256:… (manifest digest or ID) */
+};
+
+/*
+ * Fills req from the target argument (see the top). 0, or -EINVAL with a
+ * message on stderr.
+ */
+static int
+scan_target(const char *arg, struct scan_target *t, struct scan_request *req)
+{
+	char *digest = NULL, *tag = NULL, *s = t->spec;
+
+	if (strncmp(s, "oci:", 4) == 0) {
+		split_oci(s + 4, &digest, &tag);
+		t->stores[0] = s + 4;
+	} else if (strncmp(s, "docker-archive:", 15) == 0) {
+		t->stores[0] = s + 15;
+	} else if (strncmp(s, "containerd:", 11) == 0) {
+		char *root = s + 11, *at = strstr(root, "@sha256:");
+		struct stat st;
+		if (at == NULL) {
+			fprintf(stderr, "sbomd scan: containerd targets need "
+			    "@IMAGE_ID: %s\n", arg);
+			return -EINVAL;
+		}
+		*at = '\0';
+		req->image_id = at + 1;
+		/* containerd's root, or its content store itself */
+		snprintf(t->content, sizeof(t->content),
+		    "%s/io.containerd.content.v1.content", root);
+		t->stores[0] = stat(t->content, &st) == 0 ? t->content : root;
+	} else if (strncmp(s, "dir:", 4) == 0) {
+		req->root = s + 4;
+		req->kind = ENTITY_HOST;
+		req->host_name = req->root;
+	} else {
+		fprintf(stderr, "sbomd scan: unknown target \"%s\"\n", arg);
+		usage(stderr);
+		return -EINVAL;
+	}
+	if (req->root == NULL) {
+		req->stores = t->stores;
+		req->nstores = 1;
+	}
+	if (tag != NULL) {
+		t->tags[0] = tag;
+		req->repo_tags = t->tags;
+		req->ntags = 1;
+	}
+	t->digest = digest;
+	return 0;
+}
+
+/* Runs the scan; a digest is tried as a manifest digest, then as an
+ * image ID. */
+static void
+scan_target_run(struct scan_target *t, struct scan_request *req,
+    struct scan_result *res)
+{
+	if (t->digest == NULL) {
+		scan_run(req, res);
+		return;
+	}
+	t->digests[0] = t->digest;
+	req->repo_digests = t->digests;
+	req->ndigests = 1;
+	scan_run(req, res);
+	if (res->rc == -ENOENT) {
+		req->repo_digests = NULL;
+		req->ndigests = 0;
+		req->image_id = t->digest;
+		scan_run(req, res);
+	}
+}
+
+/* The SBOM to stdout, a summary or the error to stderr; the exit
+ * status. */
+static int
+scan_report(const struct scan_result *res)
+{
+	if (res->rc != 0) {
+		fprintf(stderr, "sbomd scan: %s (%s)\n", res->error,
+		    error_class_name(res->error_class));
+		return res->rc == -ENOENT || res->rc == -EAGAIN ? 3 : 4;
+	}
+	if (fwrite(res->sbom, 1, res->sbom_len, stdout) != res->sbom_len ||
+	    fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
+		perror("sbomd scan: writing the SBOM");
+		return 4;
+	}
+	fprintf(stderr, "sbomd scan: %zu packages%s%s\n", res->components,
+	    res->image_id[0] ? " in " : "", res->image_id);
+	return 0;
+}
+
 int
 scan_main(int argc, char **argv)
 {
 	const char *platform = NULL;
-	int i = 1;
+	struct scan_target t = { 0 };
+	struct scan_result res;
+	int i = 1, status;
+
 	for (; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			return 0;
 		}
@@ -83,98 +189,19 @@ scan_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	char *target = strdup(argv[i]);
-	if (target == NULL)
-		return 4;
-
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
 	struct scan_request req = {
 		.kind = ENTITY_IMAGE,
 		.platform = platform,
-		.now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+		.now_ms = clock_wall_ms(),
 	};
-	const char *stores[1];
-	const char *digests[1], *tags[1];
-	char content[4096];
-	char *digest = NULL, *tag = NULL;
-	int status = 2;
-
-	if (strncmp(target, "oci:", 4) == 0) {
-		char *dir = target + 4;
-		split_oci(dir, &digest, &tag);
-		stores[0] = dir;
-	} else if (strncmp(target, "docker-archive:", 15) == 0) {
-		stores[0] = target + 15;
-	} else if (strncmp(target, "containerd:", 11) == 0) {
-		char *root = target + 11;
-		char *at = strstr(root, "@sha256:");
-		if (at == NULL) {
-			fprintf(stderr, "sbomd scan: containerd targets need "
-			    "@IMAGE_ID: %s\n", argv[i]);
-			goto out;
-		}
-		*at = '\0';
-		req.image_id = at + 1;
-		/* containerd's root, or its content store itself */
-		struct stat st;
-		snprintf(content, sizeof(content),
-		    "%s/io.containerd.content.v1.content", root);
-		stores[0] = stat(content, &st) == 0 ? content : root;
-	} else if (strncmp(target, "dir:", 4) == 0) {
-		req.root = target + 4;
-		req.kind = ENTITY_HOST;
-		req.host_name = req.root;
+	t.spec = xstrdup(argv[i]);
+	if (scan_target(argv[i], &t, &req) != 0) {
+		status = 2;
 	} else {
-		fprintf(stderr, "sbomd scan: unknown target \"%s\"\n", argv[i]);
-		usage(stderr);
-		goto out;
+		scan_target_run(&t, &req, &res);
+		status = scan_report(&res);
+		scan_result_free(&res);
 	}
-	if (req.root == NULL) {
-		req.stores = stores;
-		req.nstores = 1;
-	}
-	if (tag != NULL) {
-		tags[0] = tag;
-		req.repo_tags = tags;
-		req.ntags = 1;
-	}
-
-	struct scan_result res;
-	if (digest != NULL) {
-		/* a manifest digest first, then an image ID */
-		digests[0] = digest;
-		req.repo_digests = digests;
-		req.ndigests = 1;
-		scan_run(&req, &res);
-		if (res.rc == -ENOENT) {
-			req.repo_digests = NULL;
-			req.ndigests = 0;
-			req.image_id = digest;
-			scan_run(&req, &res);
-		}
-	} else {
-		scan_run(&req, &res);
-	}
-	if (res.rc != 0) {
-		fprintf(stderr, "sbomd scan: %s (%s)\n", res.error,
-		    res.error_class == ERROR_RETRYABLE ? "retryable" :
-		    "permanent");
-		status = res.rc == -ENOENT || res.rc == -EAGAIN ? 3 : 4;
-		goto out;
-	}
-	if (fwrite(res.sbom, 1, res.sbom_len, stdout) != res.sbom_len ||
-	    fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
-		perror("sbomd scan: writing the SBOM");
-		status = 4;
-	} else {
-		fprintf(stderr, "sbomd scan: %zu packages%s%s\n",
-		    res.components, res.image_id[0] ? " in " : "",
-		    res.image_id);
-		status = 0;
-	}
-	scan_result_free(&res);
-out:
-	free(target);
+	free(t.spec);
 	return status;
 }

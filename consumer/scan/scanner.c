@@ -7,12 +7,14 @@
  * Every catalog runs on every scan (an image may hold dpkg and apk
  * databases both; each finds nothing where its database is absent). The
  * fileset holds only the catalogers' files and is bounded, so a scan's
- * memory does not grow with the image. No global state: workers may run
- * scans in parallel.
+ * memory does not grow with the image. No global state but the image
+ * stores' containerd cache, which locks: workers may run scans in
+ * parallel.
  */
 #include "scan/scanner.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +38,35 @@ scan_classify(int rc)
 	}
 }
 
-static int
-fail(struct scan_result *res, int rc)
+void
+scan_result_free(struct scan_result *res)
+{
+	free(res->sbom);
+	res->sbom = NULL;
+	res->sbom_len = 0;
+}
+
+void
+scan_result_fail(struct scan_result *res, int rc, enum error_class cls,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	scan_result_free(res);
+	res->components = 0;
+	res->rc = rc;
+	res->error_class = cls;
+	va_start(ap, fmt);
+	vsnprintf(res->error, sizeof(res->error), fmt, ap);
+	va_end(ap);
+}
+
+/* Fails res with rc, classified, the message already in res->error. */
+static void
+scan_failed(struct scan_result *res, int rc)
 {
 	res->rc = rc;
 	res->error_class = scan_classify(rc);
-	return rc;
 }
 
 /* Runs every cataloger over fs. */
@@ -93,7 +118,7 @@ scan_run(const struct scan_request *req, struct scan_result *res)
 		rc = imagestore_load(req->stores, req->nstores, &q,
 		    req->limits, fs, &found, res->error, sizeof(res->error));
 		if (rc != 0) {
-			fail(res, rc);
+			scan_failed(res, rc);
 			goto out;
 		}
 		snprintf(res->image_id, sizeof(res->image_id), "%s",
@@ -103,7 +128,7 @@ scan_run(const struct scan_request *req, struct scan_result *res)
 		rc = dirscan_load(fs, req->root, res->error,
 		    sizeof(res->error));
 		if (rc != 0) {
-			fail(res, rc);
+			scan_failed(res, rc);
 			goto out;
 		}
 		doc.subject.id = req->kind == ENTITY_HOST ? req->host_name :
@@ -112,15 +137,14 @@ scan_run(const struct scan_request *req, struct scan_result *res)
 
 	if ((rc = catalog_all(fs, &os, &pkgs, res->error,
 		 sizeof(res->error))) != 0) {
-		fail(res, rc);
+		scan_failed(res, rc);
 		goto out;
 	}
 	doc.os = os.id != NULL ? &os : NULL;
 	doc.pkgs = &pkgs;
 	if ((rc = cyclonedx_write(&doc, &res->sbom, &res->sbom_len)) != 0) {
-		snprintf(res->error, sizeof(res->error),
+		scan_result_fail(res, rc, scan_classify(rc),
 		    "writing the CycloneDX document: %s", strerror(-rc));
-		fail(res, rc);
 		goto out;
 	}
 	res->components = pkgs.n;
@@ -129,11 +153,4 @@ out:
 	pkglist_free(&pkgs);
 	os_info_free(&os);
 	fileset_free(fs);
-}
-
-void
-scan_result_free(struct scan_result *res)
-{
-	free(res->sbom);
-	res->sbom = NULL;
 }

@@ -2,7 +2,8 @@
  * scanner: one scan, start to finish: find the image (or read the host's
  * directory tree), catalog its packages, write the CycloneDX document, and
  * classify any failure as RETRYABLE or PERMANENT. This is the built-in
- * `oci` backend's work and `sbomd scan`'s.
+ * `oci` backend's work and `sbomd scan`'s. struct scan_result is also
+ * what every backend returns for a job (scan/backend.h).
  */
 #ifndef SBOMD_SCAN_SCANNER_H
 #define SBOMD_SCAN_SCANNER_H
@@ -31,19 +32,34 @@ struct scan_request {
 	int64_t now_ms;		   /* the document's timestamp */
 };
 
+/* Longest error text a result carries (the tracker keeps 1024 bytes). */
+#define SCAN_ERROR_MAX 1024
+
+/* What a scan produced: scan_run's result, and every backend's. */
 struct scan_result {
-	char *sbom; /* the CycloneDX JSON (malloc'd), NULL on failure */
-	size_t sbom_len;
-	size_t components; /* packages found */
-	char image_id[80]; /* images: the ID of the image scanned */
-	int rc;		   /* 0, or the negative errno of the failure */
-	enum error_class error_class;
-	char error[512];
+	char *sbom;	    /* CycloneDX JSON (malloc'd, NUL-terminated), */
+	size_t sbom_len;    /* or NULL/0 on failure */
+	size_t components;  /* packages / components found */
+	char image_id[80];  /* images: the ID scanned, when known */
+	int rc;		    /* 0, or the negative errno of the failure */
+	enum error_class error_class;	/* when rc != 0 */
+	char error[SCAN_ERROR_MAX];	/* when rc != 0: what and why */
+	/* Set by the scan pool for a job: wall clock (ms since the epoch)
+	 * when it started, and how long it ran. 0 from scan_run. */
+	int64_t started_at_ms;
+	int64_t duration_ms;
 };
 
 /* Runs the scan; res->rc says whether it worked. Thread-safe. */
 void scan_run(const struct scan_request *req, struct scan_result *res);
+
+/* Frees the SBOM; the rest of the result stays readable. */
 void scan_result_free(struct scan_result *res);
+
+/* Makes res a failure (its SBOM freed): rc, class and a printf-style
+ * message. */
+void scan_result_fail(struct scan_result *res, int rc, enum error_class cls,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* The class of a failure code: not found / pull in progress / I/O are
  * RETRYABLE; corrupt, hostile, too large or unsupported are PERMANENT. */

@@ -122,7 +122,7 @@ void scans_free(engine *e);
 /* outcomes.c */
 struct refs *outcomes_refs(engine *e, uint32_t handle);
 void outcomes_emit(engine *e, const struct tracker_outcome *o,
-    const struct scan_job_result *res, int64_t now);
+    const struct scan_result *res, int64_t now);
 void outcomes_dead_letter(engine *e, const rd_kafka_message_t *m,
     const char *why);
 

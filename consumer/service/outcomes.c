@@ -67,7 +67,7 @@ outcomes_refs(engine *e, uint32_t handle)
 
 static void
 fill_outcome(engine *e, struct wire_outcome *w, const char *id,
-    const struct tracker_outcome *o, const struct scan_job_result *res,
+    const struct tracker_outcome *o, const struct scan_result *res,
     const char *etext, int64_t now)
 {
 	memset(w, 0, offsetof(struct wire_outcome, repo_tags));
@@ -117,7 +117,7 @@ fill_outcome(engine *e, struct wire_outcome *w, const char *id,
 
 static void
 log_outcome(const char *id, const struct tracker_outcome *o,
-    const struct scan_job_result *res, const char *etext)
+    const struct scan_result *res, const char *etext)
 {
 	enum log_level level = o->status == OUTCOME_FAILED ? LOG_WARN :
 							     LOG_INFO;
@@ -138,7 +138,7 @@ log_outcome(const char *id, const struct tracker_outcome *o,
  * it. res: the scan's result, or NULL (CANCELLED). */
 void
 outcomes_emit(engine *e, const struct tracker_outcome *o,
-    const struct scan_job_result *res, int64_t now)
+    const struct scan_result *res, int64_t now)
 {
 	struct wire_outcome *w = e->wo;
 	char id[300], err[256];

@@ -136,7 +136,7 @@ scans_dispatch(engine *e, int64_t now)
 		return; /* scanning disabled: due entities wait in the heap */
 	size_t cap = (size_t)e->cfg->scan.workers * 2;
 	struct tracker_job tj;
-	while (e->jobs.in_pool < cap && tracker_pop_due(e->t, now, &tj) == 1) {
+	while (e->jobs.in_pool < cap && tracker_pop_due(e->t, now, &tj)) {
 		if (scans_running(e, tj.handle)) {
 			/* Its aborted predecessor is still running. */
 			defer(&e->jobs, &tj);
@@ -166,7 +166,7 @@ undefer(engine *e, uint32_t h, int64_t now)
 }
 
 static void
-count_finished(engine *e, const struct scan_job_result *res)
+count_finished(engine *e, const struct scan_result *res)
 {
 	int row = res->rc == 0 ? 0 :
 	    res->error_class == ERROR_PERMANENT ? 2 : 1;
@@ -186,7 +186,7 @@ complete_one(engine *e, struct scan_completion *c, int64_t now)
 		j->cancelled[h] = 0;
 	}
 	j->in_pool--;
-	struct scan_job_result *res = &c->result;
+	struct scan_result *res = &c->result;
 	if (cancelled) {
 		/* CANCELLED already published. */
 	} else if (c->aborted) {
@@ -204,7 +204,7 @@ complete_one(engine *e, struct scan_completion *c, int64_t now)
 		    out.status != OUTCOME_NONE)
 			outcomes_emit(e, &out, res, now);
 	}
-	scan_job_result_free(res);
+	scan_result_free(res);
 	scan_job_free(c->job);
 	undefer(e, h, now);
 }
@@ -236,7 +236,7 @@ scans_free(engine *e)
 		size_t n;
 		while ((n = scan_pool_poll(e->pool, c, POLL_MAX)) > 0)
 			for (size_t i = 0; i < n; i++) {
-				scan_job_result_free(&c[i].result);
+				scan_result_free(&c[i].result);
 				scan_job_free(c[i].job);
 			}
 		scan_pool_free(e->pool);

@@ -29,6 +29,7 @@
 
 #include "scan/catalog/catalog.h"
 #include "scan/catalog/lines.h"
+#include "util/errbuf.h"
 #include "util/xmalloc.h"
 
 #define APK_INSTALLED "lib/apk/db/installed"
@@ -44,17 +45,11 @@ struct apk_entry {
 	struct apk_slice name, version, arch, origin, license;
 };
 
+/* A name, version, arch or origin: printable, no blanks, no '/'. */
 static bool
 apk_token_ok(struct apk_slice s)
 {
-	if (s.len == 0)
-		return false;
-	for (size_t i = 0; i < s.len; i++) {
-		unsigned char c = (unsigned char)s.p[i];
-		if (c <= ' ' || c == 0x7f || c == '/')
-			return false;
-	}
-	return true;
+	return pkg_token_ok(s.p, s.len, false);
 }
 
 static char *
@@ -96,12 +91,12 @@ apk_entry_end(const struct apk_entry *e, const char *file,
     struct pkglist *out, char *err, size_t errlen)
 {
 	if (!e->name.set || !apk_token_ok(e->name)) {
-		snprintf(err, errlen, "%s:%zu: package without a valid P: name",
-		    file, e->line);
+		errbuf_set(err, errlen,
+		    "%s:%zu: package without a valid P: name", file, e->line);
 		return -EINVAL;
 	}
 	if (!e->version.set || !apk_token_ok(e->version)) {
-		snprintf(err, errlen,
+		errbuf_set(err, errlen,
 		    "%s:%zu: package %.*s without a valid V: version", file,
 		    e->line, (int)e->name.len, e->name.p);
 		return -EINVAL;
@@ -121,57 +116,62 @@ apk_entry_end(const struct apk_entry *e, const char *file,
 	return 0;
 }
 
+/* One "X:value" line (d, len bytes; line lr->line) of entry e. */
+static int
+apk_field(struct apk_entry *e, const struct lines *lr, const char *d,
+    size_t len, char *err, size_t errlen)
+{
+	unsigned char k = (unsigned char)d[0];
+	bool alnum = (k >= 'a' && k <= 'z') || (k >= 'A' && k <= 'Z') ||
+	    (k >= '0' && k <= '9');
+	struct apk_slice *dst = NULL;
+
+	if (len < 2 || !alnum || d[1] != ':') {
+		errbuf_set(err, errlen, "%s:%zu: not an \"X:value\" line",
+		    lr->path, lr->line);
+		return -EINVAL;
+	}
+	if (e->line == 0)
+		e->line = lr->line;
+	switch (k) {
+	case 'P': dst = &e->name; break;
+	case 'V': dst = &e->version; break;
+	case 'A': dst = &e->arch; break;
+	case 'o': dst = &e->origin; break;
+	case 'L': dst = &e->license; break;
+	default: break;
+	}
+	if (dst != NULL && !dst->set)
+		*dst = (struct apk_slice){d + 2, len - 2, true};
+	return 0;
+}
+
 int
 catalog_apk(const fileset *fs, struct pkglist *out, char *err, size_t errlen)
 {
 	const struct fileset_file *f = fileset_get(fs, APK_INSTALLED);
-	if (f == NULL)
-		return 0;
-	struct apk_entry e;
+	struct apk_entry e = {0};
 	struct lines lr;
 	const char *d;
 	size_t len;
 	int rc;
-	memset(&e, 0, sizeof(e));
-	lines_init(&lr, f);
 
-	while ((rc = lines_next(&lr, &d, &len, err, errlen)) > 0) {
-		size_t line = lr.line;
+	if (f == NULL)
+		return 0;
+	for (lines_init(&lr, f);
+	    (rc = lines_next(&lr, &d, &len, err, errlen)) == 0;) {
 		if (len > 0 && d[len - 1] == '\r')
 			len--;
-		if (len == 0) {
-			if (e.line != 0 &&
-			    (rc = apk_entry_end(&e, f->path, out, err,
-				errlen)) < 0)
-				return rc;
+		if (len > 0)
+			rc = apk_field(&e, &lr, d, len, err, errlen);
+		else if (e.line != 0) { /* a blank line ends the entry */
+			rc = apk_entry_end(&e, f->path, out, err, errlen);
 			memset(&e, 0, sizeof(e));
-		} else {
-			unsigned char k = (unsigned char)d[0];
-			bool alnum = (k >= 'a' && k <= 'z') ||
-			    (k >= 'A' && k <= 'Z') || (k >= '0' && k <= '9');
-			if (len < 2 || !alnum || d[1] != ':') {
-				snprintf(err, errlen,
-				    "%s:%zu: not an \"X:value\" line", f->path,
-				    line);
-				return -EINVAL;
-			}
-			if (e.line == 0)
-				e.line = line;
-			struct apk_slice v = {d + 2, len - 2, true};
-			struct apk_slice *dst = NULL;
-			switch (k) {
-			case 'P': dst = &e.name; break;
-			case 'V': dst = &e.version; break;
-			case 'A': dst = &e.arch; break;
-			case 'o': dst = &e.origin; break;
-			case 'L': dst = &e.license; break;
-			default: break;
-			}
-			if (dst != NULL && !dst->set)
-				*dst = v;
 		}
+		if (rc != 0)
+			return rc;
 	}
-	if (rc < 0)
+	if (rc != -ENOENT)
 		return rc;
 	if (e.line != 0)
 		return apk_entry_end(&e, f->path, out, err, errlen);

@@ -46,6 +46,7 @@
 
 #include "scan/catalog/catalog.h"
 #include "scan/catalog/lines.h"
+#include "util/errbuf.h"
 #include "util/xmalloc.h"
 
 #define DPKG_STATUS "var/lib/dpkg/status"
@@ -106,26 +107,16 @@ dpkg_eq(struct slice s, const char *lit)
 static bool
 dpkg_token_ok(struct slice s, bool name)
 {
-	if (s.len == 0)
-		return false;
-	for (size_t i = 0; i < s.len; i++) {
-		unsigned char c = (unsigned char)s.p[i];
-		if (c <= ' ' || c == 0x7f || (name && c == '/'))
-			return false;
-	}
-	return true;
+	return pkg_token_ok(s.p, s.len, !name);
 }
 
 static char *
 dpkg_dup(struct slice s)
 {
-	char *p = xmalloc(s.len + 1);
-	memcpy(p, s.p, s.len);
-	p[s.len] = '\0';
-	return p;
+	return xstrndup(s.p, s.len);
 }
 
-/* Whether a Status value says installed (see the design comment). */
+/* Whether a Status value says installed (see the comment at the top). */
 static bool
 dpkg_installed(struct slice st)
 {
@@ -152,19 +143,19 @@ dpkg_stanza_end(struct stanza *s, const char *file, struct pkglist *out,
     char *err, size_t errlen)
 {
 	if (!s->have[F_PACKAGE] || s->val[F_PACKAGE].len == 0) {
-		snprintf(err, errlen, "%s:%zu: stanza without a Package field",
-		    file, s->line);
+		errbuf_set(err, errlen,
+		    "%s:%zu: stanza without a Package field", file, s->line);
 		return -EINVAL;
 	}
 	if (!dpkg_token_ok(s->val[F_PACKAGE], true)) {
-		snprintf(err, errlen, "%s:%zu: malformed Package name", file,
+		errbuf_set(err, errlen, "%s:%zu: malformed Package name", file,
 		    s->line);
 		return -EINVAL;
 	}
 	if (s->have[F_STATUS] && !dpkg_installed(s->val[F_STATUS]))
 		return 0;
 	if (!s->have[F_VERSION] || !dpkg_token_ok(s->val[F_VERSION], false)) {
-		snprintf(err, errlen,
+		errbuf_set(err, errlen,
 		    "%s:%zu: installed package %.*s without a valid Version",
 		    file, s->line, (int)s->val[F_PACKAGE].len,
 		    s->val[F_PACKAGE].p);
@@ -181,7 +172,7 @@ dpkg_stanza_end(struct stanza *s, const char *file, struct pkglist *out,
 		struct slice rest = dpkg_trim(v.p + i, v.len - i);
 		if (rest.len > 0) {
 			if (rest.p[0] != '(' || rest.p[rest.len - 1] != ')') {
-				snprintf(err, errlen,
+				errbuf_set(err, errlen,
 				    "%s:%zu: malformed Source field", file,
 				    s->line);
 				return -EINVAL;
@@ -190,8 +181,8 @@ dpkg_stanza_end(struct stanza *s, const char *file, struct pkglist *out,
 		}
 		if (!dpkg_token_ok(src, true) ||
 		    (srcver.p != NULL && !dpkg_token_ok(srcver, false))) {
-			snprintf(err, errlen, "%s:%zu: malformed Source field",
-			    file, s->line);
+			errbuf_set(err, errlen,
+			    "%s:%zu: malformed Source field", file, s->line);
 			return -EINVAL;
 		}
 	}
@@ -209,72 +200,73 @@ dpkg_stanza_end(struct stanza *s, const char *file, struct pkglist *out,
 	return 0;
 }
 
+/* A "Field: value" line (d, len bytes; line lr->line) of stanza s; *cur
+ * becomes the field it starts. */
+static int
+dpkg_field(struct stanza *s, enum dpkg_field *cur, const struct lines *lr,
+    const char *d, size_t len, char *err, size_t errlen)
+{
+	const char *colon = memchr(d, ':', len);
+	size_t i = 0;
+
+	while (colon != NULL && d + i < colon && (unsigned char)d[i] > ' ')
+		i++;
+	if (colon == NULL || i == 0 || d + i != colon) {
+		errbuf_set(err, errlen, "%s:%zu: not a \"Field: value\" line",
+		    lr->path, lr->line);
+		return -EINVAL;
+	}
+	if (s->line == 0)
+		s->line = lr->line;
+	*cur = F_OTHER;
+	for (int k = 0; k < F_COUNT; k++) {
+		const char *nm = dpkg_field_names[k];
+		if (strlen(nm) == i && strncasecmp(d, nm, i) == 0) {
+			*cur = (enum dpkg_field)k;
+			break;
+		}
+	}
+	if (*cur < F_COUNT && !s->have[*cur]) {
+		s->have[*cur] = true;
+		s->val[*cur] = dpkg_trim(colon + 1,
+		    (size_t)(d + len - colon - 1));
+	}
+	return 0;
+}
+
 /* Parses one status-format file, appending installed packages to out. */
 static int
 dpkg_parse(const struct fileset_file *f, struct pkglist *out, char *err,
     size_t errlen)
 {
-	struct stanza s;
 	enum dpkg_field cur = F_NONE;
+	struct stanza s = {0};
 	struct lines lr;
 	const char *d;
 	size_t len;
-	int lrc;
-	memset(&s, 0, sizeof(s));
-	lines_init(&lr, f);
+	int rc;
 
-	while ((lrc = lines_next(&lr, &d, &len, err, errlen)) > 0) {
-		size_t line = lr.line;
-		const char *eol = d + len;
-		struct slice all = dpkg_trim(d, len);
-		if (all.len == 0) { /* blank: ends the stanza */
-			if (s.line != 0) {
-				int rc = dpkg_stanza_end(&s, f->path, out, err,
+	for (lines_init(&lr, f);
+	    (rc = lines_next(&lr, &d, &len, err, errlen)) == 0;) {
+		if (dpkg_trim(d, len).len == 0) { /* blank: ends the stanza */
+			if (s.line != 0)
+				rc = dpkg_stanza_end(&s, f->path, out, err,
 				    errlen);
-				if (rc < 0)
-					return rc;
-				memset(&s, 0, sizeof(s));
-			}
+			memset(&s, 0, sizeof(s));
 			cur = F_NONE;
-		} else if (dpkg_blank(d[0])) { /* continuation */
-			if (cur == F_NONE) {
-				snprintf(err, errlen,
-				    "%s:%zu: continuation line outside a field",
-				    f->path, line);
-				return -EINVAL;
-			}
-		} else {
-			const char *colon = memchr(d, ':', len);
-			size_t i = 0;
-			while (colon != NULL && d + i < colon &&
-			    (unsigned char)d[i] > ' ')
-				i++;
-			if (colon == NULL || i == 0 || d + i != colon) {
-				snprintf(err, errlen,
-				    "%s:%zu: not a \"Field: value\" line",
-				    f->path, line);
-				return -EINVAL;
-			}
-			if (s.line == 0)
-				s.line = line;
-			cur = F_OTHER;
-			for (int k = 0; k < F_COUNT; k++) {
-				const char *nm = dpkg_field_names[k];
-				if (strlen(nm) == i &&
-				    strncasecmp(d, nm, i) == 0) {
-					cur = (enum dpkg_field)k;
-					break;
-				}
-			}
-			if (cur < F_COUNT && !s.have[cur]) {
-				s.have[cur] = true;
-				s.val[cur] = dpkg_trim(colon + 1,
-				    (size_t)(eol - colon - 1));
-			}
+		} else if (!dpkg_blank(d[0])) {
+			rc = dpkg_field(&s, &cur, &lr, d, len, err, errlen);
+		} else if (cur == F_NONE) { /* a continuation, of nothing */
+			errbuf_set(err, errlen,
+			    "%s:%zu: continuation line outside a field",
+			    f->path, lr.line);
+			rc = -EINVAL;
 		}
+		if (rc != 0)
+			return rc;
 	}
-	if (lrc < 0)
-		return lrc;
+	if (rc != -ENOENT)
+		return rc;
 	if (s.line != 0)
 		return dpkg_stanza_end(&s, f->path, out, err, errlen);
 	return 0;
@@ -430,7 +422,7 @@ dpkg_licenses(const fileset *fs, struct pkg *p)
 	}
 }
 
-static int
+static bool
 dpkg_str_eq(const char *a, const char *b)
 {
 	if (a == NULL || b == NULL)

@@ -4,8 +4,9 @@
 #include "scan/catalog/lines.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
+
+#include "util/errbuf.h"
 
 void
 lines_init(struct lines *l, const struct fileset_file *f)
@@ -22,17 +23,17 @@ lines_next(struct lines *l, const char **s, size_t *len, char *err,
     size_t errlen)
 {
 	if (l->d >= l->end)
-		return 0;
+		return -ENOENT;
 	const char *eol = memchr(l->d, '\n', (size_t)(l->end - l->d));
 	if (eol == NULL)
 		eol = l->end;
 	l->line++;
 	if (l->nul != NULL && l->nul < eol) {
-		snprintf(err, errlen, "%s:%zu: NUL byte", l->path, l->line);
+		errbuf_set(err, errlen, "%s:%zu: NUL byte", l->path, l->line);
 		return -EINVAL;
 	}
 	*s = l->d;
 	*len = (size_t)(eol - l->d);
 	l->d = eol < l->end ? eol + 1 : l->end;
-	return 1;
+	return 0;
 }

@@ -20,8 +20,9 @@ struct lines {
 void lines_init(struct lines *l, const struct fileset_file *f);
 
 /*
- * The next line in *s (len bytes, without its '\n'): 1; 0 at the end;
- * -EINVAL for a line holding a NUL byte ("PATH:LINE: NUL byte" in err).
+ * The next line in *s (len bytes, without its '\n'): 0; -ENOENT at the
+ * end of the file; -EINVAL for a line holding a NUL byte ("PATH:LINE: NUL
+ * byte" in err).
  */
 int lines_next(struct lines *l, const char **s, size_t *len, char *err,
     size_t errlen);

@@ -27,6 +27,7 @@
 
 #include "scan/catalog/catalog.h"
 #include "scan/catalog/lines.h"
+#include "util/errbuf.h"
 #include "util/xmalloc.h"
 
 static bool
@@ -92,7 +93,7 @@ osr_parse(const struct fileset_file *f, struct os_info *os, char *err,
 	size_t len;
 	int lrc;
 	lines_init(&lr, f);
-	while ((lrc = lines_next(&lr, &d, &len, err, errlen)) > 0) {
+	while ((lrc = lines_next(&lr, &d, &len, err, errlen)) == 0) {
 		size_t line = lr.line;
 		const char *p = d, *e = d + len;
 		while (p < e && (*p == ' ' || *p == '\t'))
@@ -106,7 +107,7 @@ osr_parse(const struct fileset_file *f, struct os_info *os, char *err,
 		for (const char *k = p; keyok && k < eq; k++)
 			keyok = osr_key_char(*k, k == p);
 		if (!keyok) {
-			snprintf(err, errlen, "%s:%zu: not a KEY=VALUE line",
+			errbuf_set(err, errlen, "%s:%zu: not a KEY=VALUE line",
 			    f->path, line);
 			return -EINVAL;
 		}
@@ -123,7 +124,7 @@ osr_parse(const struct fileset_file *f, struct os_info *os, char *err,
 		/* Every value is checked, kept or not. */
 		char *v = osr_unquote(eq + 1, (size_t)(e - eq - 1));
 		if (v == NULL) {
-			snprintf(err, errlen, "%s:%zu: unterminated quote",
+			errbuf_set(err, errlen, "%s:%zu: unterminated quote",
 			    f->path, line);
 			return -EINVAL;
 		}
@@ -134,7 +135,7 @@ osr_parse(const struct fileset_file *f, struct os_info *os, char *err,
 			free(v);
 		}
 	}
-	return lrc < 0 ? lrc : 0;
+	return lrc == -ENOENT ? 0 : lrc;
 }
 
 /*

@@ -1,6 +1,7 @@
 /*
- * pkglist: the growable array of packages the catalogers append to, and
- * the helpers that release packages and os_info.
+ * pkglist: the growable array of packages the catalogers append to, the
+ * helpers that release packages and os_info, and the checks of package
+ * fields that several catalogers and writers share.
  *
  * Every string in a struct pkg is owned by it (NULL or a heap copy);
  * licenses is NULL or a heap array of nlicenses heap strings followed by
@@ -8,7 +9,7 @@
  * until the next pkglist_add (the array may move). Lists hold one image's
  * packages: hundreds to a few thousand. Single-threaded.
  */
-#include "scan/catalog/catalog.h"
+#include "scan/catalog/pkglist.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,31 @@ pkglist_sort(struct pkglist *l)
 {
 	if (l->n > 1)
 		qsort(l->pkgs, l->n, sizeof(l->pkgs[0]), pkg_cmp);
+}
+
+bool
+pkg_token_ok(const char *s, size_t len, bool slash)
+{
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c <= ' ' || c == 0x7f || (!slash && c == '/'))
+			return false;
+	}
+	return true;
+}
+
+bool
+pkg_needs_release(const char *version, const char *rel)
+{
+	size_t vl = strlen(version), rl;
+
+	if (rel == NULL || rel[0] == '\0')
+		return false;
+	rl = strlen(rel);
+	return !(vl > rl + 1 && version[vl - rl - 1] == '-' &&
+	    strcmp(version + vl - rl, rel) == 0);
 }
 
 void

@@ -39,6 +39,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,7 @@
 
 #include "scan/catalog/catalog.h"
 #include "scan/catalog/rpmheader.h"
+#include "util/errbuf.h"
 #include "util/xmalloc.h"
 
 static const char *const rpm_sqlite_paths[] = {
@@ -145,7 +147,7 @@ rpm_add_blob(const char *path, sqlite3_int64 hnum, const void *blob,
 	char why[192];
 	int rc = rpmheader_parse(blob, len, &h, why, sizeof(why));
 	if (rc != 0) {
-		snprintf(err, errlen, "%s: package hnum %lld: %s", path,
+		errbuf_set(err, errlen, "%s: package hnum %lld: %s", path,
 		    (long long)hnum, why);
 		return rc;
 	}
@@ -154,7 +156,7 @@ rpm_add_blob(const char *path, sqlite3_int64 hnum, const void *blob,
 	const char *release = rpmheader_string(h, RPMTAG_RELEASE);
 	if (name == NULL || name[0] == '\0' || version == NULL ||
 	    version[0] == '\0' || release == NULL) {
-		snprintf(err, errlen,
+		errbuf_set(err, errlen,
 		    "%s: package hnum %lld: header lacks %s", path,
 		    (long long)hnum,
 		    name == NULL || name[0] == '\0' ? "NAME" :
@@ -169,7 +171,7 @@ rpm_add_blob(const char *path, sqlite3_int64 hnum, const void *blob,
 	p->version = xstrdup(version);
 	p->release = xstrdup(release);
 	uint32_t epoch;
-	if (rpmheader_int32(h, RPMTAG_EPOCH, &epoch) == 0) {
+	if (rpmheader_int32(h, RPMTAG_EPOCH, &epoch)) {
 		char num[16];
 		snprintf(num, sizeof(num), "%" PRIu32, epoch);
 		p->epoch = xstrdup(num);
@@ -195,41 +197,41 @@ static int
 rpm_sqlite_err(const char *path, sqlite3 *db, const char *what, char *err,
     size_t errlen)
 {
-	snprintf(err, errlen, "%s: %s: %s", path, what,
+	errbuf_set(err, errlen, "%s: %s: %s", path, what,
 	    db != NULL ? sqlite3_errmsg(db) : "out of memory");
 	return -EINVAL;
 }
 
+/*
+ * Opens f as a read-only in-memory database (a WAL file through a copy:
+ * see the top), defensive, and interrupted once it has spent *budget.
+ * *db is set even on failure (close it).
+ */
 static int
-rpm_read_sqlite(const struct fileset_file *f, struct pkglist *out,
-    char *err, size_t errlen)
+rpm_open(const struct fileset_file *f, struct rpm_budget *budget,
+    sqlite3 **db, char *err, size_t errlen)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
 	unsigned char *copy = NULL; /* owned by db once deserialized */
 	unsigned char *bytes = (unsigned char *)(uintptr_t)f->data;
-	struct rpm_budget budget;
-	int rc;
 
+	*db = NULL;
 	if (f->len < 100 || memcmp(f->data, "SQLite format 3", 16) != 0) {
-		snprintf(err, errlen, "%s: not a SQLite database", f->path);
+		errbuf_set(err, errlen, "%s: not a SQLite database", f->path);
 		return -EINVAL;
 	}
 	if (f->len > FILESET_MAX_FILE) { /* the fileset bounds it already */
-		snprintf(err, errlen, "%s: %zu bytes, more than %u", f->path,
+		errbuf_set(err, errlen, "%s: %zu bytes, more than %u", f->path,
 		    f->len, FILESET_MAX_FILE);
 		return -EFBIG;
 	}
-	if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE,
-	    NULL) != SQLITE_OK) {
-		rc = rpm_sqlite_err(f->path, db, "open", err, errlen);
-		goto out;
-	}
-	sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
-	sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
-	sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, (int *)NULL);
-	sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_VIEW, 0, (int *)NULL);
-	sqlite3_limit(db, SQLITE_LIMIT_LENGTH, (int)FILESET_MAX_FILE);
+	if (sqlite3_open_v2(":memory:", db, SQLITE_OPEN_READWRITE,
+	    NULL) != SQLITE_OK)
+		return rpm_sqlite_err(f->path, *db, "open", err, errlen);
+	sqlite3_db_config(*db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+	sqlite3_db_config(*db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+	sqlite3_db_config(*db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, (int *)NULL);
+	sqlite3_db_config(*db, SQLITE_DBCONFIG_ENABLE_VIEW, 0, (int *)NULL);
+	sqlite3_limit(*db, SQLITE_LIMIT_LENGTH, (int)FILESET_MAX_FILE);
 
 	/* WAL (18, 19 == 2) cannot be read in memory: see the top. */
 	if (f->data[18] == 2 || f->data[19] == 2) {
@@ -245,70 +247,77 @@ rpm_read_sqlite(const struct fileset_file *f, struct pkglist *out,
 	}
 	unsigned flags = SQLITE_DESERIALIZE_READONLY |
 	    (copy != NULL ? SQLITE_DESERIALIZE_FREEONCLOSE : 0);
-	rc = sqlite3_deserialize(db, "main", bytes, (sqlite3_int64)f->len,
-	    (sqlite3_int64)f->len, flags);
-	copy = NULL; /* freed by SQLite, even when deserialize fails */
-	if (rc != SQLITE_OK) {
-		rc = rpm_sqlite_err(f->path, db, "deserialize", err, errlen);
-		goto out;
-	}
+	/* copy is freed by SQLite, even when deserialize fails */
+	if (sqlite3_deserialize(*db, "main", bytes, (sqlite3_int64)f->len,
+	    (sqlite3_int64)f->len, flags) != SQLITE_OK)
+		return rpm_sqlite_err(f->path, *db, "deserialize", err,
+		    errlen);
 	/* About 64 ops per byte of file, and never under 10^8 ops. */
-	budget.left = ((uint64_t)f->len * 64 + 100000000u) / RPM_PROGRESS_OPS;
-	sqlite3_progress_handler(db, RPM_PROGRESS_OPS, rpm_progress, &budget);
+	budget->left = ((uint64_t)f->len * 64 + 100000000u) / RPM_PROGRESS_OPS;
+	sqlite3_progress_handler(*db, RPM_PROGRESS_OPS, rpm_progress, budget);
+	return 0;
+}
+
+/* Whether Packages is a real table: -EINVAL when not. */
+static int
+rpm_check_schema(const char *path, sqlite3 *db, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
 
 	if (sqlite3_prepare_v2(db,
 	    "SELECT type FROM sqlite_schema WHERE name = 'Packages'", -1, &st,
-	    NULL) != SQLITE_OK) {
-		rc = rpm_sqlite_err(f->path, db, "reading the schema", err,
+	    NULL) != SQLITE_OK)
+		return rpm_sqlite_err(path, db, "reading the schema", err,
 		    errlen);
-		goto out;
-	}
 	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW || sqlite3_column_type(st, 0) != SQLITE_TEXT ||
-	    strcmp((const char *)sqlite3_column_text(st, 0), "table") != 0) {
-		if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-			snprintf(err, errlen,
-			    "%s: no Packages table: not an rpmdb", f->path);
-		else
-			rpm_sqlite_err(f->path, db, "reading the schema", err,
-			    errlen);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT &&
+	    strcmp((const char *)sqlite3_column_text(st, 0), "table") == 0) {
+		rc = 0;
+	} else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+		errbuf_set(err, errlen, "%s: no Packages table: not an rpmdb",
+		    path);
 		rc = -EINVAL;
-		goto out;
+	} else {
+		rc = rpm_sqlite_err(path, db, "reading the schema", err,
+		    errlen);
 	}
 	sqlite3_finalize(st);
-	st = NULL;
+	return rc;
+}
+
+/* Appends the package of every row of Packages. */
+static int
+rpm_read_rows(const char *path, sqlite3 *db, struct pkglist *out, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
 
 	if (sqlite3_prepare_v2(db, "SELECT hnum, blob FROM Packages", -1,
-	    &st, NULL) != SQLITE_OK) {
-		rc = rpm_sqlite_err(f->path, db, "reading Packages", err,
+	    &st, NULL) != SQLITE_OK)
+		return rpm_sqlite_err(path, db, "reading Packages", err,
 		    errlen);
-		goto out;
-	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		sqlite3_int64 hnum = sqlite3_column_int64(st, 0);
-		if (sqlite3_column_type(st, 1) != SQLITE_BLOB) {
-			snprintf(err, errlen,
-			    "%s: package hnum %lld: blob is not a BLOB",
-			    f->path, (long long)hnum);
+		/* The type first: reading the value may convert it. */
+		bool isblob = sqlite3_column_type(st, 1) == SQLITE_BLOB;
+		const void *blob = isblob ? sqlite3_column_blob(st, 1) : NULL;
+		int blen = isblob ? sqlite3_column_bytes(st, 1) : 0;
+		const char *bad = !isblob ? "blob is not a BLOB" :
+		    blob == NULL || blen <= 0 ? "empty header blob" : NULL;
+		if (bad != NULL) {
+			errbuf_set(err, errlen, "%s: package hnum %lld: %s",
+			    path, (long long)hnum, bad);
 			rc = -EINVAL;
 			goto out;
 		}
-		const void *blob = sqlite3_column_blob(st, 1);
-		int blen = sqlite3_column_bytes(st, 1);
-		if (blob == NULL || blen <= 0) {
-			snprintf(err, errlen,
-			    "%s: package hnum %lld: empty header blob",
-			    f->path, (long long)hnum);
-			rc = -EINVAL;
-			goto out;
-		}
-		rc = rpm_add_blob(f->path, hnum, blob, (size_t)blen, out, err,
-		    errlen);
-		if (rc != 0)
+		if ((rc = rpm_add_blob(path, hnum, blob, (size_t)blen, out,
+			 err, errlen)) != 0)
 			goto out;
 	}
 	if (rc != SQLITE_DONE) {
-		rc = rpm_sqlite_err(f->path, db,
+		rc = rpm_sqlite_err(path, db,
 		    rc == SQLITE_INTERRUPT ? "query interrupted after its "
 		    "budget (corrupt database?)" : "reading Packages", err,
 		    errlen);
@@ -317,6 +326,20 @@ rpm_read_sqlite(const struct fileset_file *f, struct pkglist *out,
 	rc = 0;
 out:
 	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+rpm_read_sqlite(const struct fileset_file *f, struct pkglist *out,
+    char *err, size_t errlen)
+{
+	struct rpm_budget budget;
+	sqlite3 *db = NULL;
+	int rc;
+
+	if ((rc = rpm_open(f, &budget, &db, err, errlen)) == 0 &&
+	    (rc = rpm_check_schema(f->path, db, err, errlen)) == 0)
+		rc = rpm_read_rows(f->path, db, out, err, errlen);
 	sqlite3_close(db);
 	return rc;
 }
@@ -336,7 +359,7 @@ catalog_rpm(const fileset *fs, struct pkglist *out, char *err,
 	    sizeof(rpm_other_dbs[0]); i++) {
 		if (fileset_get(fs, rpm_other_dbs[i].path) == NULL)
 			continue;
-		snprintf(err, errlen,
+		errbuf_set(err, errlen,
 		    "rpm database %s is %s, which sbomd does not read (only "
 		    "the SQLite rpmdb of rpm >= 4.16)", rpm_other_dbs[i].path,
 		    rpm_other_dbs[i].format);

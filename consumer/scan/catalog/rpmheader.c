@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/errbuf.h"
 #include "util/xmalloc.h"
 
 enum {
@@ -80,11 +81,13 @@ rpmheader_be32(const unsigned char *p)
 	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
+/* Fills err with what is wrong (v: the value found) at byte at of the
+ * blob; -EINVAL. */
 static int
-rpmheader_bad(char *err, size_t errlen, size_t at, const char *what,
-    unsigned long long v)
+rpmheader_bad(size_t at, const char *what, unsigned long long v, char *err,
+    size_t errlen)
 {
-	snprintf(err, errlen, "rpm header: %s (%llu) at byte %zu", what, v,
+	errbuf_set(err, errlen, "rpm header: %s (%llu) at byte %zu", what, v,
 	    at);
 	return -EINVAL;
 }
@@ -95,32 +98,32 @@ rpmheader_check_region(const struct rpmheader *h,
     const struct rpmheader_entry *e, size_t at, char *err, size_t errlen)
 {
 	if (e->type != RPM_BIN_TYPE)
-		return rpmheader_bad(err, errlen, at + 4,
-		    "region entry type is not BIN", e->type);
+		return rpmheader_bad(at + 4,
+		    "region entry type is not BIN", e->type, err, errlen);
 	if (e->count != RPMHEADER_ENTRY)
-		return rpmheader_bad(err, errlen, at + 12,
-		    "region entry count is not 16", e->count);
+		return rpmheader_bad(at + 12,
+		    "region entry count is not 16", e->count, err, errlen);
 	if ((uint64_t)e->offset + RPMHEADER_ENTRY > h->dl)
-		return rpmheader_bad(err, errlen, at + 8,
-		    "region trailer outside the data", e->offset);
+		return rpmheader_bad(at + 8,
+		    "region trailer outside the data", e->offset, err, errlen);
 	const unsigned char *t = h->data + e->offset;
 	size_t tat = RPMHEADER_INTRO + RPMHEADER_ENTRY * h->il + e->offset;
 	if (rpmheader_be32(t) != e->tag)
-		return rpmheader_bad(err, errlen, tat,
+		return rpmheader_bad(tat,
 		    "region trailer tag differs from the region's",
-		    rpmheader_be32(t));
+		    rpmheader_be32(t), err, errlen);
 	if (rpmheader_be32(t + 4) != RPM_BIN_TYPE ||
 	    rpmheader_be32(t + 12) != RPMHEADER_ENTRY)
-		return rpmheader_bad(err, errlen, tat,
+		return rpmheader_bad(tat,
 		    "region trailer is not BIN with count 16",
-		    rpmheader_be32(t + 4));
+		    rpmheader_be32(t + 4), err, errlen);
 	/* The trailer's offset is -16 * (entries in the region). */
 	int64_t off = (int32_t)rpmheader_be32(t + 8);
 	if (off >= 0 || (-off) % RPMHEADER_ENTRY != 0 ||
 	    (uint64_t)(-off) / RPMHEADER_ENTRY > h->il)
-		return rpmheader_bad(err, errlen, tat + 8,
+		return rpmheader_bad(tat + 8,
 		    "region trailer offset does not match the index",
-		    (unsigned long long)off);
+		    (unsigned long long)off, err, errlen);
 	return 0;
 }
 
@@ -130,13 +133,13 @@ rpmheader_check_entry(const struct rpmheader *h,
     int have_nul, char *err, size_t errlen)
 {
 	if (e->type > RPM_MAX_TYPE)
-		return rpmheader_bad(err, errlen, at + 4, "unknown type",
-		    e->type);
+		return rpmheader_bad(at + 4, "unknown type",
+		    e->type, err, errlen);
 	if (e->count == 0)
-		return rpmheader_bad(err, errlen, at + 12, "count is 0", 0);
+		return rpmheader_bad(at + 12, "count is 0", 0, err, errlen);
 	if (e->offset >= h->dl)
-		return rpmheader_bad(err, errlen, at + 8,
-		    "offset outside the data", e->offset);
+		return rpmheader_bad(at + 8,
+		    "offset outside the data", e->offset, err, errlen);
 	size_t left = h->dl - e->offset;
 	unsigned size = rpmheader_type_size[e->type];
 	switch (e->type) {
@@ -144,25 +147,27 @@ rpmheader_check_entry(const struct rpmheader *h,
 	case RPM_STRING_ARRAY_TYPE:
 	case RPM_I18NSTRING_TYPE:
 		if (e->type == RPM_STRING_TYPE && e->count != 1)
-			return rpmheader_bad(err, errlen, at + 12,
-			    "STRING with count other than 1", e->count);
+			return rpmheader_bad(at + 12,
+			    "STRING with count other than 1", e->count, err,
+			    errlen);
 		if (e->count > left)
-			return rpmheader_bad(err, errlen, at + 12,
-			    "more strings than data bytes", e->count);
+			return rpmheader_bad(at + 12,
+			    "more strings than data bytes", e->count, err,
+			    errlen);
 		if (!have_nul || e->offset > lastnul)
-			return rpmheader_bad(err, errlen, at + 8,
+			return rpmheader_bad(at + 8,
 			    "string not NUL-terminated inside the data",
-			    e->offset);
+			    e->offset, err, errlen);
 		return 0;
 	case RPM_NULL_TYPE:
 		return 0;
 	default:
 		if ((uint64_t)e->count * size > left)
-			return rpmheader_bad(err, errlen, at + 12,
-			    "values run past the data", e->count);
+			return rpmheader_bad(at + 12,
+			    "values run past the data", e->count, err, errlen);
 		if (e->offset % size != 0)
-			return rpmheader_bad(err, errlen, at + 8,
-			    "misaligned offset", e->offset);
+			return rpmheader_bad(at + 8,
+			    "misaligned offset", e->offset, err, errlen);
 		return 0;
 	}
 }
@@ -177,20 +182,20 @@ rpmheader_parse(const void *blob, size_t len, rpmheader **out, char *err,
 
 	*out = NULL;
 	if (len < RPMHEADER_INTRO)
-		return rpmheader_bad(err, errlen, 0,
-		    "blob shorter than its 8-byte intro", len);
+		return rpmheader_bad(0,
+		    "blob shorter than its 8-byte intro", len, err, errlen);
 	uint32_t il = rpmheader_be32(b), dl = rpmheader_be32(b + 4);
 	if (il == 0 || il > RPMHEADER_MAX_ENTRIES)
-		return rpmheader_bad(err, errlen, 0, "bad index length il",
-		    il);
+		return rpmheader_bad(0, "bad index length il",
+		    il, err, errlen);
 	if (dl > RPMHEADER_MAX_DATA)
-		return rpmheader_bad(err, errlen, 4, "bad data length dl",
-		    dl);
+		return rpmheader_bad(4, "bad data length dl",
+		    dl, err, errlen);
 	uint64_t want = RPMHEADER_INTRO + (uint64_t)il * RPMHEADER_ENTRY + dl;
 	if (want != len)
-		return rpmheader_bad(err, errlen, 0,
+		return rpmheader_bad(0,
 		    "il and dl disagree with the blob size, which they give as",
-		    (unsigned long long)want);
+		    (unsigned long long)want, err, errlen);
 
 	/* il is now bounded by len / 16: the allocation is too. */
 	h = xcalloc(1, sizeof(*h));
@@ -270,12 +275,12 @@ rpmheader_string(const rpmheader *h, uint32_t tag)
 	return (const char *)h->data + e->offset;
 }
 
-int
+bool
 rpmheader_int32(const rpmheader *h, uint32_t tag, uint32_t *v)
 {
 	const struct rpmheader_entry *e = rpmheader_find(h, tag);
 	if (e == NULL || e->type != RPM_INT32_TYPE)
-		return -ENOENT;
+		return false;
 	*v = rpmheader_be32(h->data + e->offset);
-	return 0;
+	return true;
 }

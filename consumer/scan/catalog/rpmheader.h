@@ -15,6 +15,7 @@
 #ifndef SBOMD_SCAN_CATALOG_RPMHEADER_H
 #define SBOMD_SCAN_CATALOG_RPMHEADER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,9 +55,9 @@ size_t rpmheader_count(const rpmheader *h);
 const char *rpmheader_string(const rpmheader *h, uint32_t tag);
 
 /*
- * The first value of an INT32 tag in *v: 0, or -ENOENT when the tag is
- * absent or of another type.
+ * The first value of an INT32 tag in *v; false when the tag is absent or
+ * of another type.
  */
-int rpmheader_int32(const rpmheader *h, uint32_t tag, uint32_t *v);
+bool rpmheader_int32(const rpmheader *h, uint32_t tag, uint32_t *v);
 
 #endif

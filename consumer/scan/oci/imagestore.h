@@ -15,7 +15,7 @@
  * Every blob read is verified against its digest. Everything read from a
  * store is bounded (see imagestore.c). Thread-safe: separate calls may run
  * on separate threads with separate filesets (the containerd cache is
- * shared and locked).
+ * shared; see containerd.c for how it is locked).
  */
 #ifndef SBOMD_SCAN_IMAGESTORE_H
 #define SBOMD_SCAN_IMAGESTORE_H
@@ -90,7 +90,8 @@ int imagestore_load(const char *const *stores, size_t nstores,
     struct image_found *found, char *err, size_t errlen);
 
 /* Forgets what was learned about containerd content stores (tests and
- * shutdown). Must not race with imagestore_load. */
+ * shutdown). Safe while lookups run: it waits for directory reads in
+ * progress to end, and later lookups read the directories again. */
 void imagestore_cache_clear(void);
 
 #endif

@@ -50,6 +50,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/errbuf.h"
 #include "util/xmalloc.h"
 
 #define LAYER_READ_BUF (1u << 20)
@@ -156,20 +157,17 @@ static void layer_fail(struct layer_walk *w, const char *fmt, ...)
 static void
 layer_fail(struct layer_walk *w, const char *fmt, ...)
 {
-	if (w->err == NULL || w->errlen == 0)
-		return;
-	int n;
-	if (w->shown[0] != '\0')
-		n = snprintf(w->err, w->errlen, "layer %s: entry \"%s\": ",
-		    w->name, w->shown);
-	else
-		n = snprintf(w->err, w->errlen, "layer %s: ", w->name);
-	if (n < 0 || (size_t)n >= w->errlen)
-		return;
+	char msg[512];
 	va_list ap;
+
 	va_start(ap, fmt);
-	vsnprintf(w->err + n, w->errlen - (size_t)n, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (w->shown[0] != '\0')
+		errbuf_set(w->err, w->errlen, "layer %s: entry \"%s\": %s",
+		    w->name, w->shown, msg);
+	else
+		errbuf_set(w->err, w->errlen, "layer %s: %s", w->name, msg);
 }
 
 /* Remembers an entry name for messages: printable ASCII, others as '?',
@@ -190,24 +188,21 @@ layer_show(struct layer_walk *w, const char *raw)
 	w->shown[i] = '\0';
 }
 
-/* Reads from fn into buf, counting against the compressed bound;
- * -1 (errno set: EFBIG, or fn's error) on failure. */
+/* Reads from fn into buf, counting against the compressed bound; on
+ * failure a negative errno: -EFBIG past the bound (s->over), else fn's
+ * error (s->io_errno). */
 static ssize_t
 layer_source_fill(struct layer_source *s, unsigned char *buf, size_t cap)
 {
 	ssize_t n = s->fn(s->ctx, buf, cap);
-	if (n < 0) {
-		s->io_errno = errno ? errno : EIO;
-		return -1;
-	}
-	if ((size_t)n > cap) {
-		s->io_errno = EIO;
-		return -1;
+	if (n < 0 || (size_t)n > cap) {
+		s->io_errno = n < 0 ? (int)-n : EIO;
+		return -s->io_errno;
 	}
 	s->total += (uint64_t)n;
 	if (s->total > s->max) {
 		s->over = true;
-		return -1;
+		return -EFBIG;
 	}
 	return n;
 }
@@ -223,6 +218,20 @@ layer_source_error(struct archive *a, const struct layer_source *s)
 		    strerror(s->io_errno));
 }
 
+/* Waits until a ring of n buffers (filled up to *head, released up to
+ * *tail) has a free one; false when the stage is stopping. */
+static bool
+gz_wait_room(struct layer_gunzip *gz, const uint64_t *head,
+    const uint64_t *tail, unsigned n)
+{
+	pthread_mutex_lock(&gz->mu);
+	while (!gz->stop && *head - *tail >= n)
+		pthread_cond_wait(&gz->cv, &gz->mu);
+	bool go = !gz->stop;
+	pthread_mutex_unlock(&gz->mu);
+	return go;
+}
+
 /* Read thread: fn into the input ring until the end, a failure or stop. */
 static void *
 gz_read_thread(void *arg)
@@ -230,12 +239,7 @@ gz_read_thread(void *arg)
 	struct layer_source *s = arg;
 	struct layer_gunzip *gz = s->gz;
 	for (;;) {
-		pthread_mutex_lock(&gz->mu);
-		while (!gz->stop && gz->rhead - gz->rtail >= RD_NBUF)
-			pthread_cond_wait(&gz->cv, &gz->mu);
-		bool stop = gz->stop;
-		pthread_mutex_unlock(&gz->mu);
-		if (stop)
+		if (!gz_wait_room(gz, &gz->rhead, &gz->rtail, RD_NBUF))
 			return NULL;
 		unsigned slot = (unsigned)(gz->rhead % RD_NBUF);
 		ssize_t n = layer_source_fill(s, gz->rin[slot], LAYER_READ_BUF);
@@ -255,7 +259,8 @@ gz_read_thread(void *arg)
 }
 
 /* Inflate thread: refills gz->in (after the unread bytes) from the input
- * ring. 0, or -1 when reading failed or the stage is stopping. */
+ * ring. 0, -EIO when reading failed (s says why), -ECANCELED when the
+ * stage is stopping. */
 static int
 gz_refill(struct layer_source *s)
 {
@@ -274,8 +279,10 @@ gz_refill(struct layer_source *s)
 		memcpy(gz->in + keep, gz->rin[slot], n);
 		gz->rtail++;
 		pthread_cond_broadcast(&gz->cv);
-	} else if (gz->rfailed || gz->stop) {
-		rc = -1;
+	} else if (gz->rfailed) {
+		rc = -EIO;
+	} else if (gz->stop) {
+		rc = -ECANCELED;
 	} else {
 		gz->eof = true;
 	}
@@ -303,8 +310,9 @@ gz_strerror(int r)
 
 /*
  * Inflate thread: fills buf (GZ_BUF bytes) with the next decompressed
- * bytes. Returns the count (< GZ_BUF only at the end), or -1 with the
- * error in s (fn failed) or gz->err/why (corrupt stream). Concatenated
+ * bytes. Returns the count (< GZ_BUF only at the end), or a negative
+ * errno with the error in s (fn failed: -EIO), or in gz->err/why
+ * (corrupt stream: -EINVAL). Concatenated
  * gzip members are one stream (RFC 1952); bytes after the last member
  * that do not start another are ignored, as gzip does.
  */
@@ -313,12 +321,14 @@ gz_fill(struct layer_source *s, unsigned char *buf, bool *end)
 {
 	struct layer_gunzip *gz = s->gz;
 	struct inflate_state *st = &gz->st;
+	int rc;
 	st->next_out = buf;
 	st->avail_out = GZ_BUF;
 	while (st->avail_out > 0) {
 		if (st->block_state == ISAL_BLOCK_FINISH) {
-			if (st->avail_in < 2 && !gz->eof && gz_refill(s) != 0)
-				return -1;
+			if (st->avail_in < 2 && !gz->eof &&
+			    (rc = gz_refill(s)) != 0)
+				return rc;
 			if (st->avail_in < 2 || st->next_in[0] != 0x1f ||
 			    st->next_in[1] != 0x8b) {
 				*end = true;
@@ -333,10 +343,10 @@ gz_fill(struct layer_source *s, unsigned char *buf, bool *end)
 				snprintf(gz->why, sizeof(gz->why),
 				    "gzip: truncated stream (%llu compressed "
 				    "bytes)", (unsigned long long)gz->consumed);
-				return -1;
+				return -EINVAL;
 			}
-			if (gz_refill(s) != 0)
-				return -1;
+			if ((rc = gz_refill(s)) != 0)
+				return rc;
 			continue;
 		}
 		int r = isal_inflate(st);
@@ -345,7 +355,7 @@ gz_fill(struct layer_source *s, unsigned char *buf, bool *end)
 			snprintf(gz->why, sizeof(gz->why),
 			    "gzip: %s near compressed byte %llu", gz_strerror(r),
 			    (unsigned long long)(gz->consumed - st->avail_in));
-			return -1;
+			return -EINVAL;
 		}
 	}
 	return (ssize_t)(GZ_BUF - st->avail_out);
@@ -359,12 +369,7 @@ gz_thread(void *arg)
 	bool end = false;
 
 	while (!end) {
-		pthread_mutex_lock(&gz->mu);
-		while (!gz->stop && gz->head - gz->tail >= GZ_NBUF)
-			pthread_cond_wait(&gz->cv, &gz->mu);
-		bool stop = gz->stop;
-		pthread_mutex_unlock(&gz->mu);
-		if (stop)
+		if (!gz_wait_room(gz, &gz->head, &gz->tail, GZ_NBUF))
 			break;
 
 		/* out[head] is free: the reader released it (tail passed). */
@@ -404,7 +409,7 @@ gz_free(struct layer_source *s)
 }
 
 /* Starts the gzip stage; the first read's bytes (already counted) are
- * its first input. */
+ * its first input. 0, or the negative errno of pthread_create. */
 static int
 gz_start(struct layer_source *s, size_t first)
 {
@@ -423,18 +428,19 @@ gz_start(struct layer_source *s, size_t first)
 	pthread_mutex_init(&gz->mu, NULL);
 	pthread_cond_init(&gz->cv, NULL);
 	s->gz = gz;
-	if (pthread_create(&gz->rthread, NULL, gz_read_thread, s) != 0) {
+	int rc = pthread_create(&gz->rthread, NULL, gz_read_thread, s);
+	if (rc != 0) {
 		gz_free(s);
-		return -1;
+		return -rc;
 	}
-	if (pthread_create(&gz->thread, NULL, gz_thread, s) != 0) {
+	if ((rc = pthread_create(&gz->thread, NULL, gz_thread, s)) != 0) {
 		pthread_mutex_lock(&gz->mu);
 		gz->stop = true;
 		pthread_cond_broadcast(&gz->cv);
 		pthread_mutex_unlock(&gz->mu);
 		pthread_join(gz->rthread, NULL);
 		gz_free(s);
-		return -1;
+		return -rc;
 	}
 	return 0;
 }
@@ -455,7 +461,8 @@ gz_stop(struct layer_source *s)
 	gz_free(s);
 }
 
-/* libarchive's read callback in gzip mode: the next inflated buffer. */
+/* libarchive's read callback in gzip mode: the next inflated buffer, 0
+ * at the end, or ARCHIVE_FATAL with the archive's error set. */
 static ssize_t
 gz_read(struct archive *a, struct layer_source *s, const void **buff)
 {
@@ -479,10 +486,10 @@ gz_read(struct archive *a, struct layer_source *s, const void **buff)
 		/* libarchive may word it as a truncation: keep ours. */
 		memcpy(s->gz_why, gz->why, sizeof(s->gz_why));
 		archive_set_error(a, EINVAL, "%s", gz->why);
-		n = -1;
+		n = ARCHIVE_FATAL;
 	} else if (gz->err != 0) {
 		layer_source_error(a, s);
-		n = -1;
+		n = ARCHIVE_FATAL;
 	} else {
 		n = 0;
 	}
@@ -506,7 +513,7 @@ layer_source_read(struct archive *a, void *client, const void **buff)
 		n = layer_source_fill(s, s->buf, LAYER_READ_BUF);
 		if (n < 0) {
 			layer_source_error(a, s);
-			return -1;
+			return ARCHIVE_FATAL;
 		}
 		if (n >= 2 && s->buf[0] == 0x1f && s->buf[1] == 0x8b &&
 		    gz_start(s, (size_t)n) == 0)
@@ -519,7 +526,7 @@ layer_source_read(struct archive *a, void *client, const void **buff)
 	n = layer_source_fill(s, s->buf, LAYER_READ_BUF);
 	if (n < 0) {
 		layer_source_error(a, s);
-		return -1;
+		return ARCHIVE_FATAL;
 	}
 	*buff = s->buf;
 	return n;
@@ -527,8 +534,6 @@ layer_source_read(struct archive *a, void *client, const void **buff)
 
 /* The error of a failed libarchive call: ours if the read callback
  * failed, else libarchive's own (corrupt or truncated input). */
-static void gz_stop(struct layer_source *s);
-
 static int
 layer_archive_error(struct layer_walk *w, const char *what)
 {
@@ -823,8 +828,7 @@ layer_apply(fileset *fs, layer_read_fn fn, void *ctx, const char *name,
 	w.src.fn = fn;
 	w.src.ctx = ctx;
 	w.src.max = lim->max_compressed;
-	if (err != NULL && errlen > 0)
-		err[0] = '\0';
+	errbuf_set(err, errlen, "%s", "");
 
 	w.a = archive_read_new();
 	if (w.a == NULL) {
@@ -905,8 +909,10 @@ layer_fd_read(void *ctx, void *buf, size_t len)
 	int fd = *(int *)ctx;
 	for (;;) {
 		ssize_t n = read(fd, buf, len);
-		if (n >= 0 || errno != EINTR)
+		if (n >= 0)
 			return n;
+		if (errno != EINTR)
+			return -errno;
 	}
 }
 
@@ -924,18 +930,16 @@ layer_apply_file(fileset *fs, const char *path,
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "layer %s: open: %s", path,
-			    strerror(errno));
+		errbuf_set(err, errlen, "layer %s: open: %s", path,
+		    strerror(errno));
 		return -EIO;
 	}
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 	    (uint64_t)st.st_size > lim->max_compressed) {
-		if (err != NULL && errlen > 0)
-			snprintf(err, errlen,
-			    "layer %s: %lld bytes, more than %llu compressed",
-			    path, (long long)st.st_size,
-			    (unsigned long long)lim->max_compressed);
+		errbuf_set(err, errlen,
+		    "layer %s: %lld bytes, more than %llu compressed", path,
+		    (long long)st.st_size,
+		    (unsigned long long)lim->max_compressed);
 		rc = -EFBIG;
 		goto out;
 	}

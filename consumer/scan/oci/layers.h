@@ -1,7 +1,8 @@
 /*
  * layers: applies image layers, in order, to a fileset without unpacking
- * anything to disk. A layer is a tar stream, plain, gzip or zstd
- * (libarchive detects which). Whiteouts (".wh.NAME") remove NAME from
+ * anything to disk. A layer is a tar stream, plain, gzip or zstd (gzip is
+ * recognised by its magic and inflated with ISA-L; libarchive tells zstd
+ * and plain tar apart). Whiteouts (".wh.NAME") remove NAME from
  * lower layers, opaque markers (".wh..wh..opq") everything below their
  * directory; only files the catalogers want are kept.
  *
@@ -34,7 +35,7 @@ void layer_limits_default(struct layer_limits *l);
 
 /*
  * Reads more of a layer: up to len bytes into buf; returns the count,
- * 0 at the end, -1 on error (with errno).
+ * 0 at the end, or a negative errno.
  */
 typedef ssize_t (*layer_read_fn)(void *ctx, void *buf, size_t len);
 

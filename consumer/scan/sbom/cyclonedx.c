@@ -50,6 +50,8 @@
 
 #include <jansson.h>
 
+#include "scan/sbom/purl.h"
+#include "util/textbuf.h"
 #include "util/xmalloc.h"
 
 #ifndef SBOMD_VERSION
@@ -217,29 +219,6 @@ cdx_timestamp(int64_t ms, char out[32])
 	return 0;
 }
 
-/* Percent-encodes s as purl-spec strings are (see purl.c). */
-static void
-cdx_pct(char *out, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t i, o = 0;
-
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-		    c == '_' || c == '~') {
-			out[o++] = (char)c;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		}
-	}
-	out[o] = '\0';
-}
-
 /*
  * pkg:oci/<name>@<digest>?repository_url=<registry>/<repo> from a repo
  * digest "[registry/]repo@sha256:…", normalised the way Trivy's
@@ -250,10 +229,10 @@ static char *
 cdx_oci_purl(const char *repo_digest)
 {
 	const char *at = strrchr(repo_digest, '@'), *slash, *name;
-	char *repo = NULL, *purl = NULL, *enc_url = NULL, *enc_name = NULL,
-	    *enc_dig = NULL, *p;
+	struct textbuf purl = { 0 };
+	char *repo = NULL, *p;
 	const char *first_end;
-	size_t rlen, need;
+	size_t rlen;
 	bool hub;
 
 	if (at == NULL || at == repo_digest || strchr(at, ':') == NULL)
@@ -285,21 +264,14 @@ cdx_oci_purl(const char *repo_digest)
 	slash = strrchr(repo, '/');
 	name = slash != NULL ? slash + 1 : repo;
 
-	enc_url = xmalloc(strlen(repo) * 3 + 1);
-	cdx_pct(enc_url, repo, strlen(repo));
-	enc_name = xmalloc(strlen(name) * 3 + 1);
-	cdx_pct(enc_name, name, strlen(name));
-	enc_dig = xmalloc(strlen(at + 1) * 3 + 1);
-	cdx_pct(enc_dig, at + 1, strlen(at + 1));
-	need = strlen(enc_url) + strlen(enc_name) + strlen(enc_dig) + 64;
-	purl = xmalloc(need);
-	snprintf(purl, need, "pkg:oci/%s@%s?repository_url=%s", enc_name,
-	    enc_dig, enc_url);
+	textbuf_printf(&purl, "pkg:oci/");
+	purl_encode(&purl, name, strlen(name), false);
+	textbuf_printf(&purl, "@");
+	purl_encode(&purl, at + 1, strlen(at + 1), false);
+	textbuf_printf(&purl, "?repository_url=");
+	purl_encode(&purl, repo, strlen(repo), false);
 	free(repo);
-	free(enc_url);
-	free(enc_name);
-	free(enc_dig);
-	return purl;
+	return textbuf_take(&purl, NULL);
 }
 
 /* The repository part of a tag "registry:5000/a/b:tag" -> "registry:5000/a/b". */
@@ -383,19 +355,6 @@ cdx_subject(const struct sbom_subject *s, json_t *seen, char **ref,
 	return c;
 }
 
-/* Whether an rpm version still lacks its release ("1.2" vs "1.2-3.el9"). */
-static bool
-cdx_needs_release(const char *v, const char *rel)
-{
-	size_t vl = strlen(v), rl;
-
-	if (rel == NULL || rel[0] == '\0')
-		return false;
-	rl = strlen(rel);
-	return !(vl > rl + 1 && v[vl - rl - 1] == '-' &&
-	    strcmp(v + vl - rl, rel) == 0);
-}
-
 /*
  * The package's version as its database prints it: deb and apk as
  * stored, rpm as [epoch:]version-release (Trivy's FormatVersion).
@@ -413,7 +372,7 @@ cdx_pkg_version(const struct pkg *p)
 	if (p->epoch != NULL && p->epoch[0] != '\0' &&
 	    strcmp(p->epoch, "0") != 0 && strchr(v, ':') == NULL)
 		epoch = p->epoch;
-	if (cdx_needs_release(v, p->release))
+	if (pkg_needs_release(v, p->release))
 		rel = p->release;
 	need = strlen(epoch) + strlen(v) + strlen(rel) + 3;
 	out = xmalloc(need);
@@ -427,26 +386,14 @@ cdx_package(const struct pkg *p, const struct os_info *os, json_t *seen,
     char **ref, bool *ok)
 {
 	json_t *c = json_object(), *lic = NULL, *props = NULL;
-	char small[512], *purl = NULL, *version = NULL;
-	int n;
+	char *purl = NULL, *version = NULL;
 	size_t i;
 
 	*ref = NULL;
-	if (c == NULL) {
-		*ok = false;
-		return NULL;
-	}
-	n = purl_format(p, os, small, sizeof(small));
-	if (n < 0) {
+	if (c == NULL || purl_format(p, os, &purl) != 0) {
 		json_decref(c);
 		*ok = false;
 		return NULL;
-	}
-	if ((size_t)n < sizeof(small)) {
-		purl = xstrdup(small);
-	} else {
-		purl = xmalloc((size_t)n + 1);
-		purl_format(p, os, purl, (size_t)n + 1);
 	}
 	version = cdx_pkg_version(p);
 	*ref = cdx_unique_ref(seen, purl);
@@ -534,11 +481,89 @@ cdx_dep(const char *ref, char **on, size_t non, bool *ok)
 	return d;
 }
 
+/* metadata: the timestamp, sbomd as the tool, the subject. */
+static json_t *
+cdx_metadata(const struct sbom_doc *doc, const char *ts, json_t *seen,
+    char **subject_ref, bool *ok)
+{
+	json_t *meta = json_object(), *tools = json_object(),
+	    *tcomps = json_array(), *tool = json_object();
+
+	cdx_set_str(meta, "timestamp", ts, ok);
+	cdx_set_str(tool, "type", "application", ok);
+	cdx_set_str(tool, "name", "sbomd", ok);
+	cdx_set_str(tool, "version", doc->tool_version ? doc->tool_version :
+	    SBOMD_VERSION, ok);
+	cdx_append(tcomps, tool, ok);
+	cdx_set(tools, "components", tcomps, ok);
+	cdx_set(meta, "tools", tools, ok);
+	cdx_set(meta, "component", cdx_subject(&doc->subject, seen,
+	    subject_ref, ok), ok);
+	return meta;
+}
+
+/* components: the OS, then the packages (refs[i]: package i's bom-ref). */
+static json_t *
+cdx_components(const struct sbom_doc *doc, json_t *seen, char **os_ref,
+    char **refs, bool *ok)
+{
+	json_t *comps = json_array();
+	size_t npkgs = doc->pkgs != NULL ? doc->pkgs->n : 0;
+
+	if (comps == NULL) {
+		*ok = false;
+		return NULL;
+	}
+	if (doc->os != NULL && doc->os->id != NULL && doc->os->id[0] != '\0')
+		cdx_append(comps, cdx_os(doc->os, seen, os_ref, ok), ok);
+	for (size_t i = 0; i < npkgs && *ok; i++)
+		cdx_append(comps, cdx_package(&doc->pkgs->pkgs[i], doc->os,
+		    seen, &refs[i], ok), ok);
+	return comps;
+}
+
+/* dependencies: subject -> OS -> packages, or subject -> packages. */
+static json_t *
+cdx_dependencies(const char *subject_ref, char *os_ref, char **refs,
+    size_t npkgs, bool *ok)
+{
+	json_t *deps = json_array();
+
+	if (deps == NULL) {
+		*ok = false;
+		return NULL;
+	}
+	if (!*ok || subject_ref == NULL)
+		return deps;
+	if (os_ref != NULL) {
+		cdx_append(deps, cdx_dep(subject_ref, &os_ref, 1, ok), ok);
+		cdx_append(deps, cdx_dep(os_ref, refs, npkgs, ok), ok);
+	} else {
+		cdx_append(deps, cdx_dep(subject_ref, refs, npkgs, ok), ok);
+	}
+	return deps;
+}
+
+/* Why a document could not be built: a package purl_format refuses
+ * (-EINVAL), else memory (-ENOMEM). */
+static int
+cdx_failure(const struct sbom_doc *doc)
+{
+	size_t npkgs = doc->pkgs != NULL ? doc->pkgs->n : 0;
+	char *purl;
+
+	for (size_t i = 0; i < npkgs; i++) {
+		if (purl_format(&doc->pkgs->pkgs[i], doc->os, &purl) != 0)
+			return -EINVAL;
+		free(purl);
+	}
+	return -ENOMEM;
+}
+
 int
 cyclonedx_write(const struct sbom_doc *doc, char **out, size_t *len)
 {
-	json_t *root = NULL, *seen = NULL, *meta, *tools, *tool, *tcomps,
-	    *comps, *deps, *c;
+	json_t *root = NULL, *seen = NULL;
 	char serial[46], ts[32], *subject_ref = NULL, *os_ref = NULL;
 	char **refs = NULL;
 	size_t npkgs, i;
@@ -572,64 +597,14 @@ cyclonedx_write(const struct sbom_doc *doc, char **out, size_t *len)
 	cdx_set_str(root, "serialNumber", doc->serial ? doc->serial : serial,
 	    &ok);
 	cdx_set(root, "version", json_integer(1), &ok);
-
-	meta = json_object();
-	cdx_set(root, "metadata", meta, &ok);
-	if (meta == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	cdx_set_str(meta, "timestamp", ts, &ok);
-	tools = json_object();
-	tcomps = json_array();
-	tool = json_object();
-	cdx_set_str(tool, "type", "application", &ok);
-	cdx_set_str(tool, "name", "sbomd", &ok);
-	cdx_set_str(tool, "version", doc->tool_version ? doc->tool_version :
-	    SBOMD_VERSION, &ok);
-	cdx_append(tcomps, tool, &ok);
-	cdx_set(tools, "components", tcomps, &ok);
-	cdx_set(meta, "tools", tools, &ok);
-	cdx_set(meta, "component", cdx_subject(&doc->subject, seen,
-	    &subject_ref, &ok), &ok);
-
-	if ((comps = json_array()) == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	cdx_set(root, "components", comps, &ok);
-	if (doc->os != NULL && doc->os->id != NULL && doc->os->id[0] != '\0')
-		cdx_append(comps, cdx_os(doc->os, seen, &os_ref, &ok), &ok);
-	for (i = 0; i < npkgs && ok; i++) {
-		c = cdx_package(&doc->pkgs->pkgs[i], doc->os, seen, &refs[i],
-		    &ok);
-		cdx_append(comps, c, &ok);
-	}
-
-	if ((deps = json_array()) == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	cdx_set(root, "dependencies", deps, &ok);
-	if (ok && subject_ref != NULL) {
-		if (os_ref != NULL) {
-			cdx_append(deps, cdx_dep(subject_ref, &os_ref, 1, &ok),
-			    &ok);
-			cdx_append(deps, cdx_dep(os_ref, refs, npkgs, &ok),
-			    &ok);
-		} else {
-			cdx_append(deps, cdx_dep(subject_ref, refs, npkgs,
-			    &ok), &ok);
-		}
-	}
+	cdx_set(root, "metadata", cdx_metadata(doc, ts, seen, &subject_ref,
+	    &ok), &ok);
+	cdx_set(root, "components", cdx_components(doc, seen, &os_ref, refs,
+	    &ok), &ok);
+	cdx_set(root, "dependencies", cdx_dependencies(subject_ref, os_ref,
+	    refs, npkgs, &ok), &ok);
 	if (!ok) {
-		/* purl_format refuses only a package without a name */
-		rc = -EINVAL;
-		for (i = 0; i < npkgs; i++)
-			if (doc->pkgs->pkgs[i].name == NULL ||
-			    doc->pkgs->pkgs[i].name[0] == '\0')
-				goto out;
-		rc = -ENOMEM;
+		rc = cdx_failure(doc);
 		goto out;
 	}
 	*out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -7,9 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "scan/catalog/catalog.h"
+#include "scan/catalog/pkglist.h"
 #include "util/vocab.h"
-
 
 struct sbom_subject {
 	enum entity_kind kind;
@@ -28,15 +27,6 @@ struct sbom_doc {
 	int64_t timestamp_ms;		/* metadata.timestamp */
 	const char *tool_version;	/* sbomd's version */
 };
-
-/*
- * The package URL of p ("pkg:deb/debian/adduser@3.134?arch=all&distro=
- * debian-12.15"), percent-encoded as the purl spec requires; os gives the
- * namespace and distro qualifier. Returns the length written (as snprintf)
- * or -1.
- */
-int purl_format(const struct pkg *p, const struct os_info *os, char *buf,
-    size_t buflen);
 
 /*
  * Writes the document as JSON into *out (malloc'd, NUL-terminated).

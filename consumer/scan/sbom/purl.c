@@ -28,22 +28,14 @@
  *   to the same purl, and a deb/rpm version only keeps a ':' in the rare
  *   case of a colon after the epoch.
  *
- * Pure functions, any thread. Strings are short (< 1 KiB), so the builder
- * below simply grows.
+ * Pure functions, any thread. Strings are short (< 1 KiB) and built in
+ * a textbuf that simply grows.
  */
-#include "scan/sbom/cyclonedx.h"
+#include "scan/sbom/purl.h"
 
-#include <stdbool.h>
-#include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
-
-#include "util/xmalloc.h"
-
-struct sbuf {
-	char *s;	/* NUL-terminated while len < cap */
-	size_t len, cap;
-};
 
 struct qual {
 	const char *key;
@@ -51,55 +43,35 @@ struct qual {
 	size_t vlen;
 };
 
-static void
-sbuf_grow(struct sbuf *b, size_t more)
-{
-	if (b->len + more + 1 <= b->cap)
-		return;
-	while (b->len + more + 1 > b->cap)
-		b->cap = b->cap ? b->cap * 2 : 128;
-	b->s = xrealloc(b->s, b->cap);
-}
-
-static void
-sbuf_putn(struct sbuf *b, const char *s, size_t n)
-{
-	sbuf_grow(b, n);
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-static void
-sbuf_puts(struct sbuf *b, const char *s)
-{
-	sbuf_putn(b, s, strlen(s));
-}
-
-/* Percent-encodes s[0..n), lowercasing ASCII letters when lower is set. */
-static void
-sbuf_put_enc(struct sbuf *b, const char *s, size_t n, bool lower)
+void
+purl_encode(struct textbuf *b, const char *s, size_t n, bool lower)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	size_t i;
 
-	sbuf_grow(b, n * 3);
-	for (i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
+		char enc[3];
 
 		if (lower && c >= 'A' && c <= 'Z')
 			c = (unsigned char)(c - 'A' + 'a');
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		    (c >= '0' && c <= '9') || c == '.' || c == '-' ||
 		    c == '_' || c == '~') {
-			b->s[b->len++] = (char)c;
+			enc[0] = (char)c;
+			textbuf_append(b, enc, 1);
 		} else {
-			b->s[b->len++] = '%';
-			b->s[b->len++] = hex[c >> 4];
-			b->s[b->len++] = hex[c & 15];
+			enc[0] = '%';
+			enc[1] = hex[c >> 4];
+			enc[2] = hex[c & 15];
+			textbuf_append(b, enc, 3);
 		}
 	}
-	b->s[b->len] = '\0';
+}
+
+static void
+purl_puts(struct textbuf *b, const char *s)
+{
+	textbuf_append(b, s, strlen(s));
 }
 
 /*
@@ -189,20 +161,59 @@ purl_type_name(enum pkg_type t)
 	return NULL;
 }
 
-int
-purl_format(const struct pkg *p, const struct os_info *os, char *buf,
-    size_t buflen)
+/* "@version[-release]" (version without its epoch), when there is one. */
+static void
+purl_put_version(struct textbuf *b, const struct pkg *p, const char *version)
 {
-	struct sbuf b = {NULL, 0, 0};
-	struct sbuf distro = {NULL, 0, 0};
-	struct qual q[4];
-	size_t nq = 0, elen = 0, i, j;
-	const char *type, *family = NULL, *version, *epoch = NULL;
-	int rc = -1;
+	if (version[0] == '\0')
+		return;
+	purl_puts(b, "@");
+	purl_encode(b, version, strlen(version), false);
+	/* version may already be version-release */
+	if (p->type == PKG_RPM && pkg_needs_release(version, p->release)) {
+		purl_puts(b, "-");
+		purl_encode(b, p->release, strlen(p->release), false);
+	}
+}
 
+/* "?k=v&..." sorted by key (distro: the "distro" value, may be empty). */
+static void
+purl_put_qualifiers(struct textbuf *b, const struct pkg *p,
+    const struct textbuf *distro, const char *epoch, size_t elen)
+{
+	struct qual q[4];
+	size_t nq = 0, i, j;
+
+	purl_add_qual(q, &nq, "arch", p->arch, p->arch ? strlen(p->arch) : 0);
+	purl_add_qual(q, &nq, "distro", distro->data, distro->len);
+	purl_add_qual(q, &nq, "epoch", epoch, elen);
+	/* Keys are few and fixed; insertion sort keeps them canonical. */
+	for (i = 1; i < nq; i++)
+		for (j = i; j > 0 && strcmp(q[j - 1].key, q[j].key) > 0; j--) {
+			struct qual t = q[j];
+
+			q[j] = q[j - 1];
+			q[j - 1] = t;
+		}
+	for (i = 0; i < nq; i++) {
+		purl_puts(b, i == 0 ? "?" : "&");
+		purl_puts(b, q[i].key);
+		purl_puts(b, "=");
+		purl_encode(b, q[i].value, q[i].vlen, false);
+	}
+}
+
+int
+purl_format(const struct pkg *p, const struct os_info *os, char **out)
+{
+	struct textbuf b = {0}, distro = {0};
+	const char *type, *family = NULL, *version, *epoch = NULL;
+	size_t elen = 0;
+
+	*out = NULL;
 	if (p == NULL || p->name == NULL || p->name[0] == '\0' ||
 	    (type = purl_type_name(p->type)) == NULL)
-		return -1;
+		return -EINVAL;
 	if (os != NULL && os->id != NULL && os->id[0] != '\0')
 		family = purl_family(os->id);
 
@@ -219,67 +230,28 @@ purl_format(const struct pkg *p, const struct os_info *os, char *buf,
 	if (family != NULL && os->version_id != NULL &&
 	    os->version_id[0] != '\0') {
 		if (p->type != PKG_APK) {
-			sbuf_puts(&distro, family);
-			for (i = 0; i < distro.len; i++)
-				if (distro.s[i] >= 'A' && distro.s[i] <= 'Z')
-					distro.s[i] = (char)(distro.s[i] -
-					    'A' + 'a');
-			sbuf_puts(&distro, "-");
+			/* Lowercased here, encoded with the other values. */
+			purl_puts(&distro, family);
+			for (char *c = distro.data; *c != '\0'; c++)
+				if (*c >= 'A' && *c <= 'Z')
+					*c = (char)(*c - 'A' + 'a');
+			purl_puts(&distro, "-");
 		}
-		sbuf_puts(&distro, os->version_id);
+		purl_puts(&distro, os->version_id);
 	}
-	purl_add_qual(q, &nq, "arch", p->arch, p->arch ? strlen(p->arch) : 0);
-	purl_add_qual(q, &nq, "distro", distro.s, distro.len);
-	purl_add_qual(q, &nq, "epoch", epoch, elen);
-	/* Keys are few and fixed; insertion sort keeps them canonical. */
-	for (i = 1; i < nq; i++)
-		for (j = i; j > 0 && strcmp(q[j - 1].key, q[j].key) > 0; j--) {
-			struct qual t = q[j];
 
-			q[j] = q[j - 1];
-			q[j - 1] = t;
-		}
-
-	sbuf_puts(&b, "pkg:");
-	sbuf_puts(&b, type);
-	sbuf_puts(&b, "/");
+	purl_puts(&b, "pkg:");
+	purl_puts(&b, type);
+	purl_puts(&b, "/");
 	if (family != NULL) {
-		sbuf_put_enc(&b, family, strlen(family), true);
-		sbuf_puts(&b, "/");
+		purl_encode(&b, family, strlen(family), true);
+		purl_puts(&b, "/");
 	}
 	/* deb and apk names are lowercase by their spec; rpm's keep case. */
-	sbuf_put_enc(&b, p->name, strlen(p->name), p->type != PKG_RPM);
-	if (version[0] != '\0') {
-		sbuf_puts(&b, "@");
-		sbuf_put_enc(&b, version, strlen(version), false);
-		if (p->type == PKG_RPM && p->release != NULL &&
-		    p->release[0] != '\0') {
-			size_t vl = strlen(version), rl = strlen(p->release);
-			/* version may already be version-release */
-			if (!(vl > rl + 1 && version[vl - rl - 1] == '-' &&
-			    strcmp(version + vl - rl, p->release) == 0)) {
-				sbuf_puts(&b, "-");
-				sbuf_put_enc(&b, p->release, rl, false);
-			}
-		}
-	}
-	for (i = 0; i < nq; i++) {
-		sbuf_puts(&b, i == 0 ? "?" : "&");
-		sbuf_puts(&b, q[i].key);
-		sbuf_puts(&b, "=");
-		sbuf_put_enc(&b, q[i].value, q[i].vlen, false);
-	}
-	if (b.len > (size_t)2147483647)
-		goto out;
-	if (buflen > 0) {
-		size_t n = b.len < buflen - 1 ? b.len : buflen - 1;
-
-		memcpy(buf, b.s, n);
-		buf[n] = '\0';
-	}
-	rc = (int)b.len;
-out:
-	free(b.s);
-	free(distro.s);
-	return rc;
+	purl_encode(&b, p->name, strlen(p->name), p->type != PKG_RPM);
+	purl_put_version(&b, p, version);
+	purl_put_qualifiers(&b, p, &distro, epoch, elen);
+	*out = textbuf_take(&b, NULL);
+	textbuf_free(&distro);
+	return 0;
 }
