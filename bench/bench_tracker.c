@@ -177,13 +177,13 @@ main(int argc, char **argv)
 		    .error_class = ERROR_RETRYABLE,
 		    .error = "image not found in any store"};
 		int64_t now = T0 + 2;
-		while (tracker_pop_due(t, now, &job) == 1)
+		while (tracker_pop_due(t, now, &job))
 			tracker_complete(t, job.handle, job.attempt, &res, now,
 			    &out);
 		now = T0 + 24LL * 3600 * 1000; /* everything is due */
 		t0 = now_s();
 		for (size_t i = 0; i < n; i++) {
-			if (tracker_pop_due(t, now, &job) != 1) {
+			if (!tracker_pop_due(t, now, &job)) {
 				fprintf(stderr, "heap ran dry at %zu\n", i);
 				return 1;
 			}

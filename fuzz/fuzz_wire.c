@@ -7,6 +7,7 @@
  * copied to a buffer of exactly its size so ASan sees a read one byte
  * past it.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,7 +33,7 @@ inside(struct wire_str s, const uint8_t *b, size_t n)
 		abort();
 }
 
-static int
+static bool
 same(struct wire_str a, struct wire_str b)
 {
 	return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr,
@@ -79,7 +80,7 @@ check_event(const uint8_t *b, size_t n)
 static void
 check_outcome(const uint8_t *b, size_t n)
 {
-	static const struct wire_config big = { 64u << 20, NULL, 0, 1 };
+	static const struct wire_config big = { 64u << 20, NULL, 0, true };
 	char err[256];
 	struct wire_buf out = { 0 };
 	json_t *j;
@@ -114,7 +115,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint32_t ids[] = { 1, 7 };
-	struct wire_config cfg = { 0, ids, 2, 0 };
+	struct wire_config cfg = { 0, ids, 2, false };
 	char err[256];
 	uint8_t *b = malloc(size ? size : 1);
 

@@ -272,7 +272,7 @@ test_key_names(void **state)
 		    0);
 		assert_int_equal(strncmp(env, "SBOMD_", 6), 0);
 	}
-	/* DESIGN.md's 29 keys and the 8 added ones */
+	/* every key of config/sbomd.cfg: 37 */
 	assert_int_equal(n, 37);
 	assert_int_equal(config_env_name("scan.workers", env, sizeof(env)), 0);
 	assert_string_equal(env, "SBOMD_SCAN_WORKERS");

@@ -60,6 +60,7 @@
 #include <lmdb.h>
 
 #include "core/tracker.h"
+#include "core/tracker_record.h"
 #include "store/store.h"
 #include "util/digest.h"
 #include "util/xmalloc.h"
@@ -474,10 +475,11 @@ child_main(const char *dir, uint64_t seed, struct progress *pg)
 		_exit(10);
 	}
 	uint64_t k0 = 0;
-	int n = store_meta_get(s, "batch", kb, sizeof(kb));
-	if (n == 8)
+	size_t n = 0;
+	int rc = store_meta_get(s, "batch", kb, sizeof(kb), &n);
+	if (rc == 0 && n == 8)
 		k0 = get64(kb);
-	else if (n != -ENOENT)
+	else if (rc != -ENOENT)
 		_exit(11);
 	atomic_store(&pg->start_k, k0);
 	atomic_store(&pg->committed, k0);
@@ -550,7 +552,7 @@ model_put(void *ctx, uint32_t slot)
 	if (slot >= NSLOTS)
 		fail_msg("batch %llu: slot %u written (more than %d slots)",
 		    (unsigned long long)m->k + 1, slot, NSLOTS);
-	m->rec_len[slot] = tracker_encode(m->sim.t, slot, &m->rec[slot],
+	m->rec_len[slot] = tracker_record_encode(m->sim.t, slot, &m->rec[slot],
 	    &m->rec_cap[slot]);
 	/* the record holds the key of the entity at that handle */
 	struct tracker_info info;
@@ -610,16 +612,18 @@ model_recover(struct model *m)
 		m->requeued_clean[slot] = false;
 		if (!m->present[slot])
 			continue;
-		int rc = tracker_load(m->sim.t, slot, m->rec[slot],
-		    m->rec_len[slot], recovery_clock(m->k), err, sizeof(err));
-		if (rc < 0)
+		bool requeued;
+		int rc = tracker_record_load(m->sim.t, slot, m->rec[slot],
+		    m->rec_len[slot], recovery_clock(m->k), &requeued, err,
+		    sizeof(err));
+		if (rc != 0)
 			fail_msg("model recovery of %s (slot %u): %s",
 			    record_id(m->rec[slot], m->rec_len[slot]), slot,
 			    err);
-		m->requeued_clean[slot] = rc == 1;
-		m->requeued += (size_t)rc;
+		m->requeued_clean[slot] = requeued;
+		m->requeued += requeued;
 	}
-	tracker_load_finish(m->sim.t);
+	tracker_record_load_finish(m->sim.t);
 	m->next_seq = m->sim.nobx ? m->sim.obx[m->sim.nobx - 1].seq + 1 : 0;
 }
 
@@ -641,10 +645,10 @@ model_batch(struct model *m, uint64_t b)
 
 /*
  * The model's expected records against its own live tracker: every live
- * entity's tracker_encode is the expected record at its handle's slot (so
- * the dirty sets missed nothing), except entities requeued by a recovery
- * and untouched since, whose record still says SCANNING; no other slot
- * holds a record.
+ * entity's tracker_record_encode is the expected record at its handle's
+ * slot (so the dirty sets missed nothing), except entities requeued by a
+ * recovery and untouched since, whose record still says SCANNING; no other
+ * slot holds a record.
  */
 static void
 model_self_check(const struct model *m)
@@ -675,7 +679,7 @@ model_self_check(const struct model *m)
 			fail_msg("slot %u: the record holds %s, the tracker %s",
 			    slot, record_id(m->rec[slot], m->rec_len[slot]),
 			    W.id[id]);
-		size_t len = tracker_encode(m->sim.t, slot, &buf, &cap);
+		size_t len = tracker_record_encode(m->sim.t, slot, &buf, &cap);
 		assert_int_equal(len, m->rec_len[slot]);
 		const uint8_t *want = m->rec[slot];
 		if (!m->requeued_clean[slot]) {
@@ -855,8 +859,11 @@ recover_compare(const char *dir, const struct model *m)
 	uint8_t kb[8];
 	struct store_recovery rec;
 	assert_int_equal(store_open(dir, NULL, &s, err, sizeof(err)), 0);
-	assert_int_equal(store_meta_get(s, "batch", kb, sizeof(kb)),
-	    m->k ? 8 : -ENOENT);
+	size_t klen = 0;
+	assert_int_equal(store_meta_get(s, "batch", kb, sizeof(kb), &klen),
+	    m->k ? 0 : -ENOENT);
+	if (m->k)
+		assert_int_equal(klen, 8);
 	if (m->k)
 		assert_int_equal(get64(kb), m->k);
 	tracker *t = crash_tracker();
@@ -888,8 +895,8 @@ recover_compare(const char *dir, const struct model *m)
 			fail_msg("after batch %llu: %s recovered at slot %u, "
 			    "the model's at %u", (unsigned long long)m->k,
 			    W.id[id], ht, hm);
-		size_t la = tracker_encode(t, ht, &a, &ca);
-		size_t lb = tracker_encode(m->sim.t, hm, &b, &cb);
+		size_t la = tracker_record_encode(t, ht, &a, &ca);
+		size_t lb = tracker_record_encode(m->sim.t, hm, &b, &cb);
 		assert_int_equal(la, lb);
 		if (memcmp(a, b, la) != 0)
 			fail_msg("recovered %s differs from the model",

@@ -126,7 +126,7 @@ drain_and_compare(dueheap *h, struct ref *r, const char *what)
 		uint32_t want = ref_min(r);
 		uint32_t got;
 		int64_t due;
-		if (dueheap_pop(h, &got, &due) != 0)
+		if (!dueheap_pop(h, &got, &due))
 			fail_msg("%s: heap empty at pop %zu, reference has %zu",
 			    what, k, r->n);
 		if (got != want || due != r->due[want])
@@ -140,7 +140,7 @@ drain_and_compare(dueheap *h, struct ref *r, const char *what)
 	uint32_t hh;
 	int64_t dd;
 	assert_int_equal(dueheap_size(h), 0);
-	assert_int_equal(dueheap_pop(h, &hh, &dd), -1);
+	assert_false(dueheap_pop(h, &hh, &dd));
 }
 
 /* ---- tests ---- */
@@ -155,8 +155,8 @@ test_basics(void **state)
 	dueheap_free(NULL);
 	dueheap *h = dueheap_new();
 	assert_int_equal(dueheap_size(h), 0);
-	assert_int_equal(dueheap_peek(h, &hh, &dd), -1);
-	assert_int_equal(dueheap_pop(h, &hh, &dd), -1);
+	assert_false(dueheap_peek(h, &hh, &dd));
+	assert_false(dueheap_pop(h, &hh, &dd));
 	assert_false(dueheap_contains(h, 0));
 	assert_false(dueheap_contains(h, 123456));
 	assert_false(dueheap_remove(h, 0));
@@ -172,7 +172,7 @@ test_basics(void **state)
 	assert_false(dueheap_contains(h, 4));
 	assert_int_equal(dueheap_due(h, 2), 200);
 
-	assert_int_equal(dueheap_peek(h, &hh, &dd), 0);
+	assert_true(dueheap_peek(h, &hh, &dd));
 	assert_int_equal(hh, 1);
 	assert_int_equal(dd, 100);
 	assert_int_equal(dueheap_size(h), 3); /* peek does not remove */
@@ -184,7 +184,7 @@ test_basics(void **state)
 	assert_false(dueheap_contains(h, 999999));
 	assert_false(dueheap_remove(h, 999999));
 	assert_false(dueheap_remove(h, 50000000));
-	assert_int_equal(dueheap_peek(h, &hh, &dd), 0);
+	assert_true(dueheap_peek(h, &hh, &dd));
 	assert_int_equal(hh, 1000000);
 
 	/* negative and extreme due times order as signed values */
@@ -206,14 +206,14 @@ test_basics(void **state)
 		{9, INT64_MAX},
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		assert_int_equal(dueheap_pop(h, &hh, &dd), 0);
+		assert_true(dueheap_pop(h, &hh, &dd));
 		assert_int_equal(hh, want[i].h);
 		assert_true(dd == want[i].due);
 		assert_false(dueheap_contains(h, hh));
 		check_or_fail(h, "pop", i);
 	}
 	assert_int_equal(dueheap_size(h), 0);
-	assert_int_equal(dueheap_pop(h, &hh, &dd), -1);
+	assert_false(dueheap_pop(h, &hh, &dd));
 
 	/* a popped handle can be pushed again */
 	dueheap_push(h, 1, 10);
@@ -228,7 +228,7 @@ expect_pops(dueheap *h, const uint32_t *want, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		uint32_t hh;
 		int64_t dd;
-		assert_int_equal(dueheap_pop(h, &hh, &dd), 0);
+		assert_true(dueheap_pop(h, &hh, &dd));
 		if (hh != want[i])
 			fail_msg("pop %zu gave handle %u, want %u", i, hh,
 			    want[i]);
@@ -258,7 +258,7 @@ test_ties(void **state)
 	for (uint32_t i = 0; i < 500; i++) {
 		uint32_t hh;
 		int64_t dd;
-		assert_int_equal(dueheap_pop(h, &hh, &dd), 0);
+		assert_true(dueheap_pop(h, &hh, &dd));
 		assert_int_equal(hh, (i * 7919u) % 500u);
 	}
 
@@ -396,19 +396,20 @@ test_random_vs_reference(void **state)
 		case 2: {
 			uint32_t want = ref_min(&r), got = 0;
 			int64_t due = 0;
-			int rc = kind == 1 ? dueheap_pop(h, &got, &due) :
+			bool found = kind == 1 ? dueheap_pop(h, &got, &due) :
 			    dueheap_peek(h, &got, &due);
 			if (want == UINT32_MAX) {
-				if (rc != -1)
-					fail_msg("op %zu: %s on empty heap gave "
-					    "%d", op, kind == 1 ? "pop" : "peek",
-					    rc);
+				if (found)
+					fail_msg("op %zu: %s on empty heap "
+					    "gave (%u, %lld)", op, kind == 1 ?
+					    "pop" : "peek", got, (long long)due);
 				break;
 			}
-			if (rc != 0 || got != want || due != r.due[want])
-				fail_msg("op %zu: %s gave %d (%u, %lld), want "
-				    "(%u, %lld)", op, kind == 1 ? "pop" : "peek",
-				    rc, got, (long long)due, want,
+			if (!found || got != want || due != r.due[want])
+				fail_msg("op %zu: %s gave %d (%u, %lld), "
+				    "want (%u, %lld)", op,
+				    kind == 1 ? "pop" : "peek", found, got,
+				    (long long)due, want,
 				    (long long)r.due[want]);
 			if (kind == 1) {
 				ref_remove(&r, want);
@@ -521,8 +522,8 @@ build_case(size_t n, int mode, uint64_t seed)
 	while (r.n > 0) {
 		uint32_t want = ref_min(&r), ha, hb;
 		int64_t da, db;
-		assert_int_equal(dueheap_pop(a, &ha, &da), 0);
-		assert_int_equal(dueheap_pop(b, &hb, &db), 0);
+		assert_true(dueheap_pop(a, &ha, &da));
+		assert_true(dueheap_pop(b, &hb, &db));
 		if (ha != want || hb != want || da != r.due[want] ||
 		    db != r.due[want])
 			fail_msg("n=%zu: pushed heap gave %u, built heap %u, "
@@ -558,7 +559,7 @@ test_append_build(void **state)
 	for (uint32_t i = 0; i < 100; i++) {
 		uint32_t hh;
 		int64_t dd;
-		assert_int_equal(dueheap_pop(h, &hh, &dd), 0);
+		assert_true(dueheap_pop(h, &hh, &dd));
 		assert_int_equal(hh, 99 - i);
 	}
 	dueheap_free(h);
@@ -608,7 +609,7 @@ wrap_case(uint32_t before, size_t steps, int random_kinds, uint64_t seed)
 		assert_int_equal(dueheap_size(h), r.n);
 		uint32_t hh;
 		int64_t dd;
-		assert_int_equal(dueheap_peek(h, &hh, &dd), 0);
+		assert_true(dueheap_peek(h, &hh, &dd));
 		if (hh != ref_min(&r))
 			fail_msg("step %zu: peek %u, want %u", s, hh,
 			    ref_min(&r));

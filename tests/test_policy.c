@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -334,9 +335,9 @@ test_should_retry(void **state)
 			assert_false(policy_should_retry(&p, ENTITY_IMAGE,
 			    ERROR_PERMANENT, n));
 			/* retryable: while n < max, always when max is 0 */
-			int want = max == 0 || n < max;
-			int got = policy_should_retry(&p, ENTITY_IMAGE,
-			    ERROR_RETRYABLE, n) != 0;
+			bool want = max == 0 || n < max;
+			bool got = policy_should_retry(&p, ENTITY_IMAGE,
+			    ERROR_RETRYABLE, n);
 			if (got != want)
 				fail_msg("max_attempts %u, attempt %u: retry %d, "
 				    "want %d", max, n, got, want);

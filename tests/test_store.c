@@ -1,15 +1,16 @@
 /*
  * test_store: the LMDB state store (consumer/store) together with the
- * tracker's record encoding and recovery (tracker_encode / tracker_load).
+ * tracker's record encoding and recovery (tracker_record_encode /
+ * tracker_record_load).
  *
  * - round trip: a few hundred varied events (images and hosts, several
  *   sources, tags and digests, UNSETs, jobs popped and completed with
  *   success, retryable and permanent failures), committed in batches;
  *   the raw LMDB records are found under their slot (the 4-byte big-endian
- *   handle), each is tracker_encode's output and holds the key of the
+ *   handle), each is tracker_record_encode's output and holds the key of the
  *   entity at that handle; after reopen + recover every entity is back at
  *   the same handle, equal field by field, source by source and byte for
- *   byte (tracker_encode), the heaps hold the same (due, key) pairs and
+ *   byte (tracker_record_encode), the heaps hold the same (due, key) pairs and
  *   tracker_check passes;
  * - SCANNING at the crash comes back QUEUED due at the recovery time with
  *   the same attempt; a retry schedule is kept as it was;
@@ -26,7 +27,7 @@
  *   key that is not 4 bytes, a slot out of range, one key at two slots, an
  *   over-long host name) stop recovery with the entity's key (when the
  *   record holds one), the slot and the reason named, and never crash; a
- *   mutation fuzz of tracker_load.
+ *   mutation fuzz of tracker_record_load.
  *
  * Every test works in its own mkdtemp directory under /tmp, removed by the
  * teardown. Run it under ASan as well: several cases are about memory.
@@ -51,6 +52,7 @@
 #include <lmdb.h>
 
 #include "core/tracker.h"
+#include "core/tracker_record.h"
 #include "store/store.h"
 #include "util/digest.h"
 #include "util/xmalloc.h"
@@ -273,6 +275,15 @@ commit(store *s, tracker *t, const struct store_batch *b)
 	assert_int_equal(tracker_dirty_count(t), 0);
 }
 
+/* store_meta_get as one number: the value's length, or the error. */
+static long
+meta_get(store *s, const char *name, void *buf, size_t buflen)
+{
+	size_t len = 0;
+	int rc = store_meta_get(s, name, buf, buflen, &len);
+	return rc == 0 ? (long)len : rc;
+}
+
 static store *
 open_store(const char *dir, const struct store_options *opt)
 {
@@ -418,8 +429,8 @@ assert_entity_equal(const tracker *a, uint32_t ha, const tracker *b,
 
 	uint8_t *ba = NULL, *bb = NULL;
 	size_t ca = 0, cb = 0;
-	size_t la = tracker_encode(a, ha, &ba, &ca);
-	size_t lb = tracker_encode(b, hb, &bb, &cb);
+	size_t la = tracker_record_encode(a, ha, &ba, &ca);
+	size_t lb = tracker_record_encode(b, hb, &bb, &cb);
 	assert_int_equal(la, lb);
 	assert_memory_equal(ba, bb, la);
 	free(ba);
@@ -581,7 +592,7 @@ raw_slot_get(const char *dir, uint32_t slot, size_t *len)
 
 /*
  * The store's entries are exactly t's, slot by slot: one record per live
- * handle, under that handle's 4-byte key, equal to tracker_encode and
+ * handle, under that handle's 4-byte key, equal to tracker_record_encode and
  * holding the key of the entity at that handle. t must have been
  * committed, with no entry requeued by a recovery since (those differ from
  * their SCANNING record until written). The store must be closed: LMDB
@@ -616,7 +627,7 @@ assert_store_holds(const char *dir, const tracker *t)
 		if (tracker_info_get(t, slot, &info) != 0)
 			fail_msg("slot %u is in the store but not live", slot);
 		assert_record_key(v.mv_data, v.mv_size, &info.key);
-		size_t len = tracker_encode(t, slot, &buf, &cap);
+		size_t len = tracker_record_encode(t, slot, &buf, &cap);
 		if (v.mv_size != len || memcmp(v.mv_data, buf, len) != 0)
 			fail_msg("slot %u: the record differs (%zu bytes, "
 			    "encoded %zu)", slot, v.mv_size, len);
@@ -870,7 +881,7 @@ test_round_trip(void **state)
 	    &o), APPLY_UPDATED);
 	assert_int_equal(o.status, OUTCOME_CANCELLED);
 	for (int i = 0; i < 2; i++)
-		assert_int_equal(tracker_pop_due(t, now, &jobs[njobs++]), 1);
+		assert_true(tracker_pop_due(t, now, &jobs[njobs++]));
 	commit(s, t, NULL);
 	check_tracker(t);
 
@@ -903,13 +914,14 @@ test_round_trip(void **state)
 	size_t nscanning = 0;
 	for (size_t i = 0; i < hs.n; i++) {
 		size_t cap = 0;
-		before_len[i] = tracker_encode(t, hs.h[i], &before[i], &cap);
+		before_len[i] = tracker_record_encode(t, hs.h[i], &before[i],
+		    &cap);
 	}
 
 	store_close(s);
 
-	/* The raw records are exactly tracker_encode's output, each under
-	 * its entity's handle and holding that entity's key. */
+	/* The raw records are exactly tracker_record_encode's output, each
+	 * under its entity's handle and holding that entity's key. */
 	for (size_t i = 0; i < hs.n; i++) {
 		struct tracker_info info;
 		size_t len;
@@ -953,7 +965,7 @@ test_round_trip(void **state)
 		uint32_t h2 = tracker_find(t2, &info.key);
 		assert_int_equal(h2, hs.h[i]); /* back at its slot */
 		uint8_t *buf = NULL;
-		size_t cap = 0, len = tracker_encode(t2, h2, &buf, &cap);
+		size_t cap = 0, len = tracker_record_encode(t2, h2, &buf, &cap);
 		if (before[i][REC_STATE] != ENTRY_SCANNING) {
 			assert_int_equal(len, before_len[i]);
 			assert_memory_equal(buf, before[i], len);
@@ -1050,7 +1062,7 @@ test_large_record(void **state)
 		struct tracker_info info;
 		uint8_t *buf = NULL;
 		size_t cap = 0;
-		size_t len = tracker_encode(t2, hs.h[i], &buf, &cap);
+		size_t len = tracker_record_encode(t2, hs.h[i], &buf, &cap);
 		assert_true(len > 3 * 2 * TRACKER_MAX_REFS *
 		    TRACKER_MAX_REF_LEN);
 		assert_int_equal(tracker_info_get(t2, hs.h[i], &info), 0);
@@ -1082,7 +1094,7 @@ test_scanning_requeued(void **state)
 	tracker *t = new_tracker();
 	assert_int_equal(set1(t, ENTITY_IMAGE, a, "node-a", "app:1", T0),
 	    APPLY_NEW);
-	assert_int_equal(tracker_pop_due(t, T0, &job), 1);
+	assert_true(tracker_pop_due(t, T0, &job));
 	assert_int_equal(job.attempt, 1);
 	commit(s, t, NULL);
 	store_close(s);
@@ -1105,8 +1117,8 @@ test_scanning_requeued(void **state)
 	assert_int_equal(tracker_count_state(t, ENTRY_QUEUED), 1);
 	assert_int_equal(tracker_count_state(t, ENTRY_SCANNING), 0);
 	/* not due before the recovery time, due at it, same attempt */
-	assert_int_equal(tracker_pop_due(t, now2 - 1, &job), 0);
-	assert_int_equal(tracker_pop_due(t, now2, &job), 1);
+	assert_false(tracker_pop_due(t, now2 - 1, &job));
+	assert_true(tracker_pop_due(t, now2, &job));
 	assert_memory_equal(&job.key, &ka, sizeof(ka));
 	assert_int_equal(job.attempt, 1);
 	assert_int_equal(job.due, now2);
@@ -1117,7 +1129,7 @@ test_scanning_requeued(void **state)
 	tracker_free(t);
 	t = reopen(dir, &s, now2 + 1, &rec);
 	assert_int_equal(rec.requeued, 1);
-	assert_int_equal(tracker_pop_due(t, now2 + 1, &job), 1);
+	assert_true(tracker_pop_due(t, now2 + 1, &job));
 	assert_int_equal(job.attempt, 1);
 	store_close(s);
 	tracker_free(t);
@@ -1150,23 +1162,23 @@ test_retry_schedule_kept(void **state)
 	set1(t, ENTITY_IMAGE, b, "node-a", NULL, T0);
 	set1(t, ENTITY_IMAGE, d, "node-a", NULL, T0);
 	/* b: attempt 1 fails, retried 10 min later; attempt 2 is running */
-	assert_int_equal(tracker_pop_due(t, T0, &job), 1);
+	assert_true(tracker_pop_due(t, T0, &job));
 	assert_memory_equal(&job.key, &kb, sizeof(kb));
 	assert_int_equal(tracker_complete(t, job.handle, 1, &fail, T0, &o), 0);
 	assert_int_equal(o.status, OUTCOME_RETRY_SCHEDULED);
 	assert_int_equal(o.next_attempt_at, T0 + 10 * MIN_MS);
 	/* d: attempt 1 fails 5 minutes later: its retry is due at T0+15m */
-	assert_int_equal(tracker_pop_due(t, T0, &job), 1);
+	assert_true(tracker_pop_due(t, T0, &job));
 	assert_memory_equal(&job.key, &kd, sizeof(kd));
 	assert_int_equal(tracker_complete(t, job.handle, 1, &fail,
 	    T0 + 5 * MIN_MS, &o), 0);
 	int64_t d_due = o.next_attempt_at;
 	assert_int_equal(d_due, T0 + 15 * MIN_MS);
 	int64_t t2 = T0 + 10 * MIN_MS;
-	assert_int_equal(tracker_pop_due(t, t2, &job), 1);
+	assert_true(tracker_pop_due(t, t2, &job));
 	assert_memory_equal(&job.key, &kb, sizeof(kb));
 	assert_int_equal(job.attempt, 2);
-	assert_int_equal(tracker_pop_due(t, t2, &job), 0);
+	assert_false(tracker_pop_due(t, t2, &job));
 	commit(s, t, NULL);
 	store_close(s);
 	tracker_free(t);
@@ -1193,15 +1205,15 @@ test_retry_schedule_kept(void **state)
 	assert_int_equal(info.due, d_due); /* not now */
 	assert_int_equal(info.attempts, 1);
 
-	assert_int_equal(tracker_pop_due(t, now2, &job), 1);
+	assert_true(tracker_pop_due(t, now2, &job));
 	assert_memory_equal(&job.key, &kb, sizeof(kb));
 	assert_int_equal(job.attempt, 2);
-	assert_int_equal(tracker_pop_due(t, now2, &job), 0);
+	assert_false(tracker_pop_due(t, now2, &job));
 	int64_t next;
-	assert_int_equal(tracker_next_due(t, &next), 0);
+	assert_true(tracker_next_due(t, &next));
 	assert_int_equal(next, d_due);
-	assert_int_equal(tracker_pop_due(t, d_due - 1, &job), 0);
-	assert_int_equal(tracker_pop_due(t, d_due, &job), 1);
+	assert_false(tracker_pop_due(t, d_due - 1, &job));
+	assert_true(tracker_pop_due(t, d_due, &job));
 	assert_memory_equal(&job.key, &kd, sizeof(kd));
 	assert_int_equal(job.attempt, 2);
 	store_close(s);
@@ -1250,7 +1262,7 @@ test_group_commit(void **state)
 	/* One batch: both forgotten; x comes back, w does not, v is new (it
 	 * may take w's handle), u is created and forgotten in the batch. */
 	int64_t t1 = T0 + 1 + forget;
-	assert_int_equal(tracker_pop_due(t, t1, &job), 0);
+	assert_false(tracker_pop_due(t, t1, &job));
 	assert_int_equal(tracker_find(t, &kx), TRACKER_NONE);
 	assert_int_equal(tracker_find(t, &kw), TRACKER_NONE);
 	assert_int_equal(tracker_count(t), 0);
@@ -1263,9 +1275,9 @@ test_group_commit(void **state)
 	unset1(t, ENTITY_IMAGE, u, "node-c", t1, &o);
 	/* x and v are handed out (and put back), u's timer fires */
 	struct tracker_job xv[2];
-	assert_int_equal(tracker_pop_due(t, t1 + forget, &xv[0]), 1);
-	assert_int_equal(tracker_pop_due(t, t1 + forget, &xv[1]), 1);
-	assert_int_equal(tracker_pop_due(t, t1 + forget, &job), 0);
+	assert_true(tracker_pop_due(t, t1 + forget, &xv[0]));
+	assert_true(tracker_pop_due(t, t1 + forget, &xv[1]));
+	assert_false(tracker_pop_due(t, t1 + forget, &job));
 	assert_int_equal(tracker_find(t, &ku), TRACKER_NONE);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(tracker_requeue(t, xv[i].handle, t1 + forget),
@@ -1294,7 +1306,7 @@ test_group_commit(void **state)
 	assert_int_equal(info.first_seen, t1);
 	assert_int_equal(info.nsources, 1);
 	assert_trackers_equal(t, t2);
-	assert_int_equal(store_meta_get(s, "batch", one, 1), 1);
+	assert_int_equal(meta_get(s, "batch", one, 1), 1);
 	assert_int_equal(one[0], 1);
 
 	/* A failed commit writes nothing and keeps the dirty set. */
@@ -1709,10 +1721,10 @@ test_meta(void **state)
 
 	store *s = open_store(dir, NULL);
 	tracker *t = new_tracker();
-	assert_int_equal(store_meta_get(s, "positions", buf, sizeof(buf)),
+	assert_int_equal(meta_get(s, "positions", buf, sizeof(buf)),
 	    -ENOENT);
 	/* the format is there from the start */
-	assert_int_equal(store_meta_get(s, "format", buf, sizeof(buf)), 4);
+	assert_int_equal(meta_get(s, "format", buf, sizeof(buf)), 4);
 	assert_int_equal(buf[0], STORE_FORMAT);
 
 	struct store_meta m[4] = {{"positions", pos, 8}, {"bin", bin, 300},
@@ -1729,19 +1741,19 @@ test_meta(void **state)
 	struct store_recovery rec;
 	t = reopen(dir, &s, T0, &rec);
 	memset(buf, 0, sizeof(buf));
-	assert_int_equal(store_meta_get(s, "positions", buf, sizeof(buf)), 3);
+	assert_int_equal(meta_get(s, "positions", buf, sizeof(buf)), 3);
 	assert_memory_equal(buf, pos2, 3);
-	assert_int_equal(store_meta_get(s, "bin", buf, sizeof(buf)), 300);
+	assert_int_equal(meta_get(s, "bin", buf, sizeof(buf)), 300);
 	assert_memory_equal(buf, bin, 300);
-	assert_int_equal(store_meta_get(s, "big", buf, sizeof(buf)), 2000);
+	assert_int_equal(meta_get(s, "big", buf, sizeof(buf)), 2000);
 	assert_memory_equal(buf, big, 2000);
-	assert_int_equal(store_meta_get(s, "empty", buf, sizeof(buf)), 0);
+	assert_int_equal(meta_get(s, "empty", buf, sizeof(buf)), 0);
 	/* a short buffer gets a prefix; the length says how much there is */
 	memset(buf, 0xee, sizeof(buf));
-	assert_int_equal(store_meta_get(s, "bin", buf, 10), 300);
+	assert_int_equal(meta_get(s, "bin", buf, 10), 300);
 	assert_memory_equal(buf, bin, 10);
 	assert_int_equal(buf[10], 0xee);
-	assert_int_equal(store_meta_get(s, "nope", buf, sizeof(buf)), -ENOENT);
+	assert_int_equal(meta_get(s, "nope", buf, sizeof(buf)), -ENOENT);
 	store_close(s);
 	tracker_free(t);
 }
@@ -1851,7 +1863,7 @@ test_map_limit(void **state)
 	tracker *t2 = reopen(dir, &s, T0 + 100, &rec);
 	assert_int_equal(rec.entries, committed * 1000);
 	uint8_t bn[1];
-	assert_int_equal(store_meta_get(s, "batch", bn, 1), 1);
+	assert_int_equal(meta_get(s, "batch", bn, 1), 1);
 	assert_int_equal(bn[0], committed);
 	/* With room, the kept dirty set is committed and nothing is lost. */
 	commit(s, t, NULL);
@@ -1984,7 +1996,7 @@ corrupt_fixture(const char *dir)
 	struct tracker_job job;
 	struct tracker_outcome o;
 	struct tracker_result fail = {false, ERROR_RETRYABLE, "boom"};
-	assert_int_equal(tracker_pop_due(t, T0, &job), 1);
+	assert_true(tracker_pop_due(t, T0, &job));
 	assert_int_equal(tracker_complete(t, job.handle, job.attempt, &fail,
 	    T0, &o), 0);
 	commit(s, t, NULL);
@@ -2393,8 +2405,9 @@ test_corrupt_names(void **state)
 	key_of(ENTITY_HOST, name, &key);
 	size_t n = host_record(rec, &key, name, TRACKER_MAX_NAME);
 	tracker *t = new_tracker();
-	assert_int_equal(tracker_load(t, 0, rec, n, T0, err, sizeof(err)), 0);
-	tracker_load_finish(t);
+	assert_int_equal(tracker_record_load(t, 0, rec, n, T0, NULL, err,
+	    sizeof(err)), 0);
+	tracker_record_load_finish(t);
 	check_tracker(t);
 	assert_int_equal(tracker_count(t), 1);
 	assert_int_equal(tracker_find(t, &key), 0);
@@ -2407,19 +2420,20 @@ test_corrupt_names(void **state)
 		name[len] = '\0';
 		n = host_record(rec, &key, name, len);
 		t = new_tracker();
-		int rc = tracker_load(t, 0, rec, n, T0, err, sizeof(err));
+		int rc = tracker_record_load(t, 0, rec, n, T0, NULL, err,
+		    sizeof(err));
 		assert_int_equal(rc, -EINVAL);
 		assert_non_null(strstr(err, "corrupt record"));
 		assert_non_null(strstr(err, "out of range")); /* the length */
 		assert_int_equal(tracker_count(t), 0);
-		tracker_load_finish(t);
+		tracker_record_load_finish(t);
 		check_tracker(t);
 		tracker_free(t);
 	}
 
 	/* Source names are checked like those of events: 1-253 bytes, no
 	 * control characters (a NUL would also cut the interned copy short:
-	 * tracker_encode then read past it). */
+	 * tracker_record_encode then read past it). */
 	{
 		char img[DIGEST_STR_LEN];
 		struct tracker_key ik;
@@ -2453,17 +2467,18 @@ test_corrupt_names(void **state)
 			rec[n++] = 1;			/* holding */
 			rec[n++] = 0, rec[n++] = 0;	/* no refs */
 			t = new_tracker();
-			int rc = tracker_load(t, 7, rec, n, T0, err,
-			    sizeof(err));
+			int rc = tracker_record_load(t, 7, rec, n, T0, NULL,
+			    err, sizeof(err));
 			if (rc != cases[c].rc)
 				fail_msg("source case %zu: %d (%s)", c, rc,
 				    rc ? err : "loaded");
-			tracker_load_finish(t);
+			tracker_record_load_finish(t);
 			check_tracker(t);
 			if (rc == 0) {
 				assert_int_equal(tracker_find(t, &ik), 7);
 				uint8_t *buf = NULL;
-				size_t cap = 0, l = tracker_encode(t, 7, &buf,
+				size_t cap = 0;
+				size_t l = tracker_record_encode(t, 7, &buf,
 				    &cap);
 				assert_int_equal(l, n);
 				assert_memory_equal(buf, rec, n);
@@ -2487,10 +2502,10 @@ test_corrupt_names(void **state)
 }
 
 /*
- * tracker_load and slots, without a store: a record goes to the slot it is
- * given (far ones too, the holes free afterwards, lowest first); a slot
- * taken, a slot out of range and a key loaded twice are refused and leave
- * the tracker as it was.
+ * tracker_record_load and slots, without a store: a record goes to the slot
+ * it is given (far ones too, the holes free afterwards, lowest first); a
+ * slot taken, a slot out of range and a key loaded twice are refused and
+ * leave the tracker as it was.
  */
 static void
 test_load_slots(void **state)
@@ -2508,7 +2523,7 @@ test_load_slots(void **state)
 		key_of(ENTITY_IMAGE, ids[i], &keys[i]);
 		set1(src, ENTITY_IMAGE, ids[i], "node-a", "s:1", T0);
 		assert_int_equal(tracker_find(src, &keys[i]), i);
-		lens[i] = tracker_encode(src, i, &recs[i], &caps[i]);
+		lens[i] = tracker_record_encode(src, i, &recs[i], &caps[i]);
 		assert_record_key(recs[i], lens[i], &keys[i]);
 	}
 	/* tracker_record_key wants the version, kind and whole key */
@@ -2519,11 +2534,14 @@ test_load_slots(void **state)
 	assert_int_equal(tracker_record_key(recs[0], 0, &k), -EINVAL);
 
 	tracker *t = new_tracker();
-	assert_int_equal(tracker_load(t, 7, recs[0], lens[0], T0, err,
+	assert_int_equal(tracker_record_load(t, 7, recs[0], lens[0], T0, NULL,
+	    err,
 	    sizeof(err)), 0);
-	assert_int_equal(tracker_load(t, 3, recs[1], lens[1], T0, err,
+	assert_int_equal(tracker_record_load(t, 3, recs[1], lens[1], T0, NULL,
+	    err,
 	    sizeof(err)), 0);
-	assert_int_equal(tracker_load(t, 5000, recs[2], lens[2], T0, err,
+	assert_int_equal(tracker_record_load(t, 5000, recs[2], lens[2], T0,
+	    NULL, err,
 	    sizeof(err)), 0);
 	/* refused: a slot in use, a key already loaded, a slot too far */
 	struct {
@@ -2540,8 +2558,8 @@ test_load_slots(void **state)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
-		int rc = tracker_load(t, bad[i].slot, recs[bad[i].rec],
-		    lens[bad[i].rec], T0, err, sizeof(err));
+		int rc = tracker_record_load(t, bad[i].slot, recs[bad[i].rec],
+		    lens[bad[i].rec], T0, NULL, err, sizeof(err));
 		if (rc != -EINVAL || strstr(err, bad[i].why) == NULL)
 			fail_msg("slot %u: %d \"%s\", wanted \"%s\"",
 			    bad[i].slot, rc, err, bad[i].why);
@@ -2551,7 +2569,7 @@ test_load_slots(void **state)
 	assert_int_equal(tracker_find(t, &keys[1]), 3);
 	assert_int_equal(tracker_find(t, &keys[2]), 5000);
 	assert_int_equal(tracker_find(t, &keys[3]), TRACKER_NONE);
-	tracker_load_finish(t);
+	tracker_record_load_finish(t);
 	check_tracker(t);
 	assert_int_equal(tracker_dirty_count(t), 0);
 	/* the holes are free, lowest first: 0, 1, 2, 4, 5, 6, 8, ... */
@@ -2568,8 +2586,8 @@ test_load_slots(void **state)
 	for (unsigned i = 0; i < 3; i++) {
 		uint8_t *buf = NULL;
 		size_t cap = 0;
-		size_t l = tracker_encode(t, tracker_find(t, &keys[i]), &buf,
-		    &cap);
+		size_t l = tracker_record_encode(t, tracker_find(t, &keys[i]),
+		    &buf, &cap);
 		assert_int_equal(l, lens[i]);
 		assert_memory_equal(buf, recs[i], l);
 		free(buf);
@@ -2580,7 +2598,7 @@ test_load_slots(void **state)
 		free(recs[i]);
 }
 
-/* ---- 9. a mutation fuzz of tracker_load ---- */
+/* ---- 9. a mutation fuzz of tracker_record_load ---- */
 
 #define POOL_GUESS 128 /* about as many slots as the pool's tracker uses */
 
@@ -2611,7 +2629,7 @@ test_load_fuzz(void **state)
 	for (size_t i = 0; i < npool; i++) {
 		size_t cap = 0;
 		struct tracker_info info;
-		plen[i] = tracker_encode(src, hs.h[i], &pool[i], &cap);
+		plen[i] = tracker_record_encode(src, hs.h[i], &pool[i], &cap);
 		assert_int_equal(tracker_info_get(src, hs.h[i], &info), 0);
 		assert_record_key(pool[i], plen[i], &info.key);
 		pslot[i] = hs.h[i];
@@ -2675,41 +2693,47 @@ test_load_fuzz(void **state)
 		bool taken = false;
 		for (size_t k = 0; k < 3; k++) {
 			size_t q = (pi + 1 + k) % npool;
-			int rc = tracker_load(t, pslot[q], pool[q], plen[q],
-			    now, err, sizeof(err));
-			assert_true(rc == 0 || rc == 1);
+			assert_int_equal(tracker_record_load(t, pslot[q],
+			    pool[q], plen[q], now, NULL, err, sizeof(err)), 0);
 			taken |= pslot[q] == slot;
 			before++;
 		}
 		err[0] = '\0';
-		int rc = tracker_load(t, slot, m, n, now, err, sizeof(err));
-		if (rc == 0 || rc == 1) {
+		bool requeued = true;
+		int rc = tracker_record_load(t, slot, m, n, now, &requeued, err,
+		    sizeof(err));
+		if (rc == 0) {
 			outcomes[0]++;
 			assert_false(taken);
 			assert_true(slot < TRACKER_MAX_SLOTS);
 			assert_int_equal(tracker_count(t), before + 1);
+			/* SCANNING comes back QUEUED, and says so */
+			assert_int_equal(requeued,
+			    m[REC_STATE] == ENTRY_SCANNING);
 		} else {
 			if (rc != -EINVAL && rc != -EPROTO)
-				fail_msg("tracker_load returned %d", rc);
+				fail_msg("tracker_record_load returned %d", rc);
+			assert_false(requeued);
 			outcomes[rc == -EINVAL ? 1 : 2]++;
 			assert_true(err[0] != '\0');
 			assert_int_equal(tracker_count(t), before);
 		}
-		tracker_load_finish(t);
+		tracker_record_load_finish(t);
 		check_tracker(t);
 		/* what loaded is at its slot under the key it holds, and
 		 * can be encoded and loaded again */
-		if (rc >= 0) {
+		if (rc == 0) {
 			struct tracker_info info;
 			assert_int_equal(tracker_info_get(t, slot, &info), 0);
 			assert_record_key(m, n, &info.key);
 			assert_int_equal(tracker_find(t, &info.key), slot);
 			uint8_t *buf = NULL;
-			size_t cap = 0, l = tracker_encode(t, slot, &buf, &cap);
+			size_t cap = 0;
+			size_t l = tracker_record_encode(t, slot, &buf, &cap);
 			assert_record_key(buf, l, &info.key);
 			tracker *t2 = new_tracker();
-			assert_true(tracker_load(t2, slot, buf, l, now, err,
-			    sizeof(err)) >= 0);
+			assert_int_equal(tracker_record_load(t2, slot, buf, l,
+			    now, NULL, err, sizeof(err)), 0);
 			assert_int_equal(tracker_find(t2, &info.key), slot);
 			free(buf);
 			tracker_free(t2);

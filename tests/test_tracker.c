@@ -98,7 +98,7 @@ static struct tracker_job
 pop(tracker *t, int64_t now)
 {
 	struct tracker_job job;
-	assert_int_equal(tracker_pop_due(t, now, &job), 1);
+	assert_true(tracker_pop_due(t, now, &job));
 	check(t);
 	return job;
 }
@@ -135,7 +135,7 @@ test_dedup(void **state)
 	struct tracker_job job = pop(t, T0 + 100);
 	assert_int_equal(job.attempt, 1);
 	struct tracker_job none;
-	assert_int_equal(tracker_pop_due(t, T0 + 1000 * MIN, &none), 0);
+	assert_false(tracker_pop_due(t, T0 + 1000 * MIN, &none));
 	struct tracker_outcome o = complete(t, &job, true, ERROR_RETRYABLE,
 	    T0 + 200);
 	assert_int_equal(o.status, OUTCOME_SUCCEEDED);
@@ -143,7 +143,7 @@ test_dedup(void **state)
 	/* More SETs of a DONE image: no rescan (rescan_after = 0). */
 	assert_int_equal(set_img(t, IMG_A, "node-99", T0 + 300),
 	    APPLY_UPDATED);
-	assert_int_equal(tracker_pop_due(t, T0 + 1000 * MIN, &none), 0);
+	assert_false(tracker_pop_due(t, T0 + 1000 * MIN, &none));
 	assert_int_equal(info_of(t, ENTITY_IMAGE, IMG_A).state, ENTRY_DONE);
 	tracker_free(t);
 }
@@ -169,8 +169,8 @@ test_backoff_schedule(void **state)
 		assert_string_equal(o.error, "image not found in any store");
 		assert_int_equal(o.error_class, ERROR_RETRYABLE);
 		struct tracker_job none;
-		assert_int_equal(tracker_pop_due(t, o.next_attempt_at - 1,
-		    &none), 0);
+		assert_false(tracker_pop_due(t, o.next_attempt_at - 1,
+		    &none));
 		now = o.next_attempt_at;
 	}
 	struct tracker_job job = pop(t, now);
@@ -243,7 +243,7 @@ test_no_retry_cases(void **state)
 	assert_int_equal(o.status, OUTCOME_FAILED);
 	assert_int_equal(o.attempt, 3);
 	struct tracker_job none;
-	assert_int_equal(tracker_pop_due(t, now + 1000 * MIN, &none), 0);
+	assert_false(tracker_pop_due(t, now + 1000 * MIN, &none));
 	tracker_free(t);
 }
 
@@ -274,10 +274,10 @@ test_unset_cancels(void **state)
 	assert_false(info.referenced);
 	/* its retry is gone: nothing pops when it would have been due */
 	struct tracker_job none;
-	assert_int_equal(tracker_pop_due(t, o.next_attempt_at, &none), 0);
+	assert_false(tracker_pop_due(t, o.next_attempt_at, &none));
 	/* forgotten after forget_after */
 	assert_true(present(t, ENTITY_IMAGE, IMG_A));
-	assert_int_equal(tracker_pop_due(t, T0 + 2 + 30 * MIN, &none), 0);
+	assert_false(tracker_pop_due(t, T0 + 2 + 30 * MIN, &none));
 	assert_false(present(t, ENTITY_IMAGE, IMG_A));
 	check(t);
 
@@ -406,7 +406,7 @@ test_attempt_overflow(void **state)
 	int64_t now = T0;
 	struct tracker_job job;
 	for (uint32_t n = 1; n <= POLICY_MAX_ATTEMPTS + 5; n++) {
-		assert_int_equal(tracker_pop_due(t, now, &job), 1);
+		assert_true(tracker_pop_due(t, now, &job));
 		assert_int_equal(job.attempt,
 		    n < POLICY_MAX_ATTEMPTS ? n : POLICY_MAX_ATTEMPTS);
 		struct tracker_result r = {.ok = false,

@@ -556,7 +556,7 @@ model_unset(struct run *r, int ei, int si, int64_t obs, struct expect *x)
 }
 
 /* pop_due: min (due, seq) by a linear scan; forget timers on the way. */
-static int
+static bool
 model_pop(struct run *r, int *ei_out, uint32_t *attempt, int64_t *due)
 {
 	for (;;) {
@@ -571,11 +571,11 @@ model_pop(struct run *r, int *ei_out, uint32_t *attempt, int64_t *due)
 				best = i;
 		}
 		if (best < 0)
-			return 0;
+			return false;
 		struct ment *e = &r->ent[best];
 		if (e->due > r->now) {
 			r->counts[C_POP_NOTHING_DUE]++;
-			return 0;
+			return false;
 		}
 		e->in_heap = false;
 		if (e->state != ENTRY_QUEUED) {
@@ -600,7 +600,7 @@ model_pop(struct run *r, int *ei_out, uint32_t *attempt, int64_t *due)
 		*due = e->due;
 		r->counts[*attempt == 1 ? C_POP_FIRST_ATTEMPT :
 		    C_POP_RETRY_ATTEMPT]++;
-		return 1;
+		return true;
 	}
 }
 
@@ -1026,9 +1026,9 @@ check_all(struct run *r, bool no_change)
 		FAILF(r, "heap size %zu, model %zu", tracker_heap_size(r->t),
 		    heap);
 	int64_t due = -7;
-	int rc = tracker_next_due(r->t, &due);
-	if (heap == 0 ? rc == 0 : (rc != 0 || due != min_due))
-		FAILF(r, "next_due rc %d due %" PRId64 ", model %" PRId64, rc,
+	bool some = tracker_next_due(r->t, &due);
+	if (heap == 0 ? some : (!some || due != min_due))
+		FAILF(r, "next_due %d due %" PRId64 ", model %" PRId64, some,
 		    due, heap ? min_due : -1);
 
 	static uint32_t seen[1 + MAX_HANDLES];
@@ -1439,10 +1439,10 @@ op_pop(struct run *r)
 	int ei = -1;
 	uint32_t attempt = 0;
 	int64_t due = 0;
-	int want = model_pop(r, &ei, &attempt, &due);
+	bool want = model_pop(r, &ei, &attempt, &due);
 	struct tracker_job job;
 	memset(&job, 0, sizeof(job));
-	int got = tracker_pop_due(r->t, r->now, &job);
+	bool got = tracker_pop_due(r->t, r->now, &job);
 	if (got != want)
 		FAILF(r, "pop_due returned %d, model %d (entity %d)", got,
 		    want, ei);

@@ -1302,7 +1302,7 @@ test_utf8(void **state)
 	static const struct {
 		const char *s;
 		size_t n;
-		int ok;
+		bool ok;
 	} c[] = {
 		{ "", 0, 1 },
 		{ "plain ascii", 11, 1 },

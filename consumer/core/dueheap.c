@@ -19,9 +19,10 @@
  */
 #include "core/dueheap.h"
 
-#include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 
+#include "util/errbuf.h"
 #include "util/xmalloc.h"
 
 #define HEAP_NONE UINT32_MAX
@@ -78,6 +79,14 @@ pos_reserve(dueheap *h, uint32_t handle)
 	h->poscap = ncap;
 }
 
+/* Puts node n at slot i and indexes it there. */
+static inline void
+node_put(dueheap *h, size_t i, struct node n)
+{
+	h->nodes[i] = n;
+	h->pos[n.handle] = (uint32_t)i;
+}
+
 static uint32_t
 next_seq(dueheap *h)
 {
@@ -94,12 +103,10 @@ sift_up(dueheap *h, size_t i)
 		size_t parent = (i - 1) / ARITY;
 		if (!node_less(&n, &h->nodes[parent]))
 			break;
-		h->nodes[i] = h->nodes[parent];
-		h->pos[h->nodes[i].handle] = (uint32_t)i;
+		node_put(h, i, h->nodes[parent]);
 		i = parent;
 	}
-	h->nodes[i] = n;
-	h->pos[n.handle] = (uint32_t)i;
+	node_put(h, i, n);
 }
 
 static void
@@ -126,12 +133,10 @@ sift_down(dueheap *h, size_t i)
 				best = c;
 		if (!node_less(&h->nodes[best], &n))
 			break;
-		h->nodes[i] = h->nodes[best];
-		h->pos[h->nodes[i].handle] = (uint32_t)i;
+		node_put(h, i, h->nodes[best]);
 		i = best;
 	}
-	h->nodes[i] = n;
-	h->pos[n.handle] = (uint32_t)i;
+	node_put(h, i, n);
 }
 
 static void
@@ -150,11 +155,7 @@ dueheap_append(dueheap *h, uint32_t handle, int64_t due)
 	pos_reserve(h, handle);
 	nodes_reserve(h);
 	uint32_t seq = next_seq(h); /* may renumber: before the new node */
-	size_t i = h->len++;
-	h->nodes[i].due = due;
-	h->nodes[i].handle = handle;
-	h->nodes[i].seq = seq;
-	h->pos[handle] = (uint32_t)i;
+	node_put(h, h->len++, (struct node){due, handle, seq});
 }
 
 void
@@ -199,8 +200,7 @@ remove_at(dueheap *h, size_t i)
 	h->len--;
 	if (i == h->len)
 		return;
-	h->nodes[i] = h->nodes[h->len];
-	h->pos[h->nodes[i].handle] = (uint32_t)i;
+	node_put(h, i, h->nodes[h->len]);
 	fix(h, i);
 }
 
@@ -225,23 +225,23 @@ dueheap_due(const dueheap *h, uint32_t handle)
 	return h->nodes[h->pos[handle]].due;
 }
 
-int
+bool
 dueheap_peek(const dueheap *h, uint32_t *handle, int64_t *due)
 {
 	if (h->len == 0)
-		return -1;
+		return false;
 	*handle = h->nodes[0].handle;
 	*due = h->nodes[0].due;
-	return 0;
+	return true;
 }
 
-int
+bool
 dueheap_pop(dueheap *h, uint32_t *handle, int64_t *due)
 {
-	if (dueheap_peek(h, handle, due) != 0)
-		return -1;
+	if (!dueheap_peek(h, handle, due))
+		return false;
 	remove_at(h, 0);
-	return 0;
+	return true;
 }
 
 size_t
@@ -284,28 +284,28 @@ dueheap_check(const dueheap *h, char *err, size_t errlen)
 	for (size_t i = 0; i < h->len; i++) {
 		const struct node *n = &h->nodes[i];
 		if (i > 0 && node_less(n, &h->nodes[(i - 1) / ARITY])) {
-			snprintf(err, errlen, "node %zu sorts before its parent",
-			    i);
-			return -1;
+			errbuf_set(err, errlen,
+			    "node %zu sorts before its parent", i);
+			return -EINVAL;
 		}
 		if (n->handle >= h->poscap || h->pos[n->handle] != i) {
-			snprintf(err, errlen,
+			errbuf_set(err, errlen,
 			    "node %zu (handle %u) not indexed at its slot", i,
 			    n->handle);
-			return -1;
+			return -EINVAL;
 		}
 		if (n->seq >= h->next_seq) {
-			snprintf(err, errlen, "node %zu has a future seq", i);
-			return -1;
+			errbuf_set(err, errlen, "node %zu has a future seq", i);
+			return -EINVAL;
 		}
 	}
 	for (size_t k = 0; k < h->poscap; k++)
 		if (h->pos[k] != HEAP_NONE)
 			present++;
 	if (present != h->len) {
-		snprintf(err, errlen, "%zu indexed handles, %zu nodes", present,
-		    h->len);
-		return -1;
+		errbuf_set(err, errlen, "%zu indexed handles, %zu nodes",
+		    present, h->len);
+		return -EINVAL;
 	}
 	return 0;
 }

@@ -16,10 +16,11 @@
  */
 #include "core/idmap.h"
 
-#include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/errbuf.h"
 #include "util/xmalloc.h"
 
 struct slot {
@@ -214,22 +215,22 @@ idmap_check(const idmap *m, char *err, size_t errlen)
 		n++;
 		for (size_t k = s->hash & m->mask; k != i; k = (k + 1) & m->mask) {
 			if (m->slots[k].handle == IDMAP_NONE) {
-				snprintf(err, errlen,
+				errbuf_set(err, errlen,
 				    "slot %zu (handle %u) unreachable: empty "
 				    "slot %zu before it", i, s->handle, k);
-				return -1;
+				return -EINVAL;
 			}
 		}
 	}
 	if (n != m->count) {
-		snprintf(err, errlen, "count %zu but %zu occupied slots",
+		errbuf_set(err, errlen, "count %zu but %zu occupied slots",
 		    m->count, n);
-		return -1;
+		return -EINVAL;
 	}
 	if (m->count > m->grow_at) {
-		snprintf(err, errlen, "load %zu over limit %zu", m->count,
+		errbuf_set(err, errlen, "load %zu over limit %zu", m->count,
 		    m->grow_at);
-		return -1;
+		return -EINVAL;
 	}
 	return 0;
 }

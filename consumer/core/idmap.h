@@ -6,6 +6,9 @@
  * answers "does handle h have this key?" through the eq callback, which is
  * called only when the stored 32-bit hash matches, so almost never for a
  * wrong handle.
+ *
+ * Nothing here fails (memory comes from xmalloc, which aborts); only
+ * idmap_check reports an error.
  */
 #ifndef SBOMD_CORE_IDMAP_H
 #define SBOMD_CORE_IDMAP_H
@@ -51,8 +54,8 @@ size_t idmap_max_probe(const idmap *m);
 
 /*
  * Checks every invariant (count, no empty slot between an element and its
- * home, each handle found by its own hash); returns 0 or -1 and says what
- * is wrong in err.
+ * home, each handle found by its own hash): 0, or -EINVAL with what is
+ * wrong in err.
  */
 int idmap_check(const idmap *m, char *err, size_t errlen);
 

@@ -8,9 +8,9 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdio.h>
 
 #include "util/duration.h"
+#include "util/errbuf.h"
 
 void
 policy_defaults(struct retry_policy *p)
@@ -27,34 +27,34 @@ int
 policy_validate(const struct retry_policy *p, char *err, size_t errlen)
 {
 	if (p->base_ms <= 0 || p->base_ms > DURATION_MAX_MS) {
-		snprintf(err, errlen,
+		errbuf_set(err, errlen,
 		    "retry.base_backoff must be > 0 and at most 100 years");
 		return -EINVAL;
 	}
 	if (p->max_ms < p->base_ms || p->max_ms > DURATION_MAX_MS) {
-		snprintf(err, errlen,
+		errbuf_set(err, errlen,
 		    "retry.max_backoff must be >= retry.base_backoff and at "
 		    "most 100 years");
 		return -EINVAL;
 	}
 	if (!(p->multiplier >= 1.0 && p->multiplier <= 1000.0)) {
-		snprintf(err, errlen,
+		errbuf_set(err, errlen,
 		    "retry.multiplier must be between 1 and 1000");
 		return -EINVAL;
 	}
 	if (!(p->jitter >= 0.0 && p->jitter < 1.0)) {
-		snprintf(err, errlen,
+		errbuf_set(err, errlen,
 		    "retry.jitter must be a fraction in [0, 1)");
 		return -EINVAL;
 	}
 	if (p->max_attempts > POLICY_MAX_ATTEMPTS) {
-		snprintf(err, errlen, "retry.max_attempts must be <= %u",
+		errbuf_set(err, errlen, "retry.max_attempts must be <= %u",
 		    POLICY_MAX_ATTEMPTS);
 		return -EINVAL;
 	}
 	if (p->failed_rescan_after_ms < 0 ||
 	    p->failed_rescan_after_ms > DURATION_MAX_MS) {
-		snprintf(err, errlen,
+		errbuf_set(err, errlen,
 		    "retry.failed_rescan_after must be >= 0 and at most 100 "
 		    "years");
 		return -EINVAL;
@@ -89,13 +89,11 @@ policy_backoff(const struct retry_policy *p, uint32_t n, uint64_t seed)
 	return (int64_t)llround(d);
 }
 
-int
+bool
 policy_should_retry(const struct retry_policy *p, enum entity_kind kind,
     enum error_class cls, uint32_t n)
 {
 	if (kind != ENTITY_IMAGE || cls != ERROR_RETRYABLE)
-		return 0;
-	if (p->max_attempts != 0 && n >= p->max_attempts)
-		return 0;
-	return 1;
+		return false;
+	return p->max_attempts == 0 || n < p->max_attempts;
 }

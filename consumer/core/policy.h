@@ -4,6 +4,7 @@
 #ifndef SBOMD_CORE_POLICY_H
 #define SBOMD_CORE_POLICY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,7 +22,8 @@ struct retry_policy {
 	int64_t failed_rescan_after_ms; /* 0 = a FAILED entity is never requeued */
 };
 
-/* Defaults of DESIGN.md: 5 min, 1 h, x2, 0.1, unlimited, 24 h. */
+/* The defaults (docs/architecture.md "The tracker"): 5 min, 1 h, x2,
+ * 0.1, unlimited, 24 h. */
 void policy_defaults(struct retry_policy *p);
 
 /* 0, or -EINVAL naming the bad field ("retry.jitter ...") in err. */
@@ -39,7 +41,7 @@ int64_t policy_backoff(const struct retry_policy *p, uint32_t n, uint64_t seed);
  * Whether a failure of attempt n (1-based) is retried: only RETRYABLE
  * errors of container images, and only while n < max_attempts (when set).
  */
-int policy_should_retry(const struct retry_policy *p, enum entity_kind kind,
+bool policy_should_retry(const struct retry_policy *p, enum entity_kind kind,
     enum error_class cls, uint32_t n);
 
 /* A well-mixed 64-bit hash step (splitmix64's finaliser). */

@@ -3,6 +3,7 @@
  * blobs. Sizes are rounded to 8 bytes and served from per-size free lists
  * carved out of 2 MiB chunks, so a 50-byte record costs 56 bytes, not the
  * 64-80 a general-purpose malloc spends on it. Large records go to malloc.
+ * Nothing here fails: it aborts when memory runs out (xmalloc).
  */
 #ifndef SBOMD_CORE_SLAB_H
 #define SBOMD_CORE_SLAB_H

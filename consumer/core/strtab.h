@@ -2,6 +2,7 @@
  * strtab: interned, reference-counted strings (the tracker's source
  * names). A node's name is stored once however many entities it reports;
  * a name nobody references any more is freed and its id reused.
+ * Nothing here fails (memory comes from xmalloc, which aborts).
  */
 #ifndef SBOMD_CORE_STRTAB_H
 #define SBOMD_CORE_STRTAB_H

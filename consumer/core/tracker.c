@@ -1,26 +1,7 @@
 /*
  * tracker: entries, the dedup map, the due heap and the state machine (the
- * semantics are spelled out in tracker.h).
- *
- * Memory layout, for a million tracked images:
- *  - entries live in a chunked pool indexed by a 32-bit handle (64 bytes
- *    each: key, two times, the blob pointer, partition, attempts, kind,
- *    state+flags); freed handles are reused;
- *  - the map stores {hash, handle} (8 bytes a slot, load <= 3/4);
- *  - the heap stores {due, handle, seq} (16 bytes) plus 4 bytes of
- *    position per handle; the heap's due time is the only copy of an
- *    entry's next due time;
- *  - everything of variable size (host name, last error, per-source
- *    records with their tags and digests) is one "blob" per entry from
- *    the slab allocator, sources sorted by name so the record encoding is
- *    canonical. Source names are interned (strtab) and referenced by id.
- *  About 150 bytes per image with one source and one tag.
- *
- * Blob format (native, never persisted as such):
- *   u16 nsrc | u16 errlen | u8 namelen | name | error |
- *   nsrc x { u32 source_id | i64 observed_at | u8 holding | u8 ntags |
- *            u8 ndigests | (ntags + ndigests) x { len | bytes } }
- *   where len is one byte below 0x80, else two bytes big-endian | 0x8000.
+ * semantics are spelled out in tracker.h; the memory layout in
+ * tracker_impl.h; the durable records in tracker_record.c).
  *
  * Invariants (tracker_check): QUEUED <=> in the heap with a scan due time;
  * SCANNING => not in the heap; DONE/FAILED/CANCELLED are in the heap iff
@@ -36,107 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/dueheap.h"
-#include "core/idmap.h"
-#include "core/slab.h"
-#include "core/strtab.h"
+#include "core/tracker_impl.h"
 #include "util/digest.h"
 #include "util/duration.h"
-#include "util/xmalloc.h"
+#include "util/errbuf.h"
 
-#define FLAG_STATE 0x07u
-#define FLAG_LIVE 0x08u
-#define FLAG_DIRTY 0x10u /* handle is in the dirty list */
-
-#define POOL_SHIFT 15 /* 32768 entries: 2 MiB chunks, huge-page backed */
-#define POOL_CHUNK (1u << POOL_SHIFT)
-
-#define RECORD_VERSION 1
-
-struct entry {
-	uint8_t key[TRACKER_KEY_LEN];
-	int64_t first_seen;
-	int64_t last_scan; /* -1 before the first finished scan */
-	uint8_t *blob;	   /* slab record, see the format above */
-	int32_t partition;
-	uint16_t attempts; /* failed attempts in a row, saturating */
-	uint8_t kind;
-	uint8_t flags; /* state | FLAG_LIVE | FLAG_DIRTY */
-};
-
-struct ref {
-	const char *s;
-	size_t len;
-};
-
-/* A decoded source record inside a blob. */
-struct srcrec {
-	uint32_t id;
-	int64_t observed;
-	uint8_t holding, ntags, ndigests;
-	const uint8_t *refs;  /* the encoded strings */
-	size_t refs_len;
-	size_t off, size;     /* the whole record within the blob */
-};
-
-struct tracker {
-	struct tracker_config cfg;
-	struct entry **chunks;
-	size_t nchunks;
-	uint32_t nhandles; /* handles ever used */
-	uint32_t *free_handles;
-	size_t nfree, freecap;
-	size_t count;
-	size_t state_count[5];
-
-	idmap *map;
-	dueheap *heap;
-	slab *slab;
-	strtab *sources;
-
-	uint32_t *dirty;
-	size_t ndirty, dirtycap;
-	uint32_t *deleted; /* slots whose records must go */
-	size_t ndeleted, deletedcap;
-
-	/* scratch, reused between calls */
-	uint8_t *build;
-	size_t buildcap;
-	struct ref tags[TRACKER_MAX_REFS], digests[TRACKER_MAX_REFS];
-	char errbuf[TRACKER_MAX_ERROR + 1];
-	struct srcrec *recs;
-	size_t recscap;
-};
-
-/* ---- small helpers ---- */
-
-static inline struct entry *
-entry_at(const tracker *t, uint32_t h)
-{
-	return &t->chunks[h >> POOL_SHIFT][h & (POOL_CHUNK - 1)];
-}
-
-static inline enum entry_state
-entry_state(const struct entry *e)
-{
-	return (enum entry_state)(e->flags & FLAG_STATE);
-}
-
-static void
-set_state(tracker *t, struct entry *e, enum entry_state s)
-{
-	t->state_count[entry_state(e)]--;
-	t->state_count[s]++;
-	e->flags = (uint8_t)((e->flags & ~FLAG_STATE) | s);
-}
-
-static inline uint32_t
-key_hash(uint8_t kind, const uint8_t *bytes)
-{
-	uint32_t h;
-	memcpy(&h, bytes, sizeof(h));
-	return h ^ (kind * 0x9e3779b1u);
-}
+/* ---- entries ---- */
 
 static bool
 map_eq(void *ctx, uint32_t handle, const void *key)
@@ -155,357 +41,16 @@ mark_dirty(tracker *t, uint32_t h)
 	if (e->flags & FLAG_DIRTY)
 		return;
 	e->flags |= FLAG_DIRTY;
-	if (t->ndirty == t->dirtycap) {
-		t->dirtycap = t->dirtycap ? t->dirtycap * 2 : 1024;
-		t->dirty = xreallocarray(t->dirty, t->dirtycap,
-		    sizeof(*t->dirty));
-	}
-	t->dirty[t->ndirty++] = h;
+	handles_push(&t->dirty, &t->ndirty, &t->dirtycap, h);
 }
 
-static void
-build_reserve(tracker *t, size_t n)
-{
-	if (n <= t->buildcap)
-		return;
-	size_t cap = t->buildcap ? t->buildcap : 256;
-	while (cap < n)
-		cap *= 2;
-	t->build = xrealloc(t->build, cap);
-	t->buildcap = cap;
-}
-
-static size_t
-ref_len_size(size_t len)
-{
-	return len < 0x80 ? 1 : 2;
-}
-
-static uint8_t *
-put_ref(uint8_t *p, const char *s, size_t len)
-{
-	if (len < 0x80) {
-		*p++ = (uint8_t)len;
-	} else {
-		*p++ = (uint8_t)(0x80 | (len >> 8));
-		*p++ = (uint8_t)(len & 0xff);
-	}
-	memcpy(p, s, len);
-	return p + len;
-}
-
-static const uint8_t *
-get_ref(const uint8_t *p, const char **s, size_t *len)
-{
-	if (*p < 0x80) {
-		*len = *p++;
-	} else {
-		*len = (size_t)((p[0] & 0x7f) << 8 | p[1]);
-		p += 2;
-	}
-	*s = (const char *)p;
-	return p + *len;
-}
-
-static inline uint16_t
-rd16(const uint8_t *p)
-{
-	uint16_t v;
-	memcpy(&v, p, 2);
-	return v;
-}
-
-static inline void
-wr16(uint8_t *p, uint16_t v)
-{
-	memcpy(p, &v, 2);
-}
-
-/* ---- blobs ---- */
-
-#define BLOB_HDR 5
-#define SRC_HDR 15
-
-static size_t
-blob_nsrc(const uint8_t *b)
-{
-	return rd16(b);
-}
-
-static size_t
-blob_errlen(const uint8_t *b)
-{
-	return rd16(b + 2);
-}
-
-static size_t
-blob_namelen(const uint8_t *b)
-{
-	return b[4];
-}
-
-static size_t
-blob_src_start(const uint8_t *b)
-{
-	return BLOB_HDR + blob_namelen(b) + blob_errlen(b);
-}
-
-/* Parses the source record at off; returns the offset after it. */
-static size_t
-blob_src(const uint8_t *b, size_t off, struct srcrec *r)
-{
-	const uint8_t *p = b + off;
-	memcpy(&r->id, p, 4);
-	memcpy(&r->observed, p + 4, 8);
-	r->holding = p[12];
-	r->ntags = p[13];
-	r->ndigests = p[14];
-	const uint8_t *q = p + SRC_HDR;
-	r->refs = q;
-	for (unsigned i = 0; i < (unsigned)r->ntags + r->ndigests; i++) {
-		const char *s;
-		size_t len;
-		q = get_ref(q, &s, &len);
-	}
-	r->refs_len = (size_t)(q - r->refs);
-	r->off = off;
-	r->size = (size_t)(q - p);
-	return off + r->size;
-}
-
-static size_t
-blob_size(const uint8_t *b)
-{
-	size_t off = blob_src_start(b);
-	struct srcrec r;
-	for (size_t i = 0; i < blob_nsrc(b); i++)
-		off = blob_src(b, off, &r);
-	return off;
-}
-
-/* Decodes all source records of a blob into t->recs. */
-static size_t
-blob_recs(tracker *t, const uint8_t *b)
-{
-	size_t n = blob_nsrc(b);
-	if (n > t->recscap) {
-		t->recscap = n * 2;
-		t->recs = xreallocarray(t->recs, t->recscap, sizeof(*t->recs));
-	}
-	size_t off = blob_src_start(b);
-	for (size_t i = 0; i < n; i++)
-		off = blob_src(b, off, &t->recs[i]);
-	return n;
-}
-
-static bool
-blob_referenced(const uint8_t *b)
-{
-	size_t off = blob_src_start(b);
-	struct srcrec r;
-	for (size_t i = 0; i < blob_nsrc(b); i++) {
-		off = blob_src(b, off, &r);
-		if (r.holding)
-			return true;
-	}
-	return false;
-}
-
-/* Finds source id in a blob; returns 1 with *r filled, or 0. */
-static int
-blob_find_src(const uint8_t *b, uint32_t id, struct srcrec *r)
-{
-	size_t off = blob_src_start(b);
-	for (size_t i = 0; i < blob_nsrc(b); i++) {
-		off = blob_src(b, off, r);
-		if (r->id == id)
-			return 1;
-	}
-	return 0;
-}
-
-static void
-blob_release(tracker *t, uint8_t *b)
-{
-	if (b != NULL)
-		slab_release(t->slab, b, blob_size(b));
-}
-
-static uint8_t *
-blob_commit(tracker *t, size_t len)
-{
-	uint8_t *b = slab_alloc(t->slab, len);
-	memcpy(b, t->build, len);
-	return b;
-}
-
-/* The canonical encoding of one source record into p. */
-static size_t
-src_encoded_size(size_t ntags, const struct ref *tags, size_t ndigests,
-    const struct ref *digests)
-{
-	size_t n = SRC_HDR;
-	for (size_t i = 0; i < ntags; i++)
-		n += ref_len_size(tags[i].len) + tags[i].len;
-	for (size_t i = 0; i < ndigests; i++)
-		n += ref_len_size(digests[i].len) + digests[i].len;
-	return n;
-}
-
-static uint8_t *
-src_encode(uint8_t *p, uint32_t id, int64_t observed, bool holding,
-    size_t ntags, const struct ref *tags, size_t ndigests,
-    const struct ref *digests)
-{
-	memcpy(p, &id, 4);
-	memcpy(p + 4, &observed, 8);
-	p[12] = holding;
-	p[13] = (uint8_t)ntags;
-	p[14] = (uint8_t)ndigests;
-	p += SRC_HDR;
-	for (size_t i = 0; i < ntags; i++)
-		p = put_ref(p, tags[i].s, tags[i].len);
-	for (size_t i = 0; i < ndigests; i++)
-		p = put_ref(p, digests[i].s, digests[i].len);
-	return p;
-}
-
-/*
- * Rebuilds e's blob with: the error replaced (when err_set), and the
- * record of source id replaced by a new one (when new_src: inserted in
- * name order if absent) or removed (when drop_src).
- */
-struct blob_edit {
-	bool err_set;
-	const char *err;
-	size_t errlen;
-	bool new_src;
-	bool drop_src;
-	uint32_t id;
-	int64_t observed;
-	bool holding;
-	size_t ntags, ndigests;
-	const struct ref *tags, *digests;
-};
-
-static int
-src_name_cmp(const tracker *t, uint32_t a, uint32_t b)
-{
-	size_t la, lb;
-	const char *sa = strtab_get(t->sources, a, &la);
-	const char *sb = strtab_get(t->sources, b, &lb);
-	int c = memcmp(sa, sb, la < lb ? la : lb);
-	return c != 0 ? c : (la < lb ? -1 : la > lb ? 1 : 0);
-}
-
-static void
-blob_rebuild(tracker *t, struct entry *e, const struct blob_edit *ed)
-{
-	const uint8_t *old = e->blob;
-	size_t namelen = blob_namelen(old);
-	const char *err = (const char *)old + BLOB_HDR + namelen;
-	size_t errlen = blob_errlen(old);
-	if (ed->err_set) {
-		err = ed->err;
-		errlen = ed->errlen;
-	}
-	size_t nold = blob_recs(t, old);
-	size_t newsize = 0;
-	if (ed->new_src)
-		newsize = src_encoded_size(ed->ntags, ed->tags, ed->ndigests,
-		    ed->digests);
-
-	size_t need = BLOB_HDR + namelen + errlen + newsize;
-	for (size_t i = 0; i < nold; i++)
-		need += t->recs[i].size;
-	build_reserve(t, need);
-
-	uint8_t *p = t->build;
-	size_t nsrc = 0;
-	p[4] = (uint8_t)namelen;
-	wr16(p + 2, (uint16_t)errlen);
-	memcpy(p + BLOB_HDR, old + BLOB_HDR, namelen);
-	memmove(p + BLOB_HDR + namelen, err, errlen);
-	p += BLOB_HDR + namelen + errlen;
-
-	bool placed = !ed->new_src;
-	for (size_t i = 0; i < nold; i++) {
-		const struct srcrec *r = &t->recs[i];
-		if ((ed->new_src || ed->drop_src) && r->id == ed->id)
-			continue;
-		if (!placed && src_name_cmp(t, ed->id, r->id) < 0) {
-			p = src_encode(p, ed->id, ed->observed, ed->holding,
-			    ed->ntags, ed->tags, ed->ndigests, ed->digests);
-			placed = true;
-			nsrc++;
-		}
-		memcpy(p, old + r->off, r->size);
-		p += r->size;
-		nsrc++;
-	}
-	if (!placed) {
-		p = src_encode(p, ed->id, ed->observed, ed->holding, ed->ntags,
-		    ed->tags, ed->ndigests, ed->digests);
-		nsrc++;
-	}
-	wr16(t->build, (uint16_t)nsrc);
-	size_t len = (size_t)(p - t->build);
-	blob_release(t, e->blob);
-	e->blob = blob_commit(t, len);
-}
-
-static uint8_t *
-blob_new(tracker *t, const char *name, size_t namelen)
-{
-	build_reserve(t, BLOB_HDR + namelen);
-	wr16(t->build, 0);
-	wr16(t->build + 2, 0);
-	t->build[4] = (uint8_t)namelen;
-	memcpy(t->build + BLOB_HDR, name, namelen);
-	return blob_commit(t, BLOB_HDR + namelen);
-}
-
-/* ---- entries ---- */
-
-/* Makes handles below n usable (the pool grows by whole chunks). */
-#define POOL_CHUNK_BYTES ((size_t)POOL_CHUNK * sizeof(struct entry))
-
-static void
-pool_cover(tracker *t, uint32_t n)
-{
-	size_t need = ((size_t)n + POOL_CHUNK - 1) >> POOL_SHIFT;
-	if (need <= t->nchunks)
-		return;
-	t->chunks = xreallocarray(t->chunks, need, sizeof(*t->chunks));
-	for (; t->nchunks < need; t->nchunks++)
-		t->chunks[t->nchunks] = xmap_huge(POOL_CHUNK_BYTES,
-		    t->nchunks > 0);
-}
-
-/* Initialises the (free) entry at handle h as a live, QUEUED entry. */
-static void
-entry_init(tracker *t, uint32_t h)
-{
-	struct entry *e = entry_at(t, h);
-	uint8_t dirty = e->flags & FLAG_DIRTY;
-	memset(e, 0, sizeof(*e));
-	e->flags = (uint8_t)(FLAG_LIVE | dirty | ENTRY_QUEUED);
-	e->last_scan = -1;
-	t->state_count[ENTRY_QUEUED]++;
-	t->count++;
-}
-
+/* A new live entry at a free handle (the most recently freed first). */
 static uint32_t
 entry_alloc(tracker *t)
 {
-	uint32_t h;
-	if (t->nfree > 0) {
-		h = t->free_handles[--t->nfree];
-	} else {
-		h = t->nhandles++;
-		pool_cover(t, t->nhandles);
-	}
-	entry_init(t, h);
+	uint32_t h = t->nfree > 0 ? t->free_handles[--t->nfree] :
+	    t->nhandles;
+	entry_claim(t, h);
 	return h;
 }
 
@@ -517,30 +62,15 @@ entry_delete(tracker *t, uint32_t h)
 	key.kind = e->kind;
 	memcpy(key.bytes, e->key, TRACKER_KEY_LEN);
 
-	size_t n = blob_recs(t, e->blob);
-	for (size_t i = 0; i < n; i++)
-		strtab_unref(t->sources, t->recs[i].id);
-	blob_release(t, e->blob);
+	blob_discard(t->blobs, e->blob);
 	e->blob = NULL;
 	dueheap_remove(t->heap, h);
 	idmap_remove(t->map, key_hash(key.kind, key.bytes), &key);
 	t->state_count[entry_state(e)]--;
 	t->count--;
 	e->flags &= FLAG_DIRTY;
-
-	if (t->ndeleted == t->deletedcap) {
-		t->deletedcap = t->deletedcap ? t->deletedcap * 2 : 256;
-		t->deleted = xreallocarray(t->deleted, t->deletedcap,
-		    sizeof(*t->deleted));
-	}
-	t->deleted[t->ndeleted++] = h;
-
-	if (t->nfree == t->freecap) {
-		t->freecap = t->freecap ? t->freecap * 2 : 1024;
-		t->free_handles = xreallocarray(t->free_handles, t->freecap,
-		    sizeof(*t->free_handles));
-	}
-	t->free_handles[t->nfree++] = h;
+	handles_push(&t->deleted, &t->ndeleted, &t->deletedcap, h);
+	handles_push(&t->free_handles, &t->nfree, &t->freecap, h);
 }
 
 /* ---- configuration ---- */
@@ -563,11 +93,11 @@ tracker_config_validate(const struct tracker_config *c, char *err,
 	if (rc != 0)
 		return rc;
 	if (c->rescan_after_ms < 0 || c->rescan_after_ms > DURATION_MAX_MS) {
-		snprintf(err, errlen, "dedup.rescan_after must be >= 0");
+		errbuf_set(err, errlen, "dedup.rescan_after must be >= 0");
 		return -EINVAL;
 	}
 	if (c->forget_after_ms < 0 || c->forget_after_ms > DURATION_MAX_MS) {
-		snprintf(err, errlen, "dedup.forget_after must be >= 0");
+		errbuf_set(err, errlen, "dedup.forget_after must be >= 0");
 		return -EINVAL;
 	}
 	return 0;
@@ -580,8 +110,8 @@ tracker_new(const struct tracker_config *c)
 	t->cfg = *c;
 	t->map = idmap_new(map_eq, t);
 	t->heap = dueheap_new();
-	t->slab = slab_new();
 	t->sources = strtab_new();
+	t->blobs = blob_pool_new(t->sources);
 	return t;
 }
 
@@ -590,22 +120,20 @@ tracker_free(tracker *t)
 {
 	if (t == NULL)
 		return;
-	/* Large blobs come from malloc, not from the slab's chunks. */
+	/* Large blobs come from malloc, not from the pool's chunks. */
 	for (uint32_t h = 0; h < t->nhandles; h++)
 		if (entry_at(t, h)->flags & FLAG_LIVE)
-			blob_release(t, entry_at(t, h)->blob);
+			blob_release(t->blobs, entry_at(t, h)->blob);
 	for (size_t i = 0; i < t->nchunks; i++)
 		xunmap_huge(t->chunks[i], POOL_CHUNK_BYTES);
 	free(t->chunks);
 	free(t->free_handles);
 	idmap_free(t->map);
 	dueheap_free(t->heap);
-	slab_free(t->slab);
+	blob_pool_free(t->blobs);
 	strtab_free(t->sources);
 	free(t->dirty);
 	free(t->deleted);
-	free(t->build);
-	free(t->recs);
 	free(t);
 }
 
@@ -632,22 +160,20 @@ tracker_key_from_id(enum entity_kind kind, const char *id,
 	if (kind == ENTITY_IMAGE)
 		return digest_parse(id, key->bytes, err, errlen);
 	if (kind != ENTITY_HOST) {
-		snprintf(err, errlen, "unknown entity kind %d", (int)kind);
+		errbuf_set(err, errlen, "unknown entity kind %d", (int)kind);
 		return -EINVAL;
 	}
 	size_t n;
 	if (id == NULL || !valid_name(id, &n)) {
-		snprintf(err, errlen,
+		errbuf_set(err, errlen,
 		    "host name must be 1-%d bytes without control characters",
 		    TRACKER_MAX_NAME);
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (id[i] == ' ') {
-			snprintf(err, errlen,
-			    "host name \"%.80s\" contains a space", id);
-			return -EINVAL;
-		}
+	if (memchr(id, ' ', n) != NULL) {
+		errbuf_set(err, errlen, "host name \"%.80s\" contains a space",
+		    id);
+		return -EINVAL;
 	}
 	uint8_t buf[5 + TRACKER_MAX_NAME];
 	memcpy(buf, "host", 5); /* with its NUL */
@@ -659,18 +185,19 @@ tracker_key_from_id(enum entity_kind kind, const char *id,
 static int
 ref_cmp(const void *a, const void *b)
 {
-	const struct ref *x = a, *y = b;
+	const struct blob_ref *x = a, *y = b;
 	int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
 	return c != 0 ? c : (x->len < y->len ? -1 : x->len > y->len ? 1 : 0);
 }
 
-/* Copies, validates, sorts and de-duplicates a list of refs. */
+/* Copies, validates, sorts and de-duplicates a list of refs: 0, or
+ * -EINVAL with the reason in err. */
 static int
-canon_refs(const char *const *in, size_t n, struct ref *out, size_t *nout,
-    const char *what, char *err, size_t errlen)
+canon_refs(const char *const *in, size_t n, struct blob_ref *out,
+    size_t *nout, const char *what, char *err, size_t errlen)
 {
 	if (n > TRACKER_MAX_REFS) {
-		snprintf(err, errlen, "%zu %s (at most %d per source)", n,
+		errbuf_set(err, errlen, "%zu %s (at most %d per source)", n,
 		    what, TRACKER_MAX_REFS);
 		return -EINVAL;
 	}
@@ -678,14 +205,14 @@ canon_refs(const char *const *in, size_t n, struct ref *out, size_t *nout,
 		const char *s = in[i];
 		size_t len = s ? strnlen(s, TRACKER_MAX_REF_LEN + 1) : 0;
 		if (len == 0 || len > TRACKER_MAX_REF_LEN) {
-			snprintf(err, errlen,
+			errbuf_set(err, errlen,
 			    "%s entry %zu must be 1-%d bytes", what, i,
 			    TRACKER_MAX_REF_LEN);
 			return -EINVAL;
 		}
 		for (size_t k = 0; k < len; k++) {
 			if ((unsigned char)s[k] < 0x20 || s[k] == 0x7f) {
-				snprintf(err, errlen,
+				errbuf_set(err, errlen,
 				    "%s entry %zu has a control character",
 				    what, i);
 				return -EINVAL;
@@ -704,24 +231,16 @@ canon_refs(const char *const *in, size_t n, struct ref *out, size_t *nout,
 	return 0;
 }
 
-/* Whether a stored record holds exactly these refs. */
+/* A source name as events must give it: its length, or false with err. */
 static bool
-refs_equal(const struct srcrec *r, size_t ntags, const struct ref *tags,
-    size_t ndigests, const struct ref *digests)
+source_check(const char *source, size_t *len, char *err, size_t errlen)
 {
-	if (r->ntags != ntags || r->ndigests != ndigests)
-		return false;
-	const uint8_t *q = r->refs;
-	for (size_t i = 0; i < ntags + ndigests; i++) {
-		const struct ref *want = i < ntags ? &tags[i] :
-		    &digests[i - ntags];
-		const char *s;
-		size_t len;
-		q = get_ref(q, &s, &len);
-		if (len != want->len || memcmp(s, want->s, len) != 0)
-			return false;
-	}
-	return true;
+	if (valid_name(source, len))
+		return true;
+	errbuf_set(err, errlen,
+	    "source must be 1-%d bytes without control characters",
+	    TRACKER_MAX_NAME);
+	return false;
 }
 
 /* ---- the state machine ---- */
@@ -759,7 +278,7 @@ static void
 queue_now(tracker *t, uint32_t h, int64_t now)
 {
 	struct entry *e = entry_at(t, h);
-	set_state(t, e, ENTRY_QUEUED);
+	entry_set_state(t, e, ENTRY_QUEUED);
 	dueheap_push(t->heap, h, now);
 }
 
@@ -795,19 +314,42 @@ reschedule_on_set(tracker *t, uint32_t h, int64_t now)
 	return false;
 }
 
+/* A SET of a new entity: the entry, its blob with this source, due now. */
+static enum apply_result
+set_new(tracker *t, const struct tracker_event *ev,
+    const struct tracker_key *key, uint32_t hash, size_t namelen,
+    struct blob_edit *ed, size_t srclen, int64_t now, char *err,
+    size_t errlen)
+{
+	if (t->nfree == 0 && t->nhandles >= TRACKER_MAX_SLOTS) {
+		errbuf_set(err, errlen, "tracker is full (%u entities)",
+		    TRACKER_MAX_SLOTS);
+		return APPLY_INVALID;
+	}
+	uint32_t h = entry_alloc(t);
+	struct entry *e = entry_at(t, h);
+	memcpy(e->key, key->bytes, TRACKER_KEY_LEN);
+	e->kind = key->kind;
+	e->partition = ev->partition;
+	e->first_seen = now;
+	e->blob = blob_new(t->blobs, key->kind == ENTITY_HOST ? ev->id : "",
+	    key->kind == ENTITY_HOST ? namelen : 0);
+	ed->id = strtab_intern(t->sources, ev->source, srclen);
+	blob_rebuild(t->blobs, &e->blob, ed);
+	idmap_insert(t->map, hash, h);
+	dueheap_push(t->heap, h, now);
+	mark_dirty(t, h);
+	return APPLY_NEW;
+}
+
 static enum apply_result
 apply_set(tracker *t, const struct tracker_event *ev,
     const struct tracker_key *key, size_t namelen, int64_t now,
     char *err, size_t errlen)
 {
 	size_t ntags, ndigests, srclen;
-	if (!valid_name(ev->source, &srclen)) {
-		snprintf(err, errlen,
-		    "source must be 1-%d bytes without control characters",
-		    TRACKER_MAX_NAME);
-		return APPLY_INVALID;
-	}
-	if (canon_refs(ev->tags, ev->ntags, t->tags, &ntags, "repo_tags", err,
+	if (!source_check(ev->source, &srclen, err, errlen) ||
+	    canon_refs(ev->tags, ev->ntags, t->tags, &ntags, "repo_tags", err,
 		errlen) != 0 ||
 	    canon_refs(ev->digests, ev->ndigests, t->digests, &ndigests,
 		"repo_digests", err, errlen) != 0)
@@ -820,32 +362,13 @@ apply_set(tracker *t, const struct tracker_event *ev,
 		.ntags = ntags, .tags = t->tags, .ndigests = ndigests,
 		.digests = t->digests,
 	};
-
-	if (h == IDMAP_NONE) {
-		if (t->nfree == 0 && t->nhandles >= TRACKER_MAX_SLOTS) {
-			snprintf(err, errlen, "tracker is full (%u entities)",
-			    TRACKER_MAX_SLOTS);
-			return APPLY_INVALID;
-		}
-		h = entry_alloc(t);
-		struct entry *e = entry_at(t, h);
-		memcpy(e->key, key->bytes, TRACKER_KEY_LEN);
-		e->kind = key->kind;
-		e->partition = ev->partition;
-		e->first_seen = now;
-		e->blob = blob_new(t, key->kind == ENTITY_HOST ? ev->id : "",
-		    key->kind == ENTITY_HOST ? namelen : 0);
-		ed.id = strtab_intern(t->sources, ev->source, srclen);
-		blob_rebuild(t, e, &ed);
-		idmap_insert(t->map, hash, h);
-		dueheap_push(t->heap, h, now);
-		mark_dirty(t, h);
-		return APPLY_NEW;
-	}
+	if (h == IDMAP_NONE)
+		return set_new(t, ev, key, hash, namelen, &ed, srclen, now,
+		    err, errlen);
 
 	struct entry *e = entry_at(t, h);
 	uint32_t sid = strtab_lookup(t->sources, ev->source, srclen);
-	struct srcrec r;
+	struct blob_src r;
 	bool known = sid != STRTAB_NONE && blob_find_src(e->blob, sid, &r);
 	enum apply_result res;
 
@@ -853,9 +376,9 @@ apply_set(tracker *t, const struct tracker_event *ev,
 		return APPLY_STALE;
 	bool was_referenced = blob_referenced(e->blob);
 	if (known && r.holding &&
-	    refs_equal(&r, ntags, t->tags, ndigests, t->digests)) {
+	    blob_refs_equal(&r, ntags, t->tags, ndigests, t->digests)) {
 		if (ev->observed_at > r.observed) {
-			memcpy(e->blob + r.off + 4, &ev->observed_at, 8);
+			blob_set_observed(e->blob, &r, ev->observed_at);
 			mark_dirty(t, h);
 		}
 		res = APPLY_DEDUP;
@@ -863,7 +386,7 @@ apply_set(tracker *t, const struct tracker_event *ev,
 		if (!known)
 			sid = strtab_intern(t->sources, ev->source, srclen);
 		ed.id = sid;
-		blob_rebuild(t, e, &ed);
+		blob_rebuild(t->blobs, &e->blob, &ed);
 		mark_dirty(t, h);
 		res = APPLY_UPDATED;
 	}
@@ -886,25 +409,21 @@ apply_unset(tracker *t, const struct tracker_event *ev,
     char *err, size_t errlen)
 {
 	size_t srclen;
-	if (!valid_name(ev->source, &srclen)) {
-		snprintf(err, errlen,
-		    "source must be 1-%d bytes without control characters",
-		    TRACKER_MAX_NAME);
+	if (!source_check(ev->source, &srclen, err, errlen))
 		return APPLY_INVALID;
-	}
 	uint32_t h = idmap_find(t->map, key_hash(key->kind, key->bytes), key);
 	if (h == IDMAP_NONE)
 		return APPLY_UNKNOWN;
 	struct entry *e = entry_at(t, h);
 	uint32_t sid = strtab_lookup(t->sources, ev->source, srclen);
-	struct srcrec r;
+	struct blob_src r;
 	if (sid == STRTAB_NONE || !blob_find_src(e->blob, sid, &r))
 		return APPLY_UNKNOWN;
 	if (ev->observed_at < r.observed)
 		return APPLY_STALE;
 	if (!r.holding) {
 		if (ev->observed_at > r.observed) {
-			memcpy(e->blob + r.off + 4, &ev->observed_at, 8);
+			blob_set_observed(e->blob, &r, ev->observed_at);
 			mark_dirty(t, h);
 		}
 		return APPLY_DEDUP;
@@ -913,7 +432,7 @@ apply_unset(tracker *t, const struct tracker_event *ev,
 		.new_src = true, .id = sid, .observed = ev->observed_at,
 		.holding = false,
 	};
-	blob_rebuild(t, e, &ed);
+	blob_rebuild(t->blobs, &e->blob, &ed);
 	mark_dirty(t, h);
 	if (blob_referenced(e->blob))
 		return APPLY_UPDATED;
@@ -921,11 +440,11 @@ apply_unset(tracker *t, const struct tracker_event *ev,
 	switch (entry_state(e)) {
 	case ENTRY_QUEUED:
 		dueheap_remove(t->heap, h);
-		set_state(t, e, ENTRY_CANCELLED);
+		entry_set_state(t, e, ENTRY_CANCELLED);
 		outcome_fill(t, h, OUTCOME_CANCELLED, e->attempts, out);
 		break;
 	case ENTRY_SCANNING:
-		set_state(t, e, ENTRY_CANCELLED);
+		entry_set_state(t, e, ENTRY_CANCELLED);
 		outcome_fill(t, h, OUTCOME_CANCELLED, running_attempt(e), out);
 		out->abort_scan = true;
 		break;
@@ -936,16 +455,16 @@ apply_unset(tracker *t, const struct tracker_event *ev,
 	return APPLY_UPDATED;
 }
 
-/* Checks what tracker_apply needs besides the key. */
+/* Checks what tracker_apply needs besides the key: 0, or -EINVAL. */
 static int
 event_check(const struct tracker_event *ev, char *err, size_t errlen)
 {
 	if (ev->type != EVENT_SET && ev->type != EVENT_UNSET) {
-		snprintf(err, errlen, "unknown event type %d", (int)ev->type);
+		errbuf_set(err, errlen, "unknown event type %d", (int)ev->type);
 		return -EINVAL;
 	}
 	if (ev->source == NULL) {
-		snprintf(err, errlen, "missing source");
+		errbuf_set(err, errlen, "missing source");
 		return -EINVAL;
 	}
 	return 0;
@@ -1023,8 +542,7 @@ tracker_apply_batch(tracker *t, struct tracker_batch_item *items, size_t n,
 		if (i >= 2 * PF_DIST && i - 2 * PF_DIST < n) {
 			size_t r = (i - 2 * PF_DIST) % PF_RING;
 			uint32_t h = hints[r];
-			if (ok[r] && h < t->nhandles &&
-			    (entry_at(t, h)->flags & FLAG_LIVE))
+			if (ok[r] && entry_is_live(t, h))
 				__builtin_prefetch(entry_at(t, h)->blob);
 		}
 		if (i >= 3 * PF_DIST) {
@@ -1039,31 +557,31 @@ tracker_apply_batch(tracker *t, struct tracker_batch_item *items, size_t n,
 	}
 }
 
-int
+bool
 tracker_next_due(const tracker *t, int64_t *due)
 {
 	uint32_t h;
 	return dueheap_peek(t->heap, &h, due);
 }
 
-int
+bool
 tracker_pop_due(tracker *t, int64_t now, struct tracker_job *job)
 {
 	uint32_t h;
 	int64_t due;
-	while (dueheap_peek(t->heap, &h, &due) == 0 && due <= now) {
+	while (dueheap_peek(t->heap, &h, &due) && due <= now) {
 		dueheap_pop(t->heap, &h, &due);
 		/* The next root is likely the next job: start loading it. */
 		uint32_t next;
 		int64_t next_due;
-		if (dueheap_peek(t->heap, &next, &next_due) == 0)
+		if (dueheap_peek(t->heap, &next, &next_due))
 			__builtin_prefetch(entry_at(t, next));
 		struct entry *e = entry_at(t, h);
 		if (entry_state(e) != ENTRY_QUEUED) {
 			entry_delete(t, h); /* a forget timer */
 			continue;
 		}
-		set_state(t, e, ENTRY_SCANNING);
+		entry_set_state(t, e, ENTRY_SCANNING);
 		mark_dirty(t, h);
 		/* The caller reads the refs next (the scan job needs them). */
 		__builtin_prefetch(e->blob);
@@ -1072,18 +590,18 @@ tracker_pop_due(tracker *t, int64_t now, struct tracker_job *job)
 		memcpy(job->key.bytes, e->key, TRACKER_KEY_LEN);
 		job->attempt = running_attempt(e);
 		job->due = due;
-		return 1;
+		return true;
 	}
-	return 0;
+	return false;
 }
 
 static bool
 is_scanning(const tracker *t, uint32_t h, uint32_t attempt)
 {
-	if (h >= t->nhandles)
+	if (!entry_is_live(t, h))
 		return false;
 	const struct entry *e = entry_at(t, h);
-	return (e->flags & FLAG_LIVE) && entry_state(e) == ENTRY_SCANNING &&
+	return entry_state(e) == ENTRY_SCANNING &&
 	    running_attempt(e) == attempt;
 }
 
@@ -1092,21 +610,23 @@ set_error(tracker *t, struct entry *e, const char *msg)
 {
 	if (msg == NULL)
 		msg = ""; /* memcmp/memmove of NULL is undefined even for 0 */
-	size_t len = strnlen(msg, TRACKER_MAX_ERROR);
-	if (len == blob_errlen(e->blob) &&
-	    memcmp(e->blob + BLOB_HDR + blob_namelen(e->blob), msg, len) == 0)
+	size_t len = strnlen(msg, TRACKER_MAX_ERROR), oldlen;
+	const char *old = blob_error(e->blob, &oldlen);
+	if (len == oldlen && memcmp(old, msg, len) == 0)
 		return;
 	struct blob_edit ed = {.err_set = true, .err = msg, .errlen = len};
-	blob_rebuild(t, e, &ed);
+	blob_rebuild(t->blobs, &e->blob, &ed);
 }
 
+/* The entry's last error as a C string in t's scratch, or NULL. */
 static const char *
 error_copy(tracker *t, const struct entry *e)
 {
-	size_t len = blob_errlen(e->blob);
+	size_t len;
+	const char *s = blob_error(e->blob, &len);
 	if (len == 0)
 		return NULL;
-	memcpy(t->errbuf, e->blob + BLOB_HDR + blob_namelen(e->blob), len);
+	memcpy(t->errbuf, s, len);
 	t->errbuf[len] = '\0';
 	return t->errbuf;
 }
@@ -1124,7 +644,7 @@ tracker_complete(tracker *t, uint32_t h, uint32_t attempt,
 		e->attempts = 0;
 		e->last_scan = now;
 		set_error(t, e, NULL);
-		set_state(t, e, ENTRY_DONE);
+		entry_set_state(t, e, ENTRY_DONE);
 		outcome_fill(t, h, OUTCOME_SUCCEEDED, attempt, out);
 		return 0;
 	}
@@ -1139,14 +659,14 @@ tracker_complete(tracker *t, uint32_t h, uint32_t attempt,
 		uint64_t seed = t->cfg.jitter_seed ^ k64 ^
 		    ((uint64_t)attempt << 32);
 		int64_t due = now + policy_backoff(&t->cfg.retry, attempt, seed);
-		set_state(t, e, ENTRY_QUEUED);
+		entry_set_state(t, e, ENTRY_QUEUED);
 		dueheap_push(t->heap, h, due);
 		outcome_fill(t, h, OUTCOME_RETRY_SCHEDULED, attempt, out);
 		out->next_attempt_at = due;
 		return 0;
 	}
 	e->last_scan = now;
-	set_state(t, e, ENTRY_FAILED);
+	entry_set_state(t, e, ENTRY_FAILED);
 	outcome_fill(t, h, OUTCOME_FAILED, attempt, out);
 	return 0;
 }
@@ -1154,10 +674,8 @@ tracker_complete(tracker *t, uint32_t h, uint32_t attempt,
 int
 tracker_requeue(tracker *t, uint32_t h, int64_t now)
 {
-	if (h >= t->nhandles)
-		return -ESTALE;
-	struct entry *e = entry_at(t, h);
-	if (!(e->flags & FLAG_LIVE) || entry_state(e) != ENTRY_SCANNING)
+	if (!entry_is_live(t, h) ||
+	    entry_state(entry_at(t, h)) != ENTRY_SCANNING)
 		return -ESTALE;
 	queue_now(t, h, now);
 	mark_dirty(t, h);
@@ -1173,16 +691,10 @@ tracker_find(const tracker *t, const struct tracker_key *key)
 	return h == IDMAP_NONE ? TRACKER_NONE : h;
 }
 
-static bool
-is_live(const tracker *t, uint32_t h)
-{
-	return h < t->nhandles && (entry_at(t, h)->flags & FLAG_LIVE);
-}
-
 int
 tracker_info_get(const tracker *t, uint32_t h, struct tracker_info *info)
 {
-	if (!is_live(t, h))
+	if (!entry_is_live(t, h))
 		return -ENOENT;
 	const struct entry *e = entry_at(t, h);
 	memset(info, 0, sizeof(*info));
@@ -1205,14 +717,14 @@ int
 tracker_sources(const tracker *t, uint32_t h,
     void (*fn)(void *ctx, const struct tracker_source_info *s), void *ctx)
 {
-	if (!is_live(t, h))
+	if (!entry_is_live(t, h))
 		return -ENOENT;
 	const uint8_t *b = entry_at(t, h)->blob;
-	size_t off = blob_src_start(b);
+	size_t off = blob_src_first(b);
 	struct tracker_source_info si;
 	for (size_t i = 0; i < blob_nsrc(b); i++) {
-		struct srcrec r;
-		off = blob_src(b, off, &r);
+		struct blob_src r;
+		off = blob_src_next(b, off, &r);
 		si.source = strtab_get(t->sources, r.id, NULL);
 		si.observed_at = r.observed;
 		si.holding = r.holding;
@@ -1220,9 +732,10 @@ tracker_sources(const tracker *t, uint32_t h,
 		si.ndigests = r.ndigests;
 		const uint8_t *q = r.refs;
 		for (size_t k = 0; k < r.ntags; k++)
-			q = get_ref(q, &si.tags[k], &si.tag_lens[k]);
+			q = blob_ref_next(q, &si.tags[k], &si.tag_lens[k]);
 		for (size_t k = 0; k < r.ndigests; k++)
-			q = get_ref(q, &si.digests[k], &si.digest_lens[k]);
+			q = blob_ref_next(q, &si.digests[k],
+			    &si.digest_lens[k]);
 		fn(ctx, &si);
 	}
 	return 0;
@@ -1231,7 +744,7 @@ tracker_sources(const tracker *t, uint32_t h,
 void
 tracker_id_string(const tracker *t, uint32_t h, char *buf, size_t buflen)
 {
-	if (!is_live(t, h)) {
+	if (!entry_is_live(t, h)) {
 		snprintf(buf, buflen, "?");
 		return;
 	}
@@ -1241,8 +754,9 @@ tracker_id_string(const tracker *t, uint32_t h, char *buf, size_t buflen)
 		digest_format(e->key, s);
 		snprintf(buf, buflen, "%s", s);
 	} else {
-		snprintf(buf, buflen, "%.*s", (int)blob_namelen(e->blob),
-		    (const char *)e->blob + BLOB_HDR);
+		size_t len;
+		const char *name = blob_name(e->blob, &len);
+		snprintf(buf, buflen, "%.*s", (int)len, name);
 	}
 }
 
@@ -1255,7 +769,7 @@ tracker_count(const tracker *t)
 size_t
 tracker_count_state(const tracker *t, enum entry_state s)
 {
-	return (unsigned)s < 5 ? t->state_count[s] : 0;
+	return (unsigned)s < ENTRY_STATE_COUNT ? t->state_count[s] : 0;
 }
 
 size_t
@@ -1273,358 +787,7 @@ tracker_foreach(const tracker *t, void (*fn)(void *ctx, uint32_t handle),
 			fn(ctx, h);
 }
 
-/* ---- records ----
- *
- * Record format, version 1, all integers little-endian:
- *   u8 version | u8 kind | 32 bytes key | u8 state |
- *   u8 flags (bit 0: in heap) |
- *   u16 attempts | i32 partition | i64 first_seen | i64 last_scan |
- *   i64 due | u8 namelen | name | u16 errlen | error | u16 nsrc |
- *   nsrc x { u8 namelen | name | i64 observed_at | u8 holding |
- *            u8 ntags | u8 ndigests | (ntags + ndigests) x
- *            { u16 len | bytes } }
- * Sources are in name order, tags and digests sorted: one logical state
- * has exactly one encoding.
- */
-
-#define REC_FIXED (36 + TRACKER_KEY_LEN)
-
-struct wbuf {
-	uint8_t **buf;
-	size_t *cap;
-	size_t len;
-};
-
-static uint8_t *
-wb_room(struct wbuf *w, size_t n)
-{
-	if (w->len + n > *w->cap) {
-		size_t cap = *w->cap ? *w->cap : 256;
-		while (cap < w->len + n)
-			cap *= 2;
-		*w->buf = xrealloc(*w->buf, cap);
-		*w->cap = cap;
-	}
-	uint8_t *p = *w->buf + w->len;
-	w->len += n;
-	return p;
-}
-
-static void
-wb_put(struct wbuf *w, const void *data, size_t n)
-{
-	memcpy(wb_room(w, n), data, n);
-}
-
-static void
-wb_u8(struct wbuf *w, unsigned v)
-{
-	uint8_t b = (uint8_t)v;
-	wb_put(w, &b, 1);
-}
-
-static void
-wb_u16(struct wbuf *w, size_t v)
-{
-	uint8_t b[2] = {(uint8_t)(v & 0xff), (uint8_t)(v >> 8)};
-	wb_put(w, b, 2);
-}
-
-static void
-wb_u64(struct wbuf *w, uint64_t v)
-{
-	uint8_t b[8];
-	for (int i = 0; i < 8; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-	wb_put(w, b, 8);
-}
-
-size_t
-tracker_encode(const tracker *t, uint32_t h, uint8_t **buf, size_t *bufcap)
-{
-	const struct entry *e = entry_at(t, h);
-	const uint8_t *b = e->blob;
-	struct wbuf w = {buf, bufcap, 0};
-	bool in_heap = dueheap_contains(t->heap, h);
-
-	wb_u8(&w, RECORD_VERSION);
-	wb_u8(&w, e->kind);
-	wb_put(&w, e->key, TRACKER_KEY_LEN);
-	wb_u8(&w, entry_state(e));
-	wb_u8(&w, in_heap ? 1 : 0);
-	wb_u16(&w, e->attempts);
-	uint8_t p4[4];
-	uint32_t part = (uint32_t)e->partition;
-	for (int i = 0; i < 4; i++)
-		p4[i] = (uint8_t)(part >> (8 * i));
-	wb_put(&w, p4, 4);
-	wb_u64(&w, (uint64_t)e->first_seen);
-	wb_u64(&w, (uint64_t)e->last_scan);
-	wb_u64(&w, (uint64_t)(in_heap ? dueheap_due(t->heap, h) : 0));
-	wb_u8(&w, (unsigned)blob_namelen(b));
-	wb_put(&w, b + BLOB_HDR, blob_namelen(b));
-	wb_u16(&w, blob_errlen(b));
-	wb_put(&w, b + BLOB_HDR + blob_namelen(b), blob_errlen(b));
-	wb_u16(&w, blob_nsrc(b));
-	size_t off = blob_src_start(b);
-	for (size_t i = 0; i < blob_nsrc(b); i++) {
-		struct srcrec r;
-		off = blob_src(b, off, &r);
-		size_t nlen;
-		const char *name = strtab_get(t->sources, r.id, &nlen);
-		wb_u8(&w, (unsigned)nlen);
-		wb_put(&w, name, nlen);
-		wb_u64(&w, (uint64_t)r.observed);
-		wb_u8(&w, r.holding);
-		wb_u8(&w, r.ntags);
-		wb_u8(&w, r.ndigests);
-		const uint8_t *q = r.refs;
-		for (size_t k = 0; k < (size_t)r.ntags + r.ndigests; k++) {
-			const char *s;
-			size_t len;
-			q = get_ref(q, &s, &len);
-			wb_u16(&w, len);
-			wb_put(&w, s, len);
-		}
-	}
-	return w.len;
-}
-
-int
-tracker_record_key(const uint8_t *rec, size_t len, struct tracker_key *key)
-{
-	if (len < 2 + TRACKER_KEY_LEN || rec[1] > ENTITY_HOST)
-		return -EINVAL;
-	key->kind = rec[1];
-	memcpy(key->bytes, rec + 2, TRACKER_KEY_LEN);
-	return 0;
-}
-
-struct rbuf {
-	const uint8_t *p, *end;
-	bool bad;
-};
-
-static const uint8_t *
-rb_take(struct rbuf *r, size_t n)
-{
-	if (r->bad || (size_t)(r->end - r->p) < n) {
-		r->bad = true;
-		return NULL;
-	}
-	const uint8_t *p = r->p;
-	r->p += n;
-	return p;
-}
-
-static unsigned
-rb_u8(struct rbuf *r)
-{
-	const uint8_t *p = rb_take(r, 1);
-	return p ? p[0] : 0;
-}
-
-static size_t
-rb_u16(struct rbuf *r)
-{
-	const uint8_t *p = rb_take(r, 2);
-	return p ? (size_t)(p[0] | p[1] << 8) : 0;
-}
-
-static uint64_t
-rb_u64(struct rbuf *r)
-{
-	const uint8_t *p = rb_take(r, 8);
-	uint64_t v = 0;
-	for (int i = 0; p && i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-static int
-rec_fail(struct rbuf *r, const uint8_t *rec, char *err, size_t errlen,
-    const char *what)
-{
-	snprintf(err, errlen, "corrupt record: %s at byte %zu", what,
-	    (size_t)(r->p - rec));
-	return -EINVAL;
-}
-
-int
-tracker_load(tracker *t, uint32_t slot, const uint8_t *rec, size_t len,
-    int64_t now, char *err, size_t errlen)
-{
-	struct rbuf r = {rec, rec + len, false};
-	struct tracker_key keybuf;
-	const struct tracker_key *key = &keybuf;
-	if (len < 1)
-		return rec_fail(&r, rec, err, errlen, "empty");
-	unsigned version = rb_u8(&r);
-	if (version > RECORD_VERSION) {
-		snprintf(err, errlen,
-		    "record format version %u is newer than this sbomd "
-		    "understands (%d)", version, RECORD_VERSION);
-		return -EPROTO;
-	}
-	if (version != RECORD_VERSION)
-		return rec_fail(&r, rec, err, errlen, "unknown version");
-	if (len < REC_FIXED)
-		return rec_fail(&r, rec, err, errlen, "truncated header");
-	unsigned kind = rb_u8(&r);
-	keybuf.kind = (uint8_t)kind;
-	memcpy(keybuf.bytes, rb_take(&r, TRACKER_KEY_LEN), TRACKER_KEY_LEN);
-	unsigned state = rb_u8(&r), flags = rb_u8(&r);
-	size_t attempts = rb_u16(&r);
-	const uint8_t *pp = rb_take(&r, 4);
-	int32_t partition = (int32_t)(uint32_t)(pp[0] | pp[1] << 8 |
-	    pp[2] << 16 | (uint32_t)pp[3] << 24);
-	int64_t first_seen = (int64_t)rb_u64(&r);
-	int64_t last_scan = (int64_t)rb_u64(&r);
-	int64_t due = (int64_t)rb_u64(&r);
-	if (kind > ENTITY_HOST)
-		return rec_fail(&r, rec, err, errlen, "unknown kind");
-	if (slot >= TRACKER_MAX_SLOTS)
-		return rec_fail(&r, rec, err, errlen, "slot out of range");
-	if (slot < t->nhandles && (entry_at(t, slot)->flags & FLAG_LIVE))
-		return rec_fail(&r, rec, err, errlen, "slot in use");
-	if (state > ENTRY_CANCELLED || flags > 1)
-		return rec_fail(&r, rec, err, errlen, "bad state or flags");
-	if (tracker_find(t, key) != TRACKER_NONE)
-		return rec_fail(&r, rec, err, errlen, "duplicate key");
-
-	size_t namelen = rb_u8(&r);
-	const uint8_t *name = rb_take(&r, namelen);
-	size_t elen = rb_u16(&r);
-	const uint8_t *emsg = rb_take(&r, elen);
-	size_t nsrc = rb_u16(&r);
-	if (r.bad)
-		return rec_fail(&r, rec, err, errlen, "truncated");
-	if (elen > TRACKER_MAX_ERROR || nsrc > TRACKER_MAX_SOURCES ||
-	    namelen > TRACKER_MAX_NAME ||
-	    (kind == ENTITY_HOST) != (namelen > 0))
-		return rec_fail(&r, rec, err, errlen, "field out of range");
-	if (kind == ENTITY_HOST) {
-		char hn[TRACKER_MAX_NAME + 1];
-		struct tracker_key k2;
-		char e2[16];
-		memcpy(hn, name, namelen);
-		hn[namelen] = '\0';
-		if (tracker_key_from_id(ENTITY_HOST, hn, &k2, e2,
-			sizeof(e2)) != 0 ||
-		    memcmp(k2.bytes, key->bytes, TRACKER_KEY_LEN) != 0)
-			return rec_fail(&r, rec, err, errlen,
-			    "host name does not match key");
-	}
-
-	/* Build the entry at its slot; on a later error it is torn down. */
-	uint32_t h = slot;
-	if (h >= t->nhandles) {
-		t->nhandles = h + 1;
-		pool_cover(t, t->nhandles);
-	}
-	entry_init(t, h);
-	struct entry *e = entry_at(t, h);
-	memcpy(e->key, key->bytes, TRACKER_KEY_LEN);
-	e->kind = (uint8_t)kind;
-	e->partition = partition;
-	e->attempts = (uint16_t)attempts;
-	e->first_seen = first_seen;
-	e->last_scan = last_scan;
-	e->blob = blob_new(t, (const char *)name, namelen);
-	if (elen > 0) {
-		struct blob_edit ed = {.err_set = true,
-		    .err = (const char *)emsg, .errlen = elen};
-		blob_rebuild(t, e, &ed);
-	}
-	idmap_insert(t->map, key_hash(e->kind, e->key), h);
-	int rc = 0;
-	const char *why = NULL;
-	bool any_holding = false;
-	for (size_t i = 0; i < nsrc && why == NULL; i++) {
-		size_t sl = rb_u8(&r);
-		const uint8_t *sname = rb_take(&r, sl);
-		int64_t observed = (int64_t)rb_u64(&r);
-		unsigned holding = rb_u8(&r), nt = rb_u8(&r), nd = rb_u8(&r);
-		if (r.bad) {
-			why = "truncated source";
-			break;
-		}
-		if (sl == 0 || sl > TRACKER_MAX_NAME || holding > 1 ||
-		    nt > TRACKER_MAX_REFS || nd > TRACKER_MAX_REFS) {
-			why = "source field out of range";
-			break;
-		}
-		/* as for events: strtab keeps names NUL-terminated */
-		for (size_t k = 0; k < sl && why == NULL; k++)
-			if (sname[k] < 0x20 || sname[k] == 0x7f)
-				why = "control character in a source name";
-		if (why != NULL)
-			break;
-		struct ref *refs[2] = {t->tags, t->digests};
-		unsigned counts[2] = {nt, nd};
-		for (int g = 0; g < 2 && why == NULL; g++) {
-			for (unsigned k = 0; k < counts[g]; k++) {
-				size_t rl = rb_u16(&r);
-				const uint8_t *s = rb_take(&r, rl);
-				if (r.bad || rl == 0 ||
-				    rl > TRACKER_MAX_REF_LEN) {
-					why = "bad reference";
-					break;
-				}
-				refs[g][k].s = (const char *)s;
-				refs[g][k].len = rl;
-			}
-		}
-		if (why != NULL)
-			break;
-		uint32_t sid = strtab_lookup(t->sources, (const char *)sname,
-		    sl);
-		struct srcrec dup;
-		if (sid != STRTAB_NONE && blob_find_src(e->blob, sid, &dup)) {
-			why = "duplicate source";
-			break;
-		}
-		sid = strtab_intern(t->sources, (const char *)sname, sl);
-		struct blob_edit ed = {.new_src = true, .id = sid,
-		    .observed = observed, .holding = holding != 0,
-		    .ntags = nt, .tags = t->tags, .ndigests = nd,
-		    .digests = t->digests};
-		blob_rebuild(t, e, &ed);
-		any_holding |= holding != 0;
-	}
-	if (why == NULL && r.p != r.end)
-		why = "trailing bytes";
-	if (why == NULL && state == ENTRY_CANCELLED && any_holding)
-		why = "cancelled entity still referenced";
-	if (why == NULL) {
-		/* Heap membership must follow from state and references. */
-		bool want_heap = state == ENTRY_QUEUED ||
-		    (state != ENTRY_SCANNING && !any_holding);
-		bool want_ref = state == ENTRY_QUEUED ||
-		    state == ENTRY_SCANNING;
-		if (state != ENTRY_SCANNING && (flags & 1) != want_heap)
-			why = "heap flag contradicts the state";
-		else if (want_ref && !any_holding)
-			why = "queued or scanning entity without references";
-	}
-	if (why != NULL) {
-		rc = rec_fail(&r, rec, err, errlen, why);
-		entry_delete(t, h);
-		t->ndeleted--; /* not a deletion to persist */
-		return rc;
-	}
-
-	set_state(t, e, (enum entry_state)state);
-	if (state == ENTRY_SCANNING) {
-		/* Interrupted by the crash: run it again, same attempt. */
-		set_state(t, e, ENTRY_QUEUED);
-		dueheap_append(t->heap, h, now);
-		return 1;
-	}
-	if (flags & 1)
-		dueheap_append(t->heap, h, due);
-	return 0;
-}
+/* ---- durability ---- */
 
 uint32_t
 tracker_slots(const tracker *t)
@@ -1636,26 +799,6 @@ void
 tracker_reserve(tracker *t, size_t n)
 {
 	idmap_reserve(t->map, n);
-}
-
-void
-tracker_load_finish(tracker *t)
-{
-	/* Free slots: every hole below the highest slot, lowest reused
-	 * first so that new records keep landing close together. */
-	t->nfree = 0;
-	for (uint32_t h = t->nhandles; h-- > 0;) {
-		if (entry_at(t, h)->flags & FLAG_LIVE)
-			continue;
-		if (t->nfree == t->freecap) {
-			t->freecap = t->freecap ? t->freecap * 2 : 1024;
-			t->free_handles = xreallocarray(t->free_handles,
-			    t->freecap, sizeof(*t->free_handles));
-		}
-		t->free_handles[t->nfree++] = h;
-	}
-	dueheap_build(t->heap);
-	tracker_clear_dirty(t);
 }
 
 int
@@ -1693,71 +836,84 @@ tracker_clear_dirty(tracker *t)
 	t->ndeleted = 0;
 }
 
+/* ---- invariants ---- */
+
+/* Whether live entry h's state agrees with its heap membership and its
+ * references; 0, or -EINVAL with err. */
+static int
+check_entry(const tracker *t, uint32_t h, char *err, size_t errlen)
+{
+	const struct entry *e = entry_at(t, h);
+	enum entry_state s = entry_state(e);
+	if (s > ENTRY_CANCELLED) {
+		errbuf_set(err, errlen, "handle %u: bad state", h);
+		return -EINVAL;
+	}
+	bool heap = dueheap_contains(t->heap, h);
+	bool ref = blob_referenced(e->blob);
+	struct tracker_key k = {.kind = e->kind};
+	memcpy(k.bytes, e->key, TRACKER_KEY_LEN);
+	if (tracker_find(t, &k) != h) {
+		errbuf_set(err, errlen, "handle %u not found by key", h);
+		return -EINVAL;
+	}
+	bool ok;
+	switch (s) {
+	case ENTRY_QUEUED: ok = heap && ref; break;
+	case ENTRY_SCANNING: ok = !heap && ref; break;
+	case ENTRY_CANCELLED: ok = heap && !ref; break;
+	default: ok = heap == !ref; break;
+	}
+	if (!ok) {
+		errbuf_set(err, errlen,
+		    "handle %u: state %s, in heap %d, referenced %d",
+		    h, entry_state_name(s), heap, ref);
+		return -EINVAL;
+	}
+	if (blob_nsrc(e->blob) > TRACKER_MAX_SOURCES) {
+		errbuf_set(err, errlen, "handle %u: too many sources", h);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int
 tracker_check(const tracker *t, char *err, size_t errlen)
 {
-	size_t counts[5] = {0}, live = 0, in_heap = 0;
-	if (idmap_check(t->map, err, errlen) != 0)
-		return -1;
-	if (dueheap_check(t->heap, err, errlen) != 0)
-		return -1;
+	size_t counts[ENTRY_STATE_COUNT] = {0}, live = 0, in_heap = 0;
+	int rc;
+	if ((rc = idmap_check(t->map, err, errlen)) != 0 ||
+	    (rc = dueheap_check(t->heap, err, errlen)) != 0)
+		return rc;
 	for (uint32_t h = 0; h < t->nhandles; h++) {
-		const struct entry *e = entry_at(t, h);
-		if (!(e->flags & FLAG_LIVE)) {
+		if (!entry_is_live(t, h)) {
 			if (dueheap_contains(t->heap, h)) {
-				snprintf(err, errlen, "dead handle %u in heap",
-				    h);
-				return -1;
+				errbuf_set(err, errlen,
+				    "dead handle %u in heap", h);
+				return -EINVAL;
 			}
 			continue;
 		}
+		if ((rc = check_entry(t, h, err, errlen)) != 0)
+			return rc;
 		live++;
-		enum entry_state s = entry_state(e);
-		if (s > ENTRY_CANCELLED) {
-			snprintf(err, errlen, "handle %u: bad state", h);
-			return -1;
-		}
-		counts[s]++;
-		bool heap = dueheap_contains(t->heap, h);
-		bool ref = blob_referenced(e->blob);
-		in_heap += heap;
-		struct tracker_key k = {.kind = e->kind};
-		memcpy(k.bytes, e->key, TRACKER_KEY_LEN);
-		if (tracker_find(t, &k) != h) {
-			snprintf(err, errlen, "handle %u not found by key", h);
-			return -1;
-		}
-		bool ok;
-		switch (s) {
-		case ENTRY_QUEUED: ok = heap && ref; break;
-		case ENTRY_SCANNING: ok = !heap && ref; break;
-		case ENTRY_CANCELLED: ok = heap && !ref; break;
-		default: ok = heap == !ref; break;
-		}
-		if (!ok) {
-			snprintf(err, errlen,
-			    "handle %u: state %s, in heap %d, referenced %d",
-			    h, entry_state_name(s), heap, ref);
-			return -1;
-		}
-		if (blob_nsrc(e->blob) > TRACKER_MAX_SOURCES) {
-			snprintf(err, errlen, "handle %u: too many sources", h);
-			return -1;
-		}
+		counts[entry_state(entry_at(t, h))]++;
+		in_heap += dueheap_contains(t->heap, h);
 	}
 	if (live != t->count || live != idmap_count(t->map) ||
 	    in_heap != dueheap_size(t->heap)) {
-		snprintf(err, errlen,
+		errbuf_set(err, errlen,
 		    "count %zu, live %zu, map %zu, heap %zu vs %zu", t->count,
 		    live, idmap_count(t->map), dueheap_size(t->heap), in_heap);
-		return -1;
+		return -EINVAL;
 	}
-	for (int s = 0; s < 5; s++) {
+	for (int s = 0; s < ENTRY_STATE_COUNT; s++) {
 		if (counts[s] != t->state_count[s]) {
-			snprintf(err, errlen, "state %s: counted %zu, kept %zu",
+			errbuf_set(err, errlen,
+			    "state %s: counted %zu, kept %zu",
 			    entry_state_name((enum entry_state)s), counts[s],
 			    t->state_count[s]);
-			return -1;
+			return -EINVAL;
 		}
 	}
 	return 0;

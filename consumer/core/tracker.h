@@ -1,6 +1,7 @@
 /*
  * tracker: one entry per entity (container image or host), the state
- * machine of DESIGN.md, the dedup map and the due heap. No Kafka, no Avro,
+ * machine (docs/architecture.md "The tracker"), the dedup map and the due
+ * heap. No Kafka, no Avro,
  * no I/O, no threads, no clock: time is always passed in (ms since the
  * epoch), so every transition is exact and replayable.
  *
@@ -194,7 +195,8 @@ void tracker_config_defaults(struct tracker_config *c);
 tracker *tracker_new(const struct tracker_config *c);
 void tracker_free(tracker *t);
 
-/* Parses an entity id of the given kind into a key; -EINVAL with reason. */
+/* Parses an entity id of the given kind into a key: 0, or -EINVAL with
+ * the reason in err. */
 int tracker_key_from_id(enum entity_kind kind, const char *id,
     struct tracker_key *key, char *err, size_t errlen);
 
@@ -222,27 +224,32 @@ struct tracker_batch_item {
 void tracker_apply_batch(tracker *t, struct tracker_batch_item *items,
     size_t n, int64_t now);
 
-/* The soonest heap time (scan or forget); -1 when the heap is empty. */
-int tracker_next_due(const tracker *t, int64_t *due);
+/* The soonest heap time (scan or forget) in *due: true, or false when the
+ * heap is empty. */
+bool tracker_next_due(const tracker *t, int64_t *due);
 
 /*
  * Hands out the next QUEUED entity due at or before now (forgetting due
- * unreferenced entities on the way). Returns 1 with *job filled, or 0.
+ * unreferenced entities on the way): true with *job filled, or false when
+ * nothing is due.
  */
-int tracker_pop_due(tracker *t, int64_t now, struct tracker_job *job);
+bool tracker_pop_due(tracker *t, int64_t now, struct tracker_job *job);
 
-/* Records a job's result; -ESTALE when handle/attempt is not SCANNING. */
+/* Records a job's result: 0, or -ESTALE when handle/attempt is not
+ * SCANNING (nothing changes then). */
 int tracker_complete(tracker *t, uint32_t handle, uint32_t attempt,
     const struct tracker_result *r, int64_t now, struct tracker_outcome *out);
 
-/* SCANNING -> QUEUED due now, attempts unchanged; -ESTALE otherwise. */
+/* SCANNING -> QUEUED due now, attempts unchanged: 0, or -ESTALE. */
 int tracker_requeue(tracker *t, uint32_t handle, int64_t now);
 
 /* The handle of key, or TRACKER_NONE. */
 uint32_t tracker_find(const tracker *t, const struct tracker_key *key);
+/* A picture of live entry handle: 0, or -ENOENT for no such entry. */
 int tracker_info_get(const tracker *t, uint32_t handle,
     struct tracker_info *info);
-/* Calls fn for each source record of handle, in source-name order. */
+/* Calls fn for each source record of handle, in source-name order: 0, or
+ * -ENOENT for no such entry. */
 int tracker_sources(const tracker *t, uint32_t handle,
     void (*fn)(void *ctx, const struct tracker_source_info *s), void *ctx);
 /* The entity's id as users write it ("sha256:..." or the host name). */
@@ -256,7 +263,7 @@ size_t tracker_heap_size(const tracker *t);
 void tracker_foreach(const tracker *t, void (*fn)(void *ctx, uint32_t handle),
     void *ctx);
 
-/* ---- durability (used by the store) ---- */
+/* ---- durability (used by the store; records: tracker_record.h) ---- */
 
 /*
  * Records are stored under their entry's slot, which is its handle: slots
@@ -268,39 +275,25 @@ void tracker_foreach(const tracker *t, void (*fn)(void *ctx, uint32_t handle),
  */
 #define TRACKER_MAX_SLOTS (1u << 28)
 
-/* Encodes an entry (key included) as a self-contained versioned record;
- * returns its size (bounded by the limits above), growing *buf. */
-size_t tracker_encode(const tracker *t, uint32_t handle, uint8_t **buf,
-    size_t *bufcap);
-/* The entity key inside a record (for messages); -EINVAL if too short. */
-int tracker_record_key(const uint8_t *rec, size_t len, struct tracker_key *key);
-
-/*
- * Loads one record during recovery (before tracker_load_finish). SCANNING
- * records come back QUEUED due at now, attempts unchanged: for those it
- * returns 1, for others 0. -EINVAL with a
- * reason for a corrupt record; -EPROTO for a record of a newer format.
- */
-int tracker_load(tracker *t, uint32_t slot, const uint8_t *rec, size_t len,
-    int64_t now, char *err, size_t errlen);
 /* One more than the highest slot ever used (freed slots included). */
 uint32_t tracker_slots(const tracker *t);
 /* Makes room for n entries (recovery knows how many are coming). */
 void tracker_reserve(tracker *t, size_t n);
-/* Builds the heap once after all loads: O(n). Clears the dirty set. */
-void tracker_load_finish(tracker *t);
 
-/* Dirty set: changed slots and freed slots since the last clear. */
+/* Dirty set: changed slots and freed slots since the last clear. The
+ * callbacks return 0 to go on, or a negative errno that stops the visit. */
 typedef int (*tracker_put_fn)(void *ctx, uint32_t slot);
 typedef int (*tracker_del_fn)(void *ctx, uint32_t slot);
-/* Visits every freed slot, then every dirty one; stops at an error. */
+/* Visits every freed slot, then every dirty one: 0, or the first
+ * callback error. */
 int tracker_foreach_dirty(const tracker *t, tracker_put_fn put,
     tracker_del_fn del, void *ctx);
 size_t tracker_dirty_count(const tracker *t);
 void tracker_clear_dirty(tracker *t);
 
 /* Checks every internal invariant (map, heap, states vs heap membership,
- * counters); 0 or -1 with err. For tests and debug builds. */
+ * counters): 0, or -EINVAL with what is wrong in err. For tests and
+ * debug builds. */
 int tracker_check(const tracker *t, char *err, size_t errlen);
 
 const char *tracker_apply_name(enum apply_result r);

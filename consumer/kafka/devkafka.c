@@ -40,6 +40,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,8 @@
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+
+#include "util/errbuf.h"
 
 #define MAX_BROKERS 32
 #define MAX_TOPICS 64
@@ -69,7 +72,16 @@ struct devkafka {
 	int ctl_wfd; /* our own write end: no EOF when writers close */
 	char line[CTL_LINE_MAX];
 	size_t linelen;
-	int discarding; /* the current control line is too long */
+	bool discarding; /* the current control line is too long */
+};
+
+/* The command line. */
+struct options {
+	struct topic_spec topics[MAX_TOPICS];
+	int ntopics;
+	int brokers;
+	int port; /* 0: none asked for */
+	const char *bootstrap_file, *control; /* NULL: none */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -164,24 +176,25 @@ parse_int(const char *s, long lo, long hi, int *out)
 }
 
 /* Kafka's rule: 1..249 characters of [a-zA-Z0-9._-], not "." or "..". */
-static int
+static bool
 topic_name_valid(const char *s, size_t len)
 {
 	if (len == 0 || len > TOPIC_NAME_MAX)
-		return 0;
+		return false;
 	if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' &&
 	    s[1] == '.'))
-		return 0;
+		return false;
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return 0;
+			return false;
 	}
-	return 1;
+	return true;
 }
 
-/* "NAME[:PARTITIONS]" into t; spec is left alone. */
+/* "NAME[:PARTITIONS]" into t (spec is left alone): 0, or -EINVAL with
+ * err. */
 static int
 topic_parse(const char *spec, struct topic_spec *t, char *err, size_t errlen)
 {
@@ -190,43 +203,49 @@ topic_parse(const char *spec, struct topic_spec *t, char *err, size_t errlen)
 
 	t->partitions = 1;
 	if (!topic_name_valid(spec, len)) {
-		snprintf(err, errlen, "--topic: \"%.*s\" is not a valid topic "
-		    "name ([a-zA-Z0-9._-], 1..249 characters)", (int)len, spec);
+		errbuf_set(err, errlen, "--topic: \"%.*s\" is not a valid "
+		    "topic name ([a-zA-Z0-9._-], 1..249 characters)", (int)len,
+		    spec);
 		return -EINVAL;
 	}
 	memcpy(t->name, spec, len);
 	t->name[len] = '\0';
 	if (colon != NULL && parse_int(colon + 1, 1, MAX_PARTITIONS,
 	    &t->partitions) != 0) {
-		snprintf(err, errlen, "--topic %s: partitions must be 1..%d, "
+		errbuf_set(err, errlen, "--topic %s: partitions must be 1..%d, "
 		    "not \"%s\"", t->name, MAX_PARTITIONS, colon + 1);
 		return -EINVAL;
 	}
 	return 0;
 }
 
-/* broker_id -1 means all. Fills err on failure. */
+/* What a mock call answered: 0, or -EIO with librdkafka's words in err. */
 static int
-devkafka_set_state(struct devkafka *dk, int32_t broker_id, int up,
+mock_result(rd_kafka_resp_err_t e, char *err, size_t errlen)
+{
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+		return 0;
+	errbuf_set(err, errlen, "%s", rd_kafka_err2str(e));
+	return -EIO;
+}
+
+/* Takes broker broker_id (-1: all) up or down: 0, or -ENOENT (no such
+ * broker) or -EIO (the mock refused) with err. */
+static int
+devkafka_set_state(struct devkafka *dk, int32_t broker_id, bool up,
     char *err, size_t errlen)
 {
-	rd_kafka_resp_err_t e;
-
 	if (broker_id != -1 && (broker_id < 1 || broker_id > dk->brokers)) {
-		snprintf(err, errlen, "no broker %d (brokers are 1..%d)",
+		errbuf_set(err, errlen, "no broker %d (brokers are 1..%d)",
 		    (int)broker_id, dk->brokers);
 		return -ENOENT;
 	}
-	e = up ? rd_kafka_mock_broker_set_up(dk->mc, broker_id) :
-	    rd_kafka_mock_broker_set_down(dk->mc, broker_id);
-	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		snprintf(err, errlen, "%s", rd_kafka_err2str(e));
-		return -EIO;
-	}
-	return 0;
+	return mock_result(up ? rd_kafka_mock_broker_set_up(dk->mc, broker_id) :
+	    rd_kafka_mock_broker_set_down(dk->mc, broker_id), err, errlen);
 }
 
-/* "all", "" (all) or a broker id; -1 means all. */
+/* "all", NULL (all) or a broker id into *id (-1 means all): 0, or
+ * -EINVAL. */
 static int
 broker_arg(const char *s, int32_t *id)
 {
@@ -242,6 +261,56 @@ broker_arg(const char *s, int32_t *id)
 	return 0;
 }
 
+/* "down|up [ID|all]": 0, or a negative errno with err. */
+static int
+cmd_updown(struct devkafka *dk, char **word, int nword, char *err,
+    size_t errlen)
+{
+	int32_t id;
+
+	if (broker_arg(nword == 2 ? word[1] : NULL, &id) != 0) {
+		errbuf_set(err, errlen, "bad broker id \"%s\"", word[1]);
+		return -EINVAL;
+	}
+	return devkafka_set_state(dk, id, word[0][0] == 'u', err, errlen);
+}
+
+/* "create-topic NAME PARTITIONS": 0, or a negative errno with err. */
+static int
+cmd_create_topic(struct devkafka *dk, char **word, char *err, size_t errlen)
+{
+	int parts;
+
+	if (!topic_name_valid(word[1], strlen(word[1]))) {
+		errbuf_set(err, errlen, "bad topic name");
+		return -EINVAL;
+	}
+	if (parse_int(word[2], 1, MAX_PARTITIONS, &parts) != 0) {
+		errbuf_set(err, errlen, "partitions must be 1..%d",
+		    MAX_PARTITIONS);
+		return -EINVAL;
+	}
+	return mock_result(rd_kafka_mock_topic_create(dk->mc, word[1], parts,
+	    dk->brokers < 3 ? dk->brokers : 3), err, errlen);
+}
+
+/* "leader TOPIC PARTITION BROKER_ID|-1": 0, or a negative errno with
+ * err. */
+static int
+cmd_leader(struct devkafka *dk, char **word, char *err, size_t errlen)
+{
+	int part, broker;
+
+	if (parse_int(word[2], 0, MAX_PARTITIONS - 1, &part) != 0 ||
+	    parse_int(word[3], -1, dk->brokers, &broker) != 0 || broker == 0) {
+		errbuf_set(err, errlen, "usage: leader TOPIC PARTITION "
+		    "BROKER_ID|-1 (brokers are 1..%d)", dk->brokers);
+		return -EINVAL;
+	}
+	return mock_result(rd_kafka_mock_partition_set_leader(dk->mc, word[1],
+	    part, broker), err, errlen);
+}
+
 /* Runs one control line and acknowledges it on stderr. */
 static void
 devkafka_command(struct devkafka *dk, char *line)
@@ -249,7 +318,7 @@ devkafka_command(struct devkafka *dk, char *line)
 	char err[256] = "";
 	char echo[CTL_LINE_MAX];
 	char *save = NULL, *word[5];
-	int nword = 0, rc = -EINVAL;
+	int nword = 0, rc;
 
 	for (char *tok = strtok_r(line, " \t\r", &save); tok != NULL;
 	    tok = strtok_r(NULL, " \t\r", &save)) {
@@ -271,46 +340,17 @@ devkafka_command(struct devkafka *dk, char *line)
 	}
 
 	if ((strcmp(word[0], "down") == 0 || strcmp(word[0], "up") == 0) &&
-	    nword <= 2) {
-		int32_t id;
-		if (broker_arg(nword == 2 ? word[1] : NULL, &id) != 0)
-			snprintf(err, sizeof(err), "bad broker id \"%s\"",
-			    word[1]);
-		else
-			rc = devkafka_set_state(dk, id, word[0][0] == 'u',
-			    err, sizeof(err));
-	} else if (strcmp(word[0], "create-topic") == 0 && nword == 3) {
-		int parts;
-		rd_kafka_resp_err_t e;
-		if (!topic_name_valid(word[1], strlen(word[1])))
-			snprintf(err, sizeof(err), "bad topic name");
-		else if (parse_int(word[2], 1, MAX_PARTITIONS, &parts) != 0)
-			snprintf(err, sizeof(err), "partitions must be 1..%d",
-			    MAX_PARTITIONS);
-		else if ((e = rd_kafka_mock_topic_create(dk->mc, word[1],
-		    parts, dk->brokers < 3 ? dk->brokers : 3)) !=
-		    RD_KAFKA_RESP_ERR_NO_ERROR)
-			snprintf(err, sizeof(err), "%s", rd_kafka_err2str(e));
-		else
-			rc = 0;
-	} else if (strcmp(word[0], "leader") == 0 && nword == 4) {
-		int part, broker;
-		rd_kafka_resp_err_t e;
-		if (parse_int(word[2], 0, MAX_PARTITIONS - 1, &part) != 0 ||
-		    parse_int(word[3], -1, dk->brokers, &broker) != 0 ||
-		    broker == 0)
-			snprintf(err, sizeof(err), "usage: leader TOPIC "
-			    "PARTITION BROKER_ID|-1 (brokers are 1..%d)",
-			    dk->brokers);
-		else if ((e = rd_kafka_mock_partition_set_leader(dk->mc,
-		    word[1], part, broker)) != RD_KAFKA_RESP_ERR_NO_ERROR)
-			snprintf(err, sizeof(err), "%s", rd_kafka_err2str(e));
-		else
-			rc = 0;
-	} else {
-		snprintf(err, sizeof(err), "unknown command (down [ID|all], "
+	    nword <= 2)
+		rc = cmd_updown(dk, word, nword, err, sizeof(err));
+	else if (strcmp(word[0], "create-topic") == 0 && nword == 3)
+		rc = cmd_create_topic(dk, word, err, sizeof(err));
+	else if (strcmp(word[0], "leader") == 0 && nword == 4)
+		rc = cmd_leader(dk, word, err, sizeof(err));
+	else {
+		errbuf_set(err, sizeof(err), "unknown command (down [ID|all], "
 		    "up [ID|all], create-topic NAME PARTITIONS, leader TOPIC "
 		    "PARTITION BROKER_ID|-1)");
+		rc = -EINVAL;
 	}
 	if (rc == 0)
 		fprintf(stderr, "sbomd dev-kafka: ok: %s\n", echo);
@@ -340,7 +380,7 @@ ctl_drain(struct devkafka *dk)
 				if (dk->linelen < sizeof(dk->line) - 1)
 					dk->line[dk->linelen++] = buf[i];
 				else
-					dk->discarding = 1;
+					dk->discarding = true;
 				continue;
 			}
 			if (dk->discarding)
@@ -352,28 +392,30 @@ ctl_drain(struct devkafka *dk)
 				devkafka_command(dk, dk->line);
 			}
 			dk->linelen = 0;
-			dk->discarding = 0;
+			dk->discarding = false;
 		}
 	}
 }
 
-/* Creates (or reuses an existing) FIFO at path and opens both ends. */
+/* Creates (or reuses an existing) FIFO at path and opens both ends: 0,
+ * or a negative errno with err. *created says whether it was made here
+ * (then the caller removes it). */
 static int
-ctl_open(struct devkafka *dk, const char *path, int *created, char *err,
+ctl_open(struct devkafka *dk, const char *path, bool *created, char *err,
     size_t errlen)
 {
 	struct stat st;
 
-	*created = 0;
+	*created = false;
 	if (mkfifo(path, 0600) == 0) {
-		*created = 1;
+		*created = true;
 	} else if (errno != EEXIST) {
-		snprintf(err, errlen, "--control %s: mkfifo: %s", path,
+		errbuf_set(err, errlen, "--control %s: mkfifo: %s", path,
 		    strerror(errno));
 		return -errno;
 	} else if (stat(path, &st) != 0 || !S_ISFIFO(st.st_mode)) {
-		snprintf(err, errlen, "--control %s: exists and is not a FIFO",
-		    path);
+		errbuf_set(err, errlen,
+		    "--control %s: exists and is not a FIFO", path);
 		return -EEXIST;
 	}
 	dk->ctl_fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -381,14 +423,15 @@ ctl_open(struct devkafka *dk, const char *path, int *created, char *err,
 		dk->ctl_wfd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 	if (dk->ctl_fd < 0 || dk->ctl_wfd < 0) {
 		int e = errno;
-		snprintf(err, errlen, "--control %s: open: %s", path,
+		errbuf_set(err, errlen, "--control %s: open: %s", path,
 		    strerror(e));
 		return -e;
 	}
 	return 0;
 }
 
-/* Writes text and a newline to path via a temporary file and rename. */
+/* Writes text and a newline to path via a temporary file and rename: 0,
+ * or a negative errno with err. */
 static int
 bootstrap_file_write(const char *path, const char *text, char *err,
     size_t errlen)
@@ -399,55 +442,56 @@ bootstrap_file_write(const char *path, const char *text, char *err,
 
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path,
 	    (long)getpid()) >= sizeof(tmp)) {
-		snprintf(err, errlen, "--bootstrap-file %s: name too long",
+		errbuf_set(err, errlen, "--bootstrap-file %s: name too long",
 		    path);
 		return -ENAMETOOLONG;
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		rc = -errno;
-		snprintf(err, errlen, "--bootstrap-file %.256s: %s", tmp,
+		errbuf_set(err, errlen, "--bootstrap-file %.256s: %s", tmp,
 		    strerror(errno));
 		return rc;
 	}
 	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
 	    fsync(fd) != 0) {
 		rc = errno ? -errno : -EIO;
-		snprintf(err, errlen, "--bootstrap-file %.256s: writing: %s", tmp,
-		    strerror(-rc));
+		errbuf_set(err, errlen, "--bootstrap-file %.256s: writing: %s",
+		    tmp, strerror(-rc));
 	}
 	if (close(fd) != 0 && rc == 0) {
 		rc = -errno;
-		snprintf(err, errlen, "--bootstrap-file %.256s: %s", tmp,
+		errbuf_set(err, errlen, "--bootstrap-file %.256s: %s", tmp,
 		    strerror(errno));
 	}
 	if (rc == 0 && rename(tmp, path) != 0) {
 		rc = -errno;
-		snprintf(err, errlen, "--bootstrap-file %.256s: rename: %s", path,
-		    strerror(errno));
+		errbuf_set(err, errlen, "--bootstrap-file %.256s: rename: %s",
+		    path, strerror(errno));
 	}
 	if (rc != 0)
 		unlink(tmp);
 	return rc;
 }
 
-/* Every entry of the mock's bootstrap list must be on 127.0.0.1. */
-static int
+/* Whether every entry of the mock's bootstrap list is on 127.0.0.1. */
+static bool
 bootstraps_loopback(const char *list)
 {
 	const char *p = list;
 
 	for (;;) {
 		if (strncmp(p, "127.0.0.1:", 10) != 0)
-			return 0;
+			return false;
 		p = strchr(p, ',');
 		if (p == NULL)
-			return 1;
+			return true;
 		p++;
 	}
 }
 
-/* Creates the bookkeeping handle, the cluster and the topics. */
+/* Creates the bookkeeping handle, the cluster and the topics: 0, or a
+ * negative errno with err. */
 static int
 devkafka_start(struct devkafka *dk, const struct topic_spec *topics,
     int ntopics, char *err, size_t errlen)
@@ -461,25 +505,26 @@ devkafka_start(struct devkafka *dk, const struct topic_spec *topics,
 	    rd_kafka_conf_set(conf, "log_level", "4", errstr,
 	    sizeof(errstr)) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
-		snprintf(err, errlen, "librdkafka configuration: %.400s", errstr);
+		errbuf_set(err, errlen, "librdkafka configuration: %.400s",
+		    errstr);
 		return -EINVAL;
 	}
 	dk->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	if (dk->rk == NULL) {
 		rd_kafka_conf_destroy(conf);
-		snprintf(err, errlen, "rd_kafka_new: %.400s", errstr);
+		errbuf_set(err, errlen, "rd_kafka_new: %.400s", errstr);
 		return -EIO;
 	}
 	conf = NULL; /* rd_kafka_new took it */
 
 	dk->mc = rd_kafka_mock_cluster_new(dk->rk, dk->brokers);
 	if (dk->mc == NULL) {
-		snprintf(err, errlen, "rd_kafka_mock_cluster_new failed (see "
+		errbuf_set(err, errlen, "rd_kafka_mock_cluster_new failed (see "
 		    "the librdkafka log above)");
 		return -EIO;
 	}
 	if (!bootstraps_loopback(rd_kafka_mock_cluster_bootstraps(dk->mc))) {
-		snprintf(err, errlen, "mock brokers not on 127.0.0.1: %.400s",
+		errbuf_set(err, errlen, "mock brokers not on 127.0.0.1: %.400s",
 		    rd_kafka_mock_cluster_bootstraps(dk->mc));
 		return -EADDRNOTAVAIL;
 	}
@@ -488,7 +533,7 @@ devkafka_start(struct devkafka *dk, const struct topic_spec *topics,
 		    topics[i].name, topics[i].partitions,
 		    dk->brokers < 3 ? dk->brokers : 3);
 		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-			snprintf(err, errlen, "creating topic %.250s: %s",
+			errbuf_set(err, errlen, "creating topic %.250s: %s",
 			    topics[i].name, rd_kafka_err2str(e));
 			return -EIO;
 		}
@@ -531,31 +576,80 @@ signals_install(void)
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
-int
-devkafka_main(int argc, char **argv)
+/* Option name (namelen bytes of arg) with its value: 0, or -EINVAL with
+ * err. */
+static int
+option_set(struct options *o, const char *arg, size_t namelen,
+    const char *val, char *err, size_t errlen)
 {
-	struct topic_spec topics[MAX_TOPICS];
-	struct devkafka dk = {.brokers = 1, .ctl_fd = -1, .ctl_wfd = -1};
-	const char *bootstrap_file = NULL, *control = NULL;
-	char err[512];
-	int ntopics = 0, port = 0, status = 1, fifo_created = 0;
-	int bootstrap_written = 0;
-	sig_atomic_t updown_seen = updown_gen;
+#define IS(flag) (namelen == strlen(flag) && strncmp(arg, flag, namelen) == 0)
+	if (IS("--brokers")) {
+		if (parse_int(val, 1, MAX_BROKERS, &o->brokers) != 0) {
+			errbuf_set(err, errlen, "--brokers must be 1..%d, not "
+			    "\"%s\"", MAX_BROKERS, val);
+			return -EINVAL;
+		}
+	} else if (IS("--topic")) {
+		if (o->ntopics == MAX_TOPICS) {
+			errbuf_set(err, errlen, "at most %d --topic options",
+			    MAX_TOPICS);
+			return -EINVAL;
+		}
+		struct topic_spec *t = &o->topics[o->ntopics];
+		if (topic_parse(val, t, err, errlen) != 0)
+			return -EINVAL;
+		for (int j = 0; j < o->ntopics; j++) {
+			if (strcmp(o->topics[j].name, t->name) == 0) {
+				errbuf_set(err, errlen,
+				    "--topic %s given twice", t->name);
+				return -EINVAL;
+			}
+		}
+		o->ntopics++;
+	} else if (IS("--port")) {
+		if (parse_int(val, 1, 65535, &o->port) != 0) {
+			errbuf_set(err, errlen, "--port must be 1..65535, not "
+			    "\"%s\"", val);
+			return -EINVAL;
+		}
+	} else if (IS("--bootstrap-file")) {
+		o->bootstrap_file = val;
+	} else {
+		o->control = val;
+	}
+	return 0;
+#undef IS
+}
 
+/*
+ * The command line into *o: true to go on; false when done, with *status
+ * 0 after --help, 2 after a usage error (said on stderr).
+ */
+static bool
+options_parse(int argc, char **argv, struct options *o, int *status)
+{
+	static const char *const names[] = {"--brokers", "--topic", "--port",
+	    "--bootstrap-file", "--control"};
+	char err[512];
+
+	*status = 2;
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i], *val = NULL;
-		size_t namelen = strcspn(arg, "=");
+		size_t namelen = strcspn(arg, "="), k;
 
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
 			usage(stdout);
-			return 0;
+			*status = 0;
+			return false;
 		}
-#define IS(flag) (namelen == strlen(flag) && strncmp(arg, flag, namelen) == 0)
-		if (!(IS("--brokers") || IS("--topic") || IS("--port") ||
-		    IS("--bootstrap-file") || IS("--control"))) {
+		for (k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+			if (namelen == strlen(names[k]) &&
+			    strncmp(arg, names[k], namelen) == 0)
+				break;
+		if (k == sizeof(names) / sizeof(names[0])) {
 			fprintf(stderr, "sbomd dev-kafka: unknown option "
 			    "\"%s\"; see 'sbomd dev-kafka --help'\n", arg);
-			return 2;
+			return false;
 		}
 		if (arg[namelen] == '=')
 			val = arg + namelen + 1;
@@ -564,119 +658,116 @@ devkafka_main(int argc, char **argv)
 		if (val == NULL || *val == '\0') {
 			fprintf(stderr, "sbomd dev-kafka: option %.*s needs a "
 			    "value\n", (int)namelen, arg);
-			return 2;
+			return false;
 		}
-		if (IS("--brokers")) {
-			if (parse_int(val, 1, MAX_BROKERS, &dk.brokers) != 0) {
-				fprintf(stderr, "sbomd dev-kafka: --brokers "
-				    "must be 1..%d, not \"%s\"\n",
-				    MAX_BROKERS, val);
-				return 2;
-			}
-		} else if (IS("--topic")) {
-			if (ntopics == MAX_TOPICS) {
-				fprintf(stderr, "sbomd dev-kafka: at most %d "
-				    "--topic options\n", MAX_TOPICS);
-				return 2;
-			}
-			if (topic_parse(val, &topics[ntopics], err,
-			    sizeof(err)) != 0) {
-				fprintf(stderr, "sbomd dev-kafka: %s\n", err);
-				return 2;
-			}
-			for (int j = 0; j < ntopics; j++) {
-				if (strcmp(topics[j].name,
-				    topics[ntopics].name) == 0) {
-					fprintf(stderr, "sbomd dev-kafka: "
-					    "--topic %s given twice\n",
-					    topics[j].name);
-					return 2;
-				}
-			}
-			ntopics++;
-		} else if (IS("--port")) {
-			if (parse_int(val, 1, 65535, &port) != 0) {
-				fprintf(stderr, "sbomd dev-kafka: --port must "
-				    "be 1..65535, not \"%s\"\n", val);
-				return 2;
-			}
-		} else if (IS("--bootstrap-file")) {
-			bootstrap_file = val;
-		} else {
-			control = val;
+		if (option_set(o, arg, namelen, val, err, sizeof(err)) != 0) {
+			fprintf(stderr, "sbomd dev-kafka: %s\n", err);
+			return false;
 		}
-#undef IS
 	}
-	if (ntopics == 0) {
-		ntopics = (int)(sizeof(default_topics) /
+	if (o->ntopics == 0) {
+		o->ntopics = (int)(sizeof(default_topics) /
 		    sizeof(default_topics[0]));
-		memcpy(topics, default_topics, sizeof(default_topics));
+		memcpy(o->topics, default_topics, sizeof(default_topics));
 	}
-	if (port != 0)
+	return true;
+}
+
+/*
+ * Publishes the bootstrap list: to --bootstrap-file (setting *written),
+ * and as the first line on stdout. 0, or a negative errno with err; a
+ * failure to write stdout only counts without a bootstrap file.
+ */
+static int
+announce(const struct devkafka *dk, const struct options *o, bool *written,
+    char *err, size_t errlen)
+{
+	const char *bootstraps = rd_kafka_mock_cluster_bootstraps(dk->mc);
+	int rc;
+
+	if (o->bootstrap_file != NULL) {
+		if ((rc = bootstrap_file_write(o->bootstrap_file, bootstraps,
+		    err, errlen)) != 0)
+			return rc;
+		*written = true;
+	}
+	if (printf("%s\n", bootstraps) < 0 || fflush(stdout) != 0) {
+		rc = errno ? -errno : -EIO;
+		errbuf_set(err, errlen, "writing the address to stdout: %s",
+		    strerror(-rc));
+		if (o->bootstrap_file == NULL)
+			return rc;
+		fprintf(stderr, "sbomd dev-kafka: %s\n", err);
+	}
+	fprintf(stderr, "sbomd dev-kafka: %d broker(s) at %s, %d topic(s)%s%s; "
+	    "SIGTERM to stop\n", dk->brokers, bootstraps, o->ntopics,
+	    o->control ? ", control FIFO " : "", o->control ? o->control : "");
+	fflush(stderr);
+	return 0;
+}
+
+/* Takes all brokers down or up as the last SIGUSR1/SIGUSR2 asked, once
+ * per signal generation (*seen: the generation applied). */
+static void
+apply_updown(struct devkafka *dk, sig_atomic_t *seen)
+{
+	char err[256];
+	sig_atomic_t gen = updown_gen;
+
+	if (gen == *seen)
+		return;
+	/* a signal after the read of gen is seen next time */
+	bool up = updown_want == 2;
+	*seen = gen;
+	if (devkafka_set_state(dk, -1, up, err, sizeof(err)) == 0)
+		fprintf(stderr, "sbomd dev-kafka: ok: %s all (%s)\n",
+		    up ? "up" : "down", up ? "SIGUSR2" : "SIGUSR1");
+	else
+		fprintf(stderr, "sbomd dev-kafka: error: %s all: %s\n",
+		    up ? "up" : "down", err);
+	fflush(stderr);
+}
+
+int
+devkafka_main(int argc, char **argv)
+{
+	struct options o = {.brokers = 1};
+	struct devkafka dk = {.ctl_fd = -1, .ctl_wfd = -1};
+	bool fifo_created = false, bootstrap_written = false;
+	sig_atomic_t updown_seen = updown_gen;
+	char err[512];
+	int status;
+
+	if (!options_parse(argc, argv, &o, &status))
+		return status;
+	dk.brokers = o.brokers;
+	if (o.port != 0)
 		fprintf(stderr, "sbomd dev-kafka: --port %d: librdkafka %s's "
 		    "mock cluster cannot listen on a chosen port; using a "
-		    "random one (see the printed address)\n", port,
+		    "random one (see the printed address)\n", o.port,
 		    rd_kafka_version_str());
 
 	signals_install();
-	if (control != NULL && ctl_open(&dk, control, &fifo_created, err,
-	    sizeof(err)) != 0) {
+	if ((o.control != NULL && ctl_open(&dk, o.control, &fifo_created,
+	    err, sizeof(err)) != 0) ||
+	    devkafka_start(&dk, o.topics, o.ntopics, err, sizeof(err)) != 0 ||
+	    announce(&dk, &o, &bootstrap_written, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sbomd dev-kafka: %s\n", err);
-		goto out;
-	}
-	if (devkafka_start(&dk, topics, ntopics, err, sizeof(err)) != 0) {
-		fprintf(stderr, "sbomd dev-kafka: %s\n", err);
-		goto out;
-	}
-
-	const char *bootstraps = rd_kafka_mock_cluster_bootstraps(dk.mc);
-	if (bootstrap_file != NULL) {
-		if (bootstrap_file_write(bootstrap_file, bootstraps, err,
-		    sizeof(err)) != 0) {
-			fprintf(stderr, "sbomd dev-kafka: %s\n", err);
-			goto out;
+		status = 1;
+	} else {
+		while (!stop_requested) {
+			struct pollfd pfd = {.fd = dk.ctl_fd, .events = POLLIN};
+			apply_updown(&dk, &updown_seen);
+			if (poll(&pfd, dk.ctl_fd >= 0 ? 1 : 0, LOOP_MS) > 0)
+				ctl_drain(&dk);
 		}
-		bootstrap_written = 1;
+		fprintf(stderr, "sbomd dev-kafka: stopping\n");
+		status = 0;
 	}
-	if (printf("%s\n", bootstraps) < 0 || fflush(stdout) != 0) {
-		fprintf(stderr, "sbomd dev-kafka: writing the address to "
-		    "stdout: %s\n", strerror(errno));
-		if (bootstrap_file == NULL)
-			goto out;
-	}
-	fprintf(stderr, "sbomd dev-kafka: %d broker(s) at %s, %d topic(s)%s%s; "
-	    "SIGTERM to stop\n", dk.brokers, bootstraps, ntopics,
-	    control ? ", control FIFO " : "", control ? control : "");
-	fflush(stderr);
-
-	while (!stop_requested) {
-		struct pollfd pfd = {.fd = dk.ctl_fd, .events = POLLIN};
-		sig_atomic_t gen = updown_gen;
-
-		if (gen != updown_seen) {
-			/* a signal after the read of gen is seen next time */
-			int ud = updown_want;
-			updown_seen = gen;
-			if (devkafka_set_state(&dk, -1, ud == 2, err,
-			    sizeof(err)) == 0)
-				fprintf(stderr, "sbomd dev-kafka: ok: %s all "
-				    "(%s)\n", ud == 2 ? "up" : "down",
-				    ud == 2 ? "SIGUSR2" : "SIGUSR1");
-			else
-				fprintf(stderr, "sbomd dev-kafka: error: %s "
-				    "all: %s\n", ud == 2 ? "up" : "down", err);
-			fflush(stderr);
-		}
-		if (poll(&pfd, dk.ctl_fd >= 0 ? 1 : 0, LOOP_MS) > 0)
-			ctl_drain(&dk);
-	}
-	fprintf(stderr, "sbomd dev-kafka: stopping\n");
-	status = 0;
-out:
 	devkafka_stop(&dk);
 	if (bootstrap_written)
-		unlink(bootstrap_file);
+		unlink(o.bootstrap_file);
 	if (fifo_created)
-		unlink(control);
+		unlink(o.control);
 	return status;
 }

@@ -6,19 +6,22 @@
  */
 #include "kafka/kclient.h"
 
-#include <stdio.h>
+#include <errno.h>
 #include <string.h>
 
+#include "util/errbuf.h"
+
+/* One property into conf: 0, or -EINVAL with librdkafka's reason in err. */
 static int
 conf_set(rd_kafka_conf_t *conf, const struct kclient_prop *p,
     const char *what, char *err, size_t errlen)
 {
-	char why[512];
-	if (rd_kafka_conf_set(conf, p->name, p->value, why, sizeof(why)) !=
-	    RD_KAFKA_CONF_OK) {
-		snprintf(err, errlen, "%s: %s=%s: %s", what, p->name, p->value,
-		    why);
-		return -1;
+	char reason[512];
+	if (rd_kafka_conf_set(conf, p->name, p->value, reason,
+	    sizeof(reason)) != RD_KAFKA_CONF_OK) {
+		errbuf_set(err, errlen, "%s: %s=%s: %s", what, p->name,
+		    p->value, reason);
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -47,11 +50,11 @@ fail:
 	return NULL;
 }
 
-int
+bool
 kclient_has(const struct kclient_prop *props, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(props[i].name, name) == 0)
-			return 1;
-	return 0;
+			return true;
+	return false;
 }

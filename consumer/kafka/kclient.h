@@ -7,6 +7,7 @@
 #define SBOMD_KAFKA_KCLIENT_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct kclient_prop {
@@ -28,6 +29,6 @@ rd_kafka_conf_t *kclient_conf(const char *brokers,
     char *err, size_t errlen);
 
 /* Whether the user's list sets name. */
-int kclient_has(const struct kclient_prop *props, size_t n, const char *name);
+bool kclient_has(const struct kclient_prop *props, size_t n, const char *name);
 
 #endif

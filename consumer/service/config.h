@@ -1,7 +1,7 @@
 /*
  * config: the service configuration. A libconfig file (config/sbomd.cfg is
  * the documented example), then environment overrides SBOMD_<GROUP>_<KEY>,
- * then cross-key checks. Every key is described once, in config.c's key
+ * then cross-key checks. Every key is described once, in config_key.c's
  * table; loading, overrides, defaults, the dump and equality come from it.
  *
  * Errors name where the bad value came from:

@@ -182,7 +182,7 @@ wait_time(engine *e, int64_t now, bool more)
 			t = left;
 	}
 	if (scanning && e->jobs.in_pool < (size_t)e->cfg->scan.workers * 2 &&
-	    tracker_next_due(e->t, &due) == 0 && due >= 0) {
+	    tracker_next_due(e->t, &due) && due >= 0) {
 		if (due <= now)
 			return 0;
 		if (due - now < t)
@@ -217,7 +217,7 @@ publish_snapshot(engine *e, int64_t now)
 	int64_t due;
 	s->next_due_ms = INT64_MIN;
 	s->overdue_ms = 0;
-	if (e->t != NULL && tracker_next_due(e->t, &due) == 0 && due >= 0) {
+	if (e->t != NULL && tracker_next_due(e->t, &due) && due >= 0) {
 		s->next_due_ms = due - now;
 		if (due < now && s->by_state[ENTRY_QUEUED] > 0)
 			s->overdue_ms = now - due;

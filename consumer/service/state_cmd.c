@@ -262,7 +262,8 @@ stats(const tracker *t, const struct collect *c, size_t outbox, int64_t now)
 	printf("overdue     %zu of %zu queued (due now or earlier)\n",
 	    overdue, queued);
 	printf("outbox      %zu outcomes not yet in Kafka\n", outbox);
-	qsort(errs, nerrs, sizeof(*errs), err_cmp);
+	if (nerrs > 1)
+		qsort(errs, nerrs, sizeof(*errs), err_cmp);
 	printf("errors of retrying and failed entities:\n");
 	for (size_t j = 0; j < nerrs; j++) {
 		if (j < 10)
@@ -314,7 +315,8 @@ state_main(int argc, char **argv)
 	struct collect c = { t, NULL, 0, 0,
 		a.all || strcmp(a.verb, "stats") == 0 };
 	tracker_foreach(t, collect_one, &c);
-	qsort(c.v, c.n, sizeof(*c.v), row_cmp);
+	if (c.n > 1)
+		qsort(c.v, c.n, sizeof(*c.v), row_cmp);
 	if (strcmp(a.verb, "list") == 0)
 		list(t, &c, a.limit, now);
 	else

@@ -236,7 +236,8 @@ page_retries(struct textbuf *b, const struct view_status *v)
 {
 	struct pending_scan ps = { v->t, NULL, 0, 0 };
 	tracker_foreach(v->t, pending_collect, &ps);
-	qsort(ps.v, ps.n, sizeof(*ps.v), pending_cmp);
+	if (ps.n > 1)
+		qsort(ps.v, ps.n, sizeof(*ps.v), pending_cmp);
 	textbuf_printf(b, "<h2>Pending retries (%zu), soonest first</h2>\n"
 			 "<table id=\"retries\"><tr><th>id</th><th>refs</th>"
 			 "<th>attempt</th><th>next attempt</th>"

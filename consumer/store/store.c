@@ -24,10 +24,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <time.h>
 
 #include <lmdb.h>
 
+#include "core/tracker_record.h"
+#include "util/clock.h"
+#include "util/errbuf.h"
 #include "util/xmalloc.h"
 
 #define DEFAULT_MAP (64ULL << 20)
@@ -46,10 +48,12 @@ struct store {
 	size_t bufcap;
 };
 
+/* An LMDB error (rc: LMDB's code or an errno) as a negative errno, with
+ * err naming the store and the step. */
 static int
 mdb_fail(int rc, const char *what, const store *s, char *err, size_t errlen)
 {
-	snprintf(err, errlen, "state store %s: %s: %s", s ? s->dir : "?",
+	errbuf_set(err, errlen, "state store %s: %s: %s", s ? s->dir : "?",
 	    what, mdb_strerror(rc));
 	return rc > 0 ? -rc : -EIO;
 }
@@ -111,9 +115,9 @@ slot_from_key(const MDB_val *k)
 	    (uint32_t)p[2] << 8 | p[3];
 }
 
-/* "entry sha256:<hex> (slot N): why", naming what can be named. */
+/* "entry sha256:<hex> (slot N): reason", naming what can be named. */
 static void
-describe_record(const MDB_val *k, const MDB_val *v, const char *why,
+describe_record(const MDB_val *k, const MDB_val *v, const char *reason,
     char *out, size_t outlen)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -132,7 +136,7 @@ describe_record(const MDB_val *k, const MDB_val *v, const char *why,
 		}
 		id[n] = '\0';
 	}
-	snprintf(out, outlen, "entry %s (slot %s): %s", id, slot, why);
+	snprintf(out, outlen, "entry %s (slot %s): %s", id, slot, reason);
 }
 
 static int
@@ -173,12 +177,12 @@ check_format(store *s, char *err, size_t errlen)
 	}
 	mdb_txn_abort(txn);
 	if (v.mv_size != 4) {
-		snprintf(err, errlen, "state store %s: meta \"format\" is "
+		errbuf_set(err, errlen, "state store %s: meta \"format\" is "
 		    "corrupt (%zu bytes)", s->dir, v.mv_size);
 		return -EINVAL;
 	}
 	if (fmt > STORE_FORMAT) {
-		snprintf(err, errlen,
+		errbuf_set(err, errlen,
 		    "state store %s was written by a newer sbomd (store format "
 		    "%u; this sbomd reads format %d or older)", s->dir, fmt,
 		    STORE_FORMAT);
@@ -187,67 +191,70 @@ check_format(store *s, char *err, size_t errlen)
 	return 0;
 }
 
-int
-store_open(const char *dir, const struct store_options *opt, store **out,
-    char *err, size_t errlen)
+/* The state directory: created when writing, required when reading. */
+static int
+open_dir(const char *dir, bool read_only, char *err, size_t errlen)
 {
-	store *s = xcalloc(1, sizeof(*s));
-	MDB_txn *txn = NULL;
+	struct stat dst;
 	int rc;
 
-	s->dir = xstrdup(dir);
-	s->map_size = opt && opt->initial_map_size ? opt->initial_map_size :
-	    DEFAULT_MAP;
-	s->max_map_size = opt && opt->max_map_size ? opt->max_map_size :
-	    DEFAULT_MAX_MAP;
-	if (s->map_size > s->max_map_size)
-		s->map_size = s->max_map_size;
-
-	s->read_only = opt && opt->read_only;
-	if (s->read_only) {
-		struct stat dst;
+	if (read_only) {
 		if (stat(dir, &dst) != 0 || !S_ISDIR(dst.st_mode)) {
-			snprintf(err, errlen, "state.dir %s: %s", dir,
+			errbuf_set(err, errlen, "state.dir %s: %s", dir,
 			    strerror(errno ? errno : ENOTDIR));
-			rc = -ENOENT;
-			goto fail;
+			return -ENOENT;
 		}
-	} else if ((rc = mkdir_p(dir)) != 0) {
-		snprintf(err, errlen, "state.dir %s: cannot create: %s", dir,
-		    strerror(-rc));
-		goto fail;
+		return 0;
 	}
+	if ((rc = mkdir_p(dir)) != 0)
+		errbuf_set(err, errlen, "state.dir %s: cannot create: %s", dir,
+		    strerror(-rc));
+	return rc;
+}
+
+/* The environment, with the map at least s->map_size. */
+static int
+open_env(store *s, const struct store_options *opt, char *err, size_t errlen)
+{
+	int rc;
+
 	if ((rc = mdb_env_create(&s->env)) != 0 ||
 	    (rc = mdb_env_set_maxdbs(s->env, 4)) != 0 ||
-	    (rc = mdb_env_set_mapsize(s->env, s->map_size)) != 0) {
-		rc = mdb_fail(rc, "setting up", s, err, errlen);
-		goto fail;
-	}
+	    (rc = mdb_env_set_mapsize(s->env, s->map_size)) != 0)
+		return mdb_fail(rc, "setting up", s, err, errlen);
 	unsigned flags = MDB_NOTLS | (opt && opt->no_sync ? MDB_NOSYNC : 0) |
 	    (s->read_only ? MDB_RDONLY : 0);
-	if ((rc = mdb_env_open(s->env, dir, flags, 0600)) != 0) {
-		rc = mdb_fail(rc, "opening", s, err, errlen);
-		goto fail;
-	}
+	if ((rc = mdb_env_open(s->env, s->dir, flags, 0600)) != 0)
+		return mdb_fail(rc, "opening", s, err, errlen);
 	/* An existing, larger map wins over the configured initial size. */
 	MDB_envinfo info;
 	mdb_env_info(s->env, &info);
 	s->map_size = info.me_mapsize;
+	return 0;
+}
 
+/* The three databases, whether entries are stored, and where the outbox
+ * sequence goes on. */
+static int
+open_dbs(store *s, char *err, size_t errlen)
+{
+	MDB_txn *txn = NULL;
 	unsigned dbf = s->read_only ? 0 : MDB_CREATE;
+	int rc;
+
 	if ((rc = mdb_txn_begin(s->env, NULL, s->read_only ? MDB_RDONLY : 0,
-		 &txn)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "entries", dbf, &s->entries)) != 0 ||
+		 &txn)) != 0)
+		return mdb_fail(rc, "opening databases", s, err, errlen);
+	if ((rc = mdb_dbi_open(txn, "entries", dbf, &s->entries)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "outbox", dbf, &s->outbox)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "meta", dbf, &s->meta)) != 0) {
-		if (rc == MDB_NOTFOUND) {
-			snprintf(err, errlen, "state.dir %s: not an sbomd "
-			    "state directory (no entries/outbox/meta)", dir);
-			rc = -ENOENT;
-			goto fail;
-		}
-		rc = mdb_fail(rc, "opening databases", s, err, errlen);
-		goto fail;
+		mdb_txn_abort(txn);
+		if (rc != MDB_NOTFOUND)
+			return mdb_fail(rc, "opening databases", s, err,
+			    errlen);
+		errbuf_set(err, errlen, "state.dir %s: not an sbomd state "
+		    "directory (no entries/outbox/meta)", s->dir);
+		return -ENOENT;
 	}
 	/* Outbox sequences continue after the newest item even when the
 	 * caller commits without store_recover: never overwrite one. */
@@ -261,21 +268,35 @@ store_open(const char *dir, const struct store_options *opt, store **out,
 			s->next_seq = seq_from_key(&ok) + 1;
 		mdb_cursor_close(cur);
 	}
-	rc = mdb_txn_commit(txn);
-	txn = NULL;
-	if (rc != 0) {
-		rc = mdb_fail(rc, "opening databases", s, err, errlen);
-		goto fail;
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return mdb_fail(rc, "opening databases", s, err, errlen);
+	return 0;
+}
+
+int
+store_open(const char *dir, const struct store_options *opt, store **out,
+    char *err, size_t errlen)
+{
+	store *s = xcalloc(1, sizeof(*s));
+	int rc;
+
+	s->dir = xstrdup(dir);
+	s->map_size = opt && opt->initial_map_size ? opt->initial_map_size :
+	    DEFAULT_MAP;
+	s->max_map_size = opt && opt->max_map_size ? opt->max_map_size :
+	    DEFAULT_MAX_MAP;
+	if (s->map_size > s->max_map_size)
+		s->map_size = s->max_map_size;
+	s->read_only = opt && opt->read_only;
+	if ((rc = open_dir(dir, s->read_only, err, errlen)) != 0 ||
+	    (rc = open_env(s, opt, err, errlen)) != 0 ||
+	    (rc = open_dbs(s, err, errlen)) != 0 ||
+	    (rc = check_format(s, err, errlen)) != 0) {
+		store_close(s);
+		return rc;
 	}
-	if ((rc = check_format(s, err, errlen)) != 0)
-		goto fail;
 	*out = s;
 	return 0;
-fail:
-	if (txn != NULL)
-		mdb_txn_abort(txn);
-	store_close(s);
-	return rc < 0 ? rc : -EIO;
 }
 
 void
@@ -290,32 +311,21 @@ store_close(store *s)
 	free(s);
 }
 
-static double
-mono_seconds(void)
+/*
+ * Loads every record of entries into t; a record that cannot be loaded is
+ * counted and the first is described in first, the others are read on.
+ * 0, -EPROTO (a record of a newer format), -EINVAL, or an LMDB error.
+ */
+static int
+recover_entries(store *s, MDB_txn *txn, tracker *t, int64_t now,
+    struct store_recovery *rec, char *err, size_t errlen)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-int
-store_recover(store *s, tracker *t, int64_t now, struct store_recovery *rec,
-    char *err, size_t errlen)
-{
-	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
+	MDB_cursor *cur;
 	MDB_val k, v;
 	size_t bad = 0;
 	int rc, result = 0;
-	double start = mono_seconds();
 	char first[512] = "";
 
-	memset(rec, 0, sizeof(*rec));
-	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
-		return mdb_fail(rc, "begin", s, err, errlen);
-	MDB_stat st;
-	if (mdb_stat(txn, s->entries, &st) == 0)
-		tracker_reserve(t, st.ms_entries);
 	/* Slots are dense (freed ones are reused first), so every record's
 	 * slot is below the count committed with it: a corrupt key cannot
 	 * make recovery allocate up to a huge slot. */
@@ -323,87 +333,104 @@ store_recover(store *s, tracker *t, int64_t now, struct store_recovery *rec,
 	MDB_val mk = {5, "slots"}, mv;
 	if (mdb_get(txn, s->meta, &mk, &mv) == 0 && mv.mv_size == 4)
 		memcpy(&slots, mv.mv_data, 4);
-	if ((rc = mdb_cursor_open(txn, s->entries, &cur)) != 0) {
-		result = mdb_fail(rc, "cursor", s, err, errlen);
-		goto out;
-	}
+	if ((rc = mdb_cursor_open(txn, s->entries, &cur)) != 0)
+		return mdb_fail(rc, "cursor", s, err, errlen);
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		char why[256];
+		char reason[256];
 		int lrc;
+		bool requeued = false;
 		if (k.mv_size != 4) {
-			snprintf(why, sizeof(why), "malformed slot key (%zu "
-			    "bytes)", k.mv_size);
+			snprintf(reason, sizeof(reason), "malformed slot key "
+			    "(%zu bytes)", k.mv_size);
 			lrc = -EINVAL;
 		} else if (slot_from_key(&k) >= slots) {
-			snprintf(why, sizeof(why), "slot out of range (the "
-			    "store records %u slots)", slots);
+			snprintf(reason, sizeof(reason), "slot out of range "
+			    "(the store records %u slots)", slots);
 			lrc = -EINVAL;
 		} else {
-			lrc = tracker_load(t, slot_from_key(&k), v.mv_data,
-			    v.mv_size, now, why, sizeof(why));
+			lrc = tracker_record_load(t, slot_from_key(&k),
+			    v.mv_data, v.mv_size, now, &requeued, reason,
+			    sizeof(reason));
 		}
-		if (lrc >= 0) {
+		if (lrc == 0) {
 			rec->entries++;
-			rec->requeued += (size_t)lrc;
+			rec->requeued += requeued;
 			continue;
 		}
 		if (bad++ == 0)
-			describe_record(&k, &v, why, first, sizeof(first));
+			describe_record(&k, &v, reason, first, sizeof(first));
 		if (lrc == -EPROTO && result == 0)
 			result = -EPROTO;
 	}
-	if (rc != MDB_NOTFOUND) {
-		result = mdb_fail(rc, "reading entries", s, err, errlen);
-		goto out;
-	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND)
+		return mdb_fail(rc, "reading entries", s, err, errlen);
 	if (bad > 0) {
-		snprintf(err, errlen,
+		errbuf_set(err, errlen,
 		    "state store %s: %zu unreadable record(s); first: %s "
 		    "(refusing to start rather than drop them)", s->dir, bad,
 		    first);
-		if (result == 0)
-			result = -EINVAL;
-		goto out;
+		return result != 0 ? result : -EINVAL;
 	}
-	mdb_cursor_close(cur);
-	cur = NULL;
+	return 0;
+}
 
+int
+store_recover(store *s, tracker *t, int64_t now, struct store_recovery *rec,
+    char *err, size_t errlen)
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	MDB_stat st;
+	int64_t start = clock_mono_us();
+	int rc;
+
+	memset(rec, 0, sizeof(*rec));
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return mdb_fail(rc, "begin", s, err, errlen);
+	if (mdb_stat(txn, s->entries, &st) == 0)
+		tracker_reserve(t, st.ms_entries);
+	if ((rc = recover_entries(s, txn, t, now, rec, err, errlen)) != 0)
+		goto out;
 	/* The outbox: count it and continue its sequence. */
 	if ((rc = mdb_cursor_open(txn, s->outbox, &cur)) != 0) {
-		result = mdb_fail(rc, "cursor", s, err, errlen);
+		rc = mdb_fail(rc, "cursor", s, err, errlen);
 		goto out;
 	}
 	if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0)
 		s->next_seq = seq_from_key(&k) + 1;
+	mdb_cursor_close(cur);
 	if (mdb_stat(txn, s->outbox, &st) == 0)
 		rec->outbox = st.ms_entries;
-	tracker_load_finish(t);
+	tracker_record_load_finish(t);
 	s->recovered = true;
-	rec->seconds = mono_seconds() - start;
+	rec->seconds = (double)(clock_mono_us() - start) / 1e6;
 out:
-	if (cur != NULL)
-		mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
-	return result;
+	return rc;
 }
 
 struct commit_ctx {
 	store *s;
 	tracker *t;
 	MDB_txn *txn;
-	int rc;
+	int rc; /* the LMDB code of a failed put or delete */
 };
 
+/* tracker_foreach_dirty callbacks: 0, or -EIO with the code in c->rc. */
 static int
 commit_put(void *ctx, uint32_t slot)
 {
 	struct commit_ctx *c = ctx;
 	uint8_t kb[4];
 	slot_key(slot, kb);
-	size_t len = tracker_encode(c->t, slot, &c->s->buf, &c->s->bufcap);
+	size_t len = tracker_record_encode(c->t, slot, &c->s->buf,
+	    &c->s->bufcap);
 	MDB_val k = {sizeof(kb), kb}, v = {len, c->s->buf};
-	return c->rc = mdb_put(c->txn, c->s->entries, &k, &v, 0);
+	c->rc = mdb_put(c->txn, c->s->entries, &k, &v, 0);
+	return c->rc == 0 ? 0 : -EIO;
 }
 
 static int
@@ -414,9 +441,11 @@ commit_del(void *ctx, uint32_t slot)
 	slot_key(slot, kb);
 	MDB_val k = {sizeof(kb), kb};
 	int rc = mdb_del(c->txn, c->s->entries, &k, NULL);
-	return c->rc = (rc == MDB_NOTFOUND ? 0 : rc);
+	c->rc = rc == MDB_NOTFOUND ? 0 : rc;
+	return c->rc == 0 ? 0 : -EIO;
 }
 
+/* One attempt at the batch's transaction: 0, or LMDB's code. */
 static int
 commit_once(store *s, tracker *t, const struct store_batch *b)
 {
@@ -475,12 +504,12 @@ commit_fail(store *s, int rc, char *err, size_t errlen)
 {
 	struct statvfs vfs;
 	int r = mdb_fail(rc, "commit", s, err, errlen);
-	if ((rc == EIO || rc == ENOSPC || rc == EDQUOT) &&
+	if (err != NULL && (rc == EIO || rc == ENOSPC || rc == EDQUOT) &&
 	    statvfs(s->dir, &vfs) == 0) {
-		size_t n = strlen(err);
+		size_t n = strnlen(err, errlen);
 		unsigned long long avail = (unsigned long long)vfs.f_bavail *
 		    vfs.f_frsize;
-		snprintf(err + n, errlen > n ? errlen - n : 0,
+		errbuf_set(err + n, errlen - n,
 		    " (%llu KiB free on the disk holding it%s)", avail >> 10,
 		    avail < (4u << 20) ? ": the disk is full" : "");
 	}
@@ -492,12 +521,12 @@ store_commit(store *s, tracker *t, const struct store_batch *b, char *err,
     size_t errlen)
 {
 	if (s->read_only) {
-		snprintf(err, errlen, "state store %s: opened read-only",
+		errbuf_set(err, errlen, "state store %s: opened read-only",
 		    s->dir);
 		return -EROFS;
 	}
 	if (s->has_entries && !s->recovered) {
-		snprintf(err, errlen,
+		errbuf_set(err, errlen,
 		    "state store %s: commit before recovery would overwrite "
 		    "the stored entries", s->dir);
 		return -EINVAL;
@@ -511,9 +540,9 @@ store_commit(store *s, tracker *t, const struct store_batch *b, char *err,
 		if (rc != MDB_MAP_FULL)
 			return commit_fail(s, rc, err, errlen);
 		if (s->map_size >= s->max_map_size) {
-			snprintf(err, errlen,
+			errbuf_set(err, errlen,
 			    "state store %s is full: the map reached its limit "
-			    "of %zu MiB (raise state.max_size)", s->dir,
+			    "of %zu MiB (raise state.max_map_size)", s->dir,
 			    s->max_map_size >> 20);
 			return -ENOSPC;
 		}
@@ -527,7 +556,8 @@ store_commit(store *s, tracker *t, const struct store_batch *b, char *err,
 }
 
 int
-store_meta_get(store *s, const char *name, void *buf, size_t buflen)
+store_meta_get(store *s, const char *name, void *buf, size_t buflen,
+    size_t *len)
 {
 	MDB_txn *txn;
 	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
@@ -537,8 +567,9 @@ store_meta_get(store *s, const char *name, void *buf, size_t buflen)
 	rc = mdb_get(txn, s->meta, &k, &v);
 	if (rc == 0) {
 		size_t n = v.mv_size < buflen ? v.mv_size : buflen;
-		memcpy(buf, v.mv_data, n);
-		rc = (int)v.mv_size;
+		if (n > 0)
+			memcpy(buf, v.mv_data, n);
+		*len = v.mv_size;
 	} else {
 		rc = rc == MDB_NOTFOUND ? -ENOENT : -EIO;
 	}

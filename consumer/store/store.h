@@ -15,6 +15,7 @@
 #ifndef SBOMD_STORE_STORE_H
 #define SBOMD_STORE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,10 +28,10 @@ typedef struct store store;
 struct store_options {
 	size_t initial_map_size; /* bytes; 0 = 64 MiB */
 	size_t max_map_size;	 /* bytes; 0 = 64 GiB */
-	int no_sync;		 /* 1: no fsync per commit (benchmarks only) */
-	int read_only;		 /* 1: inspect only (`sbomd state`), next to
-				  * a running service; nothing is created
-				  * and store_commit fails */
+	bool no_sync;		 /* no fsync per commit (benchmarks only) */
+	bool read_only;		 /* inspect only (`sbomd state`), next to a
+				  * running service; nothing is created and
+				  * store_commit fails */
 };
 
 struct store_blob {
@@ -63,26 +64,34 @@ struct store_recovery {
 };
 
 /*
- * Opens (creating when needed) the store in dir. A store written by a
- * newer format is refused with -EPROTO and a message naming both formats.
+ * Opens (creating when needed, unless read_only) the store in dir: 0 with
+ * *out set, or a negative errno with err naming the directory: -EPROTO
+ * for a store written by a newer format (the message names both formats),
+ * -ENOENT for a missing directory or one that is not a store (read_only),
+ * -EINVAL for a corrupt format record, else the error of the system or of
+ * LMDB.
  */
 int store_open(const char *dir, const struct store_options *opt, store **out,
     char *err, size_t errlen);
 void store_close(store *s);
 
 /*
- * Loads every entry into an empty tracker. A record that cannot be read
- * stops the start-up: the error names the key (and counts the others), and
- * nothing is changed on disk. See README "Durable state" for why.
+ * Loads every entry into an empty tracker: 0 with *rec filled. A record
+ * that cannot be read stops the start-up: -EINVAL (-EPROTO when one is of
+ * a newer format), the error naming the first such record's key and slot
+ * and counting the others; nothing is changed on disk. See README
+ * "Durable state" for why. -EIO or LMDB's error when reading fails.
  */
 int store_recover(store *s, tracker *t, int64_t now, struct store_recovery *rec,
     char *err, size_t errlen);
 
 /*
  * Commits the tracker's dirty set and the batch in one durable write
- * transaction, growing the map when it is full (up to max_map_size). On
- * success the tracker's dirty set is cleared; on failure nothing was
- * written and the dirty set is kept, so the same commit can be retried.
+ * transaction, growing the map when it is full (up to max_map_size): 0,
+ * and the tracker's dirty set is cleared. On failure nothing was written
+ * and the dirty set is kept, so the same commit can be retried: -ENOSPC
+ * when the map reached max_map_size, -EROFS for a read-only store, the
+ * write error otherwise (-EIO on a full disk; err then says how full).
  * A store that holds entries must have been recovered (store_recover)
  * before the first commit: a tracker that does not know them would reuse
  * their slots (-EINVAL).
@@ -90,13 +99,20 @@ int store_recover(store *s, tracker *t, int64_t now, struct store_recovery *rec,
 int store_commit(store *s, tracker *t, const struct store_batch *b, char *err,
     size_t errlen);
 
-/* Reads a meta value into buf; returns its length, -ENOENT, or -errno. */
-int store_meta_get(store *s, const char *name, void *buf, size_t buflen);
+/*
+ * Reads meta value name: 0 with its first buflen bytes (at most) in buf
+ * and its whole length in *len; -ENOENT when there is none; -EIO when the
+ * store cannot be read.
+ */
+int store_meta_get(store *s, const char *name, void *buf, size_t buflen,
+    size_t *len);
 
-/* Calls fn for each outbox item in sequence order (read transaction). */
+/* Calls fn for each outbox item in sequence order (read transaction)
+ * until fn returns non-zero: 0, fn's value, or -EIO. */
 int store_outbox_foreach(store *s,
     int (*fn)(void *ctx, uint64_t seq, const void *data, size_t len),
     void *ctx);
+/* The number of outbox items; 0 also when the store cannot be read. */
 size_t store_outbox_count(store *s);
 
 size_t store_map_size(const store *s);

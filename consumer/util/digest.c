@@ -6,10 +6,11 @@
 #include "util/digest.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include <openssl/evp.h>
+
+#include "util/errbuf.h"
 
 /* Lowercase hex digit values by byte; -1 for every other byte. */
 static const int8_t hexval_tab[256] = {
@@ -44,30 +45,30 @@ digest_error(const char *s, char *err, size_t errlen)
 	const size_t plen = sizeof(prefix) - 1;
 
 	if (s == NULL) {
-		snprintf(err, errlen, "missing image id");
+		errbuf_set(err, errlen, "missing image id");
 		return -EINVAL;
 	}
 	if (strncmp(s, prefix, plen) != 0) {
-		snprintf(err, errlen,
+		errbuf_set(err, errlen,
 		    "image id \"%.80s\" does not start with \"sha256:\"", s);
 		return -EINVAL;
 	}
 	size_t n = strnlen(s + plen, 2 * DIGEST_LEN + 1);
 	if (n != 2 * DIGEST_LEN) {
-		snprintf(err, errlen,
+		errbuf_set(err, errlen,
 		    "image id \"%.80s\" must have exactly 64 hex digits after "
 		    "\"sha256:\"", s);
 		return -EINVAL;
 	}
 	for (size_t i = plen; i < plen + 2 * DIGEST_LEN; i++) {
 		if (hexval((unsigned char)s[i]) < 0) {
-			snprintf(err, errlen,
+			errbuf_set(err, errlen,
 			    "image id \"%.80s\" has a character that is not "
 			    "lowercase hex at position %zu", s, i);
 			return -EINVAL;
 		}
 	}
-	snprintf(err, errlen, "image id \"%.80s\" is malformed", s);
+	errbuf_set(err, errlen, "image id \"%.80s\" is malformed", s);
 	return -EINVAL;
 }
 

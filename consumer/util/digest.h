@@ -15,7 +15,7 @@
 /*
  * Parses "sha256:<64 lowercase hex>" into out. Anything else (another
  * algorithm, upper case, wrong length, trailing bytes) returns -EINVAL and
- * says why in err.
+ * says what is wrong in err. Returns 0 on success.
  */
 int digest_parse(const char *s, uint8_t out[DIGEST_LEN], char *err,
     size_t errlen);

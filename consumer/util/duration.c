@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/errbuf.h"
+
 static const struct {
 	const char *name;
 	int64_t ms;
@@ -27,7 +29,7 @@ duration_parse(const char *s, int64_t *ms, char *err, size_t errlen)
 	double total = 0;
 
 	if (s == NULL || *s == '\0') {
-		snprintf(err, errlen, "empty duration");
+		errbuf_set(err, errlen, "empty duration");
 		return -EINVAL;
 	}
 	if (strcmp(s, "0") == 0) {
@@ -40,7 +42,7 @@ duration_parse(const char *s, int64_t *ms, char *err, size_t errlen)
 		int digits = 0;
 
 		if (*p == '-') {
-			snprintf(err, errlen, "negative duration \"%s\"", s);
+			errbuf_set(err, errlen, "negative duration \"%s\"", s);
 			return -EINVAL;
 		}
 		for (; *p >= '0' && *p <= '9'; p++, digits++) {
@@ -56,7 +58,7 @@ duration_parse(const char *s, int64_t *ms, char *err, size_t errlen)
 				value += (*p - '0') * scale;
 		}
 		if (digits == 0) {
-			snprintf(err, errlen,
+			errbuf_set(err, errlen,
 			    "bad duration \"%s\": expected a number at \"%s\"",
 			    s, start);
 			return -EINVAL;
@@ -71,7 +73,7 @@ duration_parse(const char *s, int64_t *ms, char *err, size_t errlen)
 			}
 		}
 		if (best == 0) {
-			snprintf(err, errlen,
+			errbuf_set(err, errlen,
 			    "bad duration \"%s\": expected a unit (ms, s, m, h, d) "
 			    "at \"%s\"", s, p);
 			return -EINVAL;
@@ -79,7 +81,7 @@ duration_parse(const char *s, int64_t *ms, char *err, size_t errlen)
 		p += best;
 		total += value * (double)unit;
 		if (!(total <= (double)DURATION_MAX_MS)) {
-			snprintf(err, errlen,
+			errbuf_set(err, errlen,
 			    "duration \"%s\" is too large (at most 100 years)", s);
 			return -ERANGE;
 		}

@@ -72,7 +72,7 @@ xstrndup(const char *s, size_t n)
 }
 
 void *
-xmap_huge(size_t len, int hint)
+xmap_huge(size_t len, bool hint)
 {
 	const size_t huge = 2u << 20;
 	size_t span = len + huge;

@@ -9,6 +9,7 @@
 #ifndef SBOMD_UTIL_XMALLOC_H
 #define SBOMD_UTIL_XMALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 void *xmalloc(size_t size);
@@ -16,6 +17,8 @@ void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *ptr, size_t size);
 void *xreallocarray(void *ptr, size_t nmemb, size_t size);
 char *xstrdup(const char *s);
+/* A copy of at most n bytes of s, NUL-terminated. */
+char *xstrndup(const char *s, size_t n);
 
 /*
  * Asks the kernel to back the 2 MiB-aligned interior of [p, p+len) with
@@ -33,8 +36,7 @@ void mem_hint_huge(void *p, size_t len);
  * second chunk on, so that small users (and tests that make thousands of
  * them) do not pay for zeroing whole huge pages.
  */
-void *xmap_huge(size_t len, int huge);
+void *xmap_huge(size_t len, bool huge);
 void xunmap_huge(void *p, size_t len);
-char *xstrndup(const char *s, size_t n);
 
 #endif

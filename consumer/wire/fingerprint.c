@@ -20,12 +20,15 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "util/errbuf.h"
+#include "util/textbuf.h"
 #include "util/xmalloc.h"
 
 static uint64_t crc_table[256];
@@ -55,8 +58,7 @@ fingerprint_crc64avro(const void *data, size_t len)
 }
 
 struct pcf {
-	char *buf;
-	size_t len, cap;
+	struct textbuf out; /* the form written so far */
 	char **names; /* fullnames of the named types defined so far */
 	size_t nnames, capnames;
 	char *err;
@@ -66,47 +68,37 @@ struct pcf {
 static const char *const primitives[] = { "null", "boolean", "int", "long",
 	"float", "double", "bytes", "string" };
 
-static int
+static bool
 is_primitive(const char *s)
 {
 	for (size_t i = 0; i < sizeof(primitives) / sizeof(primitives[0]); i++)
 		if (strcmp(s, primitives[i]) == 0)
-			return 1;
-	return 0;
+			return true;
+	return false;
 }
 
-static int
+/* -EINVAL with the message in c's err. */
+__attribute__((format(printf, 2, 3))) static int
 pcf_fail(struct pcf *c, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (c->err != NULL && c->errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(c->err, c->errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	errbuf_vset(c->err, c->errlen, fmt, ap);
+	va_end(ap);
 	return -EINVAL;
 }
 
 static void
 put(struct pcf *c, const char *s, size_t n)
 {
-	if (c->len + n + 1 > c->cap) {
-		size_t ncap = c->cap ? c->cap : 256;
-		while (ncap < c->len + n + 1)
-			ncap *= 2;
-		c->buf = xrealloc(c->buf, ncap);
-		c->cap = ncap;
-	}
-	memcpy(c->buf + c->len, s, n);
-	c->len += n;
-	c->buf[c->len] = '\0';
+	textbuf_append(&c->out, s, n);
 }
 
 static void
 puts_(struct pcf *c, const char *s)
 {
-	put(c, s, strlen(s));
+	textbuf_append(&c->out, s, strlen(s));
 }
 
 /* A quoted string; callers only pass validated names. */
@@ -119,25 +111,25 @@ putq(struct pcf *c, const char *s)
 }
 
 /* [A-Za-z_][A-Za-z0-9_]* */
-static int
+static bool
 valid_simple(const char *s, size_t n)
 {
 	if (n == 0)
-		return 0;
+		return false;
 	for (size_t i = 0; i < n; i++) {
 		char ch = s[i];
-		int alpha = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-		    ch == '_';
-		int digit = ch >= '0' && ch <= '9';
+		bool alpha = (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= 'a' && ch <= 'z') || ch == '_';
+		bool digit = ch >= '0' && ch <= '9';
 		if (!alpha && !(digit && i > 0))
-			return 0;
+			return false;
 	}
-	return 1;
+	return true;
 }
 
 /* Dot-separated simple names; "" allowed when empty_ok. */
-static int
-valid_dotted(const char *s, int empty_ok)
+static bool
+valid_dotted(const char *s, bool empty_ok)
 {
 	if (*s == '\0')
 		return empty_ok;
@@ -145,9 +137,9 @@ valid_dotted(const char *s, int empty_ok)
 		const char *dot = strchr(s, '.');
 		size_t n = dot ? (size_t)(dot - s) : strlen(s);
 		if (!valid_simple(s, n))
-			return 0;
+			return false;
 		if (dot == NULL)
-			return 1;
+			return true;
 		s = dot + 1;
 	}
 }
@@ -169,21 +161,22 @@ make_fullname(const char *name, const char *ns)
 	return f;
 }
 
-static int
+static bool
 name_defined(const struct pcf *c, const char *full)
 {
 	for (size_t i = 0; i < c->nnames; i++)
 		if (strcmp(c->names[i], full) == 0)
-			return 1;
-	return 0;
+			return true;
+	return false;
 }
 
 static int canon(struct pcf *c, json_t *s, const char *ns);
 
 /*
  * Defines the named type of object s: validates name/namespace, records
- * the fullname, emits {"name":"<full>","type":"<type>" and stores in
- * *inner the namespace for what is nested (malloc'd).
+ * the fullname, emits {"name":"<full>","type":"<type>" and, when inner is
+ * not NULL, stores in *inner the namespace for what is nested (malloc'd).
+ * 0, or -EINVAL with the message in c's err.
  */
 static int
 define_named(struct pcf *c, json_t *s, const char *type, const char *ns,
@@ -197,11 +190,11 @@ define_named(struct pcf *c, json_t *s, const char *type, const char *ns,
 	if (!json_is_string(jn))
 		return pcf_fail(c, "%s without a string \"name\"", type);
 	name = json_string_value(jn);
-	if (!valid_dotted(name, 0))
+	if (!valid_dotted(name, false))
 		return pcf_fail(c, "bad %s name \"%s\"", type, name);
 	if (jns != NULL && !json_is_null(jns)) {
 		if (!json_is_string(jns) ||
-		    !valid_dotted(json_string_value(jns), 1))
+		    !valid_dotted(json_string_value(jns), true))
 			return pcf_fail(c, "bad namespace of %s \"%s\"", type,
 			    name);
 		space = json_string_value(jns);
@@ -228,7 +221,9 @@ define_named(struct pcf *c, json_t *s, const char *type, const char *ns,
 	putq(c, full);
 	puts_(c, ",\"type\":");
 	putq(c, type);
-	*inner = dot ? xstrndup(full, (size_t)(dot - full)) : xstrdup("");
+	if (inner != NULL)
+		*inner = dot ? xstrndup(full, (size_t)(dot - full)) :
+		    xstrdup("");
 	return 0;
 }
 
@@ -282,16 +277,13 @@ out:
 static int
 canon_enum(struct pcf *c, json_t *s, const char *ns)
 {
-	json_t *syms = json_object_get(s, "symbols");
-	char *inner = NULL;
 	size_t i;
-	json_t *y;
-	int rc;
+	json_t *y, *syms;
+	int rc = define_named(c, s, "enum", ns, NULL);
 
-	if ((rc = define_named(c, s, "enum", ns, &inner)) != 0)
+	if (rc != 0)
 		return rc;
-	free(inner);
-	if (!json_is_array(syms))
+	if (!json_is_array(syms = json_object_get(s, "symbols")))
 		return pcf_fail(c, "enum \"%s\" without a \"symbols\" array",
 		    c->names[c->nnames - 1]);
 	puts_(c, ",\"symbols\":[");
@@ -312,12 +304,11 @@ static int
 canon_fixed(struct pcf *c, json_t *s, const char *ns)
 {
 	json_t *size = json_object_get(s, "size");
-	char *inner = NULL, num[32];
-	int rc;
+	char num[32];
+	int rc = define_named(c, s, "fixed", ns, NULL);
 
-	if ((rc = define_named(c, s, "fixed", ns, &inner)) != 0)
+	if (rc != 0)
 		return rc;
-	free(inner);
 	if (!json_is_integer(size) || json_integer_value(size) < 0)
 		return pcf_fail(c, "fixed \"%s\" without a valid \"size\"",
 		    c->names[c->nnames - 1]);
@@ -394,7 +385,7 @@ canon(struct pcf *c, json_t *s, const char *ns)
 	if (strcmp(type, "fixed") == 0)
 		return canon_fixed(c, s, ns);
 	if (strcmp(type, "array") == 0 || strcmp(type, "map") == 0) {
-		int arr = type[0] == 'a';
+		bool arr = type[0] == 'a';
 		json_t *sub = json_object_get(s, arr ? "items" : "values");
 		if (sub == NULL)
 			return pcf_fail(c, "%s without \"%s\"", type,
@@ -432,12 +423,10 @@ fingerprint_pcf(const char *json, size_t len, char **out, size_t *outlen,
 		free(c.names[i]);
 	free(c.names);
 	if (rc != 0) {
-		free(c.buf);
+		textbuf_free(&c.out);
 		return rc;
 	}
-	*out = c.buf;
-	if (outlen != NULL)
-		*outlen = c.len;
+	*out = textbuf_take(&c.out, outlen);
 	return 0;
 }
 

@@ -1,12 +1,10 @@
 /*
- * schemas: the two Avro contracts, byte for byte as in
- * schemas/workload_event.avsc and schemas/scan_outcome.avsc
- * (tests/test_wire.c checks that the files in the source tree have the
- * same fingerprints as these and as WIRE_EVENT_FP / WIRE_OUTCOME_FP).
- * Used by `sbomd` to print or register the schemas and by the interop
- * tests; the codec in wire.c does not read them, it implements them.
+ * schemas: see schemas.h. tests/test_wire.c checks that the files in the
+ * source tree have the same fingerprints as these texts and as
+ * WIRE_EVENT_FP / WIRE_OUTCOME_FP. Used by the interop tests; the codec in
+ * wire.c does not read them, it implements them.
  */
-#include "wire/wire.h"
+#include "wire/schemas.h"
 
 const char wire_event_schema[] =
     "{\"type\": \"record\", \"name\": \"WorkloadEvent\", \"namespace\": \"io.sbomd.v1\",\n"

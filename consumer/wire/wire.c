@@ -1,6 +1,6 @@
 /*
- * wire: a bounded Avro binary codec for WorkloadEvent and ScanOutcome,
- * and the two framings (the contract is in wire.h).
+ * wire: a bounded Avro binary codec for WorkloadEvent and ScanOutcome (the
+ * contract is in wire.h; the framings are frame.c's).
  *
  * Why hand-written: the schemas are fixed and small, released avro-c
  * trusts decoded lengths (a 10-byte varint can ask for a 2^63-byte
@@ -18,6 +18,11 @@
  * items preceded by a long byte size), ended by a zero count; a record is
  * its fields in order, nothing else.
  *
+ * Each schema is a table of its fields (type, place in the struct,
+ * nullability) that one reader, one checker, one sizer and one writer
+ * walk, so the two messages share all their code and a field is described
+ * once.
+ *
  * Invariant of the reader: r->off <= r->len at all times; every length is
  * compared with r->len - r->off before the cursor moves.
  */
@@ -25,6 +30,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +51,6 @@ struct rd {
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
 
 /* The current field's name, "repo_tags[3]" inside an array. */
 static const char *
@@ -165,7 +170,7 @@ rd_span(struct rd *r, const char *what, size_t max, const uint8_t **p,
 	return 0;
 }
 
-int
+bool
 wire_utf8_valid(const char *str, size_t len)
 {
 	const uint8_t *s = (const uint8_t *)str;
@@ -181,7 +186,7 @@ wire_utf8_valid(const char *str, size_t len)
 			continue;
 		}
 		if (c == 0)
-			return 0;
+			return false;
 		if (c >= 0xc2 && c <= 0xdf) {
 			n = 1;
 			cp = c & 0x1fu;
@@ -192,20 +197,20 @@ wire_utf8_valid(const char *str, size_t len)
 			n = 3;
 			cp = c & 0x07u;
 		} else
-			return 0;
+			return false;
 		if (len - i <= n)
-			return 0;
+			return false;
 		for (size_t k = 1; k <= n; k++) {
 			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
+				return false;
 			cp = (cp << 6) | (s[i + k] & 0x3fu);
 		}
 		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
 		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
+			return false;
 		i += n + 1;
 	}
-	return 1;
+	return true;
 }
 
 void
@@ -336,137 +341,6 @@ rd_end(struct rd *r, const char *record)
 	return 0;
 }
 
-#define FIELD(name) (r->field = (name))
-
-static int
-event_body(struct rd *r, struct wire_event *ev)
-{
-	int rc, v;
-
-	FIELD("event_id");
-	if ((rc = rd_str(r, WIRE_MAX_STRING, &ev->event_id)) != 0)
-		return rc;
-	FIELD("type");
-	if ((rc = rd_enum(r, 2, &v)) != 0)
-		return rc;
-	ev->type = (enum event_type)v;
-	FIELD("kind");
-	if ((rc = rd_enum(r, 2, &v)) != 0)
-		return rc;
-	ev->kind = (enum entity_kind)v;
-	FIELD("id");
-	if ((rc = rd_str(r, WIRE_MAX_STRING, &ev->id)) != 0)
-		return rc;
-	FIELD("source");
-	if ((rc = rd_str(r, WIRE_MAX_STRING, &ev->source)) != 0)
-		return rc;
-	FIELD("repo_tags");
-	if ((rc = rd_strarray(r, ev->repo_tags, &ev->ntags)) != 0)
-		return rc;
-	FIELD("repo_digests");
-	if ((rc = rd_strarray(r, ev->repo_digests, &ev->ndigests)) != 0)
-		return rc;
-	FIELD("observed_at");
-	if ((rc = rd_long(r, &ev->observed_at)) != 0)
-		return rc;
-	return rd_end(r, "WorkloadEvent");
-}
-
-static int
-nullable_long(struct rd *r, int *has, int64_t *v)
-{
-	int rc;
-
-	if ((rc = rd_nullable(r, has)) != 0)
-		return rc;
-	*v = 0;
-	return *has ? rd_long(r, v) : 0;
-}
-
-static int
-outcome_body(struct rd *r, struct wire_outcome *o)
-{
-	const uint8_t *p;
-	int rc, v;
-
-	FIELD("id");
-	if ((rc = rd_str(r, WIRE_MAX_STRING, &o->id)) != 0)
-		return rc;
-	FIELD("kind");
-	if ((rc = rd_enum(r, 2, &v)) != 0)
-		return rc;
-	o->kind = (enum entity_kind)v;
-	FIELD("status");
-	if ((rc = rd_enum(r, 4, &v)) != 0)
-		return rc;
-	o->status = (enum outcome_status)v;
-	FIELD("attempt");
-	if ((rc = rd_int(r, &o->attempt)) != 0)
-		return rc;
-	FIELD("next_attempt_at");
-	if ((rc = nullable_long(r, &o->has_next_attempt_at,
-	    &o->next_attempt_at)) != 0)
-		return rc;
-	FIELD("error");
-	if ((rc = rd_nullable(r, &o->has_error)) != 0)
-		return rc;
-	o->error.ptr = NULL;
-	o->error.len = 0;
-	if (o->has_error && (rc = rd_str(r, WIRE_MAX_STRING, &o->error)) != 0)
-		return rc;
-	FIELD("error_class");
-	if ((rc = rd_nullable(r, &o->has_error_class)) != 0)
-		return rc;
-	o->error_class = ERROR_RETRYABLE;
-	if (o->has_error_class) {
-		if ((rc = rd_enum(r, 2, &v)) != 0)
-			return rc;
-		o->error_class = (enum error_class)v;
-	}
-	FIELD("scanner");
-	if ((rc = rd_str(r, WIRE_MAX_STRING, &o->scanner)) != 0)
-		return rc;
-	FIELD("started_at");
-	if ((rc = nullable_long(r, &o->has_started_at, &o->started_at)) != 0)
-		return rc;
-	FIELD("duration_ms");
-	if ((rc = nullable_long(r, &o->has_duration_ms,
-	    &o->duration_ms)) != 0)
-		return rc;
-	FIELD("repo_tags");
-	if ((rc = rd_strarray(r, o->repo_tags, &o->ntags)) != 0)
-		return rc;
-	FIELD("repo_digests");
-	if ((rc = rd_strarray(r, o->repo_digests, &o->ndigests)) != 0)
-		return rc;
-	FIELD("sbom");
-	if ((rc = rd_nullable(r, &o->has_sbom)) != 0)
-		return rc;
-	memset(&o->sbom, 0, sizeof(o->sbom));
-	if (o->has_sbom) {
-		FIELD("sbom.format");
-		if ((rc = rd_str(r, WIRE_MAX_STRING, &o->sbom.format)) != 0)
-			return rc;
-		FIELD("sbom.spec_version");
-		if ((rc = rd_str(r, WIRE_MAX_STRING,
-		    &o->sbom.spec_version)) != 0)
-			return rc;
-		FIELD("sbom.component_count");
-		if ((rc = rd_int(r, &o->sbom.component_count)) != 0)
-			return rc;
-		FIELD("sbom.content");
-		/* bounded by the payload limit checked before decoding */
-		if ((rc = rd_span(r, "bytes", SIZE_MAX, &p,
-		    &o->sbom.content_len)) != 0)
-			return rc;
-		o->sbom.content = p;
-	}
-	FIELD("emitted_at");
-	if ((rc = rd_long(r, &o->emitted_at)) != 0)
-		return rc;
-	return rd_end(r, "ScanOutcome");
-}
-
 static void
 rd_init(struct rd *r, const void *p, size_t len, size_t base, char *err,
     size_t errlen)
@@ -481,137 +355,229 @@ rd_init(struct rd *r, const void *p, size_t len, size_t base, char *err,
 	r->errlen = errlen;
 }
 
-int
-wire_event_decode_body(const void *body, size_t len, struct wire_event *ev,
-    char *err, size_t errlen)
-{
-	struct rd r;
+/* ---- the two schemas, field by field ---- */
 
-	rd_init(&r, body, len, 0, err, errlen);
-	return event_body(&r, ev);
+enum ftype {
+	F_STRING,	/* struct wire_str */
+	F_ENUM,		/* an enum of nsym symbols, int-sized */
+	F_INT,		/* int32_t */
+	F_LONG,		/* int64_t */
+	F_REFS,		/* struct wire_str[WIRE_MAX_REFS]; size_t count
+			 * at aux */
+	F_BYTES,	/* const uint8_t *; size_t length at aux */
+	F_RECORD,	/* a nested record: the aux fields that follow */
+};
+
+struct field {
+	const char *name;	/* for messages: "sbom.format" */
+	enum ftype type;
+	size_t off;		/* of the value in the struct */
+	size_t aux;		/* see enum ftype */
+	int nsym;		/* F_ENUM */
+	bool nullable;		/* ["null", X]: an int has_ flag at has */
+	size_t has;
+};
+
+struct schema {
+	const char *name; /* the record, for messages */
+	uint64_t fp;
+	const struct field *fields;
+	size_t nfields;
+};
+
+_Static_assert(sizeof(enum event_type) == sizeof(int) &&
+    sizeof(enum entity_kind) == sizeof(int) &&
+    sizeof(enum outcome_status) == sizeof(int) &&
+    sizeof(enum error_class) == sizeof(int), "enums are int-sized");
+
+#define EV(m) offsetof(struct wire_event, m)
+#define OC(m) offsetof(struct wire_outcome, m)
+
+static const struct field event_fields[] = {
+	{.name = "event_id", .type = F_STRING, .off = EV(event_id)},
+	{.name = "type", .type = F_ENUM, .off = EV(type),
+	    .nsym = EVENT_TYPE_COUNT},
+	{.name = "kind", .type = F_ENUM, .off = EV(kind),
+	    .nsym = ENTITY_KIND_COUNT},
+	{.name = "id", .type = F_STRING, .off = EV(id)},
+	{.name = "source", .type = F_STRING, .off = EV(source)},
+	{.name = "repo_tags", .type = F_REFS, .off = EV(repo_tags),
+	    .aux = EV(ntags)},
+	{.name = "repo_digests", .type = F_REFS, .off = EV(repo_digests),
+	    .aux = EV(ndigests)},
+	{.name = "observed_at", .type = F_LONG, .off = EV(observed_at)},
+};
+
+static const struct field outcome_fields[] = {
+	{.name = "id", .type = F_STRING, .off = OC(id)},
+	{.name = "kind", .type = F_ENUM, .off = OC(kind),
+	    .nsym = ENTITY_KIND_COUNT},
+	{.name = "status", .type = F_ENUM, .off = OC(status),
+	    .nsym = OUTCOME_STATUS_COUNT},
+	{.name = "attempt", .type = F_INT, .off = OC(attempt)},
+	{.name = "next_attempt_at", .type = F_LONG, .off = OC(next_attempt_at),
+	    .nullable = true, .has = OC(has_next_attempt_at)},
+	{.name = "error", .type = F_STRING, .off = OC(error),
+	    .nullable = true, .has = OC(has_error)},
+	{.name = "error_class", .type = F_ENUM, .off = OC(error_class),
+	    .nsym = ERROR_CLASS_COUNT, .nullable = true,
+	    .has = OC(has_error_class)},
+	{.name = "scanner", .type = F_STRING, .off = OC(scanner)},
+	{.name = "started_at", .type = F_LONG, .off = OC(started_at),
+	    .nullable = true, .has = OC(has_started_at)},
+	{.name = "duration_ms", .type = F_LONG, .off = OC(duration_ms),
+	    .nullable = true, .has = OC(has_duration_ms)},
+	{.name = "repo_tags", .type = F_REFS, .off = OC(repo_tags),
+	    .aux = OC(ntags)},
+	{.name = "repo_digests", .type = F_REFS, .off = OC(repo_digests),
+	    .aux = OC(ndigests)},
+	{.name = "sbom", .type = F_RECORD, .aux = 4, .nullable = true,
+	    .has = OC(has_sbom)},
+	{.name = "sbom.format", .type = F_STRING, .off = OC(sbom.format)},
+	{.name = "sbom.spec_version", .type = F_STRING,
+	    .off = OC(sbom.spec_version)},
+	{.name = "sbom.component_count", .type = F_INT,
+	    .off = OC(sbom.component_count)},
+	/* bounded by the payload limit checked before decoding */
+	{.name = "sbom.content", .type = F_BYTES, .off = OC(sbom.content),
+	    .aux = OC(sbom.content_len)},
+	{.name = "emitted_at", .type = F_LONG, .off = OC(emitted_at)},
+};
+
+static const struct schema event_schema = {"WorkloadEvent", WIRE_EVENT_FP,
+    event_fields, NELEM(event_fields)};
+static const struct schema outcome_schema = {"ScanOutcome", WIRE_OUTCOME_FP,
+    outcome_fields, NELEM(outcome_fields)};
+
+/* Whether nullable field f is present (non-nullable fields always are). */
+static bool
+field_has(const struct field *f, const char *base)
+{
+	int has = 1;
+	if (f->nullable)
+		memcpy(&has, base + f->has, sizeof(has));
+	return has != 0;
 }
 
-int
-wire_outcome_decode_body(const void *body, size_t len, struct wire_outcome *o,
-    char *err, size_t errlen)
+/* How many fields after f belong to it and go with it. */
+static size_t
+field_span(const struct field *f)
 {
-	struct rd r;
-
-	rd_init(&r, body, len, 0, err, errlen);
-	return outcome_body(&r, o);
+	return f->type == F_RECORD ? f->aux : 0;
 }
 
-static const char *
-schema_name(uint64_t fp)
+/* ---- decoding ---- */
+
+/* A null field (and what it contains) reads as zeros. */
+static void
+zero_field(const struct field *f, char *base)
 {
-	if (fp == WIRE_EVENT_FP)
-		return "WorkloadEvent";
-	if (fp == WIRE_OUTCOME_FP)
-		return "ScanOutcome";
-	return "the expected schema";
+	static const size_t size[] = {
+		[F_STRING] = sizeof(struct wire_str), [F_ENUM] = sizeof(int),
+		[F_INT] = sizeof(int32_t), [F_LONG] = sizeof(int64_t),
+		[F_REFS] = 0, [F_BYTES] = sizeof(const uint8_t *),
+		[F_RECORD] = 0,
+	};
+	memset(base + f->off, 0, size[f->type]);
+	if (f->type == F_REFS || f->type == F_BYTES)
+		memset(base + f->aux, 0, sizeof(size_t));
 }
 
-int
-wire_frame_parse(const void *msg, size_t len, const struct wire_config *cfg,
-    uint64_t fp, struct wire_frame *frame, size_t *payload_off, char *err,
-    size_t errlen)
+static int
+rd_value(struct rd *r, const struct field *f, char *base)
 {
-	static const struct wire_config defcfg;
-	const uint8_t *p = msg;
-	struct wire_frame fr = { WIRE_FRAMING_SINGLE_OBJECT, 0 };
-	size_t off, max;
+	void *at = base + f->off;
+	const uint8_t *p;
+	int v = 0, rc;
 
-	if (cfg == NULL)
-		cfg = &defcfg;
-	max = cfg->max_payload ? cfg->max_payload : WIRE_DEFAULT_MAX_PAYLOAD;
-	if (len == 0) {
-		errbuf_set(err, errlen, "empty message");
-		return -EPROTO;
+	switch (f->type) {
+	case F_STRING:
+		return rd_str(r, WIRE_MAX_STRING, at);
+	case F_ENUM:
+		if ((rc = rd_enum(r, f->nsym, &v)) == 0)
+			memcpy(at, &v, sizeof(v));
+		return rc;
+	case F_INT:
+		return rd_int(r, at);
+	case F_LONG:
+		return rd_long(r, at);
+	case F_REFS:
+		return rd_strarray(r, at, (size_t *)(base + f->aux));
+	case F_BYTES:
+		if ((rc = rd_span(r, "bytes", SIZE_MAX, &p,
+		    (size_t *)(base + f->aux))) == 0)
+			memcpy(at, &p, sizeof(p));
+		return rc;
+	case F_RECORD:
+		break;
 	}
-	if (p[0] == 0x00) {
-		uint32_t id;
-		size_t i;
-		if (len < WIRE_CONFLUENT_HEADER) {
-			errbuf_set(err, errlen, "truncated: confluent header needs "
-			    "%d bytes, message has %zu",
-			    WIRE_CONFLUENT_HEADER, len);
-			return -EPROTO;
-		}
-		id = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
-		    (uint32_t)p[3] << 8 | (uint32_t)p[4];
-		for (i = 0; i < cfg->nschema_ids; i++)
-			if (cfg->schema_ids[i] == id)
-				break;
-		if (!cfg->any_schema_id && i == cfg->nschema_ids) {
-			char list[128];
-			size_t n = 0;
-			list[0] = '\0';
-			for (i = 0; i < cfg->nschema_ids && n < 100; i++)
-				n += (size_t)snprintf(list + n,
-				    sizeof(list) - n, "%s%u", i ? ", " : "",
-				    cfg->schema_ids[i]);
-			if (i < cfg->nschema_ids)
-				snprintf(list + n, sizeof(list) - n, ", ...");
-			errbuf_set(err, errlen, "unknown confluent schema id %u "
-			    "(accepted: %s)", id,
-			    cfg->nschema_ids ? list : "none configured");
-			return -EPROTO;
-		}
-		fr.framing = WIRE_FRAMING_CONFLUENT;
-		fr.schema_id = id;
-		off = WIRE_CONFLUENT_HEADER;
-	} else if (p[0] == 0xc3) {
-		uint64_t got = 0;
-		if (len >= 2 && p[1] != 0x01) {
-			errbuf_set(err, errlen, "unknown framing (first bytes 0xc3 "
-			    "0x%02x, single-object needs 0xc3 0x01)", p[1]);
-			return -EPROTO;
-		}
-		if (len < WIRE_SINGLE_OBJECT_HEADER) {
-			errbuf_set(err, errlen, "truncated: single-object header "
-			    "needs %d bytes, message has %zu",
-			    WIRE_SINGLE_OBJECT_HEADER, len);
-			return -EPROTO;
-		}
-		for (int i = 7; i >= 0; i--)
-			got = got << 8 | p[2 + i];
-		if (got != fp) {
-			errbuf_set(err, errlen, "single-object fingerprint "
-			    "0x%016llx is not %s's 0x%016llx",
-			    (unsigned long long)got, schema_name(fp),
-			    (unsigned long long)fp);
-			return -EPROTO;
-		}
-		off = WIRE_SINGLE_OBJECT_HEADER;
-	} else {
-		errbuf_set(err, errlen, "unknown framing (first byte 0x%02x)",
-		    p[0]);
-		return -EPROTO;
-	}
-	if (len - off > max) {
-		errbuf_set(err, errlen, "payload of %zu bytes exceeds the limit of "
-		    "%zu", len - off, max);
-		return -EMSGSIZE;
-	}
-	if (frame != NULL)
-		*frame = fr;
-	*payload_off = off;
 	return 0;
+}
+
+static int
+rd_record(struct rd *r, const struct schema *s, void *out)
+{
+	char *base = out;
+	int rc, has = 1;
+
+	for (size_t i = 0; i < s->nfields; i++) {
+		const struct field *f = &s->fields[i];
+		r->field = f->name;
+		if (f->nullable) {
+			if ((rc = rd_nullable(r, &has)) != 0)
+				return rc;
+			memcpy(base + f->has, &has, sizeof(has));
+			if (!has) {
+				for (size_t k = 0; k <= field_span(f); k++)
+					zero_field(&f[k], base);
+				i += field_span(f);
+				continue;
+			}
+		}
+		if ((rc = rd_value(r, f, base)) != 0)
+			return rc;
+	}
+	return rd_end(r, s->name);
+}
+
+/* The payload p[0..len), which starts at byte base of the message. */
+static int
+decode_payload(const struct schema *s, const void *p, size_t len, size_t base,
+    void *out, char *err, size_t errlen)
+{
+	struct rd r;
+
+	rd_init(&r, p, len, base, err, errlen);
+	return rd_record(&r, s, out);
+}
+
+static int
+decode(const struct schema *s, const void *msg, size_t len,
+    const struct wire_config *cfg, void *out, struct wire_frame *frame,
+    char *err, size_t errlen)
+{
+	size_t off;
+	int rc = wire_frame_parse(msg, len, cfg, s->fp, frame, &off, err,
+	    errlen);
+
+	if (rc != 0)
+		return rc;
+	return decode_payload(s, (const uint8_t *)msg + off, len - off, off,
+	    out, err, errlen);
 }
 
 int
 wire_event_decode(const void *msg, size_t len, const struct wire_config *cfg,
     struct wire_event *ev, struct wire_frame *frame, char *err, size_t errlen)
 {
-	struct rd r;
-	size_t off;
-	int rc;
+	return decode(&event_schema, msg, len, cfg, ev, frame, err, errlen);
+}
 
-	if ((rc = wire_frame_parse(msg, len, cfg, WIRE_EVENT_FP, frame, &off,
-	    err, errlen)) != 0)
-		return rc;
-	rd_init(&r, (const uint8_t *)msg + off, len - off, off, err, errlen);
-	return event_body(&r, ev);
+int
+wire_event_decode_body(const void *body, size_t len, struct wire_event *ev,
+    char *err, size_t errlen)
+{
+	return decode_payload(&event_schema, body, len, 0, ev, err, errlen);
 }
 
 int
@@ -619,18 +585,17 @@ wire_outcome_decode(const void *msg, size_t len, const struct wire_config *cfg,
     struct wire_outcome *o, struct wire_frame *frame, char *err,
     size_t errlen)
 {
-	struct rd r;
-	size_t off;
-	int rc;
-
-	if ((rc = wire_frame_parse(msg, len, cfg, WIRE_OUTCOME_FP, frame, &off,
-	    err, errlen)) != 0)
-		return rc;
-	rd_init(&r, (const uint8_t *)msg + off, len - off, off, err, errlen);
-	return outcome_body(&r, o);
+	return decode(&outcome_schema, msg, len, cfg, o, frame, err, errlen);
 }
 
-/* Encoding. */
+int
+wire_outcome_decode_body(const void *body, size_t len, struct wire_outcome *o,
+    char *err, size_t errlen)
+{
+	return decode_payload(&outcome_schema, body, len, 0, o, err, errlen);
+}
+
+/* ---- encoding ---- */
 
 static uint64_t
 zigzag(int64_t v)
@@ -692,18 +657,12 @@ w_bytes(uint8_t *p, const void *b, size_t n)
 }
 
 static uint8_t *
-w_str(uint8_t *p, struct wire_str s)
-{
-	return w_bytes(p, s.ptr, s.len);
-}
-
-static uint8_t *
 w_strarray(uint8_t *p, const struct wire_str *a, size_t n)
 {
 	if (n > 0) {
 		p = w_long(p, (int64_t)n);
 		for (size_t i = 0; i < n; i++)
-			p = w_str(p, a[i]);
+			p = w_bytes(p, a[i].ptr, a[i].len);
 	}
 	*p++ = 0;
 	return p;
@@ -737,39 +696,120 @@ check_str(struct wire_str s, const char *field, size_t idx, char *err,
 	return 0;
 }
 
+/* Whether field f of base holds what the decoder would accept. */
 static int
-check_strarray(const struct wire_str *a, size_t n, const char *field,
-    char *err, size_t errlen)
+check_value(const struct field *f, const char *base, char *err,
+    size_t errlen)
 {
-	int rc;
+	const void *at = base + f->off;
+	size_t n;
+	int v, rc;
 
-	if (n > WIRE_MAX_REFS) {
-		errbuf_set(err, errlen, "field '%s': %zu items exceed the limit of "
-		    "%d", field, n, WIRE_MAX_REFS);
-		return -EINVAL;
+	switch (f->type) {
+	case F_STRING:
+		return check_str(*(const struct wire_str *)at, f->name, NO_ELEM,
+		    err, errlen);
+	case F_ENUM:
+		memcpy(&v, at, sizeof(v));
+		if (v < 0 || v >= f->nsym) {
+			errbuf_set(err, errlen, "field '%s': enum value %d out "
+			    "of range (%d symbols)", f->name, v, f->nsym);
+			return -EINVAL;
+		}
+		return 0;
+	case F_REFS:
+		memcpy(&n, base + f->aux, sizeof(n));
+		if (n > WIRE_MAX_REFS) {
+			errbuf_set(err, errlen, "field '%s': %zu items exceed "
+			    "the limit of %d", f->name, n, WIRE_MAX_REFS);
+			return -EINVAL;
+		}
+		for (size_t i = 0; i < n; i++)
+			if ((rc = check_str(((const struct wire_str *)at)[i],
+			    f->name, i, err, errlen)) != 0)
+				return rc;
+		return 0;
+	case F_BYTES:
+		memcpy(&n, base + f->aux, sizeof(n));
+		if (n > 0 && *(const uint8_t *const *)at == NULL) {
+			errbuf_set(err, errlen, "field '%s': NULL bytes of "
+			    "length %zu", f->name, n);
+			return -EINVAL;
+		}
+		return 0;
+	case F_INT:
+	case F_LONG:
+	case F_RECORD:
+		break;
 	}
-	for (size_t i = 0; i < n; i++)
-		if ((rc = check_str(a[i], field, i, err, errlen)) != 0)
-			return rc;
 	return 0;
 }
 
-static int
-check_enum(int v, int nsym, const char *field, char *err, size_t errlen)
-{
-	if (v < 0 || v >= nsym) {
-		errbuf_set(err, errlen, "field '%s': enum value %d out of range "
-		    "(%d symbols)", field, v, nsym);
-		return -EINVAL;
-	}
-	return 0;
-}
-
+/* The encoded size of field f (its union branch included); f present. */
 static size_t
-header_len(const struct wire_frame *fr)
+sz_value(const struct field *f, const char *base)
 {
-	return fr->framing == WIRE_FRAMING_CONFLUENT ? WIRE_CONFLUENT_HEADER :
-	    WIRE_SINGLE_OBJECT_HEADER;
+	const void *at = base + f->off;
+	size_t n = f->nullable ? 1 : 0;
+	int32_t i32;
+	int64_t i64;
+	int v;
+
+	switch (f->type) {
+	case F_STRING:
+		return n + sz_str(*(const struct wire_str *)at);
+	case F_ENUM:
+		memcpy(&v, at, sizeof(v));
+		return n + sz_long(v);
+	case F_INT:
+		memcpy(&i32, at, sizeof(i32));
+		return n + sz_long(i32);
+	case F_LONG:
+		memcpy(&i64, at, sizeof(i64));
+		return n + sz_long(i64);
+	case F_REFS:
+		return n + sz_strarray(at, *(const size_t *)(base + f->aux));
+	case F_BYTES:
+		return n + sz_long((int64_t)*(const size_t *)(base + f->aux)) +
+		    *(const size_t *)(base + f->aux);
+	case F_RECORD:
+		break;
+	}
+	return n;
+}
+
+static uint8_t *
+w_value(uint8_t *p, const struct field *f, const char *base)
+{
+	const void *at = base + f->off;
+	const struct wire_str *s = at;
+	int32_t i32;
+	int64_t i64;
+	int v;
+
+	if (f->nullable)
+		*p++ = 2; /* zig-zag of the branch index 1 */
+	switch (f->type) {
+	case F_STRING:
+		return w_bytes(p, s->ptr, s->len);
+	case F_ENUM:
+		memcpy(&v, at, sizeof(v));
+		return w_long(p, v);
+	case F_INT:
+		memcpy(&i32, at, sizeof(i32));
+		return w_long(p, i32);
+	case F_LONG:
+		memcpy(&i64, at, sizeof(i64));
+		return w_long(p, i64);
+	case F_REFS:
+		return w_strarray(p, s, *(const size_t *)(base + f->aux));
+	case F_BYTES:
+		return w_bytes(p, *(const uint8_t *const *)at,
+		    *(const size_t *)(base + f->aux));
+	case F_RECORD:
+		break;
+	}
+	return p;
 }
 
 /* Room for exactly need bytes; the old content is not kept. */
@@ -785,33 +825,48 @@ buf_reserve(struct wire_buf *b, size_t need)
 	return b->data;
 }
 
-static uint8_t *
-w_header(uint8_t *p, const struct wire_frame *fr, uint64_t fp)
-{
-	if (fr->framing == WIRE_FRAMING_CONFLUENT) {
-		*p++ = 0x00;
-		*p++ = (uint8_t)(fr->schema_id >> 24);
-		*p++ = (uint8_t)(fr->schema_id >> 16);
-		*p++ = (uint8_t)(fr->schema_id >> 8);
-		*p++ = (uint8_t)fr->schema_id;
-		return p;
-	}
-	*p++ = 0xc3;
-	*p++ = 0x01;
-	for (int i = 0; i < 8; i++)
-		*p++ = (uint8_t)(fp >> (8 * i));
-	return p;
-}
-
+/*
+ * Validates *in with the decoder's rules, computes the exact size, writes
+ * the framed message into out. Null fields are one byte (branch 0).
+ */
 static int
-check_frame(const struct wire_frame *fr, char *err, size_t errlen)
+encode(const struct schema *s, const void *in, const struct wire_frame *frame,
+    struct wire_buf *out, char *err, size_t errlen)
 {
-	if (fr->framing != WIRE_FRAMING_SINGLE_OBJECT &&
-	    fr->framing != WIRE_FRAMING_CONFLUENT) {
-		errbuf_set(err, errlen, "unknown output framing %d",
-		    (int)fr->framing);
-		return -EINVAL;
+	static const struct wire_frame so = { WIRE_FRAMING_SINGLE_OBJECT, 0 };
+	const char *base = in;
+	size_t need;
+	int rc;
+
+	if (frame == NULL)
+		frame = &so;
+	if ((rc = wire_frame_check(frame, err, errlen)) != 0)
+		return rc;
+	need = wire_frame_header_len(frame);
+	for (size_t i = 0; i < s->nfields; i++) {
+		const struct field *f = &s->fields[i];
+		if (!field_has(f, base)) {
+			need++;
+			i += field_span(f);
+			continue;
+		}
+		if ((rc = check_value(f, base, err, errlen)) != 0)
+			return rc;
+		need += sz_value(f, base);
 	}
+	uint8_t *start = buf_reserve(out, need);
+	uint8_t *p = wire_frame_write(start, frame, s->fp);
+	for (size_t i = 0; i < s->nfields; i++) {
+		const struct field *f = &s->fields[i];
+		if (!field_has(f, base)) {
+			*p++ = 0;
+			i += field_span(f);
+			continue;
+		}
+		p = w_value(p, f, base);
+	}
+	if ((size_t)(p - start) != need)
+		abort(); /* size computation and writer disagree */
 	return 0;
 }
 
@@ -819,55 +874,7 @@ int
 wire_event_encode(const struct wire_event *ev, const struct wire_frame *frame,
     struct wire_buf *out, char *err, size_t errlen)
 {
-	static const struct wire_frame so = { WIRE_FRAMING_SINGLE_OBJECT, 0 };
-	uint8_t *p, *start;
-	size_t need;
-	int rc;
-
-	if (frame == NULL)
-		frame = &so;
-	if ((rc = check_frame(frame, err, errlen)) != 0 ||
-	    (rc = check_str(ev->event_id, "event_id", NO_ELEM, err,
-	    errlen)) != 0 ||
-	    (rc = check_enum((int)ev->type, 2, "type", err, errlen)) != 0 ||
-	    (rc = check_enum((int)ev->kind, 2, "kind", err, errlen)) != 0 ||
-	    (rc = check_str(ev->id, "id", NO_ELEM, err, errlen)) != 0 ||
-	    (rc = check_str(ev->source, "source", NO_ELEM, err, errlen)) != 0 ||
-	    (rc = check_strarray(ev->repo_tags, ev->ntags, "repo_tags", err,
-	    errlen)) != 0 ||
-	    (rc = check_strarray(ev->repo_digests, ev->ndigests,
-	    "repo_digests", err, errlen)) != 0)
-		return rc;
-	need = header_len(frame) + sz_str(ev->event_id) + 2 + sz_str(ev->id) +
-	    sz_str(ev->source) + sz_strarray(ev->repo_tags, ev->ntags) +
-	    sz_strarray(ev->repo_digests, ev->ndigests) +
-	    sz_long(ev->observed_at);
-	start = p = buf_reserve(out, need);
-	p = w_header(p, frame, WIRE_EVENT_FP);
-	p = w_str(p, ev->event_id);
-	p = w_long(p, (int64_t)ev->type);
-	p = w_long(p, (int64_t)ev->kind);
-	p = w_str(p, ev->id);
-	p = w_str(p, ev->source);
-	p = w_strarray(p, ev->repo_tags, ev->ntags);
-	p = w_strarray(p, ev->repo_digests, ev->ndigests);
-	p = w_long(p, ev->observed_at);
-	if ((size_t)(p - start) != need)
-		abort(); /* size computation and writer disagree */
-	return 0;
-}
-
-static size_t
-sz_nullable_long(int has, int64_t v)
-{
-	return 1 + (has ? sz_long(v) : 0);
-}
-
-static uint8_t *
-w_nullable_long(uint8_t *p, int has, int64_t v)
-{
-	*p++ = has ? 2 : 0; /* zig-zag of the branch index */
-	return has ? w_long(p, v) : p;
+	return encode(&event_schema, ev, frame, out, err, errlen);
 }
 
 int
@@ -875,83 +882,7 @@ wire_outcome_encode(const struct wire_outcome *o,
     const struct wire_frame *frame, struct wire_buf *out, char *err,
     size_t errlen)
 {
-	static const struct wire_frame so = { WIRE_FRAMING_SINGLE_OBJECT, 0 };
-	uint8_t *p, *start;
-	size_t need;
-	int rc;
-
-	if (frame == NULL)
-		frame = &so;
-	if ((rc = check_frame(frame, err, errlen)) != 0 ||
-	    (rc = check_str(o->id, "id", NO_ELEM, err, errlen)) != 0 ||
-	    (rc = check_enum((int)o->kind, 2, "kind", err, errlen)) != 0 ||
-	    (rc = check_enum((int)o->status, 4, "status", err, errlen)) != 0 ||
-	    (o->has_error && (rc = check_str(o->error, "error", NO_ELEM, err,
-	    errlen)) != 0) ||
-	    (o->has_error_class && (rc = check_enum((int)o->error_class, 2,
-	    "error_class", err, errlen)) != 0) ||
-	    (rc = check_str(o->scanner, "scanner", NO_ELEM, err,
-	    errlen)) != 0 ||
-	    (rc = check_strarray(o->repo_tags, o->ntags, "repo_tags", err,
-	    errlen)) != 0 ||
-	    (rc = check_strarray(o->repo_digests, o->ndigests,
-	    "repo_digests", err, errlen)) != 0)
-		return rc;
-	if (o->has_sbom) {
-		if ((rc = check_str(o->sbom.format, "sbom.format", NO_ELEM,
-		    err, errlen)) != 0 ||
-		    (rc = check_str(o->sbom.spec_version, "sbom.spec_version",
-		    NO_ELEM, err, errlen)) != 0)
-			return rc;
-		if (o->sbom.content_len > 0 && o->sbom.content == NULL) {
-			errbuf_set(err, errlen, "field 'sbom.content': NULL bytes "
-			    "of length %zu", o->sbom.content_len);
-			return -EINVAL;
-		}
-	}
-	need = header_len(frame) + sz_str(o->id) + 2 + sz_long(o->attempt) +
-	    sz_nullable_long(o->has_next_attempt_at, o->next_attempt_at) +
-	    1 + (o->has_error ? sz_str(o->error) : 0) +
-	    1 + (o->has_error_class ? 1 : 0) + sz_str(o->scanner) +
-	    sz_nullable_long(o->has_started_at, o->started_at) +
-	    sz_nullable_long(o->has_duration_ms, o->duration_ms) +
-	    sz_strarray(o->repo_tags, o->ntags) +
-	    sz_strarray(o->repo_digests, o->ndigests) + 1 +
-	    sz_long(o->emitted_at);
-	if (o->has_sbom)
-		need += sz_str(o->sbom.format) + sz_str(o->sbom.spec_version) +
-		    sz_long(o->sbom.component_count) +
-		    sz_long((int64_t)o->sbom.content_len) +
-		    o->sbom.content_len;
-	start = p = buf_reserve(out, need);
-	p = w_header(p, frame, WIRE_OUTCOME_FP);
-	p = w_str(p, o->id);
-	p = w_long(p, (int64_t)o->kind);
-	p = w_long(p, (int64_t)o->status);
-	p = w_long(p, o->attempt);
-	p = w_nullable_long(p, o->has_next_attempt_at, o->next_attempt_at);
-	*p++ = o->has_error ? 2 : 0;
-	if (o->has_error)
-		p = w_str(p, o->error);
-	*p++ = o->has_error_class ? 2 : 0;
-	if (o->has_error_class)
-		p = w_long(p, (int64_t)o->error_class);
-	p = w_str(p, o->scanner);
-	p = w_nullable_long(p, o->has_started_at, o->started_at);
-	p = w_nullable_long(p, o->has_duration_ms, o->duration_ms);
-	p = w_strarray(p, o->repo_tags, o->ntags);
-	p = w_strarray(p, o->repo_digests, o->ndigests);
-	*p++ = o->has_sbom ? 2 : 0;
-	if (o->has_sbom) {
-		p = w_str(p, o->sbom.format);
-		p = w_str(p, o->sbom.spec_version);
-		p = w_long(p, o->sbom.component_count);
-		p = w_bytes(p, o->sbom.content, o->sbom.content_len);
-	}
-	p = w_long(p, o->emitted_at);
-	if ((size_t)(p - start) != need)
-		abort(); /* size computation and writer disagree */
-	return 0;
+	return encode(&outcome_schema, o, frame, out, err, errlen);
 }
 
 void
@@ -967,16 +898,4 @@ wire_str_c(const char *s)
 {
 	struct wire_str w = { s ? s : "", s ? strlen(s) : 0 };
 	return w;
-}
-
-int
-wire_framing_parse(const char *s, enum wire_framing *out)
-{
-	if (s != NULL && strcmp(s, "single-object") == 0)
-		*out = WIRE_FRAMING_SINGLE_OBJECT;
-	else if (s != NULL && strcmp(s, "confluent") == 0)
-		*out = WIRE_FRAMING_CONFLUENT;
-	else
-		return -EINVAL;
-	return 0;
 }

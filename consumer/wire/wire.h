@@ -4,12 +4,8 @@
  * framings. A hand-written binary codec for these two fixed schemas: no
  * avro-c types here, and no allocation while decoding.
  *
- * Framing, detected per message by its first byte:
- *   0x00 | schema id (4 bytes, big-endian) | payload        Confluent
- *   0xC3 0x01 | CRC-64-AVRO of the PCF (8 bytes, LE) | payload
- *                                                  Avro single object
- * A Confluent id must be in the configured set; a single-object
- * fingerprint must be the schema's (WIRE_EVENT_FP / WIRE_OUTCOME_FP).
+ * Framing (frame.h): Confluent or Avro single object, detected per
+ * message by its first byte.
  *
  * Decoding is for hostile bytes. Before anything else the payload size
  * is checked against wire_config.max_payload (default 1 MiB); then every
@@ -45,49 +41,21 @@
 #ifndef SBOMD_WIRE_WIRE_H
 #define SBOMD_WIRE_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "util/vocab.h"
+#include "wire/frame.h"
+#include "wire/schemas.h"
 
-/* CRC-64-AVRO of the Parsing Canonical Form of each schema. */
-#define WIRE_EVENT_FP 0x5362d1e1b057ee1aULL
-#define WIRE_OUTCOME_FP 0x0fe8abc07ea8fa68ULL
-
-#define WIRE_DEFAULT_MAX_PAYLOAD (1u << 20) /* 1 MiB */
-#define WIRE_MAX_STRING (64u * 1024)	    /* any string field */
-#define WIRE_MAX_REFS 256		    /* repo_tags, repo_digests */
-
-#define WIRE_CONFLUENT_HEADER 5
-#define WIRE_SINGLE_OBJECT_HEADER 10
-
-/* The schemas, as in schemas/ (NUL-terminated JSON text). */
-extern const char wire_event_schema[];
-extern const char wire_outcome_schema[];
+#define WIRE_MAX_STRING (64u * 1024) /* any string field */
+#define WIRE_MAX_REFS 256	     /* repo_tags, repo_digests */
 
 /* A string that is not NUL-terminated. */
 struct wire_str {
 	const char *ptr;
 	size_t len;
-};
-
-enum wire_framing {
-	WIRE_FRAMING_SINGLE_OBJECT = 0, /* the default for output */
-	WIRE_FRAMING_CONFLUENT = 1,
-};
-
-/* How a message is (to be) framed. */
-struct wire_frame {
-	enum wire_framing framing;
-	uint32_t schema_id; /* Confluent only */
-};
-
-/* What the decoders accept. Zeroed is valid: 1 MiB, single-object only. */
-struct wire_config {
-	size_t max_payload;	    /* bytes after the header; 0 = default */
-	const uint32_t *schema_ids; /* accepted Confluent ids (caller's) */
-	size_t nschema_ids;
-	int any_schema_id;	    /* accept every Confluent id */
 };
 
 /* The enums (event type, entity kind, outcome status, error class) are
@@ -151,18 +119,6 @@ void wire_buf_free(struct wire_buf *b);
 struct wire_str wire_str_c(const char *s);
 
 /*
- * Splits msg into its header and payload: checks the framing, the
- * Confluent schema id against cfg or the single-object fingerprint
- * against fp (WIRE_EVENT_FP or WIRE_OUTCOME_FP), and the payload size
- * against cfg->max_payload. On success *payload_off is the header
- * length and frame (may be NULL) says how the message was framed.
- * -EPROTO / -EMSGSIZE with a message.
- */
-int wire_frame_parse(const void *msg, size_t len, const struct wire_config *cfg,
-    uint64_t fp, struct wire_frame *frame, size_t *payload_off, char *err,
-    size_t errlen);
-
-/*
  * Decodes a framed WorkloadEvent into *ev (strings point into msg; see
  * the lifetime rule above). cfg NULL means the zeroed config. frame may
  * be NULL. On error *ev is unspecified.
@@ -190,14 +146,11 @@ int wire_event_decode_body(const void *body, size_t len,
 int wire_outcome_decode_body(const void *body, size_t len,
     struct wire_outcome *o, char *err, size_t errlen);
 
-/* "single-object" / "confluent" -> framing; -EINVAL otherwise. */
-int wire_framing_parse(const char *s, enum wire_framing *out);
-
 /*
- * 1 when s[0..len) is valid UTF-8 (no overlongs, surrogates or code
+ * Whether s[0..len) is valid UTF-8 (no overlongs, surrogates or code
  * points above U+10FFFF) without NUL: what string fields must hold.
  */
-int wire_utf8_valid(const char *s, size_t len);
+bool wire_utf8_valid(const char *s, size_t len);
 
 /*
  * Makes s[0..len) a valid string field in place, same length: bytes that

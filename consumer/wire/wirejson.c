@@ -19,6 +19,7 @@
 #include "util/xmalloc.h"
 
 
+/* Member key, which must be a string: 0, or -EINVAL with err. */
 static int
 get_str(const json_t *obj, const char *key, struct wire_str *out, char *err,
     size_t errlen)
@@ -35,19 +36,17 @@ get_str(const json_t *obj, const char *key, struct wire_str *out, char *err,
 	return 0;
 }
 
+/* Member key, a symbol (a string): 0, or -EINVAL with err. */
 static int
 get_sym(const json_t *obj, const char *key, const char **out, char *err,
     size_t errlen)
 {
-	json_t *v = json_object_get(obj, key);
+	struct wire_str s;
+	int rc = get_str(obj, key, &s, err, errlen);
 
-	if (!json_is_string(v)) {
-		errbuf_set(err, errlen, "\"%s\" %s", key, v == NULL ?
-		    "is missing" : "must be a string");
-		return -EINVAL;
-	}
-	*out = json_string_value(v);
-	return 0;
+	if (rc == 0)
+		*out = s.ptr;
+	return rc;
 }
 
 static int
