@@ -390,31 +390,33 @@ stop_broker() {
   echo "kafka.sh: broker stopped in $(elapsed "$t0") s (pid $pid, $dir)" >&2
 }
 
-cmd_stop() {
+# Prints "DIR PID" of the broker running from DIR (argument or default);
+# says so and returns 1 when none is (stop and kill are then no-ops).
+running_broker() {
   local dir pid
   if ! dir=$(broker_dir "${1:-}"); then
     echo "kafka.sh: no broker running from ${1:-$(default_dir)}" >&2
-    return 0
+    return 1
   fi
   if ! pid=$(running_pid "$dir"); then
     rm -f "$dir/kafka.pid"
     echo "kafka.sh: no broker running from $dir" >&2
-    return 0
+    return 1
   fi
+  echo "$dir $pid"
+}
+
+cmd_stop() {
+  local found dir pid
+  found=$(running_broker "${1:-}") || return 0
+  read -r dir pid <<<"$found"
   stop_broker "$dir" "$pid"
 }
 
 cmd_kill() {
-  local dir pid
-  if ! dir=$(broker_dir "${1:-}"); then
-    echo "kafka.sh: no broker running from ${1:-$(default_dir)}" >&2
-    return 0
-  fi
-  if ! pid=$(running_pid "$dir"); then
-    rm -f "$dir/kafka.pid"
-    echo "kafka.sh: no broker running from $dir" >&2
-    return 0
-  fi
+  local found dir pid
+  found=$(running_broker "${1:-}") || return 0
+  read -r dir pid <<<"$found"
   signal_and_wait "$pid" KILL 30 || die "pid $pid survives SIGKILL"
   rm -f "$dir/kafka.pid"
   echo "kafka.sh: broker killed (pid $pid, $dir)" >&2
