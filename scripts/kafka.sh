@@ -103,6 +103,14 @@ need_runtime() {
   fi
 }
 
+# The release of the jars in tools/kafka/lib (kafka_2.13-VERSION.jar).
+kafka_version() {
+  local jar
+  jar=$(compgen -G "$LIB/kafka_2.13-*.jar" | grep -Ev -- '-(test|sources|javadoc)' | head -n 1)
+  jar=${jar##*/kafka_2.13-}
+  echo "${jar%.jar}"
+}
+
 need_cmd() {
   command -v "$1" >/dev/null 2>&1 || die "$1 not found: run scripts/setup.sh"
 }
@@ -341,7 +349,7 @@ cmd_start() {
     echo "$addr" >"$dir/bootstrap"
     launch "$dir"
     if wait_ready "$dir" "$addr"; then
-      echo "kafka.sh: broker $addr up in $(elapsed "$t0") s" \
+      echo "kafka.sh: Apache Kafka $(kafka_version) broker $addr up in $(elapsed "$t0") s" \
         "(format and start; pid $(cat "$dir/kafka.pid"), $dir)" >&2
       echo "$addr"
       return 0

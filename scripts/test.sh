@@ -2,9 +2,13 @@
 # The whole test suite: installs what it needs, builds twice (optimised,
 # and with AddressSanitizer + UndefinedBehaviorSanitizer), runs every test
 # in both builds (ctest -j$(nproc); the tests labelled `once` - Trivy
-# agreement, container files, the status page in a browser - only in the
-# first), and runs each libFuzzer target for a short fixed budget
-# (FUZZ_TIME seconds, default 10). Exits non-zero if anything fails.
+# agreement, container files, the status page in a browser, the real
+# Apache Kafka broker's - only in the first), and runs each libFuzzer
+# target for a short fixed budget (FUZZ_TIME seconds, default 10). Exits non-zero if anything fails.
+#
+# The tests labelled `kafka` run the service suite again on a real Apache
+# Kafka broker (scripts/kafka.sh, SBOMD_TEST_BROKER=kafka) in a phase of
+# their own, so that its time shows. A broker that cannot start fails them.
 #
 # At the end it prints the time of each phase, the whole suite's time and
 # the skipped tests with their reasons. Tests skip only when a tool is
@@ -124,7 +128,8 @@ asan_tests() {
 
 phase "setup" bash scripts/setup.sh
 phase "build (RelWithDebInfo)" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
-phase "tests" ctest_pass build
+phase "tests (sbomd dev-kafka)" ctest_pass build -LE kafka
+phase "tests on a real Apache Kafka broker (ctest -L kafka)" ctest_pass build -L kafka
 phase "fuzz targets (libFuzzer, clang), ${FUZZ_TIME:-10}s each" fuzz
 phase "build (address,undefined sanitizers)" build build-asan -DCMAKE_BUILD_TYPE=Debug \
   -DSANITIZE=address,undefined -DSBOMD_BUILD_BENCH=OFF

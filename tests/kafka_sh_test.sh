@@ -118,6 +118,10 @@ ADDR=$(cat "$WORK/start.out")
 ok "bootstrap address $ADDR"
 grep -q "up in [0-9.]* s" "$WORK/start.err" || fail "start did not report its time on stderr"
 ok "start time on stderr"
+VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/tools/kafka/pom.xml")
+grep -q "Apache Kafka $VERSION broker" "$WORK/start.err" ||
+  fail "start did not name the pinned release $VERSION: $(cat "$WORK/start.err")"
+ok "start names the release: Apache Kafka $VERSION"
 PID=$(cat "$DIR/kafka.pid")
 kill -0 "$PID" 2>/dev/null || fail "no process $PID from $DIR/kafka.pid"
 grep -q kafka.Kafka "/proc/$PID/cmdline" || fail "pid $PID is not the broker"
@@ -225,5 +229,41 @@ fi
 ok "stop: pid $PID2 is gone and kafka.pid removed"
 "$KAFKA_SH" stop "$DIR" 2>/dev/null || fail "a second stop failed"
 ok "a second stop is harmless"
+
+# ------------------------------------------ a broker that cannot start
+# Each fails with a message saying why, and leaves no broker running.
+expect_start_failure() { # WHAT NEEDLE COMMAND...
+  local what="$1" needle="$2" out
+  shift 2
+  if out=$("$@" 2>&1); then
+    fail "$what: the broker started: $out"
+  fi
+  grep -q -- "$needle" <<<"$out" || fail "$what: the message does not say \"$needle\": $out"
+  [ ! -f "$DIR/kafka.pid" ] || ! kill -0 "$(cat "$DIR/kafka.pid")" 2>/dev/null ||
+    fail "$what: a broker is left running"
+  ok "$what fails clearly: $(grep -- "$needle" <<<"$out" | head -n 1)"
+}
+
+# Its port taken by another process.
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); print("ok", flush=True); time.sleep(600)' \
+  "${ADDR##*:}" >"$WORK/holder.out" 2>&1 &
+HOLDER=$!
+for _ in $(seq 100); do grep -q ok "$WORK/holder.out" && break; sleep 0.1; done
+grep -q ok "$WORK/holder.out" || fail "could not hold port ${ADDR##*:}: $(cat "$WORK/holder.out")"
+expect_start_failure "restart with port ${ADDR##*:} taken" "is taken" "$KAFKA_SH" restart "$DIR"
+kill "$HOLDER"
+wait "$HOLDER" 2>/dev/null || true
+
+# A corrupt log dir: its meta.properties overwritten.
+cp "$DIR/data/meta.properties" "$WORK/meta.properties"
+printf 'garbage\n' >"$DIR/data/meta.properties"
+expect_start_failure "restart on a corrupt log dir" "exited during start-up" "$KAFKA_SH" restart "$DIR"
+cp "$WORK/meta.properties" "$DIR/data/meta.properties"
+
+# No Java on the PATH.
+expect_start_failure "start without java" "java not found" env PATH=/nonexistent /bin/bash "$KAFKA_SH" start "$WORK/nojava"
 
 echo "kafka_sh: $checks checks passed"
