@@ -11,14 +11,25 @@
 #      cancelled, and nothing more comes for it;
 #   4. a host that cannot be scanned fails at once and is not retried.
 #
+# With --kafka the broker is a real Apache Kafka (one KRaft node, started by
+# scripts/kafka.sh from the jars scripts/setup.sh fetched) instead.
+#
 # Doubles as a smoke test: exits non-zero when any expectation is not met.
 # Everything it starts and writes goes away on exit (Ctrl-C included).
 # Environment: DEMO_BUILD_DIR (default build), DEMO_KEEP=1 keeps the
-# temporary directory (config, logs, outcomes) for a look afterwards.
+# temporary directory (config, logs, outcomes) for a look afterwards,
+# DEMO_SBOMD=PATH runs that binary and skips the set-up and the build (the
+# test suite does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${DEMO_BUILD_DIR:-build}
+BROKER=dev-kafka
+case "${1:-}" in
+  "") ;;
+  --kafka) BROKER=kafka ;;
+  *) echo "usage: scripts/demo.sh [--kafka]" >&2; exit 2 ;;
+esac
 
 # The service reads SBOMD_* overrides from the environment: none of the
 # caller's may leak into the demo.
@@ -27,6 +38,9 @@ for v in $(compgen -e); do
 done
 
 # ---- install and build ------------------------------------------------------
+if [ -n "${DEMO_SBOMD:-}" ]; then
+  SBOMD=$DEMO_SBOMD
+else
 bash scripts/setup.sh
 command -v python3 >/dev/null ||  # the image builder and demo/helper.py
   { echo "demo: python3 is missing (scripts/setup.sh installs it)" >&2; exit 1; }
@@ -40,6 +54,7 @@ if ! { cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
 fi
 rm -f "$BUILD_LOG"
 SBOMD=$ROOT/$BUILD/sbomd
+fi
 # The interpreter itself, not a wrapper (a pyenv shim takes a second a call).
 PY=$(python3 -c 'import sys; print(sys.executable)')
 HELPER="$PY $ROOT/scripts/demo/helper.py"
@@ -63,10 +78,18 @@ stop() {  # stop PID: SIGTERM, up to 10 s, then SIGKILL
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
+KAFKA_DIR=""
+stop_broker() {  # dev-kafka or the Kafka broker, whichever runs
+  stop "$KAFKA_PID"; KAFKA_PID=""
+  if [ -n "$KAFKA_DIR" ]; then
+    bash scripts/kafka.sh stop "$KAFKA_DIR" 2>/dev/null || true
+    KAFKA_DIR=""
+  fi
+}
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  stop "$TAIL_PID"; stop "$RUN_PID"; stop "$KAFKA_PID"
+  stop "$TAIL_PID"; stop "$RUN_PID"; stop_broker
   if [ "${DEMO_KEEP:-0}" = 1 ]; then
     echo "demo: kept $TMP"
   else
@@ -170,18 +193,32 @@ echo "not a directory" >"$TMP/host-root"
 # ---- the broker and the service ---------------------------------------------
 # The background processes run in sessions of their own (setsid), so that a
 # Ctrl-C reaches only this script, whose clean-up stops them in order.
-echo "== sbomd dev-kafka"
-setsid "$SBOMD" dev-kafka --topic workload-events:4 --topic scan-outcomes:4 \
-  --topic sbomd-dead-letter:1 --bootstrap-file "$TMP/kafka.addr" \
-  >"$TMP/kafka.log" 2>&1 &
-KAFKA_PID=$!
-for _ in $(seq 100); do
-  [ -s "$TMP/kafka.addr" ] && break
-  kill -0 "$KAFKA_PID" 2>/dev/null || { cat "$TMP/kafka.log" >&2; die "sbomd dev-kafka exited"; }
-  sleep 0.1
-done
-[ -s "$TMP/kafka.addr" ] || { cat "$TMP/kafka.log" >&2; die "no bootstrap file from dev-kafka within 10s"; }
-BROKERS=$(cat "$TMP/kafka.addr")
+TOPICS=(workload-events:4 scan-outcomes:4 sbomd-dead-letter:1)
+if [ "$BROKER" = kafka ]; then
+  echo "== Apache Kafka (scripts/kafka.sh start $TMP/kafka)"
+  KAFKA_DIR=$TMP/kafka
+  BROKERS=$(bash scripts/kafka.sh start "$KAFKA_DIR") ||
+    die "the Kafka broker did not start (above)"
+  for t in "${TOPICS[@]}"; do
+    bash scripts/kafka.sh topics --bootstrap-server "$BROKERS" --create \
+      --topic "${t%:*}" --partitions "${t#*:}" >/dev/null ||
+      die "creating topic ${t%:*} failed"
+  done
+else
+  echo "== sbomd dev-kafka"
+  topic_args=()
+  for t in "${TOPICS[@]}"; do topic_args+=(--topic "$t"); done
+  setsid "$SBOMD" dev-kafka "${topic_args[@]}" --bootstrap-file "$TMP/kafka.addr" \
+    >"$TMP/kafka.log" 2>&1 &
+  KAFKA_PID=$!
+  for _ in $(seq 100); do
+    [ -s "$TMP/kafka.addr" ] && break
+    kill -0 "$KAFKA_PID" 2>/dev/null || { cat "$TMP/kafka.log" >&2; die "sbomd dev-kafka exited"; }
+    sleep 0.1
+  done
+  [ -s "$TMP/kafka.addr" ] || { cat "$TMP/kafka.log" >&2; die "no bootstrap file from dev-kafka within 10s"; }
+  BROKERS=$(cat "$TMP/kafka.addr")
+fi
 echo "  brokers $BROKERS"
 
 CFG=$TMP/sbomd.cfg
@@ -283,5 +320,5 @@ RUN_PID=""
 grep -E '"outbox drained"|stopped' "$RUN_LOG" | sed 's/^/  /'
 expect "$rc" 0 "sbomd run exit status"
 stop "$TAIL_PID"; TAIL_PID=""
-stop "$KAFKA_PID"; KAFKA_PID=""
+stop_broker
 say "demo: all expectations met in $((SECONDS - T0)) s"
