@@ -451,6 +451,13 @@ check_cross(struct loader *ld)
 	    strcmp(c->kafka.dead_letter_topic, c->kafka.output_topic) == 0)
 		return fail_cross(ld, "kafka.dead_letter_topic must differ "
 		    "from kafka.input_topic and kafka.output_topic");
+	const char *cl = c->state.changelog_topic;
+	if (cl[0] != '\0' && (strcmp(cl, c->kafka.input_topic) == 0 ||
+	    strcmp(cl, c->kafka.output_topic) == 0 ||
+	    strcmp(cl, c->kafka.dead_letter_topic) == 0))
+		return fail_cross(ld, "state.changelog_topic must differ from "
+		    "kafka.input_topic, kafka.output_topic and "
+		    "kafka.dead_letter_topic");
 	if (c->scan.backend == CONFIG_BACKEND_EXEC) {
 		if (c->scan.exec_argv.n == 0)
 			return fail_cross(ld, "scan.exec_argv must not be empty "

@@ -79,6 +79,7 @@ struct sbomd_config {
 	struct {
 		char *brokers;		/* non-empty */
 		char *group_id;		/* non-empty */
+		char *group_instance_id; /* "" = the one kept in state.dir */
 		char *input_topic;	/* a valid topic name */
 		char *output_topic;	/* a valid topic name, != input */
 		char *dead_letter_topic; /* "" = count and skip; != in/out */
@@ -92,6 +93,7 @@ struct sbomd_config {
 	} kafka;
 	struct {
 		char *dir;		/* non-empty */
+		char *changelog_topic;	/* "" = none (a lone instance) */
 		int64_t max_map_size;	/* bytes: the LMDB map size */
 	} state;
 	/* retry.*: base_backoff, max_backoff, multiplier, jitter,

@@ -156,9 +156,11 @@ static int
 check_consumer_prop(const char *name, char *err, size_t errlen)
 {
 	static const char *const reserved[] = {"bootstrap.servers",
-	    "group.id", "enable.auto.offset.store", NULL};
+	    "group.id", "enable.auto.offset.store", "group.instance.id",
+	    NULL};
 	static const char *const owner[] = {"kafka.brokers", "kafka.group_id",
-	    "sbomd (offsets are stored only once durable)"};
+	    "sbomd (offsets are stored only once durable)",
+	    "kafka.group_instance_id"};
 	return check_prop_name(name, reserved, owner, err, errlen);
 }
 
@@ -189,6 +191,9 @@ const struct config_key config_keys[] = {
 	{.name = "kafka.group_id", .type = KT_STRING, FIELD(kafka.group_id),
 	    .check = check_nonempty, .def = "sbomd",
 	    .doc = "consumer group"},
+	{.name = "kafka.group_instance_id", .type = KT_STRING,
+	    FIELD(kafka.group_instance_id), .def = "",
+	    .doc = "static membership; \"\" = the id kept in state.dir"},
 	{.name = "kafka.input_topic", .type = KT_STRING,
 	    FIELD(kafka.input_topic), .check = check_topic,
 	    .def = "workload-events", .doc = "workload events in"},
@@ -220,6 +225,10 @@ const struct config_key config_keys[] = {
 	{.name = "state.dir", .type = KT_STRING, FIELD(state.dir),
 	    .check = check_nonempty, .def = "/var/lib/sbomd",
 	    .doc = "the LMDB directory"},
+	{.name = "state.changelog_topic", .type = KT_STRING,
+	    FIELD(state.changelog_topic), .check = check_topic_or_empty,
+	    .def = "sbomd-state",
+	    .doc = "compacted changelog; \"\" = a lone instance"},
 	{.name = "state.max_map_size", .type = KT_SIZE,
 	    FIELD(state.max_map_size), .min = MIB, .max = 1024 * TIB,
 	    .def = "64GiB", .doc = "LMDB map size: the state's upper bound"},

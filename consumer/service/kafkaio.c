@@ -83,21 +83,66 @@ error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	    (char *)NULL);
 }
 
+/* The assignment after adding (add) or removing parts. */
+static void
+assignment_update(kio *k, const rd_kafka_topic_partition_list_t *parts,
+    bool add)
+{
+	if (k->assignment == NULL)
+		k->assignment = rd_kafka_topic_partition_list_new(parts->cnt);
+	for (int i = 0; i < parts->cnt; i++) {
+		const rd_kafka_topic_partition_t *p = &parts->elems[i];
+		rd_kafka_topic_partition_t *have =
+		    rd_kafka_topic_partition_list_find(k->assignment, p->topic,
+			p->partition);
+		if (add && have == NULL)
+			rd_kafka_topic_partition_list_add(k->assignment,
+			    p->topic, p->partition);
+		else if (!add && have != NULL)
+			rd_kafka_topic_partition_list_del(k->assignment,
+			    p->topic, p->partition);
+	}
+}
+
+/* What the group coordinator's assignment call answered, logged. */
+static void
+assign_result(rd_kafka_error_t *e, rd_kafka_resp_err_t err, const char *op)
+{
+	const char *why = e ? rd_kafka_error_string(e) :
+	    err ? rd_kafka_err2str(err) : NULL;
+	if (why != NULL)
+		log_kv(LOG_ERROR, "rebalance", "operation", op, "error", why,
+		    (char *)NULL);
+	if (e)
+		rd_kafka_error_destroy(e);
+}
+
+/*
+ * Both rebalance protocols: cooperative (the default assignor,
+ * cooperative-sticky: only moved partitions are revoked and assigned) and
+ * eager (a user's partition.assignment.strategy: everything is revoked
+ * and reassigned).
+ */
 static void
 rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
 	kio *k = opaque;
+	bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk),
+	    "COOPERATIVE") == 0;
+	char n[16];
+	snprintf(n, sizeof(n), "%d", parts->cnt);
 	k->counters->rebalances++;
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-		rd_kafka_assign(rk, parts);
-		if (k->assignment)
-			rd_kafka_topic_partition_list_destroy(k->assignment);
-		k->assignment = rd_kafka_topic_partition_list_copy(parts);
+		if (cooperative)
+			assign_result(rd_kafka_incremental_assign(rk, parts),
+			    0, "incremental assign");
+		else
+			assign_result(NULL, rd_kafka_assign(rk, parts),
+			    "assign");
+		assignment_update(k, parts, true);
 		if (k->paused)
 			rd_kafka_pause_partitions(rk, parts);
-		char n[16];
-		snprintf(n, sizeof(n), "%d", parts->cnt);
 		log_kv(LOG_INFO, "partitions assigned", "count", n,
 		    (char *)NULL);
 		return;
@@ -109,11 +154,18 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	    cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
 		log_kv(LOG_WARN, "commit on revoke failed", "error",
 		    rd_kafka_err2str(cerr), (char *)NULL);
-	rd_kafka_assign(rk, NULL);
-	if (k->assignment)
+	if (cooperative)
+		assign_result(rd_kafka_incremental_unassign(rk, parts), 0,
+		    "incremental unassign");
+	else
+		assign_result(NULL, rd_kafka_assign(rk, NULL), "unassign");
+	if (cooperative) {
+		assignment_update(k, parts, false);
+	} else if (k->assignment) {
 		rd_kafka_topic_partition_list_destroy(k->assignment);
-	k->assignment = NULL;
-	log_kv(LOG_INFO, "partitions revoked", (char *)NULL);
+		k->assignment = NULL;
+	}
+	log_kv(LOG_INFO, "partitions revoked", "count", n, (char *)NULL);
 }
 
 /* librdkafka statistics (consumer, every statistics.interval.ms, on the
@@ -208,11 +260,18 @@ consumer_conf(kio *k, char *err, size_t errlen)
 		{ "auto.offset.reset", "earliest" },
 		{ "enable.partition.eof", "false" },
 		{ "statistics.interval.ms", "5000" }, /* lag for /metrics */
+		/* incremental rebalances: only moved partitions pay */
+		{ "partition.assignment.strategy", "cooperative-sticky" },
+		/* static membership: a restart gets its partitions back */
+		{ "group.instance.id", c->kafka.group_instance_id },
 	};
 	struct kclient_prop *user = props_of(&c->kafka.consumer_properties);
-	rd_kafka_conf_t *conf = kclient_conf(c->kafka.brokers, def,
-	    sizeof(def) / sizeof(def[0]), user, c->kafka.consumer_properties.n,
-	    "kafka.consumer_properties", err, errlen);
+	size_t ndef = sizeof(def) / sizeof(def[0]);
+	if (c->kafka.group_instance_id[0] == '\0')
+		ndef--; /* the last: no static membership */
+	rd_kafka_conf_t *conf = kclient_conf(c->kafka.brokers, def, ndef,
+	    user, c->kafka.consumer_properties.n, "kafka.consumer_properties",
+	    err, errlen);
 	free(user);
 	if (conf == NULL)
 		return NULL;

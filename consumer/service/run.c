@@ -13,11 +13,14 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "service/config.h"
 #include "service/engine.h"
 #include "service/log.h"
+#include "service/statedir.h"
+#include "util/xmalloc.h"
 
 static volatile sig_atomic_t run_stop;
 
@@ -80,6 +83,23 @@ parse_args(int argc, char **argv, const char **path, bool *print,
 	return 0;
 }
 
+/* Locks state.dir for this process and fills in the default
+ * kafka.group_instance_id from it: 0, or a negative errno with err set. */
+static int
+take_state_dir(struct sbomd_config *cfg, int *lock, char *err, size_t errlen)
+{
+	int rc = statedir_lock(cfg->state.dir, lock, err, errlen);
+	if (rc != 0 || cfg->kafka.group_instance_id[0] != '\0')
+		return rc;
+	char id[64];
+	if ((rc = statedir_instance_id(cfg->state.dir, id, sizeof(id), err,
+		 errlen)) != 0)
+		return rc;
+	free(cfg->kafka.group_instance_id);
+	cfg->kafka.group_instance_id = xstrdup(id);
+	return 0;
+}
+
 int
 run_main(int argc, char **argv)
 {
@@ -115,7 +135,11 @@ run_main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	int rc = engine_run(&cfg, &run_stop, err, sizeof(err));
+	int lock = -1;
+	int rc = take_state_dir(&cfg, &lock, err, sizeof(err));
+	if (rc == 0)
+		rc = engine_run(&cfg, &run_stop, err, sizeof(err));
+	statedir_unlock(lock);
 	if (rc != 0)
 		log_kv(LOG_ERROR, "stopped", "error", err, (char *)NULL);
 	else
