@@ -1,11 +1,13 @@
 /*
  * fuzz_wire: bytes -> the event and outcome decoders (framed, with any
  * Confluent id accepted, and as bare Avro bodies so that the fuzzer need
- * not guess the 10-byte single-object header). Whatever decodes must
- * re-encode and decode to the same values, its strings must lie inside
- * the input, and the JSON conversions must not crash. The input is
- * copied to a buffer of exactly its size so ASan sees a read one byte
- * past it.
+ * not guess the 10-byte single-object header). Outcomes of the schema
+ * before `generation` decode too (generation 0) and re-encode with the
+ * current one. Whatever decodes must re-encode and decode to the same
+ * values, its strings must lie inside the input, and the JSON
+ * conversions must not crash. The input is copied to a buffer of exactly
+ * its size so ASan sees a read one byte past it. Seeds: both versions of
+ * ScanOutcome (outcome_*.bin: before generation; outcome_gen_*.bin).
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -101,7 +103,7 @@ check_outcome(const uint8_t *b, size_t n)
 	if (!same(oc.id, oc2.id) || oc.status != oc2.status ||
 	    oc.attempt != oc2.attempt || oc.has_sbom != oc2.has_sbom ||
 	    oc.has_error != oc2.has_error || oc.emitted_at != oc2.emitted_at ||
-	    oc.ntags != oc2.ntags ||
+	    oc.generation != oc2.generation || oc.ntags != oc2.ntags ||
 	    (oc.has_sbom && oc.sbom.content_len != oc2.sbom.content_len))
 		abort();
 	j = wire_outcome_to_json(&oc, 0);

@@ -6,6 +6,10 @@
  *   (share/test/data/schema-tests.txt), the exact PCF of our schemas, and
  *   the schema files of the source tree against the embedded copies;
  * - seeded random round trips of events and outcomes in both framings;
+ * - the exact bytes of an event and an outcome;
+ * - ScanOutcome's schema evolution: records of the version before
+ *   `generation` still decode (generation 0), framed single-object with
+ *   the old fingerprint, Confluent or bare, and avro-c writes them;
  * - every error path with its exact message: framing, ids, fingerprints,
  *   sizes, enums, unions, negative lengths, overlong varints, too many
  *   refs, trailing bytes, bad UTF-8; every truncation of valid messages;
@@ -190,6 +194,7 @@ rnd_outcome(struct wire_outcome *o, size_t maxcontent)
 		o->sbom.content_len = n;
 	}
 	o->emitted_at = rnd_long();
+	o->generation = rnd_long();
 }
 
 static void
@@ -271,6 +276,7 @@ outcome_eq(const struct wire_outcome *a, const struct wire_outcome *b)
 			    a->sbom.content_len);
 	}
 	assert_true(a->emitted_at == b->emitted_at);
+	assert_true(a->generation == b->generation);
 }
 
 static struct wire_event ev_a, ev_b;
@@ -470,33 +476,60 @@ static const char event_pcf[] =
     "\"string\"}},"
     "{\"name\":\"observed_at\",\"type\":\"long\"}]}";
 
-static const char outcome_pcf[] =
-    "{\"name\":\"io.sbomd.v1.ScanOutcome\",\"type\":\"record\",\"fields\":["
-    "{\"name\":\"id\",\"type\":\"string\"},"
-    "{\"name\":\"kind\",\"type\":{\"name\":\"io.sbomd.v1.EntityKind\","
-    "\"type\":\"enum\",\"symbols\":[\"CONTAINER_IMAGE\",\"HOST\"]}},"
-    "{\"name\":\"status\",\"type\":{\"name\":\"io.sbomd.v1.ScanStatus\","
-    "\"type\":\"enum\",\"symbols\":[\"SUCCEEDED\",\"RETRY_SCHEDULED\","
-    "\"FAILED\",\"CANCELLED\"]}},"
-    "{\"name\":\"attempt\",\"type\":\"int\"},"
-    "{\"name\":\"next_attempt_at\",\"type\":[\"null\",\"long\"]},"
-    "{\"name\":\"error\",\"type\":[\"null\",\"string\"]},"
-    "{\"name\":\"error_class\",\"type\":[\"null\",{\"name\":"
-    "\"io.sbomd.v1.ErrorClass\",\"type\":\"enum\",\"symbols\":["
-    "\"RETRYABLE\",\"PERMANENT\"]}]},"
-    "{\"name\":\"scanner\",\"type\":\"string\"},"
-    "{\"name\":\"started_at\",\"type\":[\"null\",\"long\"]},"
-    "{\"name\":\"duration_ms\",\"type\":[\"null\",\"long\"]},"
-    "{\"name\":\"repo_tags\",\"type\":{\"type\":\"array\",\"items\":"
-    "\"string\"}},"
-    "{\"name\":\"repo_digests\",\"type\":{\"type\":\"array\",\"items\":"
-    "\"string\"}},"
-    "{\"name\":\"sbom\",\"type\":[\"null\",{\"name\":\"io.sbomd.v1.Sbom\","
-    "\"type\":\"record\",\"fields\":[{\"name\":\"format\",\"type\":"
-    "\"string\"},{\"name\":\"spec_version\",\"type\":\"string\"},"
-    "{\"name\":\"component_count\",\"type\":\"int\"},"
-    "{\"name\":\"content\",\"type\":\"bytes\"}]}]},"
-    "{\"name\":\"emitted_at\",\"type\":\"long\"}]}";
+/* ScanOutcome's fields up to emitted_at: version 1 had only these. */
+#define OUTCOME_V1_PCF_FIELDS \
+    "{\"name\":\"io.sbomd.v1.ScanOutcome\",\"type\":\"record\",\"fields\":[" \
+    "{\"name\":\"id\",\"type\":\"string\"}," \
+    "{\"name\":\"kind\",\"type\":{\"name\":\"io.sbomd.v1.EntityKind\"," \
+    "\"type\":\"enum\",\"symbols\":[\"CONTAINER_IMAGE\",\"HOST\"]}}," \
+    "{\"name\":\"status\",\"type\":{\"name\":\"io.sbomd.v1.ScanStatus\"," \
+    "\"type\":\"enum\",\"symbols\":[\"SUCCEEDED\",\"RETRY_SCHEDULED\"," \
+    "\"FAILED\",\"CANCELLED\"]}}," \
+    "{\"name\":\"attempt\",\"type\":\"int\"}," \
+    "{\"name\":\"next_attempt_at\",\"type\":[\"null\",\"long\"]}," \
+    "{\"name\":\"error\",\"type\":[\"null\",\"string\"]}," \
+    "{\"name\":\"error_class\",\"type\":[\"null\",{\"name\":" \
+    "\"io.sbomd.v1.ErrorClass\",\"type\":\"enum\",\"symbols\":[" \
+    "\"RETRYABLE\",\"PERMANENT\"]}]}," \
+    "{\"name\":\"scanner\",\"type\":\"string\"}," \
+    "{\"name\":\"started_at\",\"type\":[\"null\",\"long\"]}," \
+    "{\"name\":\"duration_ms\",\"type\":[\"null\",\"long\"]}," \
+    "{\"name\":\"repo_tags\",\"type\":{\"type\":\"array\",\"items\":" \
+    "\"string\"}}," \
+    "{\"name\":\"repo_digests\",\"type\":{\"type\":\"array\",\"items\":" \
+    "\"string\"}}," \
+    "{\"name\":\"sbom\",\"type\":[\"null\",{\"name\":\"io.sbomd.v1.Sbom\"," \
+    "\"type\":\"record\",\"fields\":[{\"name\":\"format\",\"type\":" \
+    "\"string\"},{\"name\":\"spec_version\",\"type\":\"string\"}," \
+    "{\"name\":\"component_count\",\"type\":\"int\"}," \
+    "{\"name\":\"content\",\"type\":\"bytes\"}]}]}," \
+    "{\"name\":\"emitted_at\",\"type\":\"long\"}"
+
+static const char outcome_pcf[] = OUTCOME_V1_PCF_FIELDS
+    ",{\"name\":\"generation\",\"type\":\"long\"}]}";
+static const char outcome_v1_pcf[] = OUTCOME_V1_PCF_FIELDS "]}";
+
+/*
+ * The text of ScanOutcome as it was before `generation`: the current
+ * schema without its last field (malloc'd). Proves WIRE_OUTCOME_V1_FP
+ * and lets avro-c write old records.
+ */
+static char *
+outcome_v1_schema(void)
+{
+	json_t *j = json_loads(wire_outcome_schema, 0, NULL);
+	assert_non_null(j);
+	json_t *fields = json_object_get(j, "fields");
+	size_t n = json_array_size(fields);
+	assert_true(n > 0);
+	assert_string_equal(json_string_value(json_object_get(
+	    json_array_get(fields, n - 1), "name")), "generation");
+	assert_int_equal(json_array_remove(fields, n - 1), 0);
+	char *text = json_dumps(j, JSON_COMPACT);
+	assert_non_null(text);
+	json_decref(j);
+	return text;
+}
 
 static void
 test_pcf_our_schemas(void **state)
@@ -521,8 +554,22 @@ test_pcf_our_schemas(void **state)
 	free(pcf);
 	assert_int_equal(fingerprint_schema(wire_outcome_schema,
 	    strlen(wire_outcome_schema), &fp, err, sizeof(err)), 0);
-	assert_true(fp == 0x0fe8abc07ea8fa68ULL);
+	assert_true(fp == 0x8ca48d59ad71d2aaULL);
 	assert_true(fp == WIRE_OUTCOME_FP);
+
+	/* the version before generation: what older sbomd wrote */
+	char *v1 = outcome_v1_schema();
+	assert_int_equal(fingerprint_pcf(v1, strlen(v1), &pcf, &n, err,
+	    sizeof(err)), 0);
+	assert_string_equal(pcf, outcome_v1_pcf);
+	free(pcf);
+	assert_int_equal(fingerprint_schema(v1, strlen(v1), &fp, err,
+	    sizeof(err)), 0);
+	free(v1);
+	assert_true(fp == 0x0fe8abc07ea8fa68ULL);
+	assert_true(fp == WIRE_OUTCOME_V1_FP);
+	assert_true(fingerprint_crc64avro(outcome_v1_pcf,
+	    strlen(outcome_v1_pcf)) == WIRE_OUTCOME_V1_FP);
 
 	/* namespace inheritance, references and redundant attributes */
 	static const char nested[] =
@@ -822,8 +869,10 @@ test_outcome_large_content(void **state)
 	assert_int_equal(wire_outcome_decode(buf.data, buf.len, &cfg, &oc_b,
 	    NULL, err, sizeof(err)), 0);
 	outcome_eq(&oc_a, &oc_b);
+	/* content points into the message: only emitted_at and generation
+	 * (one byte each) follow it */
 	assert_true(oc_b.sbom.content >= buf.data &&
-	    oc_b.sbom.content + n == buf.data + buf.len - 1);
+	    oc_b.sbom.content + n == buf.data + buf.len - 2);
 
 	/* a smaller message reuses the buffer without allocating */
 	uint8_t *before = buf.data;
@@ -835,6 +884,178 @@ test_outcome_large_content(void **state)
 	wire_buf_free(&buf);
 	assert_null(buf.data);
 	free(content);
+}
+
+/* A small outcome with a two-byte generation, and its exact body. */
+static const uint8_t outcome_body[] = {
+	0x02, 'x',		/* id */
+	0x02,			/* HOST */
+	0x06,			/* CANCELLED */
+	0x04,			/* attempt 2 */
+	0x00, 0x00, 0x00,	/* next_attempt_at, error, error_class: null */
+	0x06, 'o', 'c', 'i',	/* scanner */
+	0x00, 0x00,		/* started_at, duration_ms: null */
+	0x00, 0x00,		/* repo_tags, repo_digests: [] */
+	0x00,			/* sbom: null */
+	0x02,			/* emitted_at 1 */
+	0xd8, 0x04 };		/* generation 300 */
+#define OUTCOME_BODY_V1 (sizeof(outcome_body) - 2) /* without generation */
+
+static void
+small_outcome(struct wire_outcome *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->id = wire_str_c("x");
+	o->kind = ENTITY_HOST;
+	o->status = OUTCOME_CANCELLED;
+	o->attempt = 2;
+	o->scanner = wire_str_c("oci");
+	o->emitted_at = 1;
+	o->generation = 300;
+}
+
+static void
+test_outcome_known_bytes(void **state)
+{
+	struct wire_buf buf = { 0 };
+	char err[256];
+	uint8_t want[SO + sizeof(outcome_body)];
+	(void)state;
+
+	/* the current fingerprint, little-endian */
+	static const uint8_t hdr[] = { 0xc3, 0x01, 0xaa, 0xd2, 0x71, 0xad,
+		0x59, 0x8d, 0xa4, 0x8c };
+	memcpy(want, hdr, SO);
+	memcpy(want + SO, outcome_body, sizeof(outcome_body));
+	small_outcome(&oc_a);
+	assert_int_equal(wire_outcome_encode(&oc_a, NULL, &buf, err,
+	    sizeof(err)), 0);
+	assert_int_equal(buf.len, sizeof(want));
+	assert_memory_equal(buf.data, want, sizeof(want));
+	memset(&oc_b, 0x5a, sizeof(oc_b));
+	assert_int_equal(wire_outcome_decode(buf.data, buf.len, NULL, &oc_b,
+	    NULL, err, sizeof(err)), 0);
+	outcome_eq(&oc_a, &oc_b);
+
+	struct wire_frame fr = { WIRE_FRAMING_CONFLUENT, 7 };
+	assert_int_equal(wire_outcome_encode(&oc_a, &fr, &buf, err,
+	    sizeof(err)), 0);
+	assert_int_equal(buf.len, 5 + sizeof(outcome_body));
+	assert_memory_equal(buf.data, "\x00\x00\x00\x00\x07", 5);
+	assert_memory_equal(buf.data + 5, outcome_body, sizeof(outcome_body));
+
+	/* negative and extreme generations are plain longs */
+	static const struct {
+		int64_t g;
+		const char *bytes;
+		size_t n;
+	} g[] = { { 0, "\x00", 1 }, { -1, "\x01", 1 }, { 1, "\x02", 1 },
+		{ INT64_MAX, "\xfe\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10 },
+		{ INT64_MIN, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10 } };
+	for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++) {
+		oc_a.generation = g[i].g;
+		assert_int_equal(wire_outcome_encode(&oc_a, NULL, &buf, err,
+		    sizeof(err)), 0);
+		assert_int_equal(buf.len, SO + OUTCOME_BODY_V1 + g[i].n);
+		assert_memory_equal(buf.data + SO, outcome_body,
+		    OUTCOME_BODY_V1);
+		assert_memory_equal(buf.data + SO + OUTCOME_BODY_V1,
+		    g[i].bytes, g[i].n);
+		assert_int_equal(wire_outcome_decode(buf.data, buf.len, NULL,
+		    &oc_b, NULL, err, sizeof(err)), 0);
+		assert_true(oc_b.generation == g[i].g);
+	}
+	wire_buf_free(&buf);
+}
+
+/* What the decoder stores for a field the record does not have. */
+static void
+expect_v1(const struct wire_outcome *o)
+{
+	struct wire_outcome want;
+
+	small_outcome(&want);
+	want.generation = 0;
+	outcome_eq(&want, o);
+}
+
+/*
+ * Records of ScanOutcome before `generation` (an older sbomd, its outbox
+ * replayed after an upgrade) decode with generation 0; the single-object
+ * fingerprint says which version to expect, exactly.
+ */
+static void
+test_outcome_v1(void **state)
+{
+	uint8_t m[64];
+	char err[256];
+	struct wire_frame got;
+	size_t n;
+	(void)state;
+
+	/* single object, the old fingerprint, the old fields */
+	n = framed(m, WIRE_OUTCOME_V1_FP, outcome_body, OUTCOME_BODY_V1);
+	memset(&oc_b, 0x5a, sizeof(oc_b));
+	if (wire_outcome_decode(m, n, NULL, &oc_b, &got, err,
+	    sizeof(err)) != 0)
+		fail_msg("v1 single-object: %s", err);
+	expect_v1(&oc_b);
+	assert_int_equal(got.framing, WIRE_FRAMING_SINGLE_OBJECT);
+	/* the old fingerprint with a generation: not what v1 wrote */
+	n = framed(m, WIRE_OUTCOME_V1_FP, outcome_body, sizeof(outcome_body));
+	expect_outcome_err(m, n, NULL, -EBADMSG,
+	    "2 trailing bytes after the ScanOutcome record at byte 28");
+	/* the new fingerprint without one: truncated */
+	n = framed(m, WIRE_OUTCOME_FP, outcome_body, OUTCOME_BODY_V1);
+	expect_outcome_err(m, n, NULL, -EBADMSG,
+	    "truncated: long 'generation' at byte 28");
+	/* an unknown fingerprint names the current one */
+	n = framed(m, WIRE_OUTCOME_V1_FP ^ 1, outcome_body, OUTCOME_BODY_V1);
+	expect_outcome_err(m, n, NULL, -EPROTO,
+	    "single-object fingerprint 0x0fe8abc07ea8fa69 is not "
+	    "ScanOutcome's 0x8ca48d59ad71d2aa");
+
+	/* Confluent: either version */
+	memcpy(m, "\x00\x00\x00\x00\x02", 5);
+	memcpy(m + 5, outcome_body, sizeof(outcome_body));
+	memset(&oc_b, 0x5a, sizeof(oc_b));
+	assert_int_equal(wire_outcome_decode(m, 5 + OUTCOME_BODY_V1, &cfg123,
+	    &oc_b, &got, err, sizeof(err)), 0);
+	expect_v1(&oc_b);
+	assert_int_equal(got.framing, WIRE_FRAMING_CONFLUENT);
+	assert_int_equal(wire_outcome_decode(m, 5 + sizeof(outcome_body),
+	    &cfg123, &oc_b, NULL, err, sizeof(err)), 0);
+	assert_true(oc_b.generation == 300);
+	/* one byte into generation is still truncated */
+	expect_outcome_err(m, 5 + OUTCOME_BODY_V1 + 1, &cfg123, -EBADMSG,
+	    "truncated: long 'generation' at byte 23");
+
+	/* bare bodies: either version */
+	memset(&oc_b, 0x5a, sizeof(oc_b));
+	assert_int_equal(wire_outcome_decode_body(outcome_body,
+	    OUTCOME_BODY_V1, &oc_b, err, sizeof(err)), 0);
+	expect_v1(&oc_b);
+	assert_int_equal(wire_outcome_decode_body(outcome_body,
+	    sizeof(outcome_body), &oc_b, err, sizeof(err)), 0);
+	assert_true(oc_b.generation == 300);
+	/* but not a record that stops earlier */
+	assert_int_equal(wire_outcome_decode_body(outcome_body,
+	    OUTCOME_BODY_V1 - 1, &oc_b, err, sizeof(err)), -EBADMSG);
+	assert_string_equal(err, "truncated: long 'emitted_at' at byte 17");
+
+	/* a v1 record's sbom content is still where it was */
+	static const uint8_t with_sbom[] = { 0x02, 'x', 0x00, 0x00, 0x02,
+		0x00, 0x00, 0x00, 0x02, 'o', 0x00, 0x00, 0x00, 0x00,
+		0x02, 0x02, 'f', 0x02, 'v', 0x02, 0x06, 'a', 'b', 'c',
+		0x04 };
+	n = framed(m, WIRE_OUTCOME_V1_FP, with_sbom, sizeof(with_sbom));
+	assert_int_equal(wire_outcome_decode(m, n, NULL, &oc_b, NULL, err,
+	    sizeof(err)), 0);
+	assert_int_equal(oc_b.has_sbom, 1);
+	assert_int_equal(oc_b.sbom.content_len, 3);
+	assert_memory_equal(oc_b.sbom.content, "abc", 3);
+	assert_true(oc_b.emitted_at == 2);
+	assert_true(oc_b.generation == 0);
 }
 
 /* ---- errors ---- */
@@ -868,7 +1089,7 @@ test_framing_errors(void **state)
 	/* an event where an outcome is expected, and the reverse */
 	expect_outcome_err(buf.data, buf.len, NULL, -EPROTO,
 	    "single-object fingerprint 0x5362d1e1b057ee1a is not "
-	    "ScanOutcome's 0x0fe8abc07ea8fa68");
+	    "ScanOutcome's 0x8ca48d59ad71d2aa");
 	memcpy(msg, buf.data, buf.len);
 	msg[2] ^= 0x01;
 	expect_event_err(msg, buf.len, NULL, -EPROTO,
@@ -1068,17 +1289,37 @@ test_body_errors(void **state)
 	    "'sbom.content' needs 8 bytes, 2 left at byte 28");
 }
 
-/* Every proper prefix of a valid message is an error, never a crash. */
+/* The length of a long in Avro binary. */
+static size_t
+long_len(int64_t v)
+{
+	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+	size_t n = 1;
+
+	for (; z >= 0x80; z >>= 7)
+		n++;
+	return n;
+}
+
+/*
+ * Every proper prefix of a valid message is an error, never a crash. One
+ * exception, by design: a Confluent outcome cut exactly before generation
+ * is a whole record of the version before it (the schema id does not say
+ * which version wrote it), and reads with generation 0.
+ */
 static void
 test_truncation(void **state)
 {
 	struct wire_buf buf = { 0 };
 	struct wire_frame fr;
 	char err[256];
+	int v1_prefixes = 0;
 	(void)state;
 
 	rng_seed(0x5eed0003);
 	for (int i = 0; i < 300; i++) {
+		size_t v1_len = SIZE_MAX;
+
 		arena_reset();
 		rnd_frame(&fr);
 		if (i % 2 == 0) {
@@ -1093,6 +1334,8 @@ test_truncation(void **state)
 				oc_a.ntags = 8;
 			assert_int_equal(wire_outcome_encode(&oc_a, &fr, &buf,
 			    err, sizeof(err)), 0);
+			if (fr.framing == WIRE_FRAMING_CONFLUENT)
+				v1_len = buf.len - long_len(oc_a.generation);
 		}
 		for (size_t len = 0; len < buf.len; len++) {
 			/* an exact-size copy so ASan sees over-reads */
@@ -1105,12 +1348,26 @@ test_truncation(void **state)
 			    err, sizeof(err)) :
 			    wire_outcome_decode(cp, len, &cfg123, &oc_b, NULL,
 			    err, sizeof(err));
+			if (len == v1_len) {
+				if (rc != 0)
+					fail_msg("case %d: v1 prefix %zu of %zu: "
+					    "rc %d \"%s\"", i, len, buf.len, rc,
+					    err);
+				int64_t g = oc_a.generation;
+				oc_a.generation = 0;
+				outcome_eq(&oc_a, &oc_b);
+				oc_a.generation = g;
+				v1_prefixes++;
+				free(cp);
+				continue;
+			}
 			if (rc >= 0 || err[0] == '\0')
 				fail_msg("case %d: prefix %zu of %zu: rc %d "
 				    "\"%s\"", i, len, buf.len, rc, err);
 			free(cp);
 		}
 	}
+	assert_true(v1_prefixes > 20);
 	wire_buf_free(&buf);
 }
 
@@ -1565,6 +1822,73 @@ test_avro_interop_event(void **state)
 	wire_buf_free(&buf);
 }
 
+/* Sets avro-c record rec to *o (a ScanOutcome of the current schema, or
+ * of the one before generation). */
+static void
+av_set_outcome(avro_value_t *rec, const struct wire_outcome *o,
+    bool with_generation)
+{
+	avro_value_t f, b, s;
+
+	assert_int_equal(avro_value_reset(rec), 0);
+	f = field(rec, "id");
+	av_set_str(&f, o->id);
+	f = field(rec, "kind");
+	assert_int_equal(avro_value_set_enum(&f, (int)o->kind), 0);
+	f = field(rec, "status");
+	assert_int_equal(avro_value_set_enum(&f, (int)o->status), 0);
+	f = field(rec, "attempt");
+	assert_int_equal(avro_value_set_int(&f, o->attempt), 0);
+	f = field(rec, "next_attempt_at");
+	av_set_opt_long(&f, o->has_next_attempt_at, o->next_attempt_at);
+	f = field(rec, "error");
+	assert_int_equal(avro_value_set_branch(&f, o->has_error, &b), 0);
+	if (o->has_error)
+		av_set_str(&b, o->error);
+	else
+		assert_int_equal(avro_value_set_null(&b), 0);
+	f = field(rec, "error_class");
+	assert_int_equal(avro_value_set_branch(&f, o->has_error_class, &b),
+	    0);
+	if (o->has_error_class)
+		assert_int_equal(avro_value_set_enum(&b, (int)o->error_class),
+		    0);
+	else
+		assert_int_equal(avro_value_set_null(&b), 0);
+	f = field(rec, "scanner");
+	av_set_str(&f, o->scanner);
+	f = field(rec, "started_at");
+	av_set_opt_long(&f, o->has_started_at, o->started_at);
+	f = field(rec, "duration_ms");
+	av_set_opt_long(&f, o->has_duration_ms, o->duration_ms);
+	f = field(rec, "repo_tags");
+	av_set_strarray(&f, o->repo_tags, o->ntags);
+	f = field(rec, "repo_digests");
+	av_set_strarray(&f, o->repo_digests, o->ndigests);
+	f = field(rec, "sbom");
+	assert_int_equal(avro_value_set_branch(&f, o->has_sbom, &b), 0);
+	if (o->has_sbom) {
+		s = field(&b, "format");
+		av_set_str(&s, o->sbom.format);
+		s = field(&b, "spec_version");
+		av_set_str(&s, o->sbom.spec_version);
+		s = field(&b, "component_count");
+		assert_int_equal(avro_value_set_int(&s,
+		    o->sbom.component_count), 0);
+		s = field(&b, "content");
+		assert_int_equal(avro_value_set_bytes(&s,
+		    (void *)o->sbom.content, o->sbom.content_len), 0);
+	} else {
+		assert_int_equal(avro_value_set_null(&b), 0);
+	}
+	f = field(rec, "emitted_at");
+	assert_int_equal(avro_value_set_long(&f, o->emitted_at), 0);
+	if (with_generation) {
+		f = field(rec, "generation");
+		assert_int_equal(avro_value_set_long(&f, o->generation), 0);
+	}
+}
+
 static void
 test_avro_interop_outcome(void **state)
 {
@@ -1650,67 +1974,13 @@ test_avro_interop_outcome(void **state)
 		}
 		f = field(&c.val, "emitted_at");
 		av_long_eq(&f, oc_a.emitted_at);
+		f = field(&c.val, "generation");
+		av_long_eq(&f, oc_a.generation);
 
 		/* avro-c -> ours */
 		arena_reset();
 		rnd_outcome(&oc_a, i % 30 == 1 ? 1000000 : 2000);
-		assert_int_equal(avro_value_reset(&c.val), 0);
-		f = field(&c.val, "id");
-		av_set_str(&f, oc_a.id);
-		f = field(&c.val, "kind");
-		assert_int_equal(avro_value_set_enum(&f, (int)oc_a.kind), 0);
-		f = field(&c.val, "status");
-		assert_int_equal(avro_value_set_enum(&f, (int)oc_a.status), 0);
-		f = field(&c.val, "attempt");
-		assert_int_equal(avro_value_set_int(&f, oc_a.attempt), 0);
-		f = field(&c.val, "next_attempt_at");
-		av_set_opt_long(&f, oc_a.has_next_attempt_at,
-		    oc_a.next_attempt_at);
-		f = field(&c.val, "error");
-		assert_int_equal(avro_value_set_branch(&f, oc_a.has_error, &b),
-		    0);
-		if (oc_a.has_error)
-			av_set_str(&b, oc_a.error);
-		else
-			assert_int_equal(avro_value_set_null(&b), 0);
-		f = field(&c.val, "error_class");
-		assert_int_equal(avro_value_set_branch(&f,
-		    oc_a.has_error_class, &b), 0);
-		if (oc_a.has_error_class)
-			assert_int_equal(avro_value_set_enum(&b,
-			    (int)oc_a.error_class), 0);
-		else
-			assert_int_equal(avro_value_set_null(&b), 0);
-		f = field(&c.val, "scanner");
-		av_set_str(&f, oc_a.scanner);
-		f = field(&c.val, "started_at");
-		av_set_opt_long(&f, oc_a.has_started_at, oc_a.started_at);
-		f = field(&c.val, "duration_ms");
-		av_set_opt_long(&f, oc_a.has_duration_ms, oc_a.duration_ms);
-		f = field(&c.val, "repo_tags");
-		av_set_strarray(&f, oc_a.repo_tags, oc_a.ntags);
-		f = field(&c.val, "repo_digests");
-		av_set_strarray(&f, oc_a.repo_digests, oc_a.ndigests);
-		f = field(&c.val, "sbom");
-		assert_int_equal(avro_value_set_branch(&f, oc_a.has_sbom, &b),
-		    0);
-		if (oc_a.has_sbom) {
-			s = field(&b, "format");
-			av_set_str(&s, oc_a.sbom.format);
-			s = field(&b, "spec_version");
-			av_set_str(&s, oc_a.sbom.spec_version);
-			s = field(&b, "component_count");
-			assert_int_equal(avro_value_set_int(&s,
-			    oc_a.sbom.component_count), 0);
-			s = field(&b, "content");
-			assert_int_equal(avro_value_set_bytes(&s,
-			    (void *)oc_a.sbom.content, oc_a.sbom.content_len),
-			    0);
-		} else {
-			assert_int_equal(avro_value_set_null(&b), 0);
-		}
-		f = field(&c.val, "emitted_at");
-		assert_int_equal(avro_value_set_long(&f, oc_a.emitted_at), 0);
+		av_set_outcome(&c.val, &oc_a, true);
 		uint8_t *m;
 		size_t n = avro_write_framed(&c, WIRE_OUTCOME_FP, &m);
 		if (wire_outcome_decode(m, n, &cfg, &oc_b, NULL, err,
@@ -1724,6 +1994,61 @@ test_avro_interop_outcome(void **state)
 		free(m);
 	}
 	avro_ctx_free(&c);
+	wire_buf_free(&buf);
+}
+
+/*
+ * avro-c writes ScanOutcome with the schema before generation, framed
+ * single-object with the old fingerprint and Confluent: we read both with
+ * generation 0, and our encoding of the same values is avro-c's plus one
+ * zero byte (generation 0).
+ */
+static void
+test_avro_interop_outcome_v1(void **state)
+{
+	struct avro_ctx c;
+	struct wire_buf buf = { 0 };
+	struct wire_config cfg = { 8u << 20, NULL, 0, 1 };
+	char err[256], *v1 = outcome_v1_schema();
+	(void)state;
+
+	avro_ctx_init(&c, v1);
+	rng_seed(0x5eed0007);
+	for (int i = 0; i < 200; i++) {
+		arena_reset();
+		rnd_outcome(&oc_a, i % 40 == 0 ? 1000000 : 2000);
+		av_set_outcome(&c.val, &oc_a, false);
+		oc_a.generation = 0;
+		uint8_t *m;
+		size_t n = avro_write_framed(&c, WIRE_OUTCOME_V1_FP, &m);
+		memset(&oc_b, 0x5a, sizeof(oc_b));
+		if (wire_outcome_decode(m, n, &cfg, &oc_b, NULL, err,
+		    sizeof(err)) != 0)
+			fail_msg("case %d: decoding avro-c v1 bytes: %s", i,
+			    err);
+		outcome_eq(&oc_a, &oc_b);
+		/* Confluent: the same body after a 5-byte header */
+		uint8_t *cm = malloc(n - SO + 5);
+		assert_non_null(cm);
+		memcpy(cm, "\x00\x00\x00\x00\x09", 5);
+		memcpy(cm + 5, m + SO, n - SO);
+		memset(&oc_b, 0x5a, sizeof(oc_b));
+		if (wire_outcome_decode(cm, n - SO + 5, &cfg, &oc_b, NULL, err,
+		    sizeof(err)) != 0)
+			fail_msg("case %d: decoding avro-c v1 confluent: %s",
+			    i, err);
+		outcome_eq(&oc_a, &oc_b);
+		free(cm);
+		/* we write the current schema: the old body, then 0 */
+		assert_int_equal(wire_outcome_encode(&oc_a, NULL, &buf, err,
+		    sizeof(err)), 0);
+		assert_int_equal(buf.len, n + 1);
+		assert_memory_equal(buf.data + SO, m + SO, n - SO);
+		assert_int_equal(buf.data[n], 0x00);
+		free(m);
+	}
+	avro_ctx_free(&c);
+	free(v1);
 	wire_buf_free(&buf);
 }
 
@@ -1840,13 +2165,33 @@ test_json_outcome(void **state)
 	oc_a.error_class = ERROR_RETRYABLE;
 	oc_a.scanner = wire_str_c("oci");
 	oc_a.emitted_at = 5;
+	oc_a.generation = 4000000000LL;
 	s = dump(wire_outcome_to_json(&oc_a, 0));
 	assert_string_equal(s, "{\"attempt\":2,\"duration_ms\":null,"
 	    "\"emitted_at\":5,\"error\":\"not found\",\"error_class\":"
-	    "\"RETRYABLE\",\"id\":\"sha256:ab\",\"kind\":\"CONTAINER_IMAGE\","
+	    "\"RETRYABLE\",\"generation\":4000000000,\"id\":\"sha256:ab\","
+	    "\"kind\":\"CONTAINER_IMAGE\","
 	    "\"next_attempt_at\":1700000600000,\"repo_digests\":[],"
 	    "\"repo_tags\":[],\"sbom\":null,\"scanner\":\"oci\","
 	    "\"started_at\":null,\"status\":\"RETRY_SCHEDULED\"}");
+	free(s);
+	/* in the schema's order, last (what `sbomd tail` prints) */
+	json_t *j = wire_outcome_to_json(&oc_a, 0);
+	assert_non_null(j);
+	s = json_dumps(j, JSON_COMPACT);
+	assert_non_null(s);
+	json_decref(j);
+	assert_non_null(strstr(s, "\"emitted_at\":5,\"generation\":4000000000}"));
+	free(s);
+	/* an outcome of the version before generation prints 0 */
+	uint8_t m[64];
+	char err[256];
+	size_t n = framed(m, WIRE_OUTCOME_V1_FP, outcome_body,
+	    OUTCOME_BODY_V1);
+	assert_int_equal(wire_outcome_decode(m, n, NULL, &oc_b, NULL, err,
+	    sizeof(err)), 0);
+	s = dump(wire_outcome_to_json(&oc_b, 0));
+	assert_non_null(strstr(s, "\"generation\":0,"));
 	free(s);
 
 	memset(&oc_a, 0, sizeof(oc_a));
@@ -1899,6 +2244,8 @@ main(void)
 		cmocka_unit_test(test_event_known_bytes),
 		cmocka_unit_test(test_outcome_roundtrip),
 		cmocka_unit_test(test_outcome_large_content),
+		cmocka_unit_test(test_outcome_known_bytes),
+		cmocka_unit_test(test_outcome_v1),
 		cmocka_unit_test(test_framing_errors),
 		cmocka_unit_test(test_body_errors),
 		cmocka_unit_test(test_truncation),
@@ -1908,6 +2255,7 @@ main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_avro_interop_event),
 		cmocka_unit_test(test_avro_interop_outcome),
+		cmocka_unit_test(test_avro_interop_outcome_v1),
 		cmocka_unit_test(test_json_event),
 		cmocka_unit_test(test_json_outcome),
 	};

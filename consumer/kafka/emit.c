@@ -7,9 +7,10 @@
  *     --raw sends each line's hex bytes as they are ("KEY<TAB>HEX" or
  *     "HEX"): malformed input for tests. Waits for every delivery report.
  *   sbomd tail: ScanOutcome messages (or, with --raw, any message) ->
- *     JSON lines on stdout, from the beginning of every partition (or the
- *     end with --from-end); stops after --count messages or --idle time
- *     without one.
+ *     JSON lines on stdout (wire_outcome_to_json: every field of the
+ *     schema, generation included, 0 for outcomes written before it), from
+ *     the beginning of every partition (or the end with --from-end); stops
+ *     after --count messages or --idle time without one.
  *
  * Both speak Kafka and the wire codec only; they take brokers and topics
  * from flags, else from the SBOMD_KAFKA_* variables the service uses.
@@ -518,7 +519,9 @@ tail_usage(FILE *f)
 	    "Prints the outcomes on the output topic as JSON lines, each with\n"
 	    "a \"kafka\" member (partition, offset, key). Reads every\n"
 	    "partition from the beginning (or only new messages with\n"
-	    "--from-end); joins no consumer group.\n"
+	    "--from-end); joins no consumer group. An outcome is identified\n"
+	    "by (id, generation, attempt, status); one written before\n"
+	    "generations existed shows \"generation\": 0.\n"
 	    "\n"
 	    "  -b, --brokers  default $SBOMD_KAFKA_BROKERS, else 127.0.0.1:9092\n"
 	    "  -t, --topic    default $SBOMD_KAFKA_OUTPUT_TOPIC, else\n"

@@ -63,8 +63,8 @@ parse_confluent(const uint8_t *p, size_t len, const struct wire_config *cfg,
 }
 
 static int
-parse_single_object(const uint8_t *p, size_t len, uint64_t fp, char *err,
-    size_t errlen)
+parse_single_object(const uint8_t *p, size_t len, const uint64_t *fps,
+    size_t nfps, int *which, char *err, size_t errlen)
 {
 	if (len >= 2 && p[1] != 0x01) {
 		errbuf_set(err, errlen, "unknown framing (first bytes 0xc3 "
@@ -80,24 +80,27 @@ parse_single_object(const uint8_t *p, size_t len, uint64_t fp, char *err,
 	uint64_t got = 0;
 	for (int i = 7; i >= 0; i--)
 		got = got << 8 | p[2 + i];
-	if (got != fp) {
-		errbuf_set(err, errlen, "single-object fingerprint 0x%016llx "
-		    "is not %s's 0x%016llx", (unsigned long long)got,
-		    schema_name(fp), (unsigned long long)fp);
-		return -EPROTO;
+	for (size_t i = 0; i < nfps; i++) {
+		if (got == fps[i]) {
+			*which = (int)i;
+			return 0;
+		}
 	}
-	return 0;
+	errbuf_set(err, errlen, "single-object fingerprint 0x%016llx is not "
+	    "%s's 0x%016llx", (unsigned long long)got, schema_name(fps[0]),
+	    (unsigned long long)fps[0]);
+	return -EPROTO;
 }
 
 int
 wire_frame_parse(const void *msg, size_t len, const struct wire_config *cfg,
-    uint64_t fp, struct wire_frame *frame, size_t *payload_off, char *err,
-    size_t errlen)
+    const uint64_t *fps, size_t nfps, struct wire_frame *frame,
+    size_t *payload_off, int *fp_index, char *err, size_t errlen)
 {
 	static const struct wire_config defcfg;
 	const uint8_t *p = msg;
 	struct wire_frame fr = { WIRE_FRAMING_SINGLE_OBJECT, 0 };
-	int rc;
+	int rc, which = -1;
 
 	if (cfg == NULL)
 		cfg = &defcfg;
@@ -110,7 +113,8 @@ wire_frame_parse(const void *msg, size_t len, const struct wire_config *cfg,
 	if (p[0] == 0x00)
 		rc = parse_confluent(p, len, cfg, &fr, err, errlen);
 	else if (p[0] == 0xc3)
-		rc = parse_single_object(p, len, fp, err, errlen);
+		rc = parse_single_object(p, len, fps, nfps, &which, err,
+		    errlen);
 	else {
 		errbuf_set(err, errlen, "unknown framing (first byte 0x%02x)",
 		    p[0]);
@@ -126,6 +130,8 @@ wire_frame_parse(const void *msg, size_t len, const struct wire_config *cfg,
 	}
 	if (frame != NULL)
 		*frame = fr;
+	if (fp_index != NULL)
+		*fp_index = which;
 	*payload_off = off;
 	return 0;
 }

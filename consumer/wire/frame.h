@@ -7,7 +7,9 @@
  *                                                  Avro single object
  *
  * A Confluent id must be in the configured set; a single-object
- * fingerprint must be the schema's (WIRE_EVENT_FP / WIRE_OUTCOME_FP).
+ * fingerprint must be one the caller accepts: the schema's
+ * (WIRE_EVENT_FP / WIRE_OUTCOME_FP) or an earlier version's
+ * (WIRE_OUTCOME_V1_FP).
  * Before a payload is decoded its size is checked against
  * wire_config.max_payload (default 1 MiB).
  *
@@ -47,17 +49,20 @@ struct wire_config {
 /*
  * Splits msg into its header and payload: checks the framing, the
  * Confluent schema id against cfg (NULL: the zeroed config) or the
- * single-object fingerprint against fp (WIRE_EVENT_FP or
- * WIRE_OUTCOME_FP), and the payload size against cfg->max_payload.
- * Returns 0 with *payload_off the header length and *frame (frame may be
- * NULL) saying how the message was framed; -EPROTO for a framing error
- * (unknown first byte, unknown schema id, wrong fingerprint, a message
- * shorter than its header) or -EMSGSIZE for a payload over the limit,
- * with a message in err.
+ * single-object fingerprint against fps[0..nfps) (nfps >= 1; fps[0] is
+ * the current schema's, WIRE_EVENT_FP or WIRE_OUTCOME_FP, the one error
+ * messages name; the others are earlier versions of it), and the payload
+ * size against cfg->max_payload. Returns 0 with *payload_off the header
+ * length, *frame (frame may be NULL) saying how the message was framed
+ * and *fp_index (may be NULL) the index in fps of the fingerprint found,
+ * -1 for Confluent (whose id does not say which version wrote it);
+ * -EPROTO for a framing error (unknown first byte, unknown schema id,
+ * wrong fingerprint, a message shorter than its header) or -EMSGSIZE for
+ * a payload over the limit, with a message in err.
  */
 int wire_frame_parse(const void *msg, size_t len, const struct wire_config *cfg,
-    uint64_t fp, struct wire_frame *frame, size_t *payload_off, char *err,
-    size_t errlen);
+    const uint64_t *fps, size_t nfps, struct wire_frame *frame,
+    size_t *payload_off, int *fp_index, char *err, size_t errlen);
 
 /* 0 for a known framing, else -EINVAL with a message in err. */
 int wire_frame_check(const struct wire_frame *fr, char *err, size_t errlen);

@@ -39,5 +39,7 @@ const char wire_outcome_schema[] =
     "     {\"name\": \"spec_version\", \"type\": \"string\"},\n"
     "     {\"name\": \"component_count\", \"type\": \"int\"},\n"
     "     {\"name\": \"content\", \"type\": \"bytes\"}]}], \"default\": null},\n"
-    "  {\"name\": \"emitted_at\", \"type\": {\"type\": \"long\", \"logicalType\": \"timestamp-millis\"}}\n"
+    "  {\"name\": \"emitted_at\", \"type\": {\"type\": \"long\", \"logicalType\": \"timestamp-millis\"}},\n"
+    "  {\"name\": \"generation\", \"type\": \"long\", \"default\": 0,\n"
+    "   \"doc\": \"The entity's scan generation: 1 for a new entity, +1 each time the entity starts a new scan cycle (a rescan of DONE or FAILED, a SET after CANCELLED). Every outcome is identified by (id, generation, attempt, status) and consumers deduplicate by that. 0: written before generations existed.\"}\n"
     " ]}\n";

@@ -21,7 +21,10 @@
  * Each schema is a table of its fields (type, place in the struct,
  * nullability) that one reader, one checker, one sizer and one writer
  * walk, so the two messages share all their code and a field is described
- * once.
+ * once. Its versions, newest first, are a fingerprint and a field count
+ * each: a later version only appends fields, whose defaults must read as
+ * zeros (0, null, [], ""), which is what the reader stores for the fields
+ * an older record does not have.
  *
  * Invariant of the reader: r->off <= r->len at all times; every length is
  * compared with r->len - r->off before the cursor moves.
@@ -380,9 +383,14 @@ struct field {
 
 struct schema {
 	const char *name; /* the record, for messages */
-	uint64_t fp;
 	const struct field *fields;
 	size_t nfields;
+	/* Versions, newest first: fps[v] is version v's fingerprint and
+	 * vfields[v] how many of fields it has (vfields[0] == nfields;
+	 * only top-level field boundaries). */
+	const uint64_t *fps;
+	const size_t *vfields;
+	size_t nversions;
 };
 
 _Static_assert(sizeof(enum event_type) == sizeof(int) &&
@@ -442,12 +450,23 @@ static const struct field outcome_fields[] = {
 	{.name = "sbom.content", .type = F_BYTES, .off = OC(sbom.content),
 	    .aux = OC(sbom.content_len)},
 	{.name = "emitted_at", .type = F_LONG, .off = OC(emitted_at)},
+	/* appended later (default 0); not in WIRE_OUTCOME_V1_FP */
+	{.name = "generation", .type = F_LONG, .off = OC(generation)},
 };
 
-static const struct schema event_schema = {"WorkloadEvent", WIRE_EVENT_FP,
-    event_fields, NELEM(event_fields)};
-static const struct schema outcome_schema = {"ScanOutcome", WIRE_OUTCOME_FP,
-    outcome_fields, NELEM(outcome_fields)};
+static const uint64_t event_fps[] = { WIRE_EVENT_FP };
+static const size_t event_vfields[] = { NELEM(event_fields) };
+static const uint64_t outcome_fps[] = { WIRE_OUTCOME_FP, WIRE_OUTCOME_V1_FP };
+static const size_t outcome_vfields[] = { NELEM(outcome_fields),
+    NELEM(outcome_fields) - 1 };
+
+_Static_assert(NELEM(event_fps) == NELEM(event_vfields) &&
+    NELEM(outcome_fps) == NELEM(outcome_vfields), "one count per version");
+
+static const struct schema event_schema = {"WorkloadEvent", event_fields,
+    NELEM(event_fields), event_fps, event_vfields, NELEM(event_fps)};
+static const struct schema outcome_schema = {"ScanOutcome", outcome_fields,
+    NELEM(outcome_fields), outcome_fps, outcome_vfields, NELEM(outcome_fps)};
 
 /* Whether nullable field f is present (non-nullable fields always are). */
 static bool
@@ -514,14 +533,47 @@ rd_value(struct rd *r, const struct field *f, char *base)
 	return 0;
 }
 
-static int
-rd_record(struct rd *r, const struct schema *s, void *out)
+/* Fields [from, nfields) of s, which the writer's version did not have,
+ * take their defaults: zeros, and null for a union. */
+static void
+rd_defaults(const struct schema *s, size_t from, char *base)
 {
+	static const int null = 0;
+
+	for (size_t i = from; i < s->nfields; i++) {
+		const struct field *f = &s->fields[i];
+		if (f->nullable)
+			memcpy(base + f->has, &null, sizeof(null));
+		zero_field(f, base);
+	}
+}
+
+/* Whether an older version of s ends before field i. */
+static bool
+version_ends_at(const struct schema *s, size_t i)
+{
+	for (size_t v = 1; v < s->nversions; v++)
+		if (s->vfields[v] == i)
+			return true;
+	return false;
+}
+
+/*
+ * Reads a record of version v of s (an index in s->fps), or, with v < 0
+ * (the framing does not say), of whichever version ends where the bytes
+ * do.
+ */
+static int
+rd_record(struct rd *r, const struct schema *s, int v, void *out)
+{
+	size_t i, n = v >= 0 ? s->vfields[v] : s->nfields;
 	char *base = out;
 	int rc, has = 1;
 
-	for (size_t i = 0; i < s->nfields; i++) {
+	for (i = 0; i < n; i++) {
 		const struct field *f = &s->fields[i];
+		if (v < 0 && r->off == r->len && version_ends_at(s, i))
+			break;
 		r->field = f->name;
 		if (f->nullable) {
 			if ((rc = rd_nullable(r, &has)) != 0)
@@ -537,18 +589,20 @@ rd_record(struct rd *r, const struct schema *s, void *out)
 		if ((rc = rd_value(r, f, base)) != 0)
 			return rc;
 	}
+	rd_defaults(s, i, base);
 	return rd_end(r, s->name);
 }
 
-/* The payload p[0..len), which starts at byte base of the message. */
+/* The payload p[0..len), which starts at byte base of the message, written
+ * with version v of s (-1: unknown). */
 static int
-decode_payload(const struct schema *s, const void *p, size_t len, size_t base,
-    void *out, char *err, size_t errlen)
+decode_payload(const struct schema *s, int v, const void *p, size_t len,
+    size_t base, void *out, char *err, size_t errlen)
 {
 	struct rd r;
 
 	rd_init(&r, p, len, base, err, errlen);
-	return rd_record(&r, s, out);
+	return rd_record(&r, s, v, out);
 }
 
 static int
@@ -557,12 +611,13 @@ decode(const struct schema *s, const void *msg, size_t len,
     char *err, size_t errlen)
 {
 	size_t off;
-	int rc = wire_frame_parse(msg, len, cfg, s->fp, frame, &off, err,
-	    errlen);
+	int v;
+	int rc = wire_frame_parse(msg, len, cfg, s->fps, s->nversions, frame,
+	    &off, &v, err, errlen);
 
 	if (rc != 0)
 		return rc;
-	return decode_payload(s, (const uint8_t *)msg + off, len - off, off,
+	return decode_payload(s, v, (const uint8_t *)msg + off, len - off, off,
 	    out, err, errlen);
 }
 
@@ -577,7 +632,8 @@ int
 wire_event_decode_body(const void *body, size_t len, struct wire_event *ev,
     char *err, size_t errlen)
 {
-	return decode_payload(&event_schema, body, len, 0, ev, err, errlen);
+	return decode_payload(&event_schema, -1, body, len, 0, ev, err,
+	    errlen);
 }
 
 int
@@ -592,7 +648,8 @@ int
 wire_outcome_decode_body(const void *body, size_t len, struct wire_outcome *o,
     char *err, size_t errlen)
 {
-	return decode_payload(&outcome_schema, body, len, 0, o, err, errlen);
+	return decode_payload(&outcome_schema, -1, body, len, 0, o, err,
+	    errlen);
 }
 
 /* ---- encoding ---- */
@@ -855,7 +912,7 @@ encode(const struct schema *s, const void *in, const struct wire_frame *frame,
 		need += sz_value(f, base);
 	}
 	uint8_t *start = buf_reserve(out, need);
-	uint8_t *p = wire_frame_write(start, frame, s->fp);
+	uint8_t *p = wire_frame_write(start, frame, s->fps[0]);
 	for (size_t i = 0; i < s->nfields; i++) {
 		const struct field *f = &s->fields[i];
 		if (!field_has(f, base)) {

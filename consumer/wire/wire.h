@@ -16,6 +16,16 @@
  * message that names the field and the byte offset in the message, e.g.
  * "truncated: string 'source' needs 40 bytes, 3 left at byte 57".
  *
+ * Schema evolution: ScanOutcome's last field, generation (long, default
+ * 0), was appended later. The decoder also reads records of the schema
+ * before it (WIRE_OUTCOME_V1_FP), with generation 0. Single-object
+ * messages say which version wrote them, and the record must then have
+ * exactly that version's fields. A Confluent schema id does not say it
+ * (it is the registry's number), nor does a bare body: there a record
+ * that ends where generation would start is read as the older version,
+ * so such a record cut exactly there is not an error. The encoder writes
+ * the current schema only.
+ *
  * Lifetime: a decoded struct's strings (struct wire_str, NOT
  * NUL-terminated) and the sbom content point INTO the message buffer
  * passed to the decoder; they are valid while that buffer is. Nothing is
@@ -101,6 +111,11 @@ struct wire_outcome {
 	int has_sbom;
 	struct wire_sbom sbom;
 	int64_t emitted_at;
+	/* The entity's scan generation: 1 for a new entity, +1 for each new
+	 * scan cycle; (id, generation, attempt, status) identifies an
+	 * outcome. 0: written before the field existed. Kept before the
+	 * arrays: outcomes.c zeroes the struct up to repo_tags. */
+	int64_t generation;
 	size_t ntags, ndigests; /* <= WIRE_MAX_REFS */
 	struct wire_str repo_tags[WIRE_MAX_REFS];
 	struct wire_str repo_digests[WIRE_MAX_REFS];

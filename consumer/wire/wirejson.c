@@ -279,5 +279,7 @@ wire_outcome_to_json(const struct wire_outcome *o, unsigned flags)
 	}
 	json_object_set_new(j, "emitted_at",
 	    json_integer((json_int_t)o->emitted_at));
+	json_object_set_new(j, "generation",
+	    json_integer((json_int_t)o->generation));
 	return j;
 }
