@@ -75,6 +75,7 @@ main(int argc, char **argv)
 	struct tracker_config cfg;
 	tracker_config_defaults(&cfg);
 	char err[512];
+	struct store_dirty dirty = {0};
 
 	for (int r = 0; r < runs; r++) {
 		char dir[4096];
@@ -91,10 +92,14 @@ main(int argc, char **argv)
 			for (size_t k = i; k < i + batch && k < n; k++)
 				apply_set(t, k);
 			double c0 = now_s();
-			if (store_commit(s, t, NULL, err, sizeof(err)) != 0) {
+			struct store_batch sb = {0};
+			sb.nentries = store_collect_dirty(t, &dirty);
+			sb.entries = dirty.entries;
+			if (store_commit(s, &sb, err, sizeof(err)) != 0) {
 				fprintf(stderr, "%s\n", err);
 				return 1;
 			}
+			tracker_clear_dirty(t);
 			in_commit += now_s() - c0;
 		}
 		double total = now_s() - start;
@@ -144,5 +149,6 @@ main(int argc, char **argv)
 	free(total_rate);
 	free(recover_s);
 	free(cold_s);
+	store_dirty_free(&dirty);
 	return 0;
 }

@@ -206,7 +206,10 @@ if [ "$BROKER" = kafka ]; then
   done
 else
   echo "== sbomd dev-kafka"
-  topic_args=()
+  # The state changelog (state.changelog_topic): a real broker gets it
+  # from sbomd through the admin API; the mock cluster cannot create
+  # topics that way, so it is made here.
+  topic_args=(--topic sbomd-state:4)
   for t in "${TOPICS[@]}"; do topic_args+=(--topic "$t"); done
   setsid "$SBOMD" dev-kafka "${topic_args[@]}" --bootstrap-file "$TMP/kafka.addr" \
     >"$TMP/kafka.log" 2>&1 &

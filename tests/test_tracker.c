@@ -571,6 +571,152 @@ test_host_keys(void **state)
 	tracker_free(t);
 }
 
+/*
+ * Generations: 1 when new; the same through retries (attempts go on);
+ * +1 when DONE is rescanned, FAILED rescanned, CANCELLED set again; every
+ * job and outcome carries the generation, so (id, generation, attempt,
+ * status) never repeats.
+ */
+static void
+test_generations(void **state)
+{
+	(void)state;
+	struct tracker_config c = test_config();
+	c.rescan_after_ms = 60 * MIN;
+	c.retry.failed_rescan_after_ms = 60 * MIN;
+	c.retry.max_attempts = 2;
+	tracker *t = tracker_new(&c);
+	int64_t now = T0;
+	set_img(t, IMG_A, "n1", now);
+	assert_int_equal(info_of(t, ENTITY_IMAGE, IMG_A).generation, 1);
+	struct tracker_job job = pop(t, now);
+	assert_int_equal(job.generation, 1);
+	struct tracker_outcome o = complete(t, &job, false, ERROR_RETRYABLE,
+	    now);
+	assert_int_equal(o.status, OUTCOME_RETRY_SCHEDULED);
+	assert_int_equal(o.generation, 1);
+	now += 10 * MIN;
+	job = pop(t, now); /* the retry: same generation, attempt 2 */
+	assert_int_equal(job.generation, 1);
+	assert_int_equal(job.attempt, 2);
+	o = complete(t, &job, false, ERROR_RETRYABLE, now);
+	assert_int_equal(o.status, OUTCOME_FAILED);
+	assert_int_equal(o.generation, 1);
+	/* a SET too early changes nothing */
+	set_img(t, IMG_A, "n1", now + 59 * MIN);
+	assert_int_equal(info_of(t, ENTITY_IMAGE, IMG_A).generation, 1);
+	/* FAILED rescanned: generation 2, attempt 1 again */
+	now += 60 * MIN;
+	set_img(t, IMG_A, "n1", now);
+	assert_int_equal(info_of(t, ENTITY_IMAGE, IMG_A).generation, 2);
+	job = pop(t, now);
+	assert_int_equal(job.generation, 2);
+	assert_int_equal(job.attempt, 1);
+	o = complete(t, &job, true, 0, now);
+	assert_int_equal(o.status, OUTCOME_SUCCEEDED);
+	assert_int_equal(o.generation, 2);
+	/* DONE rescanned: 3 */
+	now += 60 * MIN;
+	set_img(t, IMG_A, "n1", now);
+	assert_int_equal(info_of(t, ENTITY_IMAGE, IMG_A).generation, 3);
+	/* cancelled while QUEUED: the outcome says 3; set again: 4 */
+	assert_int_equal(ev(t, EVENT_UNSET, ENTITY_IMAGE, IMG_A, "n1", NULL,
+	    now, now, &o), APPLY_UPDATED);
+	assert_int_equal(o.status, OUTCOME_CANCELLED);
+	assert_int_equal(o.generation, 3);
+	set_img(t, IMG_A, "n1", now + 1);
+	assert_int_equal(info_of(t, ENTITY_IMAGE, IMG_A).generation, 4);
+	/* a SET of a QUEUED entity: no new cycle */
+	set_img(t, IMG_A, "n2", now + 2);
+	assert_int_equal(info_of(t, ENTITY_IMAGE, IMG_A).generation, 4);
+	tracker_free(t);
+}
+
+/* An event on another partition moves the entry: the old (partition,
+ * key) is deleted, the entry dirty; a stale one does not move it. */
+struct del_seen {
+	int32_t partition[8];
+	size_t ndel, nput;
+};
+
+static int
+seen_put(void *ctx, uint32_t h)
+{
+	(void)h;
+	((struct del_seen *)ctx)->nput++;
+	return 0;
+}
+
+static int
+seen_del(void *ctx, int32_t partition, const struct tracker_key *key)
+{
+	struct del_seen *d = ctx;
+	(void)key;
+	if (d->ndel < 8)
+		d->partition[d->ndel] = partition;
+	d->ndel++;
+	return 0;
+}
+
+static void
+test_partition_move(void **state)
+{
+	(void)state;
+	struct tracker_config c = test_config();
+	tracker *t = tracker_new(&c);
+	struct tracker_outcome o;
+	const char *tags[1] = {"a:1"};
+	char err[128];
+	struct tracker_event e = {.type = EVENT_SET, .kind = ENTITY_IMAGE,
+	    .id = IMG_A, .source = "n1", .tags = tags, .ntags = 1,
+	    .observed_at = T0, .partition = 4};
+	assert_int_equal(tracker_apply(t, &e, T0, &o, err, sizeof(err)),
+	    APPLY_NEW);
+	tracker_clear_dirty(t);
+	e.partition = 9;
+	e.observed_at = T0 + 1;
+	assert_int_equal(tracker_apply(t, &e, T0 + 1, &o, err, sizeof(err)),
+	    APPLY_DEDUP);
+	check(t);
+	assert_int_equal(info_of(t, ENTITY_IMAGE, IMG_A).partition, 9);
+	struct del_seen d = {0};
+	assert_int_equal(tracker_foreach_dirty(t, seen_put, seen_del, &d), 0);
+	assert_int_equal(d.ndel, 1);
+	assert_int_equal(d.partition[0], 4);
+	assert_int_equal(d.nput, 1);
+	tracker_clear_dirty(t);
+	/* stale: no move */
+	e.partition = 2;
+	e.observed_at = T0;
+	assert_int_equal(tracker_apply(t, &e, T0 + 2, &o, err, sizeof(err)),
+	    APPLY_STALE);
+	assert_int_equal(info_of(t, ENTITY_IMAGE, IMG_A).partition, 9);
+	assert_int_equal(tracker_dirty_count(t), 0);
+	/* away and back within one batch: nothing deleted where it ends */
+	e.observed_at = T0 + 3;
+	e.partition = 2;
+	tracker_apply(t, &e, T0 + 3, &o, err, sizeof(err));
+	e.partition = 9;
+	tracker_apply(t, &e, T0 + 3, &o, err, sizeof(err));
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(tracker_foreach_dirty(t, seen_put, seen_del, &d), 0);
+	assert_int_equal(d.ndel, 1); /* (9, key) is superseded by the put */
+	assert_int_equal(d.partition[0], 2);
+	assert_int_equal(d.nput, 1);
+	/* released: gone from memory, nothing dirty added */
+	tracker_clear_dirty(t);
+	set_img(t, IMG_B, "n1", T0 + 4); /* partition 0 */
+	tracker_clear_dirty(t);
+	assert_int_equal(tracker_count_partition(t, 9), 1);
+	assert_int_equal(tracker_release_partition(t, 9), 1);
+	check(t);
+	assert_false(present(t, ENTITY_IMAGE, IMG_A));
+	assert_true(present(t, ENTITY_IMAGE, IMG_B));
+	assert_int_equal(tracker_dirty_count(t), 0);
+	assert_int_equal(tracker_heap_size(t), 1);
+	tracker_free(t);
+}
+
 int
 main(void)
 {
@@ -588,6 +734,8 @@ main(void)
 		cmocka_unit_test(test_invalid_input),
 		cmocka_unit_test(test_config_validation),
 		cmocka_unit_test(test_host_keys),
+		cmocka_unit_test(test_generations),
+		cmocka_unit_test(test_partition_move),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -234,6 +234,7 @@ struct ment {
 	uint32_t handle; /* learnt from the tracker when created */
 	enum entry_state state;
 	uint32_t attempts;
+	uint32_t generation; /* scan cycles: 1 new, +1 per re-queue */
 	int64_t first_seen;
 	int64_t last_scan;
 	bool in_heap;
@@ -246,6 +247,7 @@ struct ment {
 /* What one operation must produce. */
 struct expect {
 	enum outcome_status status;
+	uint32_t generation;
 	uint32_t attempt;
 	bool abort_scan;
 	int64_t next_attempt_at;
@@ -422,6 +424,7 @@ model_set(struct run *r, int ei, int si, uint32_t tags, uint32_t digests,
 		e->handle = TRACKER_NONE;
 		e->state = ENTRY_QUEUED;
 		e->attempts = 0;
+		e->generation = 1;
 		e->first_seen = r->now;
 		e->last_scan = -1;
 		e->error = -1;
@@ -486,6 +489,7 @@ model_set(struct run *r, int ei, int si, uint32_t tags, uint32_t digests,
 	}
 	if (queue) {
 		e->state = ENTRY_QUEUED;
+		e->generation++; /* a new scan cycle */
 		heap_put(r, e, r->now);
 		if (res == APPLY_DEDUP)
 			r->counts[C_SET_DEDUP_PROMOTED]++;
@@ -530,12 +534,14 @@ model_unset(struct run *r, int ei, int si, int64_t obs, struct expect *x)
 		e->state = ENTRY_CANCELLED;
 		e->in_heap = false;
 		x->status = OUTCOME_CANCELLED;
+		x->generation = e->generation;
 		x->attempt = e->attempts;
 		r->counts[C_UNSET_CANCEL_QUEUED]++;
 		break;
 	case ENTRY_SCANNING:
 		e->state = ENTRY_CANCELLED;
 		x->status = OUTCOME_CANCELLED;
+		x->generation = e->generation;
 		x->attempt = running_attempt(e);
 		x->abort_scan = true;
 		r->counts[C_UNSET_CANCEL_SCANNING]++;
@@ -655,6 +661,7 @@ model_complete(struct run *r, uint32_t h, uint32_t attempt, int result,
 		e->last_scan = r->now;
 		e->error = -1;
 		x->status = OUTCOME_SUCCEEDED;
+		x->generation = e->generation;
 		r->counts[C_COMPLETE_SUCCEEDED]++;
 		return 0;
 	}
@@ -681,6 +688,7 @@ model_complete(struct run *r, uint32_t h, uint32_t attempt, int result,
 		e->state = ENTRY_QUEUED;
 		heap_put(r, e, r->now + delay);
 		x->status = OUTCOME_RETRY_SCHEDULED;
+		x->generation = e->generation;
 		x->next_attempt_at = r->now + delay;
 		r->counts[C_COMPLETE_RETRY]++;
 		return 0;
@@ -688,6 +696,7 @@ model_complete(struct run *r, uint32_t h, uint32_t attempt, int result,
 	e->state = ENTRY_FAILED;
 	e->last_scan = r->now;
 	x->status = OUTCOME_FAILED;
+	x->generation = e->generation;
 	if (ents[ei].kind == ENTITY_HOST)
 		r->counts[C_COMPLETE_FAILED_HOST]++;
 	else if (cls == ERROR_PERMANENT)
@@ -742,6 +751,9 @@ check_outcome(const struct run *r, const char *what,
 	if (o->attempt != x->attempt)
 		FAILF(r, "%s: attempt %u, model %u", what, o->attempt,
 		    x->attempt);
+	if (o->generation != x->generation)
+		FAILF(r, "%s: generation %u, model %u", what, o->generation,
+		    x->generation);
 	if (x->status == OUTCOME_CANCELLED)
 		return; /* error fields: the contract says nothing */
 	if (o->error_class != x->error_class)
@@ -847,7 +859,7 @@ ment_same(const struct ment *a, const struct ment *b)
 	if (!a->live)
 		return true;
 	if (a->state != b->state || a->attempts != b->attempts ||
-	    a->first_seen != b->first_seen || a->last_scan != b->last_scan ||
+	    a->generation != b->generation || a->first_seen != b->first_seen || a->last_scan != b->last_scan ||
 	    a->in_heap != b->in_heap || (a->in_heap && a->due != b->due) ||
 	    a->error != b->error)
 		return false;
@@ -886,6 +898,9 @@ check_entity(const struct run *r, int i)
 	if (in.attempts != e->attempts)
 		FAILF(r, "entity %d: attempts %u, model %u", i, in.attempts,
 		    e->attempts);
+	if (in.generation != e->generation)
+		FAILF(r, "entity %d: generation %u, model %u", i,
+		    in.generation, e->generation);
 	if (in.partition != ents[i].partition)
 		FAILF(r, "entity %d: partition %d", i, in.partition);
 	if (in.first_seen != e->first_seen || in.last_scan != e->last_scan)
@@ -932,34 +947,38 @@ check_entity(const struct run *r, int i)
 
 struct dirty_walk {
 	bool put[MAX_HANDLES];
-	bool del[MAX_HANDLES];
+	bool del[N_ENT]; /* by entity: its (partition, key) deleted */
 	bool overflow;
 };
 
 static int
-dirty_put(void *ctx, uint32_t slot)
+dirty_put(void *ctx, uint32_t handle)
 {
 	struct dirty_walk *d = ctx;
-	if (slot < MAX_HANDLES)
-		d->put[slot] = true;
+	if (handle < MAX_HANDLES)
+		d->put[handle] = true;
 	else
 		d->overflow = true;
 	return 0;
 }
 
 static int
-dirty_del(void *ctx, uint32_t slot)
+dirty_del(void *ctx, int32_t partition, const struct tracker_key *key)
 {
 	struct dirty_walk *d = ctx;
-	if (slot < MAX_HANDLES)
-		d->del[slot] = true;
-	else
-		d->overflow = true;
+	for (int i = 0; i < N_ENT; i++) {
+		if (key_eq(&ents[i].key, key) &&
+		    ents[i].partition == partition) {
+			d->del[i] = true;
+			return 0;
+		}
+	}
+	d->overflow = true; /* a key or partition no entity has */
 	return 0;
 }
 
-/* Every changed entity's slot is dirty, every forgotten entity's slot is
- * freed, no other slot is freed; then clear. */
+/* Every changed entity is dirty, every forgotten entity's key is deleted,
+ * no other key is deleted; then clear. */
 static void
 check_dirty(struct run *r, bool no_change)
 {
@@ -971,24 +990,23 @@ check_dirty(struct run *r, bool no_change)
 	if (tracker_foreach_dirty(r->t, dirty_put, dirty_del, &d) != 0 ||
 	    d.overflow)
 		FAILF(r, "tracker_foreach_dirty");
-	bool forgot[MAX_HANDLES] = {false};
 	for (int i = 0; i < N_ENT; i++) {
 		const struct ment *a = &r->before[i], *b = &r->ent[i];
 		if (a->live && !b->live) {
-			forgot[a->handle] = true;
-			if (!d.del[a->handle])
-				FAILF(r, "forgotten entity %d: slot %u not "
-				    "freed in the dirty set", i, a->handle);
+			if (!d.del[i])
+				FAILF(r, "forgotten entity %d: key not "
+				    "deleted in the dirty set", i);
 		} else if (b->live && !ment_same(a, b)) {
 			if (!d.put[b->handle])
-				FAILF(r, "entity %d changed but slot %u is not "
-				    "dirty", i, b->handle);
+				FAILF(r, "entity %d changed but handle %u is "
+				    "not dirty", i, b->handle);
 		}
+		/* a deletion only of a forgotten entity (one forgotten and
+		 * set again in one step is written by its put) */
+		if (d.del[i] && !(a->live && !b->live))
+			FAILF(r, "entity %d deleted, but the model forgot "
+			    "nothing", i);
 	}
-	for (uint32_t h = 0; h < MAX_HANDLES; h++)
-		if (d.del[h] && !forgot[h])
-			FAILF(r, "slot %u freed, but the model forgot nothing "
-			    "there", h);
 	tracker_clear_dirty(r->t);
 }
 
@@ -1452,6 +1470,9 @@ op_pop(struct run *r)
 			FAILF(r, "pop_due gave handle %u, model entity %d (%s) "
 			    "handle %u", job.handle, ei, ents[ei].id,
 			    r->ent[ei].handle);
+		if (job.generation != r->ent[ei].generation)
+			FAILF(r, "job generation %u, model %u", job.generation,
+			    r->ent[ei].generation);
 		if (job.attempt != attempt || job.due != due)
 			FAILF(r, "job attempt %u due %" PRId64 ", model %u %"
 			    PRId64, job.attempt, job.due, attempt, due);

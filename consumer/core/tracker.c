@@ -34,43 +34,13 @@ map_eq(void *ctx, uint32_t handle, const void *key)
 	    memcmp(e->key, k->bytes, TRACKER_KEY_LEN) == 0;
 }
 
-static void
-mark_dirty(tracker *t, uint32_t h)
-{
-	struct entry *e = entry_at(t, h);
-	if (e->flags & FLAG_DIRTY)
-		return;
-	e->flags |= FLAG_DIRTY;
-	handles_push(&t->dirty, &t->ndirty, &t->dirtycap, h);
-}
-
-/* A new live entry at a free handle (the most recently freed first). */
-static uint32_t
-entry_alloc(tracker *t)
-{
-	uint32_t h = t->nfree > 0 ? t->free_handles[--t->nfree] :
-	    t->nhandles;
-	entry_claim(t, h);
-	return h;
-}
-
+/* A forgotten entry: gone from memory, its record deleted. */
 static void
 entry_delete(tracker *t, uint32_t h)
 {
 	struct entry *e = entry_at(t, h);
-	struct tracker_key key;
-	key.kind = e->kind;
-	memcpy(key.bytes, e->key, TRACKER_KEY_LEN);
-
-	blob_discard(t->blobs, e->blob);
-	e->blob = NULL;
-	dueheap_remove(t->heap, h);
-	idmap_remove(t->map, key_hash(key.kind, key.bytes), &key);
-	t->state_count[entry_state(e)]--;
-	t->count--;
-	e->flags &= FLAG_DIRTY;
-	handles_push(&t->deleted, &t->ndeleted, &t->deletedcap, h);
-	handles_push(&t->free_handles, &t->nfree, &t->freecap, h);
+	deleted_push(t, e->partition, e->kind, e->key);
+	entry_drop(t, h);
 }
 
 /* ---- configuration ---- */
@@ -264,6 +234,7 @@ outcome_fill(const tracker *t, uint32_t h, enum outcome_status status,
 	out->handle = h;
 	out->key.kind = e->kind;
 	memcpy(out->key.bytes, e->key, TRACKER_KEY_LEN);
+	out->generation = e->generation;
 	out->attempt = attempt;
 }
 
@@ -282,6 +253,19 @@ queue_now(tracker *t, uint32_t h, int64_t now)
 	dueheap_push(t->heap, h, now);
 }
 
+/* An event of another partition moves the entry there: its record at the
+ * old place goes, it is written at the new one. */
+static void
+move_partition(tracker *t, uint32_t h, int32_t partition)
+{
+	struct entry *e = entry_at(t, h);
+	if (e->partition == partition)
+		return;
+	deleted_push(t, e->partition, e->kind, e->key);
+	e->partition = partition;
+	mark_dirty(t, h);
+}
+
 /* A referenced entity after a SET: decides whether to queue it again. */
 static bool
 reschedule_on_set(tracker *t, uint32_t h, int64_t now)
@@ -294,6 +278,7 @@ reschedule_on_set(tracker *t, uint32_t h, int64_t now)
 	case ENTRY_DONE:
 		if (t->cfg.rescan_after_ms > 0 &&
 		    now - e->last_scan >= t->cfg.rescan_after_ms) {
+			e->generation++;
 			queue_now(t, h, now);
 			return true;
 		}
@@ -302,12 +287,14 @@ reschedule_on_set(tracker *t, uint32_t h, int64_t now)
 		if (t->cfg.retry.failed_rescan_after_ms > 0 &&
 		    now - e->last_scan >= t->cfg.retry.failed_rescan_after_ms) {
 			e->attempts = 0;
+			e->generation++;
 			queue_now(t, h, now);
 			return true;
 		}
 		return false;
 	case ENTRY_CANCELLED:
 		e->attempts = 0;
+		e->generation++;
 		queue_now(t, h, now);
 		return true;
 	}
@@ -321,9 +308,9 @@ set_new(tracker *t, const struct tracker_event *ev,
     struct blob_edit *ed, size_t srclen, int64_t now, char *err,
     size_t errlen)
 {
-	if (t->nfree == 0 && t->nhandles >= TRACKER_MAX_SLOTS) {
+	if (t->nfree == 0 && t->nhandles >= TRACKER_MAX_ENTRIES) {
 		errbuf_set(err, errlen, "tracker is full (%u entities)",
-		    TRACKER_MAX_SLOTS);
+		    TRACKER_MAX_ENTRIES);
 		return APPLY_INVALID;
 	}
 	uint32_t h = entry_alloc(t);
@@ -390,10 +377,7 @@ apply_set(tracker *t, const struct tracker_event *ev,
 		mark_dirty(t, h);
 		res = APPLY_UPDATED;
 	}
-	if (e->partition != ev->partition) {
-		e->partition = ev->partition;
-		mark_dirty(t, h);
-	}
+	move_partition(t, h, ev->partition);
 	if (!was_referenced)
 		dueheap_remove(t->heap, h); /* the forget timer */
 	if (reschedule_on_set(t, h, now)) {
@@ -421,6 +405,7 @@ apply_unset(tracker *t, const struct tracker_event *ev,
 		return APPLY_UNKNOWN;
 	if (ev->observed_at < r.observed)
 		return APPLY_STALE;
+	move_partition(t, h, ev->partition);
 	if (!r.holding) {
 		if (ev->observed_at > r.observed) {
 			blob_set_observed(e->blob, &r, ev->observed_at);
@@ -588,6 +573,7 @@ tracker_pop_due(tracker *t, int64_t now, struct tracker_job *job)
 		job->handle = h;
 		job->key.kind = e->kind;
 		memcpy(job->key.bytes, e->key, TRACKER_KEY_LEN);
+		job->generation = e->generation;
 		job->attempt = running_attempt(e);
 		job->due = due;
 		return true;
@@ -702,6 +688,7 @@ tracker_info_get(const tracker *t, uint32_t h, struct tracker_info *info)
 	memcpy(info->key.bytes, e->key, TRACKER_KEY_LEN);
 	info->state = entry_state(e);
 	info->attempts = e->attempts;
+	info->generation = e->generation;
 	info->partition = e->partition;
 	info->first_seen = e->first_seen;
 	info->last_scan = e->last_scan;
@@ -787,55 +774,6 @@ tracker_foreach(const tracker *t, void (*fn)(void *ctx, uint32_t handle),
 			fn(ctx, h);
 }
 
-/* ---- durability ---- */
-
-uint32_t
-tracker_slots(const tracker *t)
-{
-	return t->nhandles;
-}
-
-void
-tracker_reserve(tracker *t, size_t n)
-{
-	idmap_reserve(t->map, n);
-}
-
-int
-tracker_foreach_dirty(const tracker *t, tracker_put_fn put, tracker_del_fn del,
-    void *ctx)
-{
-	int rc;
-	/* Deletions first: a slot freed and reused in one batch must end
-	 * up holding its new entry. */
-	for (size_t i = 0; i < t->ndeleted; i++)
-		if ((rc = del(ctx, t->deleted[i])) != 0)
-			return rc;
-	for (size_t i = 0; i < t->ndirty; i++) {
-		uint32_t h = t->dirty[i];
-		if (!(entry_at(t, h)->flags & FLAG_LIVE))
-			continue;
-		if ((rc = put(ctx, h)) != 0)
-			return rc;
-	}
-	return 0;
-}
-
-size_t
-tracker_dirty_count(const tracker *t)
-{
-	return t->ndirty + t->ndeleted;
-}
-
-void
-tracker_clear_dirty(tracker *t)
-{
-	for (size_t i = 0; i < t->ndirty; i++)
-		entry_at(t, t->dirty[i])->flags &= (uint8_t)~FLAG_DIRTY;
-	t->ndirty = 0;
-	t->ndeleted = 0;
-}
-
 /* ---- invariants ---- */
 
 /* Whether live entry h's state agrees with its heap membership and its
@@ -868,6 +806,10 @@ check_entry(const tracker *t, uint32_t h, char *err, size_t errlen)
 		errbuf_set(err, errlen,
 		    "handle %u: state %s, in heap %d, referenced %d",
 		    h, entry_state_name(s), heap, ref);
+		return -EINVAL;
+	}
+	if (e->generation == 0) {
+		errbuf_set(err, errlen, "handle %u: generation 0", h);
 		return -EINVAL;
 	}
 	if (blob_nsrc(e->blob) > TRACKER_MAX_SOURCES) {

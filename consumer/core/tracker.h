@@ -64,15 +64,29 @@
  * reschedule: an entity queued or re-timed later sorts after others with
  * the same due time.
  *
- * Durability hooks. Every change marks the entry's slot dirty (or records
- * the slot as freed); the store walks the dirty set at the end of a batch,
- * writes it in one transaction, and clears it on success.
+ * Generations. Every entry counts its scan cycles: generation 1 for a new
+ * entity, +1 each time it is queued again from a state that is not
+ * queued (DONE rescanned, FAILED rescanned, CANCELLED set again), i.e.
+ * whenever its attempts restart from 0. Every job and every outcome
+ * carries the generation, so (id, generation, attempt, status) is unique
+ * per outcome: a consumer can tell a second cycle's "attempt 1 FAILED"
+ * from the first's, and a replayed outcome from a new one.
  *
- * Jobs. A completion is matched by (handle, attempt). Callers keep at most
- * one job per entity in flight: a job aborted by a CANCELLED outcome must
- * have come back (its completion is then ignored) before a new job of the
- * same handle is dispatched, since a re-SET entity starts again at
- * attempt 1 and a forgotten entity's slot may be reused.
+ * Partitions. An entry belongs to the input partition of the last event
+ * applied to it (neither stale nor unknown nor invalid); an event on
+ * another partition moves it there.
+ *
+ * Durability hooks. Every change marks the entry dirty; a forgotten entry,
+ * and the old place of an entry that moved to another partition, are
+ * recorded as deleted (partition, key) pairs. The caller (the engine,
+ * through store_collect_dirty) walks the dirty set at the end of a batch,
+ * writes it in one transaction, and clears it on success. Handles exist in
+ * memory only; the store keys records by (partition, key).
+ *
+ * Partition-scoped memory. tracker_record_load adds (or replaces) one
+ * entry from its record, tracker_release_partition drops every entry of
+ * a partition from memory (their records stay where they are): an
+ * instance holds only the partitions it is assigned.
  *
  * Limits (bounded memory; violations are APPLY_INVALID with a reason):
  * ids and source names up to 253 bytes without control characters, up to
@@ -97,6 +111,7 @@
 #define TRACKER_MAX_SOURCES 4096
 #define TRACKER_MAX_ERROR 1024
 #define TRACKER_NONE UINT32_MAX
+#define TRACKER_MAX_ENTRIES (1u << 28) /* handles in memory at once */
 
 typedef struct tracker tracker;
 
@@ -139,6 +154,7 @@ struct tracker_outcome {
 	enum outcome_status status; /* OUTCOME_NONE: nothing to publish */
 	uint32_t handle;
 	struct tracker_key key;
+	uint32_t generation;	 /* see "Generations" above */
 	uint32_t attempt;
 	int64_t next_attempt_at; /* -1 when none */
 	int error_class;	 /* enum error_class, or -1 */
@@ -149,6 +165,7 @@ struct tracker_outcome {
 struct tracker_job {
 	uint32_t handle;
 	struct tracker_key key;
+	uint32_t generation;
 	uint32_t attempt; /* 1-based */
 	int64_t due;
 };
@@ -164,6 +181,7 @@ struct tracker_info {
 	struct tracker_key key;
 	enum entry_state state;
 	uint32_t attempts;
+	uint32_t generation;
 	int32_t partition;
 	int64_t first_seen;
 	int64_t last_scan;	/* -1 never */
@@ -263,33 +281,50 @@ size_t tracker_heap_size(const tracker *t);
 void tracker_foreach(const tracker *t, void (*fn)(void *ctx, uint32_t handle),
     void *ctx);
 
-/* ---- durability (used by the store; records: tracker_record.h) ---- */
+/* ---- durability and partitions (records: tracker_record.h) ---- */
 
-/*
- * Records are stored under their entry's slot, which is its handle: slots
- * are stable across restarts (recovery puts each record back at its slot).
- * New entries take a freed slot if there is one (the most recently freed;
- * after a restart the lowest), else the next unused one, so a burst of new
- * entities is written to neighbouring records instead of one random page
- * each.
- */
-#define TRACKER_MAX_SLOTS (1u << 28)
-
-/* One more than the highest slot ever used (freed slots included). */
-uint32_t tracker_slots(const tracker *t);
-/* Makes room for n entries (recovery knows how many are coming). */
+/* Makes room in the map for n more entries (a loader that knows how many
+ * are coming). */
 void tracker_reserve(tracker *t, size_t n);
 
-/* Dirty set: changed slots and freed slots since the last clear. The
- * callbacks return 0 to go on, or a negative errno that stops the visit. */
-typedef int (*tracker_put_fn)(void *ctx, uint32_t slot);
-typedef int (*tracker_del_fn)(void *ctx, uint32_t slot);
-/* Visits every freed slot, then every dirty one: 0, or the first
- * callback error. */
+/* A deleted record: where it was stored. */
+struct tracker_del {
+	int32_t partition;
+	struct tracker_key key;
+};
+
+/*
+ * Dirty set: changed entries and deleted (partition, key)s since the last
+ * clear. The callbacks return 0 to go on, or a negative errno that stops
+ * the visit.
+ */
+typedef int (*tracker_put_fn)(void *ctx, uint32_t handle);
+typedef int (*tracker_del_fn)(void *ctx, int32_t partition,
+    const struct tracker_key *key);
+/*
+ * Visits every deletion, then every dirty live entry (each once; read its
+ * partition and key with tracker_info_get): 0, or the first callback
+ * error. Applying the visits in order gives the store the tracker's state;
+ * a deletion of a (partition, key) that a put of the same visit writes
+ * again is skipped.
+ */
 int tracker_foreach_dirty(const tracker *t, tracker_put_fn put,
     tracker_del_fn del, void *ctx);
 size_t tracker_dirty_count(const tracker *t);
 void tracker_clear_dirty(tracker *t);
+
+/*
+ * Drops every entry of partition from memory (map, heap, pool, blobs) and
+ * returns how many there were. Nothing is marked dirty: their records stay
+ * in the store (and the changelog), to be loaded again when the partition
+ * comes back. Preconditions (the caller's): the dirty set was committed
+ * (a dirty entry of the partition would lose its change; its pending
+ * deletions are still written), and no job of these entries is in flight
+ * (their handles are reused).
+ */
+size_t tracker_release_partition(tracker *t, int32_t partition);
+/* The number of live entries of partition. O(entries). */
+size_t tracker_count_partition(const tracker *t, int32_t partition);
 
 /* Checks every internal invariant (map, heap, states vs heap membership,
  * counters): 0, or -EINVAL with what is wrong in err. For tests and

@@ -6,9 +6,11 @@
  * modules is in tracker.h or tracker_record.h.
  *
  * Memory layout, for a million tracked images:
- *  - entries live in a chunked pool indexed by a 32-bit handle (64 bytes
- *    each: key, two times, the blob pointer, partition, attempts, kind,
- *    state+flags); freed handles are reused;
+ *  - entries live in a chunked pool indexed by a 32-bit handle (72 bytes
+ *    each: key, two times, the blob pointer, partition, generation,
+ *    attempts, kind, state+flags); freed handles are reused (the most
+ *    recently freed first). Handles exist in memory only: the store keys
+ *    records by (partition, entity key);
  *  - the map stores {hash, handle} (8 bytes a slot, load <= 3/4);
  *  - the heap stores {due, handle, seq} (16 bytes) plus 4 bytes of
  *    position per handle; the heap's due time is the only copy of an
@@ -43,7 +45,8 @@ struct entry {
 	int64_t first_seen;
 	int64_t last_scan; /* -1 before the first finished scan */
 	uint8_t *blob;	   /* blob.h; NULL while the handle is free */
-	int32_t partition;
+	int32_t partition; /* input partition of the last event applied */
+	uint32_t generation; /* scan cycle, >= 1 (tracker.h) */
 	uint16_t attempts; /* failed attempts in a row, saturating */
 	uint8_t kind;
 	uint8_t flags; /* state | FLAG_LIVE | FLAG_DIRTY */
@@ -68,7 +71,7 @@ struct tracker {
 
 	uint32_t *dirty;
 	size_t ndirty, dirtycap;
-	uint32_t *deleted; /* slots whose records must go */
+	struct tracker_del *deleted; /* (partition, key)s whose records go */
 	size_t ndeleted, deletedcap;
 
 	/* scratch, reused between calls */
@@ -112,7 +115,8 @@ key_hash(uint8_t kind, const uint8_t *bytes)
 }
 
 /* Makes handles below n usable (the pool grows by whole chunks), then
- * makes the free entry at handle h live and QUEUED, all else zero. */
+ * makes the free entry at handle h live and QUEUED, generation 1,
+ * never scanned, all else zero. */
 static inline struct entry *
 entry_claim(tracker *t, uint32_t h)
 {
@@ -130,9 +134,25 @@ entry_claim(tracker *t, uint32_t h)
 	memset(e, 0, sizeof(*e));
 	e->flags = (uint8_t)(FLAG_LIVE | dirty | ENTRY_QUEUED);
 	e->last_scan = -1;
+	e->generation = 1;
 	t->state_count[ENTRY_QUEUED]++;
 	t->count++;
 	return e;
+}
+
+/* Appends (partition, key) to the deleted list. */
+static inline void
+deleted_push(tracker *t, int32_t partition, uint8_t kind, const uint8_t *key)
+{
+	if (t->ndeleted == t->deletedcap) {
+		t->deletedcap = t->deletedcap ? t->deletedcap * 2 : 256;
+		t->deleted = xreallocarray(t->deleted, t->deletedcap,
+		    sizeof(*t->deleted));
+	}
+	struct tracker_del *d = &t->deleted[t->ndeleted++];
+	d->partition = partition;
+	d->key.kind = kind;
+	memcpy(d->key.bytes, key, TRACKER_KEY_LEN);
 }
 
 /* Appends handle h to a growing array of handles. */
@@ -144,6 +164,47 @@ handles_push(uint32_t **v, size_t *n, size_t *cap, uint32_t h)
 		*v = xreallocarray(*v, *cap, sizeof(**v));
 	}
 	(*v)[(*n)++] = h;
+}
+
+/* Marks live handle h dirty (once). */
+static inline void
+mark_dirty(tracker *t, uint32_t h)
+{
+	struct entry *e = entry_at(t, h);
+	if (e->flags & FLAG_DIRTY)
+		return;
+	e->flags |= FLAG_DIRTY;
+	handles_push(&t->dirty, &t->ndirty, &t->dirtycap, h);
+}
+
+/* A new live entry at a free handle (the most recently freed first). */
+static inline uint32_t
+entry_alloc(tracker *t)
+{
+	uint32_t h = t->nfree > 0 ? t->free_handles[--t->nfree] :
+	    t->nhandles;
+	entry_claim(t, h);
+	return h;
+}
+
+/* Takes live entry h out of memory (blob, heap, map, counters) and frees
+ * its handle. Its dirty mark stays with the handle: the dirty list may
+ * hold it, and a reuse of the handle is then written once. */
+static inline void
+entry_drop(tracker *t, uint32_t h)
+{
+	struct entry *e = entry_at(t, h);
+	struct tracker_key key;
+	key.kind = e->kind;
+	memcpy(key.bytes, e->key, TRACKER_KEY_LEN);
+	blob_discard(t->blobs, e->blob);
+	e->blob = NULL;
+	dueheap_remove(t->heap, h);
+	idmap_remove(t->map, key_hash(key.kind, key.bytes), &key);
+	t->state_count[entry_state(e)]--;
+	t->count--;
+	e->flags &= FLAG_DIRTY;
+	handles_push(&t->free_handles, &t->nfree, &t->freecap, h);
 }
 
 #endif

@@ -1,33 +1,40 @@
 /*
- * tracker_record: see tracker_record.h. Record format, version 1, all
+ * tracker_record: see tracker_record.h. Record format, version 2, all
  * integers little-endian:
  *
  *   u8 version | u8 kind | 32 bytes key | u8 state |
  *   u8 flags (bit 0: in heap) |
- *   u16 attempts | i32 partition | i64 first_seen | i64 last_scan |
- *   i64 due | u8 namelen | name | u16 errlen | error | u16 nsrc |
- *   nsrc x { u8 namelen | name | i64 observed_at | u8 holding |
+ *   u16 attempts | u32 generation | i32 partition | i64 first_seen |
+ *   i64 last_scan | i64 due | u8 namelen | name | u16 errlen | error |
+ *   u16 nsrc | nsrc x { u8 namelen | name | i64 observed_at | u8 holding |
  *            u8 ntags | u8 ndigests | (ntags + ndigests) x
  *            { u16 len | bytes } }
  *
- * Sources are in name order, tags and digests sorted: one logical state
- * has exactly one encoding. Source names travel as text, not as the
+ * Version 1 is the same without the generation (it loads as generation
+ * 1). Sources are in name order, tags and digests sorted: one logical
+ * state has exactly one encoding. Source names travel as text, not as the
  * in-memory strtab ids, which are not stable across restarts.
  *
- * Loading reads and checks the whole record (format, ranges, the rules
- * that tie state, heap membership and references together) and builds
- * the entry's blob on the side; only a record that passes every check
- * takes its slot, so a refused one leaves nothing behind.
+ * Loading parses and checks the whole record first (format, ranges, the
+ * rules that tie state, heap membership and references together) without
+ * touching the tracker -- tracker_record_validate is that pass alone --
+ * then builds the entry's blob and places it; a refused record leaves
+ * nothing behind.
+ *
+ * The second half of the file is the tracker's durability side: the dirty
+ * set and releasing a partition's entries.
  */
 #include "core/tracker_record.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 #include "core/tracker_impl.h"
 #include "util/errbuf.h"
 
-#define RECORD_VERSION 1
-#define REC_FIXED (36 + TRACKER_KEY_LEN)
+#define RECORD_VERSION TRACKER_RECORD_VERSION
+#define REC_FIXED_V1 (36 + TRACKER_KEY_LEN)
+#define REC_FIXED_V2 (40 + TRACKER_KEY_LEN)
 
 /* ---- writing ---- */
 
@@ -69,12 +76,12 @@ wb_uint(struct wbuf *w, uint64_t v, size_t n)
 }
 
 size_t
-tracker_record_encode(const tracker *t, uint32_t h, uint8_t **buf,
-    size_t *bufcap)
+tracker_record_append(const tracker *t, uint32_t h, uint8_t **buf,
+    size_t *bufcap, size_t *at)
 {
 	const struct entry *e = entry_at(t, h);
 	const uint8_t *b = e->blob;
-	struct wbuf w = {buf, bufcap, 0};
+	struct wbuf w = {buf, bufcap, *at};
 	bool in_heap = dueheap_contains(t->heap, h);
 	size_t namelen, errlen;
 	const char *name = blob_name(b, &namelen);
@@ -86,6 +93,7 @@ tracker_record_encode(const tracker *t, uint32_t h, uint8_t **buf,
 	wb_uint(&w, entry_state(e), 1);
 	wb_uint(&w, in_heap ? 1 : 0, 1);
 	wb_uint(&w, e->attempts, 2);
+	wb_uint(&w, e->generation, 4);
 	wb_uint(&w, (uint32_t)e->partition, 4);
 	wb_uint(&w, (uint64_t)e->first_seen, 8);
 	wb_uint(&w, (uint64_t)e->last_scan, 8);
@@ -116,7 +124,17 @@ tracker_record_encode(const tracker *t, uint32_t h, uint8_t **buf,
 			wb_put(&w, s, len);
 		}
 	}
-	return w.len;
+	size_t n = w.len - *at;
+	*at = w.len;
+	return n;
+}
+
+size_t
+tracker_record_encode(const tracker *t, uint32_t h, uint8_t **buf,
+    size_t *bufcap)
+{
+	size_t len = 0;
+	return tracker_record_append(t, h, buf, bufcap, &len);
 }
 
 int
@@ -168,22 +186,26 @@ rec_fail(const struct rbuf *r, const char *what, char *err, size_t errlen)
 	return -EINVAL;
 }
 
-/* The part of a record before its sources. */
+/* The parts of a checked record. */
 struct rec_head {
 	struct tracker_key key;
-	unsigned state, flags;
+	unsigned version, state, flags;
 	uint16_t attempts;
+	uint32_t generation;
 	int32_t partition;
 	int64_t first_seen, last_scan, due;
 	const uint8_t *name, *error;
 	size_t namelen, errlen, nsrc;
+	const uint8_t *sources; /* the first source record */
+	bool any_holding;
 };
 
 /* The fixed-size fields; NULL, or what is wrong. */
 static const char *
 read_fixed(struct rbuf *r, struct rec_head *h)
 {
-	if ((size_t)(r->end - r->start) < REC_FIXED)
+	size_t fixed = h->version == 1 ? REC_FIXED_V1 : REC_FIXED_V2;
+	if ((size_t)(r->end - r->start) < fixed)
 		return "truncated header";
 	unsigned kind = (unsigned)rb_uint(r, 1);
 	h->key.kind = (uint8_t)kind;
@@ -191,28 +213,17 @@ read_fixed(struct rbuf *r, struct rec_head *h)
 	h->state = (unsigned)rb_uint(r, 1);
 	h->flags = (unsigned)rb_uint(r, 1);
 	h->attempts = (uint16_t)rb_uint(r, 2);
+	h->generation = h->version == 1 ? 1 : (uint32_t)rb_uint(r, 4);
 	h->partition = (int32_t)(uint32_t)rb_uint(r, 4);
 	h->first_seen = (int64_t)rb_uint(r, 8);
 	h->last_scan = (int64_t)rb_uint(r, 8);
 	h->due = (int64_t)rb_uint(r, 8);
 	if (kind > ENTITY_HOST)
 		return "unknown kind";
-	return NULL;
-}
-
-/* Whether the fixed fields fit this tracker at slot: NULL, or the
- * problem. */
-static const char *
-check_fixed(const tracker *t, uint32_t slot, const struct rec_head *h)
-{
-	if (slot >= TRACKER_MAX_SLOTS)
-		return "slot out of range";
-	if (entry_is_live(t, slot))
-		return "slot in use";
 	if (h->state > ENTRY_CANCELLED || h->flags > 1)
 		return "bad state or flags";
-	if (tracker_find(t, &h->key) != TRACKER_NONE)
-		return "duplicate key";
+	if (h->generation == 0)
+		return "generation 0";
 	return NULL;
 }
 
@@ -244,174 +255,335 @@ read_name_error(struct rbuf *r, struct rec_head *h)
 	return NULL;
 }
 
-/* One source record into *ed (its refs into t's scratch arrays) and its
- * name; NULL, or what is wrong. */
+/* One source record: its name, holding flag, counts, and (refs != NULL)
+ * its refs; NULL, or what is wrong. */
+struct rec_src {
+	const uint8_t *name;
+	size_t len;
+	struct blob_edit ed;
+};
+
 static const char *
-read_source(tracker *t, struct rbuf *r, const uint8_t **name, size_t *len,
-    struct blob_edit *ed)
+read_source(struct rbuf *r, struct rec_src *s, struct blob_ref *tags,
+    struct blob_ref *digests)
 {
-	*len = (size_t)rb_uint(r, 1);
-	*name = rb_take(r, *len);
-	ed->observed = (int64_t)rb_uint(r, 8);
+	s->len = (size_t)rb_uint(r, 1);
+	s->name = rb_take(r, s->len);
+	s->ed.observed = (int64_t)rb_uint(r, 8);
 	unsigned holding = (unsigned)rb_uint(r, 1);
-	ed->ntags = (size_t)rb_uint(r, 1);
-	ed->ndigests = (size_t)rb_uint(r, 1);
+	s->ed.ntags = (size_t)rb_uint(r, 1);
+	s->ed.ndigests = (size_t)rb_uint(r, 1);
 	if (r->bad)
 		return "truncated source";
-	if (*len == 0 || *len > TRACKER_MAX_NAME || holding > 1 ||
-	    ed->ntags > TRACKER_MAX_REFS || ed->ndigests > TRACKER_MAX_REFS)
+	if (s->len == 0 || s->len > TRACKER_MAX_NAME || holding > 1 ||
+	    s->ed.ntags > TRACKER_MAX_REFS || s->ed.ndigests > TRACKER_MAX_REFS)
 		return "source field out of range";
-	ed->holding = holding != 0;
+	s->ed.holding = holding != 0;
 	/* as for events: strtab keeps names NUL-terminated */
-	for (size_t k = 0; k < *len; k++)
-		if ((*name)[k] < 0x20 || (*name)[k] == 0x7f)
+	for (size_t k = 0; k < s->len; k++)
+		if (s->name[k] < 0x20 || s->name[k] == 0x7f)
 			return "control character in a source name";
-	struct blob_ref *refs[2] = {t->tags, t->digests};
-	size_t counts[2] = {ed->ntags, ed->ndigests};
+	struct blob_ref *refs[2] = {tags, digests};
+	size_t counts[2] = {s->ed.ntags, s->ed.ndigests};
 	for (int g = 0; g < 2; g++) {
 		for (size_t k = 0; k < counts[g]; k++) {
 			size_t rl = (size_t)rb_uint(r, 2);
-			const uint8_t *s = rb_take(r, rl);
+			const uint8_t *p = rb_take(r, rl);
 			if (r->bad || rl == 0 || rl > TRACKER_MAX_REF_LEN)
 				return "bad reference";
-			refs[g][k].s = (const char *)s;
-			refs[g][k].len = rl;
+			if (refs[g] != NULL) {
+				refs[g][k].s = (const char *)p;
+				refs[g][k].len = rl;
+			}
 		}
 	}
-	ed->tags = t->tags;
-	ed->digests = t->digests;
+	s->ed.tags = tags;
+	s->ed.digests = digests;
 	return NULL;
 }
 
-/*
- * Adds the sources of the record to *b, taking a name reference for each;
- * sets *any_holding. NULL, or what is wrong (the references taken so far
- * are in *b: blob_discard drops them).
- */
-static const char *
-read_sources(tracker *t, struct rbuf *r, size_t nsrc, uint8_t **b,
-    bool *any_holding)
+static int
+name_cmp(const struct blob_ref *a, const struct blob_ref *b)
 {
-	*any_holding = false;
-	for (size_t i = 0; i < nsrc; i++) {
-		struct blob_edit ed = {.new_src = true};
-		const uint8_t *name;
-		size_t len;
-		const char *problem = read_source(t, r, &name, &len, &ed);
-		if (problem != NULL)
-			return problem;
-		uint32_t sid = strtab_lookup(t->sources, (const char *)name,
-		    len);
-		struct blob_src dup;
-		if (sid != STRTAB_NONE && blob_find_src(*b, sid, &dup))
-			return "duplicate source";
-		ed.id = strtab_intern(t->sources, (const char *)name, len);
-		blob_rebuild(t->blobs, b, &ed);
-		*any_holding |= ed.holding;
+	int c = memcmp(a->s, b->s, a->len < b->len ? a->len : b->len);
+	return c != 0 ? c : (a->len < b->len ? -1 : a->len > b->len);
+}
+
+/*
+ * Inserts name into the sorted names[0..*n): false when it is there
+ * already. (At most TRACKER_MAX_SOURCES names; usually a handful.)
+ */
+static bool
+name_insert(struct blob_ref *names, size_t *n, const struct blob_ref *name)
+{
+	size_t lo = 0, hi = *n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = name_cmp(&names[mid], name);
+		if (c == 0)
+			return false;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return NULL;
+	memmove(&names[lo + 1], &names[lo], (*n - lo) * sizeof(*names));
+	names[lo] = *name;
+	(*n)++;
+	return true;
+}
+
+/* Every source, for duplicates and holding; NULL, or what is wrong. */
+static const char *
+read_sources(struct rbuf *r, struct rec_head *h)
+{
+	struct blob_ref small[16];
+	struct blob_ref *names = h->nsrc <= 16 ? small :
+	    xcalloc(h->nsrc, sizeof(*names));
+	size_t n = 0;
+	const char *problem = NULL;
+
+	h->any_holding = false;
+	h->sources = r->p;
+	for (size_t i = 0; i < h->nsrc && problem == NULL; i++) {
+		struct rec_src s = {0};
+		problem = read_source(r, &s, NULL, NULL);
+		struct blob_ref name = {(const char *)s.name, s.len};
+		if (problem == NULL && !name_insert(names, &n, &name))
+			problem = "duplicate source";
+		h->any_holding |= s.ed.holding;
+	}
+	if (names != small)
+		free(names);
+	return problem;
 }
 
 /* Heap membership and references must follow from the state. */
 static const char *
-check_state(const struct rec_head *h, bool any_holding)
+check_state(const struct rec_head *h)
 {
-	if (h->state == ENTRY_CANCELLED && any_holding)
+	if (h->state == ENTRY_CANCELLED && h->any_holding)
 		return "cancelled entity still referenced";
 	bool want_heap = h->state == ENTRY_QUEUED ||
-	    (h->state != ENTRY_SCANNING && !any_holding);
+	    (h->state != ENTRY_SCANNING && !h->any_holding);
 	bool want_ref = h->state == ENTRY_QUEUED || h->state == ENTRY_SCANNING;
 	if (h->state != ENTRY_SCANNING && (h->flags & 1) != want_heap)
 		return "heap flag contradicts the state";
-	if (want_ref && !any_holding)
+	if (want_ref && !h->any_holding)
 		return "queued or scanning entity without references";
 	return NULL;
 }
 
-/* Puts a checked record at slot, with its blob b. */
-static void
-place(tracker *t, uint32_t slot, const struct rec_head *h, uint8_t *b,
-    int64_t now, bool *requeued)
+/* The whole check, touching nothing: 0, -EPROTO or -EINVAL with err. */
+static int
+rec_parse(const uint8_t *rec, size_t len, struct rec_head *h, char *err,
+    size_t errlen)
 {
-	struct entry *e = entry_claim(t, slot);
-	memcpy(e->key, h->key.bytes, TRACKER_KEY_LEN);
-	e->kind = h->key.kind;
+	struct rbuf r = {rec, rec, rec + len, false};
+
+	memset(h, 0, sizeof(*h));
+	if (len < 1)
+		return rec_fail(&r, "empty", err, errlen);
+	h->version = (unsigned)rb_uint(&r, 1);
+	if (h->version > RECORD_VERSION) {
+		errbuf_set(err, errlen, "record format version %u is newer "
+		    "than this sbomd understands (%d)", h->version,
+		    RECORD_VERSION);
+		return -EPROTO;
+	}
+	if (h->version == 0)
+		return rec_fail(&r, "unknown version", err, errlen);
+	const char *problem = read_fixed(&r, h);
+	if (problem == NULL)
+		problem = read_name_error(&r, h);
+	if (problem == NULL)
+		problem = read_sources(&r, h);
+	if (problem == NULL && r.p != r.end)
+		problem = "trailing bytes";
+	if (problem == NULL)
+		problem = check_state(h);
+	return problem != NULL ? rec_fail(&r, problem, err, errlen) : 0;
+}
+
+int
+tracker_record_validate(const uint8_t *rec, size_t len,
+    struct tracker_key *key, int32_t *partition, char *err, size_t errlen)
+{
+	struct rec_head h;
+	int rc = rec_parse(rec, len, &h, err, errlen);
+	if (rc != 0)
+		return rc;
+	if (key != NULL)
+		*key = h.key;
+	if (partition != NULL)
+		*partition = h.partition;
+	return 0;
+}
+
+/* The blob of a checked record, a name reference taken per source. */
+static uint8_t *
+build_blob(tracker *t, const struct rec_head *h, const uint8_t *end)
+{
+	uint8_t *b = blob_new(t->blobs, (const char *)h->name, h->namelen);
+	if (h->errlen > 0) {
+		struct blob_edit ed = {.err_set = true,
+		    .err = (const char *)h->error, .errlen = h->errlen};
+		blob_rebuild(t->blobs, &b, &ed);
+	}
+	struct rbuf r = {h->sources, h->sources, end, false};
+	for (size_t i = 0; i < h->nsrc; i++) {
+		struct rec_src s = {.ed = {.new_src = true}};
+		read_source(&r, &s, t->tags, t->digests); /* checked */
+		s.ed.new_src = true;
+		s.ed.id = strtab_intern(t->sources, (const char *)s.name,
+		    s.len);
+		blob_rebuild(t->blobs, &b, &s.ed);
+	}
+	return b;
+}
+
+/* Puts a checked record with its blob b in memory: at a new handle, or
+ * over the entry of the same key. */
+static void
+place(tracker *t, const struct rec_head *h, uint8_t *b, int64_t now,
+    bool *requeued)
+{
+	uint32_t hd = tracker_find(t, &h->key);
+	struct entry *e;
+	if (hd != TRACKER_NONE) {
+		e = entry_at(t, hd);
+		dueheap_remove(t->heap, hd);
+		blob_discard(t->blobs, e->blob);
+		if (e->partition != h->partition) {
+			deleted_push(t, e->partition, e->kind, e->key);
+			mark_dirty(t, hd);
+		}
+		entry_set_state(t, e, ENTRY_QUEUED);
+	} else {
+		hd = entry_alloc(t);
+		e = entry_at(t, hd);
+		memcpy(e->key, h->key.bytes, TRACKER_KEY_LEN);
+		e->kind = h->key.kind;
+		idmap_insert(t->map, key_hash(e->kind, e->key), hd);
+	}
 	e->partition = h->partition;
+	e->generation = h->generation;
 	e->attempts = h->attempts;
 	e->first_seen = h->first_seen;
 	e->last_scan = h->last_scan;
 	e->blob = b;
-	idmap_insert(t->map, key_hash(e->kind, e->key), slot);
 	if (h->state == ENTRY_SCANNING) {
-		/* Interrupted by the crash: run it again, same attempt. */
-		dueheap_append(t->heap, slot, now);
+		/* Interrupted (a crash, or another instance's): run it
+		 * again, same attempt. */
+		dueheap_push(t->heap, hd, now);
 		if (requeued != NULL)
 			*requeued = true;
 		return;
 	}
 	entry_set_state(t, e, (enum entry_state)h->state);
 	if (h->flags & 1)
-		dueheap_append(t->heap, slot, h->due);
+		dueheap_push(t->heap, hd, h->due);
 }
 
 int
-tracker_record_load(tracker *t, uint32_t slot, const uint8_t *rec,
-    size_t len, int64_t now, bool *requeued, char *err, size_t errlen)
+tracker_record_load(tracker *t, const uint8_t *rec, size_t len, int64_t now,
+    bool *requeued, char *err, size_t errlen)
 {
-	struct rbuf r = {rec, rec, rec + len, false};
 	struct rec_head h;
 
 	if (requeued != NULL)
 		*requeued = false;
-	if (len < 1)
-		return rec_fail(&r, "empty", err, errlen);
-	unsigned version = (unsigned)rb_uint(&r, 1);
-	if (version > RECORD_VERSION) {
-		errbuf_set(err, errlen, "record format version %u is newer "
-		    "than this sbomd understands (%d)", version,
-		    RECORD_VERSION);
-		return -EPROTO;
+	int rc = rec_parse(rec, len, &h, err, errlen);
+	if (rc != 0)
+		return rc;
+	if (t->nfree == 0 && t->nhandles >= TRACKER_MAX_ENTRIES &&
+	    tracker_find(t, &h.key) == TRACKER_NONE) {
+		errbuf_set(err, errlen, "tracker is full (%u entities)",
+		    TRACKER_MAX_ENTRIES);
+		return -ENOSPC;
 	}
-	if (version != RECORD_VERSION)
-		return rec_fail(&r, "unknown version", err, errlen);
-	const char *problem = read_fixed(&r, &h);
-	if (problem == NULL)
-		problem = check_fixed(t, slot, &h);
-	if (problem == NULL)
-		problem = read_name_error(&r, &h);
-	if (problem != NULL)
-		return rec_fail(&r, problem, err, errlen);
-
-	uint8_t *b = blob_new(t->blobs, (const char *)h.name, h.namelen);
-	if (h.errlen > 0) {
-		struct blob_edit ed = {.err_set = true,
-		    .err = (const char *)h.error, .errlen = h.errlen};
-		blob_rebuild(t->blobs, &b, &ed);
-	}
-	bool any_holding = false;
-	problem = read_sources(t, &r, h.nsrc, &b, &any_holding);
-	if (problem == NULL && r.p != r.end)
-		problem = "trailing bytes";
-	if (problem == NULL)
-		problem = check_state(&h, any_holding);
-	if (problem != NULL) {
-		blob_discard(t->blobs, b);
-		return rec_fail(&r, problem, err, errlen);
-	}
-	place(t, slot, &h, b, now, requeued);
+	place(t, &h, build_blob(t, &h, rec + len), now, requeued);
 	return 0;
 }
 
+/* ---- the dirty set ---- */
+
 void
-tracker_record_load_finish(tracker *t)
+tracker_reserve(tracker *t, size_t n)
 {
-	/* Free slots: every hole below the highest slot, lowest reused
-	 * first so that new records keep landing close together. */
-	t->nfree = 0;
-	for (uint32_t h = t->nhandles; h-- > 0;)
+	idmap_reserve(t->map, t->count + n);
+}
+
+/* Whether the put of this visit writes (partition, key) again. */
+static bool
+superseded(const tracker *t, const struct tracker_del *d)
+{
+	uint32_t h = tracker_find(t, &d->key);
+	return h != TRACKER_NONE && (entry_at(t, h)->flags & FLAG_DIRTY) &&
+	    entry_at(t, h)->partition == d->partition;
+}
+
+int
+tracker_foreach_dirty(const tracker *t, tracker_put_fn put, tracker_del_fn del,
+    void *ctx)
+{
+	int rc;
+	/* Deletions first: an entity forgotten and set again in one batch,
+	 * or moved away and back, must end up stored. */
+	for (size_t i = 0; i < t->ndeleted; i++) {
+		const struct tracker_del *d = &t->deleted[i];
+		if (superseded(t, d))
+			continue;
+		if ((rc = del(ctx, d->partition, &d->key)) != 0)
+			return rc;
+	}
+	for (size_t i = 0; i < t->ndirty; i++) {
+		uint32_t h = t->dirty[i];
 		if (!(entry_at(t, h)->flags & FLAG_LIVE))
-			handles_push(&t->free_handles, &t->nfree, &t->freecap,
-			    h);
-	dueheap_build(t->heap);
-	tracker_clear_dirty(t);
+			continue;
+		if ((rc = put(ctx, h)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+size_t
+tracker_dirty_count(const tracker *t)
+{
+	return t->ndirty + t->ndeleted;
+}
+
+void
+tracker_clear_dirty(tracker *t)
+{
+	for (size_t i = 0; i < t->ndirty; i++)
+		entry_at(t, t->dirty[i])->flags &= (uint8_t)~FLAG_DIRTY;
+	t->ndirty = 0;
+	t->ndeleted = 0;
+}
+
+/* ---- partitions ---- */
+
+size_t
+tracker_release_partition(tracker *t, int32_t partition)
+{
+	size_t n = 0;
+	for (uint32_t h = 0; h < t->nhandles; h++) {
+		if (entry_is_live(t, h) &&
+		    entry_at(t, h)->partition == partition) {
+			entry_drop(t, h);
+			n++;
+		}
+	}
+	return n;
+}
+
+size_t
+tracker_count_partition(const tracker *t, int32_t partition)
+{
+	size_t n = 0;
+	for (uint32_t h = 0; h < t->nhandles; h++)
+		n += entry_is_live(t, h) &&
+		    entry_at(t, h)->partition == partition;
+	return n;
 }

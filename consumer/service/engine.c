@@ -70,20 +70,44 @@ commit(engine *e, char *err, size_t errlen)
 	if (!outbox_changes(e->ob) && tracker_dirty_count(e->t) == 0)
 		return 0;
 	struct store_batch b = { 0 };
-	outbox_batch(e->ob, &b);
 	int64_t t0 = clock_mono_us();
-	int rc = store_commit(e->st, e->t, &b, err, errlen);
+	/* Each dirty entry is encoded once: the same bytes go to LMDB and,
+	 * through the outbox, to the changelog. */
+	b.nentries = store_collect_dirty(e->t, &e->dirty);
+	b.entries = e->dirty.entries;
+	size_t staged = own_stage_changes(e, b.entries, b.nentries);
+	outbox_batch(e->ob, &b);
+	own_commit_meta(e, &b);
+	int rc = store_commit(e->st, &b, err, errlen);
 	hist_observe(&e->snap->commit_duration,
 	    (double)(clock_mono_us() - t0) / 1e6);
 	if (rc != 0) {
+		/* Staged again with the dirty set when retried. */
+		outbox_unstage(e->ob, staged);
 		e->snap->commit_failures++;
 		return rc;
 	}
+	tracker_clear_dirty(e->t);
 	outbox_committed(e->ob);
+	own_committed(e);
+	/* Offsets of what this commit holds: with a changelog they wait
+	 * until the broker has its records (and every record before). */
+	if (e->own.on)
+		kio_seal_offsets(e->k, outbox_last_seq(e->ob));
+	else
+		kio_store_offsets(e->k);
 	e->first_change_ms = 0;
 	e->uncommitted = 0;
 	e->snap->commits++;
 	return 0;
+}
+
+static int commit_until_done(engine *e, char *err, size_t errlen);
+
+int
+engine_commit_now(engine *e, char *err, size_t errlen)
+{
+	return commit_until_done(e, err, errlen);
 }
 
 /* Commits, retrying while the store refuses (full disk): input is not
@@ -222,14 +246,22 @@ publish_snapshot(engine *e, int64_t now)
 		if (due < now && s->by_state[ENTRY_QUEUED] > 0)
 			s->overdue_ms = now - due;
 	}
-	s->outbox = e->ob ? outbox_live(e->ob) : 0;
+	s->outbox_changelog = e->ob ? outbox_live_changelog(e->ob) : 0;
+	s->outbox = e->ob ? outbox_live(e->ob) - s->outbox_changelog : 0;
 	s->workers_busy = e->pool ? scan_pool_busy(e->pool) : 0;
 	s->workers = (uint64_t)e->cfg->scan.workers;
 	s->in_pool = e->jobs.in_pool;
 	s->log_suppressed = log_suppressed();
+	own_snapshot(e, s);
 	snprintf(s->topic, sizeof(s->topic), "%s", e->cfg->kafka.input_topic);
 	publish_put(&e->pub, s);
 	e->last_publish = s->taken_mono_ms;
+}
+
+void
+engine_publish(engine *e)
+{
+	publish_snapshot(e, clock_wall_ms());
 }
 
 static void
@@ -317,7 +349,8 @@ init_buffers(engine *e)
 	e->items = xcalloc(bm, sizeof(*e->items));
 	e->item_msg = xcalloc(bm, sizeof(*e->item_msg));
 	struct outbox_topics ot = { cfg->kafka.output_topic,
-		cfg->kafka.dead_letter_topic };
+		cfg->kafka.dead_letter_topic, cfg->state.changelog_topic,
+		e->own.instance, own_may_produce, e };
 	e->ob = outbox_new(&ot, e->snap);
 }
 
@@ -335,8 +368,22 @@ open_state(engine *e, char *err, size_t errlen)
 					(size_t)cfg->state.max_map_size };
 	if ((rc = store_open(cfg->state.dir, &so, &e->st, err, errlen)) != 0)
 		return rc;
-	if ((rc = store_recover(e->st, e->t, clock_wall_ms(), &rec, err,
-		 errlen)) != 0)
+	struct store_migration mig;
+	if (store_migration(e->st, &mig)) {
+		char nm[24], from[24], secs[24];
+		snprintf(nm, sizeof(nm), "%zu", mig.entries);
+		snprintf(from, sizeof(from), "%u", mig.from_format);
+		snprintf(secs, sizeof(secs), "%.3f", mig.seconds);
+		log_kv(LOG_INFO, "state store migrated", "dir", cfg->state.dir,
+		    "from_format", from, "entries", nm, "seconds", secs,
+		    (char *)NULL);
+	}
+	/* A lone instance owns every partition; with a changelog, each
+	 * partition is loaded when it is assigned (ownership.c). */
+	memset(&rec, 0, sizeof(rec));
+	if (cfg->state.changelog_topic[0] == '\0' &&
+	    (rc = store_load_partition(e->st, STORE_ALL_PARTITIONS, e->t,
+		 clock_wall_ms(), &rec, err, errlen)) != 0)
 		return rc;
 	if ((rc = store_outbox_foreach(e->st, load_outbox_record, e->ob)) !=
 	    0) {
@@ -379,9 +426,10 @@ engine_open(engine *e, char *err, size_t errlen)
 	if ((rc = open_state(e, err, errlen)) != 0 ||
 	    (rc = scans_open(e, err, errlen)) != 0)
 		return rc;
-	struct kio_hooks hooks = { delivered, e };
+	struct kio_hooks hooks = { delivered, own_assigned, own_revoking, e };
 	if ((rc = kio_open(cfg, e->wake[1], e->snap, &hooks, &e->k, err,
-		 errlen)) != 0)
+		 errlen)) != 0 ||
+	    (rc = own_open(e, err, errlen)) != 0)
 		return rc;
 	/* Outcomes of an earlier run, not yet in Kafka. */
 	outbox_produce(e->ob, kio_producer(e->k));
@@ -398,7 +446,10 @@ engine_close(engine *e)
 	http_stop(e->http);
 	e->http = NULL;
 	publish_drop_requests(&e->pub);
-	kio_close(e->k); /* before the counters go: it still counts */
+	kio_close(e->k); /* before the counters go: it still counts; its
+			  * last revoke still needs the state */
+	own_close(e);
+	store_dirty_free(&e->dirty);
 	scans_free(e);
 	if (e->st)
 		store_close(e->st);
@@ -441,9 +492,10 @@ iterate(engine *e, bool *more, char *err, size_t errlen)
 		int rc = commit_until_done(e, err, errlen);
 		if (rc != 0)
 			return rc;
-		kio_store_offsets(e->k);
 		outbox_produce(e->ob, kio_producer(e->k));
 	}
+	if (e->own.on)
+		kio_release_offsets(e->k, outbox_unacked_min(e->ob));
 	backpressure(e);
 	serve_requests(e, now);
 	if (clock_mono_ms() - e->last_publish >= PUBLISH_EVERY_MS)
@@ -455,7 +507,8 @@ static int
 engine_loop(engine *e, char *err, size_t errlen)
 {
 	bool more = false;
-	while (!*e->stop && !kio_fatal(e->k, NULL, 0)) {
+	while (!*e->stop && !kio_fatal(e->k, NULL, 0) &&
+	    e->own.fatal[0] == '\0') {
 		struct pollfd pfd[2] = {
 			{ e->wake[0], POLLIN, 0 },
 			{ scan_pool_wakeup_fd(e->pool), POLLIN, 0 },
@@ -478,6 +531,11 @@ engine_loop(engine *e, char *err, size_t errlen)
 		(void)commit(e, NULL, 0);
 		return -EIO;
 	}
+	if (e->own.fatal[0] != '\0') {
+		errbuf_set(err, errlen, "%s", e->own.fatal);
+		(void)commit(e, NULL, 0);
+		return -EIO;
+	}
 	return 0;
 }
 
@@ -493,7 +551,6 @@ shutdown_drain(engine *e, char *err, size_t errlen)
 	int rc = commit_until_done(e, err, errlen);
 	if (rc != 0)
 		return rc;
-	kio_store_offsets(e->k);
 
 	int64_t deadline = clock_mono_ms() + e->cfg->engine.shutdown_timeout_ms;
 	outbox_produce(e->ob, kio_producer(e->k));
@@ -506,6 +563,8 @@ shutdown_drain(engine *e, char *err, size_t errlen)
 	snprintf(left, sizeof(left), "%zu", outbox_live(e->ob));
 	log_kv(outbox_live(e->ob) ? LOG_WARN : LOG_INFO, "outbox drained",
 	    "undelivered", left, (char *)NULL);
+	if (e->own.on)
+		kio_release_offsets(e->k, outbox_unacked_min(e->ob));
 	kio_commit(e->k);
 	return rc;
 }

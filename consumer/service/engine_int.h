@@ -58,6 +58,41 @@ struct jobs {
 
 typedef struct engine engine;
 
+/* A changelog checkpoint waiting for the next commit (ownership.c). */
+struct own_meta {
+	int32_t partition;
+	char name[48];
+	uint8_t value[8];
+};
+
+/* A partition, for this instance (ownership.c). */
+enum own_state {
+	OWN_NONE = 0, /* not ours: nothing of it in memory */
+	OWN_OWNED,    /* assigned and restored */
+	OWN_LOST      /* the group session expired: its entities stay in
+		       * memory and are scanned; changelog records are
+		       * kept back until it is assigned again */
+};
+
+/* ownership.c: the partitions this instance works on. */
+struct ownership {
+	bool on;	  /* state.changelog_topic is set */
+	int32_t npart;	  /* the input topic's partitions (with a changelog) */
+	uint8_t *owned;	  /* by partition: enum own_state */
+	int64_t *ckpt;	  /* by partition: changelog checkpoint, -1 none */
+	size_t cap;	  /* of owned and ckpt */
+	struct changelog_reader *reader;
+	char instance[256]; /* the sbomd-instance header of our records */
+	bool warned_lone;
+	struct own_meta *meta; /* checkpoints for the next commit */
+	struct store_meta *metas;
+	size_t nmeta, meta_cap;
+	struct store_entry *ents; /* a replay batch */
+	size_t nents, ents_cap;
+	struct arena bytes;	  /* its records */
+	char fatal[640];	  /* set: the engine stops with this error */
+};
+
 struct engine {
 	const struct sbomd_config *cfg;
 	volatile sig_atomic_t *stop;
@@ -97,6 +132,9 @@ struct engine {
 	size_t uncommitted;	 /* events applied since the last commit */
 	int64_t last_commit_fail_log;
 
+	struct ownership own;
+	struct store_dirty dirty; /* the commit's encoded entries */
+
 	/* what operators see: snap is the one set of counters and gauges;
 	 * the HTTP thread gets copies of it through pub */
 	struct snapshot *snap;
@@ -105,6 +143,30 @@ struct engine {
 	int64_t last_publish;
 	struct recent_outcomes recent;
 };
+
+/* engine.c: publishes a snapshot now (long operations call it); commits
+ * what waits, retrying while the store refuses (0, or the error once
+ * stop is set). */
+void engine_publish(engine *e);
+int engine_commit_now(engine *e, char *err, size_t errlen);
+
+/* ownership.c */
+int own_open(engine *e, char *err, size_t errlen);
+void own_close(engine *e);
+bool own_partition(const engine *e, int32_t p);
+bool own_may_produce(void *ctx, int32_t p);
+void own_assigned(void *ctx, const rd_kafka_topic_partition_list_t *parts);
+void own_revoking(void *ctx, const rd_kafka_topic_partition_list_t *parts,
+    bool lost);
+/* Stages the changelog records of a commit's entries (of our partitions):
+ * returns how many. */
+size_t own_stage_changes(engine *e, const struct store_entry *ents,
+    size_t n);
+/* Adds the acknowledged checkpoints to b's meta; own_committed after the
+ * commit succeeded. */
+void own_commit_meta(engine *e, struct store_batch *b);
+void own_committed(engine *e);
+void own_snapshot(const engine *e, struct snapshot *s);
 
 /* ingest.c: takes up to engine.batch_max messages and applies them;
  * returns how many were taken. */
@@ -117,6 +179,10 @@ void scans_complete(engine *e, int64_t now);
 void scans_abort(engine *e, uint32_t handle);
 bool scans_running(const engine *e, uint32_t handle);
 void scans_requeue_deferred(engine *e, int64_t now);
+/* Partition p is revoked: its entities' jobs are aborted and forgotten
+ * (their completions are ignored; the entities are QUEUED again, no
+ * attempt counted), deferred ones dropped. */
+void scans_release_partition(engine *e, int32_t p, int64_t now);
 void scans_free(engine *e);
 
 /* outcomes.c */

@@ -7,8 +7,9 @@
  *
  *   /metrics                Prometheus text format 0.0.4
  *   /healthz                200 while the engine loop ran in the last 10 s
- *   /readyz                 200 once state is recovered and partitions are
- *                           assigned, else 503 with the reason
+ *   /readyz                 200 once state is recovered, partitions are
+ *                           assigned and none is being restored from the
+ *                           changelog, else 503 with the reason
  *   /api/v1/entities/{id}   one entity as JSON (the engine renders it)
  *   /status                 an HTML page for people (the engine renders it)
  */
@@ -132,6 +133,11 @@ metrics_outcomes(struct textbuf *b, const struct snapshot *s)
 	head(b, "sbomd_outbox_messages", "gauge",
 	    "Outcomes and dead letters not yet acknowledged by Kafka.");
 	textbuf_printf(b, "sbomd_outbox_messages %" PRIu64 "\n", s->outbox);
+	head(b, "sbomd_outbox_changelog_records", "gauge",
+	    "Changelog records not yet acknowledged by Kafka (they count "
+	    "towards engine.max_outbox with the outcomes).");
+	textbuf_printf(b, "sbomd_outbox_changelog_records %" PRIu64 "\n",
+	    s->outbox_changelog);
 }
 
 static void
@@ -168,6 +174,46 @@ metrics_state(struct textbuf *b, const struct snapshot *s)
 	    s->commit_failures);
 }
 
+/* Scale-out: ownership and the changelog (state.changelog_topic). */
+static void
+metrics_changelog(struct textbuf *b, const struct snapshot *s)
+{
+	head(b, "sbomd_partitions_owned", "gauge",
+	    "Input partitions this instance works on (assigned and "
+	    "restored).");
+	textbuf_printf(b, "sbomd_partitions_owned %" PRIu64 "\n",
+	    s->partitions_owned);
+	head(b, "sbomd_restoring_partitions", "gauge",
+	    "Partitions whose changelog is being replayed now.");
+	textbuf_printf(b, "sbomd_restoring_partitions %" PRIu64 "\n",
+	    s->restoring);
+	head(b, "sbomd_changelog_restored_total", "counter",
+	    "Changelog records replayed into the state on assignment.");
+	textbuf_printf(b, "sbomd_changelog_restored_total %" PRIu64 "\n",
+	    s->restored_records);
+	head(b, "sbomd_changelog_bad_records_total", "counter",
+	    "Changelog records that did not decode: logged and skipped.");
+	textbuf_printf(b, "sbomd_changelog_bad_records_total %" PRIu64 "\n",
+	    s->bad_records);
+	head(b, "sbomd_changelog_records_delivered_total", "counter",
+	    "Changelog records acknowledged by the broker.");
+	textbuf_printf(b,
+	    "sbomd_changelog_records_delivered_total %" PRIu64 "\n",
+	    s->changelog_delivered);
+	head(b, "sbomd_entities_released_total", "counter",
+	    "Entities released from memory with their revoked partition.");
+	textbuf_printf(b, "sbomd_entities_released_total %" PRIu64 "\n",
+	    s->released);
+	head(b, "sbomd_changelog_checkpoint", "gauge",
+	    "Per changelog partition: the offset its replay starts from "
+	    "(owned=1 for the partitions this instance works on).");
+	for (size_t i = 0; i < s->nckpts; i++)
+		textbuf_printf(b,
+		    "sbomd_changelog_checkpoint{partition=\"%d\",owned=\"%d\"} "
+		    "%" PRId64 "\n", s->ckpts[i].partition,
+		    s->ckpts[i].owned ? 1 : 0, s->ckpts[i].next);
+}
+
 static void
 metrics_service(struct textbuf *b, const struct snapshot *s)
 {
@@ -192,8 +238,11 @@ metrics_service(struct textbuf *b, const struct snapshot *s)
 	textbuf_printf(b, "sbomd_log_lines_suppressed_total %" PRIu64 "\n",
 	    s->log_suppressed);
 	head(b, "sbomd_ready", "gauge",
-	    "1 when state is recovered and partitions are assigned.");
-	textbuf_printf(b, "sbomd_ready %d\n", s->recovered && s->assigned);
+	    "1 when state is recovered, partitions are assigned and none is "
+	    "being restored.");
+	textbuf_printf(b, "sbomd_ready %d\n",
+	    s->recovered && s->assigned && s->restoring == 0);
+	metrics_changelog(b, s);
 }
 
 char *
@@ -305,6 +354,9 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 			return reply_text(c, 503, "recovering state\n");
 		if (!s.assigned)
 			return reply_text(c, 503, "no partitions assigned\n");
+		if (s.restoring > 0)
+			return reply_text(c, 503, "restoring partitions from "
+			    "the changelog\n");
 		return reply_text(c, 200, "ready\n");
 	}
 	if (strncmp(url, "/api/v1/entities/", 17) == 0 && url[17] != '\0')

@@ -30,6 +30,11 @@ struct part_off {
 	int64_t next; /* offset + 1 of the newest applied message */
 };
 
+struct sealed_off {
+	uint64_t tag;
+	struct part_off off;
+};
+
 struct kio {
 	const struct sbomd_config *cfg;
 	struct snapshot *counters;
@@ -38,8 +43,11 @@ struct kio {
 	rd_kafka_queue_t *cq;
 	rd_kafka_topic_partition_list_t *assignment; /* NULL: none */
 	bool paused;
+	bool cooperative; /* the group's rebalance protocol, last seen */
 	struct part_off *offs; /* noted, not yet stored */
 	size_t noffs, offs_cap;
+	struct sealed_off *sealed; /* waiting for the broker, by tag */
+	size_t sealed_head, nsealed, sealed_cap;
 	bool fatal;
 	char fatal_why[640];
 };
@@ -128,8 +136,12 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
 	kio *k = opaque;
-	bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk),
-	    "COOPERATIVE") == 0;
+	/* NULL outside the group (closing after the session was lost): the
+	 * protocol of the last rebalance then. */
+	const char *proto = rd_kafka_rebalance_protocol(rk);
+	if (proto != NULL)
+		k->cooperative = strcmp(proto, "COOPERATIVE") == 0;
+	bool cooperative = k->cooperative;
 	char n[16];
 	snprintf(n, sizeof(n), "%d", parts->cnt);
 	k->counters->rebalances++;
@@ -145,7 +157,16 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			rd_kafka_pause_partitions(rk, parts);
 		log_kv(LOG_INFO, "partitions assigned", "count", n,
 		    (char *)NULL);
+		if (k->hooks.assigned)
+			k->hooks.assigned(k->hooks.ctx, parts);
 		return;
+	}
+	bool lost = rd_kafka_assignment_lost(rk);
+	if (k->hooks.revoking)
+		k->hooks.revoking(k->hooks.ctx, parts, lost);
+	if (lost) {
+		log_kv(LOG_WARN, "partitions lost (group session expired)",
+		    "count", n, (char *)NULL);
 	}
 	/* Give up nothing uncommitted: what was applied and stored is
 	 * committed before the partitions go. */
@@ -310,6 +331,7 @@ kio_open(const struct sbomd_config *cfg, int wake_fd,
 	rd_kafka_conf_t *pc = NULL, *cc = NULL;
 	kio *k = xcalloc(1, sizeof(*k));
 	k->cfg = cfg;
+	k->cooperative = true; /* our default assignor, cooperative-sticky */
 	k->counters = counters;
 	k->hooks = *hooks;
 
@@ -372,6 +394,7 @@ kio_close(kio *k)
 	if (k->assignment)
 		rd_kafka_topic_partition_list_destroy(k->assignment);
 	free(k->offs);
+	free(k->sealed);
 	free(k);
 }
 
@@ -434,6 +457,74 @@ kio_store_offsets(kio *k)
 	(void)rd_kafka_offsets_store(k->cons, l);
 	rd_kafka_topic_partition_list_destroy(l);
 	k->noffs = 0;
+}
+
+void
+kio_seal_offsets(kio *k, uint64_t tag)
+{
+	if (k->sealed_head > 0 && k->sealed_head == k->nsealed)
+		k->sealed_head = k->nsealed = 0;
+	for (size_t i = 0; i < k->noffs; i++) {
+		if (k->nsealed == k->sealed_cap) {
+			if (k->sealed_head > 0) {
+				memmove(k->sealed, k->sealed + k->sealed_head,
+				    (k->nsealed - k->sealed_head) *
+					sizeof(*k->sealed));
+				k->nsealed -= k->sealed_head;
+				k->sealed_head = 0;
+			}
+			if (k->nsealed == k->sealed_cap) {
+				k->sealed_cap = k->sealed_cap ?
+				    k->sealed_cap * 2 : 64;
+				k->sealed = xreallocarray(k->sealed,
+				    k->sealed_cap, sizeof(*k->sealed));
+			}
+		}
+		k->sealed[k->nsealed++] = (struct sealed_off){ tag,
+			k->offs[i] };
+	}
+	k->noffs = 0;
+}
+
+void
+kio_release_offsets(kio *k, uint64_t acked_below)
+{
+	size_t end = k->sealed_head;
+	while (end < k->nsealed && k->sealed[end].tag < acked_below)
+		end++;
+	if (end == k->sealed_head)
+		return;
+	rd_kafka_topic_partition_list_t *l =
+	    rd_kafka_topic_partition_list_new((int)(end - k->sealed_head));
+	for (size_t i = k->sealed_head; i < end; i++) {
+		const struct part_off *o = &k->sealed[i].off;
+		rd_kafka_topic_partition_t *tp =
+		    rd_kafka_topic_partition_list_find(l,
+			k->cfg->kafka.input_topic, o->partition);
+		if (tp == NULL)
+			tp = rd_kafka_topic_partition_list_add(l,
+			    k->cfg->kafka.input_topic, o->partition);
+		if (o->next > tp->offset)
+			tp->offset = o->next;
+	}
+	(void)rd_kafka_offsets_store(k->cons, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	k->sealed_head = end;
+}
+
+void
+kio_forget_offsets(kio *k, int32_t p)
+{
+	size_t w = k->sealed_head;
+	for (size_t i = k->sealed_head; i < k->nsealed; i++)
+		if (k->sealed[i].off.partition != p)
+			k->sealed[w++] = k->sealed[i];
+	k->nsealed = w;
+	size_t j = 0;
+	for (size_t i = 0; i < k->noffs; i++)
+		if (k->offs[i].partition != p)
+			k->offs[j++] = k->offs[i];
+	k->noffs = j;
 }
 
 void

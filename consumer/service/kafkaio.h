@@ -22,6 +22,7 @@
 #include <librdkafka/rdkafka.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "service/config.h"
 #include "service/publish.h"
@@ -31,6 +32,15 @@ typedef struct kio kio;
 struct kio_hooks {
 	/* A producer delivery report. */
 	void (*delivered)(void *ctx, const rd_kafka_message_t *m);
+	/* Rebalances, on the engine thread inside the consumer poll:
+	 * partitions newly assigned (already assigned when called: their
+	 * input is fetched once the hook returns), and partitions about to
+	 * be revoked (still assigned: offsets stored in the hook are
+	 * committed before they go). Either may be NULL. */
+	void (*assigned)(void *ctx, const rd_kafka_topic_partition_list_t *p);
+	void (*revoking)(void *ctx, const rd_kafka_topic_partition_list_t *p,
+	    bool lost);	/* lost: the group session expired; nothing can
+			 * be committed for them any more */
 	void *ctx;
 };
 
@@ -59,6 +69,15 @@ void kio_note_offset(kio *k, const rd_kafka_message_t *m);
 bool kio_offsets_pending(const kio *k);
 /* Stores the noted offsets; call only once their effects are durable. */
 void kio_store_offsets(kio *k);
+/* With a changelog, offsets wait for the broker too: kio_seal_offsets
+ * ties the noted offsets to tag (the newest outbox sequence committed
+ * with them), kio_release_offsets stores every sealed set whose tag is
+ * below acked_below (the lowest unacknowledged sequence), in order. */
+void kio_seal_offsets(kio *k, uint64_t tag);
+void kio_release_offsets(kio *k, uint64_t acked_below);
+/* Forgets the sealed offsets of partition p (revoked before the broker
+ * acknowledged what they depend on: the next owner reads again). */
+void kio_forget_offsets(kio *k, int32_t p);
 /* Commits the stored offsets synchronously (shutdown). */
 void kio_commit(kio *k);
 

@@ -26,9 +26,15 @@ struct ob_item {
 	uint64_t seq;
 	uint8_t *rec;  /* owned; NULL once delivered */
 	size_t len;
-	bool in_kafka; /* delivered; deleted from the store with the next
-			* commit */
+	int32_t cpart; /* changelog records: their partition; else -1 */
+	bool in_kafka; /* delivered (or dropped); deleted from the store
+			* with the next commit */
 	bool produced; /* handed to librdkafka, report pending */
+};
+
+struct ckpt {
+	int32_t partition;
+	int64_t next;
 };
 
 struct staged {
@@ -43,12 +49,16 @@ struct outbox {
 	struct ob_item *v;
 	size_t head, n, cap; /* queued records are v[head..n), by seq */
 	size_t live;	     /* queued and not yet delivered */
+	size_t live_changelog; /* of those, changelog records */
 
 	struct staged *staged;
 	size_t nstaged, staged_cap;
 	uint64_t *dels;	     /* delivered, to delete with the next commit */
 	size_t ndels, dels_cap;
 
+	uint64_t last_seq;   /* the newest committed record's */
+	struct ckpt *ckpts;  /* acknowledged since outbox_checkpoints */
+	size_t nckpts, ckpts_cap;
 	/* outbox_batch's view, valid until outbox_committed */
 	struct store_blob *blobs;
 	uint64_t *seqs;
@@ -94,6 +104,8 @@ outbox_record(const struct outbox_msg *m, size_t *len)
 {
 	size_t klen = cut16(m->klen);
 	size_t n = 1 + 2 + klen + m->vlen;
+	if (m->kind == OUTBOX_CHANGELOG)
+		n += 4;
 	size_t elen = 0, tlen = 0;
 	if (m->kind == OUTBOX_DEAD_LETTER) {
 		elen = cut16(m->elen);
@@ -102,6 +114,8 @@ outbox_record(const struct outbox_msg *m, size_t *len)
 	}
 	uint8_t *rec = xmalloc(n), *p = rec;
 	*p++ = (uint8_t)m->kind;
+	if (m->kind == OUTBOX_CHANGELOG)
+		p = put_be(p, (uint32_t)m->partition, 4);
 	p = put_str(p, m->key, klen);
 	if (m->kind == OUTBOX_DEAD_LETTER) {
 		p = put_str(p, m->error, elen);
@@ -135,9 +149,18 @@ outbox_record_parse(const uint8_t *rec, size_t len, struct outbox_msg *m)
 	const uint8_t *p = rec, *end = rec + len, *s;
 	memset(m, 0, sizeof(*m));
 	if (len < 1 || (rec[0] != OUTBOX_OUTCOME &&
-			   rec[0] != OUTBOX_DEAD_LETTER))
+			   rec[0] != OUTBOX_DEAD_LETTER &&
+			   rec[0] != OUTBOX_CHANGELOG))
 		return -EINVAL;
 	m->kind = (enum outbox_kind)*p++;
+	if (m->kind == OUTBOX_CHANGELOG) {
+		if (end - p < 4)
+			return -EINVAL;
+		m->partition = (int32_t)(uint32_t)get_be(p, 4);
+		if (m->partition < 0)
+			return -EINVAL;
+		p += 4;
+	}
 	if (get_str(&p, end, &m->key, &m->klen) != 0)
 		return -EINVAL;
 	if (m->kind == OUTBOX_DEAD_LETTER) {
@@ -183,6 +206,7 @@ outbox_free(outbox *ob)
 	free(ob->dels);
 	free(ob->blobs);
 	free(ob->seqs);
+	free(ob->ckpts);
 	free(ob);
 }
 
@@ -201,8 +225,18 @@ push(outbox *ob, uint64_t seq, uint8_t *rec, size_t len)
 			ob->v = xreallocarray(ob->v, ob->cap, sizeof(*ob->v));
 		}
 	}
-	ob->v[ob->n++] = (struct ob_item){ seq, rec, len, false, false };
+	struct outbox_msg m;
+	int32_t cpart = -1;
+	if (len > 0 && rec[0] == OUTBOX_CHANGELOG &&
+	    outbox_record_parse(rec, len, &m) == 0)
+		cpart = m.partition;
+	ob->v[ob->n++] = (struct ob_item){ seq, rec, len, cpart, false,
+		false };
 	ob->live++;
+	if (cpart >= 0)
+		ob->live_changelog++;
+	if (seq > ob->last_seq)
+		ob->last_seq = seq;
 }
 
 static struct ob_item *
@@ -253,6 +287,13 @@ outbox_stage(outbox *ob, uint8_t *rec, size_t len)
 		    sizeof(*ob->staged));
 	}
 	ob->staged[ob->nstaged++] = (struct staged){ rec, len };
+}
+
+void
+outbox_unstage(outbox *ob, size_t n)
+{
+	while (n-- > 0 && ob->nstaged > 0)
+		free(ob->staged[--ob->nstaged].rec);
 }
 
 bool
@@ -325,15 +366,27 @@ outbox_produce(outbox *ob, rd_kafka_t *prod)
 		 * ones were checked by outbox_load. */
 		(void)outbox_record_parse(it->rec, it->len, &m);
 		const char *topic = ob->topics.outcomes;
+		int32_t part = RD_KAFKA_PARTITION_UA;
 		rd_kafka_headers_t *hdrs = NULL;
 		if (m.kind == OUTBOX_DEAD_LETTER) {
 			topic = ob->topics.dead_letters;
 			hdrs = dead_letter_headers(&m);
+		} else if (m.kind == OUTBOX_CHANGELOG) {
+			/* Held while the partition is not ours (yet). */
+			if (ob->topics.may_produce != NULL &&
+			    !ob->topics.may_produce(ob->topics.ctx,
+				m.partition))
+				continue;
+			topic = ob->topics.changelog;
+			part = m.partition;
+			hdrs = rd_kafka_headers_new(1);
+			rd_kafka_header_add(hdrs, "sbomd-instance", -1,
+			    ob->topics.instance, -1);
 		}
 		rd_kafka_resp_err_t rc = rd_kafka_producev(prod,
-		    RD_KAFKA_V_TOPIC(topic),
+		    RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
 		    RD_KAFKA_V_KEY(m.klen ? m.key : NULL, m.klen),
-		    RD_KAFKA_V_VALUE((void *)m.value, m.vlen),
+		    RD_KAFKA_V_VALUE(m.vlen ? (void *)m.value : NULL, m.vlen),
 		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 		    RD_KAFKA_V_OPAQUE((void *)(uintptr_t)it->seq),
 		    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
@@ -352,6 +405,42 @@ outbox_produce(outbox *ob, rd_kafka_t *prod)
 	}
 }
 
+/* A record is in Kafka (or dropped): its deletion waits for the next
+ * commit. */
+static void
+retire(outbox *ob, struct ob_item *it)
+{
+	it->in_kafka = true;
+	free(it->rec);
+	it->rec = NULL;
+	ob->live--;
+	if (it->cpart >= 0)
+		ob->live_changelog--;
+	if (ob->ndels == ob->dels_cap) {
+		ob->dels_cap = ob->dels_cap ? ob->dels_cap * 2 : 256;
+		ob->dels = xreallocarray(ob->dels, ob->dels_cap,
+		    sizeof(*ob->dels));
+	}
+	ob->dels[ob->ndels++] = it->seq;
+}
+
+static void
+note_checkpoint(outbox *ob, int32_t p, int64_t next)
+{
+	for (size_t i = 0; i < ob->nckpts; i++)
+		if (ob->ckpts[i].partition == p) {
+			if (next > ob->ckpts[i].next)
+				ob->ckpts[i].next = next;
+			return;
+		}
+	if (ob->nckpts == ob->ckpts_cap) {
+		ob->ckpts_cap = ob->ckpts_cap ? ob->ckpts_cap * 2 : 16;
+		ob->ckpts = xreallocarray(ob->ckpts, ob->ckpts_cap,
+		    sizeof(*ob->ckpts));
+	}
+	ob->ckpts[ob->nckpts++] = (struct ckpt){ p, next };
+}
+
 void
 outbox_delivered(outbox *ob, const rd_kafka_message_t *m)
 {
@@ -361,17 +450,15 @@ outbox_delivered(outbox *ob, const rd_kafka_message_t *m)
 		return;
 	it->produced = false;
 	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		it->in_kafka = true;
-		free(it->rec);
-		it->rec = NULL;
-		ob->live--;
-		ob->counters->delivered++;
-		if (ob->ndels == ob->dels_cap) {
-			ob->dels_cap = ob->dels_cap ? ob->dels_cap * 2 : 256;
-			ob->dels = xreallocarray(ob->dels, ob->dels_cap,
-			    sizeof(*ob->dels));
+		if (it->in_kafka)
+			return; /* dropped meanwhile */
+		if (it->cpart >= 0) {
+			ob->counters->changelog_delivered++;
+			note_checkpoint(ob, it->cpart, m->offset + 1);
+		} else {
+			ob->counters->delivered++;
 		}
-		ob->dels[ob->ndels++] = seq;
+		retire(ob, it);
 		return;
 	}
 	if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
@@ -380,4 +467,64 @@ outbox_delivered(outbox *ob, const rd_kafka_message_t *m)
 	ob->counters->produce_errors++;
 	log_kv(LOG_WARN, "delivery failed, will retry", "error",
 	    rd_kafka_err2str(m->err), (char *)NULL);
+}
+
+/* ---- changelog bookkeeping ---------------------------------------------- */
+
+size_t
+outbox_live_changelog(const outbox *ob)
+{
+	size_t staged = 0;
+	for (size_t i = 0; i < ob->nstaged; i++)
+		staged += ob->staged[i].len > 0 &&
+		    ob->staged[i].rec[0] == OUTBOX_CHANGELOG;
+	return ob->live_changelog + staged;
+}
+
+uint64_t
+outbox_last_seq(const outbox *ob)
+{
+	return ob->last_seq;
+}
+
+uint64_t
+outbox_unacked_min(const outbox *ob)
+{
+	for (size_t i = ob->head; i < ob->n; i++)
+		if (!ob->v[i].in_kafka)
+			return ob->v[i].seq;
+	return UINT64_MAX;
+}
+
+bool
+outbox_changelog_pending(const outbox *ob, int32_t p)
+{
+	for (size_t i = ob->head; i < ob->n; i++)
+		if (!ob->v[i].in_kafka && ob->v[i].cpart == p)
+			return true;
+	return false;
+}
+
+size_t
+outbox_drop_changelog(outbox *ob, int32_t p)
+{
+	size_t n = 0;
+	for (size_t i = ob->head; i < ob->n; i++) {
+		struct ob_item *it = &ob->v[i];
+		if (it->in_kafka || it->cpart != p)
+			continue;
+		it->produced = false;
+		retire(ob, it);
+		n++;
+	}
+	return n;
+}
+
+void
+outbox_checkpoints(outbox *ob, void (*fn)(void *ctx, int32_t p, int64_t next),
+    void *ctx)
+{
+	for (size_t i = 0; i < ob->nckpts; i++)
+		fn(ctx, ob->ckpts[i].partition, ob->ckpts[i].next);
+	ob->nckpts = 0;
 }

@@ -29,9 +29,16 @@
  *   'O' u16 keylen | key | value                 an outcome
  *   'D' u16 keylen | key | u16 errlen | error | u16 topiclen | topic |
  *       u32 partition | u64 offset | value       a dead letter
+ *   'C' u32 partition | u16 keylen | key | value a changelog record for
+ *       that partition of state.changelog_topic; an empty value is a
+ *       tombstone (the entity was forgotten)
  * All integers big-endian; key, error and topic at most 65535 bytes.
  */
-enum outbox_kind { OUTBOX_OUTCOME = 'O', OUTBOX_DEAD_LETTER = 'D' };
+enum outbox_kind {
+	OUTBOX_OUTCOME = 'O',
+	OUTBOX_DEAD_LETTER = 'D',
+	OUTBOX_CHANGELOG = 'C'
+};
 
 /* A record's fields, pointing into the record. */
 struct outbox_msg {
@@ -45,7 +52,7 @@ struct outbox_msg {
 	size_t elen;
 	const char *topic;
 	size_t tlen;
-	int32_t partition;
+	int32_t partition; /* and changelog records: where they go */
 	int64_t offset;
 };
 
@@ -60,6 +67,13 @@ typedef struct outbox outbox;
 struct outbox_topics {
 	const char *outcomes;	  /* kafka.output_topic */
 	const char *dead_letters; /* kafka.dead_letter_topic */
+	const char *changelog;	  /* state.changelog_topic, "" = none */
+	const char *instance;	  /* the sbomd-instance header of changelog
+				   * records */
+	/* Whether changelog records of partition p may go to Kafka now (p
+	 * is ours and restored); NULL = always. */
+	bool (*may_produce)(void *ctx, int32_t p);
+	void *ctx;
 };
 
 outbox *outbox_new(const struct outbox_topics *topics,
@@ -70,6 +84,10 @@ void outbox_free(outbox *ob);
 void outbox_load(outbox *ob, uint64_t seq, const void *rec, size_t len);
 /* A new record, owned by the outbox from now on; waits for the commit. */
 void outbox_stage(outbox *ob, uint8_t *rec, size_t len);
+
+/* Takes back the n newest staged records (a commit that failed stages
+ * them again when it is retried). */
+void outbox_unstage(outbox *ob, size_t n);
 
 /* Whether staged records or delivered-record deletions wait for a
  * commit. */
@@ -86,7 +104,35 @@ void outbox_produce(outbox *ob, rd_kafka_t *prod);
 /* A delivery report (from the producer's dr_msg_cb). */
 void outbox_delivered(outbox *ob, const rd_kafka_message_t *m);
 
-/* Records not yet acknowledged by Kafka (committed or staged). */
+/* Records not yet acknowledged by Kafka (committed or staged), and of
+ * those the changelog records. */
 size_t outbox_live(const outbox *ob);
+size_t outbox_live_changelog(const outbox *ob);
+
+/* The sequence the store gave the newest committed record (0: none). */
+uint64_t outbox_last_seq(const outbox *ob);
+/* The lowest sequence not yet acknowledged (and not dropped), or
+ * UINT64_MAX when every committed record is: everything committed below
+ * it is in Kafka. */
+uint64_t outbox_unacked_min(const outbox *ob);
+/* Whether a committed record of that changelog partition waits for its
+ * acknowledgement. */
+bool outbox_changelog_pending(const outbox *ob, int32_t p);
+/*
+ * Drops the changelog records of partition p that are not in Kafka yet
+ * (the partition is no longer ours, or they are stale): they are deleted
+ * with the next commit as if delivered, without advancing a checkpoint.
+ * Returns how many. A record librdkafka holds already may still arrive.
+ */
+size_t outbox_drop_changelog(outbox *ob, int32_t p);
+
+/*
+ * Changelog checkpoints: for each partition whose changelog records were
+ * acknowledged since the last call, fn(ctx, p, next) with next = the
+ * offset after the newest of them. Call when building a commit: the
+ * deletions of those records go into the same one.
+ */
+void outbox_checkpoints(outbox *ob,
+    void (*fn)(void *ctx, int32_t p, int64_t next), void *ctx);
 
 #endif

@@ -75,6 +75,7 @@ fill_outcome(engine *e, struct wire_outcome *w, const char *id,
 	w->kind = (enum entity_kind)o->key.kind;
 	w->status = o->status;
 	w->attempt = (int32_t)o->attempt;
+	w->generation = (int64_t)o->generation;
 	if (o->next_attempt_at >= 0) {
 		w->has_next_attempt_at = 1;
 		w->next_attempt_at = o->next_attempt_at;

@@ -65,7 +65,8 @@ struct snapshot {
 	uint64_t scans_started;
 	uint64_t scans_finished[3]; /* success, retryable, permanent */
 	uint64_t outcomes[OUTCOME_STATUS_COUNT]; /* written, by status */
-	uint64_t delivered;
+	uint64_t delivered;	      /* outcomes and dead letters in Kafka */
+	uint64_t changelog_delivered; /* changelog records in Kafka */
 	uint64_t produce_errors;
 	uint64_t rebalances;
 	uint64_t commits, commit_failures;
@@ -76,12 +77,23 @@ struct snapshot {
 	uint64_t heap;
 	int64_t next_due_ms;	 /* -1 none, else ms from now (may be < 0) */
 	int64_t overdue_ms;	 /* how late the soonest due entry is, >= 0 */
-	uint64_t outbox;
+	uint64_t outbox;	/* outcomes and dead letters unsent */
+	uint64_t outbox_changelog; /* changelog records unsent */
 	uint64_t workers_busy;
 	uint64_t workers;
 	uint64_t in_pool;
 	size_t nlags;
 	struct part_lag lags[PUB_MAX_PARTITIONS];
+	/* scale-out (state.changelog_topic) */
+	bool changelog;		    /* a changelog is configured */
+	uint64_t partitions_owned;  /* input partitions assigned and restored */
+	uint64_t restoring;	    /* partitions being restored now */
+	uint64_t restored_records;  /* changelog records replayed */
+	uint64_t bad_records;	    /* changelog records that did not decode */
+	uint64_t released;	    /* entities released on revoke */
+	size_t nckpts;
+	struct { int32_t partition; int64_t next; bool owned; }
+	    ckpts[PUB_MAX_PARTITIONS]; /* per partition: checkpoint */
 	char topic[256];
 };
 

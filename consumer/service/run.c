@@ -49,8 +49,9 @@ run_usage(FILE *f)
 	    "e.g. SBOMD_KAFKA_BROKERS=127.0.0.1:9092 SBOMD_SCAN_WORKERS=4.\n"
 	    "\n"
 	    "exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the\n"
-	    "service cannot start or must stop, 2 on a usage or configuration\n"
-	    "error\n");
+	    "service cannot start or must stop (state.dir held by another\n"
+	    "process), 2 on a usage or configuration error (also: a changelog\n"
+	    "topic whose partitions differ from the input topic's)\n");
 }
 
 /* Parses -c FILE / --config FILE / --config=FILE, --print-config and
@@ -145,5 +146,9 @@ run_main(int argc, char **argv)
 	else
 		log_kv(LOG_INFO, "stopped", (char *)NULL);
 	config_free(&cfg);
+	/* The topics do not fit the configuration (the changelog's
+	 * partitions): a configuration error. */
+	if (rc == -ECHRNG)
+		return 2;
 	return rc == 0 ? 0 : 1;
 }

@@ -180,14 +180,18 @@ complete_one(engine *e, struct scan_completion *c, int64_t now)
 {
 	struct jobs *j = &e->jobs;
 	uint32_t h = (uint32_t)(c->job_id & 0xffffffffu);
-	bool cancelled = h < j->cap && j->cancelled[h];
-	if (h < j->cap && j->of[h] == c->job_id) {
+	bool current = h < j->cap && j->of[h] == c->job_id;
+	bool cancelled = current && j->cancelled[h];
+	if (current) {
 		j->of[h] = 0;
 		j->cancelled[h] = 0;
 	}
 	j->in_pool--;
 	struct scan_result *res = &c->result;
-	if (cancelled) {
+	if (!current) {
+		/* Released with its partition: the handle may be another
+		 * entity's by now. */
+	} else if (cancelled) {
 		/* CANCELLED already published. */
 	} else if (c->aborted) {
 		(void)tracker_requeue(e->t, h, now);
@@ -206,7 +210,8 @@ complete_one(engine *e, struct scan_completion *c, int64_t now)
 	}
 	scan_result_free(res);
 	scan_job_free(c->job);
-	undefer(e, h, now);
+	if (current)
+		undefer(e, h, now);
 }
 
 void
@@ -225,6 +230,32 @@ scans_requeue_deferred(engine *e, int64_t now)
 	for (size_t d = 0; d < e->jobs.ndeferred; d++)
 		(void)tracker_requeue(e->t, e->jobs.deferred[d].handle, now);
 	e->jobs.ndeferred = 0;
+}
+
+void
+scans_release_partition(engine *e, int32_t p, int64_t now)
+{
+	struct jobs *j = &e->jobs;
+	struct tracker_info info;
+	for (uint32_t h = 0; h < j->cap; h++) {
+		if (j->of[h] == 0 || tracker_info_get(e->t, h, &info) != 0 ||
+		    info.partition != p)
+			continue;
+		(void)scan_pool_abort(e->pool, j->of[h]);
+		j->of[h] = 0;
+		j->cancelled[h] = 0;
+		(void)tracker_requeue(e->t, h, now);
+	}
+	for (size_t d = 0; d < j->ndeferred;) {
+		uint32_t h = j->deferred[d].handle;
+		if (tracker_info_get(e->t, h, &info) == 0 &&
+		    info.partition == p) {
+			(void)tracker_requeue(e->t, h, now);
+			j->deferred[d] = j->deferred[--j->ndeferred];
+		} else {
+			d++;
+		}
+	}
 }
 
 void

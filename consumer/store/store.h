@@ -1,16 +1,20 @@
 /*
  * store: sbomd's durable state in LMDB under state.dir.
  *
- *   entries  slot (u32 big-endian)      -> versioned tracker record
- *            (the record holds the entity key; see tracker.h on slots)
+ *   entries  u32 partition (big-endian) | u8 kind | 32 key bytes
+ *            (37 bytes)                 -> versioned tracker record
+ *            (tracker_record.h); grouped by input partition, so one
+ *            partition's entries are one key range
  *   outbox   sequence (u64 big-endian)  -> encoded outcome, until delivered
- *   meta     name -> value: "format" (the store format), "slots" (one
- *            more than the highest slot used, committed with every batch),
- *            and whatever the service records with a batch
+ *   meta     name -> value: "format" (the store format), and whatever the
+ *            service records with a batch
  *
- * A batch's changes (every dirty entry, deleted keys, outbox appends and
- * deletions, meta values) go into ONE write transaction: after a crash the
- * store holds the state after some whole batch, never part of one.
+ * A batch's changes (entries put and deleted, outbox appends and
+ * deletions, meta values put and deleted) go into ONE write transaction:
+ * after a crash the store holds the state after some whole batch, never
+ * part of one. Entries are written from pre-encoded records
+ * (store_collect_dirty), so the caller can send the same bytes to a
+ * changelog.
  */
 #ifndef SBOMD_STORE_STORE_H
 #define SBOMD_STORE_STORE_H
@@ -21,7 +25,8 @@
 
 #include "core/tracker.h"
 
-#define STORE_FORMAT 1
+#define STORE_FORMAT 2
+#define STORE_ALL_PARTITIONS (-1)
 
 typedef struct store store;
 
@@ -41,12 +46,23 @@ struct store_blob {
 
 struct store_meta {
 	const char *name;
-	const void *value;
+	const void *value; /* NULL: the value is deleted */
 	size_t len;
 };
 
-/* Everything besides the tracker's dirty set that a batch commits. */
+/* One entry of a batch: its record is put, or (rec NULL) deleted. */
+struct store_entry {
+	int32_t partition;
+	struct tracker_key key;
+	const void *rec;
+	size_t len;
+};
+
+/* Everything a batch commits. Entries are applied in order (a later one
+ * of the same (partition, key) wins). */
 struct store_batch {
+	const struct store_entry *entries;
+	size_t nentries;
 	const struct store_blob *outbox_add; /* appended in order */
 	size_t noutbox_add;
 	uint64_t *outbox_seqs;		     /* out: their sequences, or NULL */
@@ -63,40 +79,99 @@ struct store_recovery {
 	double seconds;
 };
 
+/* What store_open did to a store of an older format. */
+struct store_migration {
+	unsigned from_format; /* 0: nothing was migrated */
+	size_t entries;	      /* records re-keyed */
+	double seconds;
+};
+
+/*
+ * Growing buffers for store_collect_dirty, reused between batches:
+ * zero-initialise, release with store_dirty_free.
+ */
+struct store_dirty {
+	struct store_entry *entries;
+	size_t nentries, entcap;
+	uint8_t *bytes; /* the records, back to back */
+	size_t nbytes, bytecap;
+};
+
 /*
  * Opens (creating when needed, unless read_only) the store in dir: 0 with
  * *out set, or a negative errno with err naming the directory: -EPROTO
  * for a store written by a newer format (the message names both formats),
  * -ENOENT for a missing directory or one that is not a store (read_only),
- * -EINVAL for a corrupt format record, else the error of the system or of
- * LMDB.
+ * -EINVAL for a corrupt format record or a format-1 entry that cannot be
+ * migrated, else the error of the system or of LMDB.
+ *
+ * A format-1 store (entries keyed by slot) is migrated to format 2 in one
+ * write transaction: each record is read, its partition and key taken
+ * from it, and it is put again under its new key (store_migration says
+ * what was done). A read-only open leaves it as it is: loading reads
+ * format-1 entries then, filtering by the partition in the record.
  */
 int store_open(const char *dir, const struct store_options *opt, store **out,
     char *err, size_t errlen);
 void store_close(store *s);
 
+/* What store_open migrated: true with *m filled, or false when the store
+ * was current (or opened read-only). */
+bool store_migration(const store *s, struct store_migration *m);
+
 /*
- * Loads every entry into an empty tracker: 0 with *rec filled. A record
- * that cannot be read stops the start-up: -EINVAL (-EPROTO when one is of
- * a newer format), the error naming the first such record's key and slot
- * and counting the others; nothing is changed on disk. See README
- * "Durable state" for why. -EIO or LMDB's error when reading fails.
+ * Loads every entry of partition (STORE_ALL_PARTITIONS: of all of them)
+ * into t with tracker_record_load (an entity in memory already is
+ * replaced), in key order: 0 with *rec filled (the outbox counted, and its
+ * sequence continued). A record that cannot be read, or whose key is not
+ * the record's (partition, key), is counted and the others are read on;
+ * then -EINVAL (-EPROTO when one is of a newer format), the error naming
+ * the first such record by key and partition and counting the others;
+ * nothing is changed on disk, and what did load stays in t (release the
+ * partition to undo it). See README "Durable state" for why a service
+ * refuses to start then. -EINVAL for a partition below -1; -EIO or LMDB's
+ * error when reading fails.
  */
+int store_load_partition(store *s, int32_t partition, tracker *t, int64_t now,
+    struct store_recovery *rec, char *err, size_t errlen);
+/* store_load_partition(s, STORE_ALL_PARTITIONS, ...) into an empty tracker:
+ * what the service does at start and `sbomd state` reads. */
 int store_recover(store *s, tracker *t, int64_t now, struct store_recovery *rec,
     char *err, size_t errlen);
 
 /*
- * Commits the tracker's dirty set and the batch in one durable write
- * transaction, growing the map when it is full (up to max_map_size): 0,
- * and the tracker's dirty set is cleared. On failure nothing was written
- * and the dirty set is kept, so the same commit can be retried: -ENOSPC
- * when the map reached max_map_size, -EROFS for a read-only store, the
- * write error otherwise (-EIO on a full disk; err then says how full).
- * A store that holds entries must have been recovered (store_recover)
- * before the first commit: a tracker that does not know them would reuse
- * their slots (-EINVAL).
+ * Deletes, in one durable write transaction, every entry of partition
+ * (>= 0) and, when meta_prefix is not NULL, every meta value whose name
+ * starts with it (e.g. "changelog/3/" for that partition's checkpoints):
+ * 0, or an error as store_commit's.
  */
-int store_commit(store *s, tracker *t, const struct store_batch *b, char *err,
+int store_drop_partition(store *s, int32_t partition, const char *meta_prefix,
+    char *err, size_t errlen);
+
+/* The partitions that have entries, ascending, in *out (caller frees;
+ * NULL when none) and *n: 0, or -EIO. */
+int store_partitions(store *s, int32_t **out, size_t *n);
+
+/*
+ * Encodes every entry of t's dirty set (tracker_foreach_dirty: deletions,
+ * then puts) into d, replacing what d held, and returns how many entries
+ * d->entries holds: each record is encoded once, and d->entries can be
+ * given to store_commit as they are and their bytes sent elsewhere too.
+ * Valid until the next call or until t changes; the dirty set is not
+ * cleared (do that after the commit succeeded).
+ */
+size_t store_collect_dirty(const tracker *t, struct store_dirty *d);
+void store_dirty_free(struct store_dirty *d);
+
+/*
+ * Commits the batch in one durable write transaction, growing the map
+ * when it is full (up to max_map_size): 0. On failure nothing was
+ * written, so the same batch can be committed again: -ENOSPC when the map
+ * reached max_map_size, -EROFS for a read-only store, the write error
+ * otherwise (-EIO on a full disk; err then says how full). Deleting what
+ * is not there is no error.
+ */
+int store_commit(store *s, const struct store_batch *b, char *err,
     size_t errlen);
 
 /*

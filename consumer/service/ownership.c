@@ -1,0 +1,735 @@
+/*
+ * ownership: which input partitions this instance works on, and the
+ * hand-over of their entities (docs/architecture.md "Scale-out").
+ *
+ * Every entity belongs to the input partition its events arrive on. With
+ * a changelog (state.changelog_topic), an instance holds in memory only
+ * the entities of the partitions assigned to it:
+ *
+ *   assigned  restore: replay the partition's changelog from the
+ *             checkpoint kept in LMDB to its end into LMDB, then load the
+ *             partition from LMDB into the tracker; only then is its input
+ *             fetched (this runs inside the rebalance callback);
+ *   revoking  abort the partition's running scans (no attempt counted),
+ *             commit, wait (up to engine.shutdown_timeout) until the
+ *             broker has every record committed so far, store the input
+ *             offsets that depend on them, drop the partition's changelog
+ *             records still unsent, commit again and release the entities
+ *             from memory; kafkaio then commits the offsets.
+ *
+ * Replay. The checkpoint of a partition is the offset after the newest
+ * changelog record of ours the broker acknowledged (kept with the
+ * deletion of that record from the outbox, in one commit), or after the
+ * last record replayed. Records past it are either ours (acknowledged
+ * after the last commit: LMDB is at least as new, nothing to apply) or
+ * another instance's (the partition was theirs meanwhile): then every
+ * record from the checkpoint on is applied in order, and our own records
+ * not yet sent for that partition are stale and dropped. The input events
+ * behind them were never committed (offsets wait for the broker), so the
+ * partition's new owner -- or we -- read them again.
+ *
+ * Without a changelog (a lone instance) everything is loaded at start and
+ * nothing moves; a revoke is then logged as the mistake it is.
+ *
+ * Engine thread only.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/tracker_record.h"
+#include "service/changelog.h"
+#include "service/engine_int.h"
+#include "service/log.h"
+#include "util/clock.h"
+#include "util/vocab.h"
+#include "util/errbuf.h"
+#include "util/xmalloc.h"
+
+#define PREPARE_TIMEOUT_MS 30000
+#define RESTORE_TIMEOUT_MS 600000
+#define REPLAY_BATCH 4096
+/* Changelog keys: "<KIND>:<64 hex digits>" (util/vocab.h names; the
+ * entity key's bytes: an image's digest, a host's name hashed), readable
+ * with any Kafka tool and the same for a record and its tombstone. */
+#define KEY_MAX 96
+
+/* ---- per-partition state ------------------------------------------------ */
+
+static void
+grow(struct ownership *o, int32_t p)
+{
+	if ((size_t)p < o->cap)
+		return;
+	size_t cap = o->cap ? o->cap : 64;
+	while (cap <= (size_t)p)
+		cap *= 2;
+	o->owned = xreallocarray(o->owned, cap, sizeof(*o->owned));
+	o->ckpt = xreallocarray(o->ckpt, cap, sizeof(*o->ckpt));
+	for (size_t i = o->cap; i < cap; i++) {
+		o->owned[i] = 0;
+		o->ckpt[i] = -1;
+	}
+	o->cap = cap;
+}
+
+static enum own_state
+state_of(const engine *e, int32_t p)
+{
+	const struct ownership *o = &e->own;
+	return p >= 0 && (size_t)p < o->cap ? (enum own_state)o->owned[p] :
+					      OWN_NONE;
+}
+
+bool
+own_partition(const engine *e, int32_t p)
+{
+	return state_of(e, p) == OWN_OWNED;
+}
+
+bool
+own_may_produce(void *ctx, int32_t p)
+{
+	return own_partition(ctx, p);
+}
+
+static void
+meta_name(char *buf, size_t len, int32_t p)
+{
+	snprintf(buf, len, "changelog/%" PRId32 "/next", p);
+}
+
+static void
+put_be64(uint8_t *b, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		b[i] = (uint8_t)v;
+}
+
+static uint64_t
+get_be64(const uint8_t *b)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | b[i];
+	return v;
+}
+
+/* The checkpoint of p from the store, -1 when there is none. */
+static int64_t
+stored_checkpoint(engine *e, int32_t p)
+{
+	char name[48];
+	uint8_t v[8];
+	size_t len;
+	meta_name(name, sizeof(name), p);
+	if (store_meta_get(e->st, name, v, sizeof(v), &len) != 0 || len != 8)
+		return -1;
+	return (int64_t)get_be64(v);
+}
+
+/* Checkpoints acknowledged since the last commit, as meta values of the
+ * next one (outbox_checkpoints' callback). */
+static void
+note_checkpoint(void *ctx, int32_t p, int64_t next)
+{
+	engine *e = ctx;
+	struct ownership *o = &e->own;
+	grow(o, p);
+	if (next > o->ckpt[p])
+		o->ckpt[p] = next;
+	for (size_t i = 0; i < o->nmeta; i++)
+		if (o->meta[i].partition == p) {
+			put_be64(o->meta[i].value, (uint64_t)o->ckpt[p]);
+			return;
+		}
+	if (o->nmeta == o->meta_cap) {
+		o->meta_cap = o->meta_cap ? o->meta_cap * 2 : 16;
+		o->meta = xreallocarray(o->meta, o->meta_cap, sizeof(*o->meta));
+		o->metas = xreallocarray(o->metas, o->meta_cap,
+		    sizeof(*o->metas));
+	}
+	struct own_meta *m = &o->meta[o->nmeta++];
+	m->partition = p;
+	meta_name(m->name, sizeof(m->name), p);
+	put_be64(m->value, (uint64_t)o->ckpt[p]);
+}
+
+void
+own_commit_meta(engine *e, struct store_batch *b)
+{
+	struct ownership *o = &e->own;
+	if (!o->on)
+		return;
+	outbox_checkpoints(e->ob, note_checkpoint, e);
+	for (size_t i = 0; i < o->nmeta; i++)
+		o->metas[i] = (struct store_meta){ o->meta[i].name,
+			o->meta[i].value, 8 };
+	b->meta = o->metas;
+	b->nmeta = o->nmeta;
+}
+
+void
+own_committed(engine *e)
+{
+	e->own.nmeta = 0;
+}
+
+/* ---- changelog records of a commit -------------------------------------- */
+
+/* The changelog key of k in out: its length. */
+static size_t
+key_text(char *out, const struct tracker_key *k)
+{
+	static const char hex[] = "0123456789abcdef";
+	int n = snprintf(out, KEY_MAX, "%s:",
+	    entity_kind_name((enum entity_kind)k->kind));
+	for (size_t i = 0; i < TRACKER_KEY_LEN; i++) {
+		out[n++] = hex[k->bytes[i] >> 4];
+		out[n++] = hex[k->bytes[i] & 15];
+	}
+	return (size_t)n;
+}
+
+static int
+hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' :
+	    c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Parses a changelog key: 0, or -EINVAL. */
+static int
+key_parse(const char *s, size_t n, struct tracker_key *k)
+{
+	const char *colon = memchr(s, ':', n);
+	char kind[24];
+	if (colon == NULL || (size_t)(colon - s) >= sizeof(kind) ||
+	    n - (size_t)(colon - s) - 1 != 2 * TRACKER_KEY_LEN)
+		return -EINVAL;
+	memcpy(kind, s, (size_t)(colon - s));
+	kind[colon - s] = '\0';
+	enum entity_kind ek;
+	if (entity_kind_parse(kind, &ek) != 0)
+		return -EINVAL;
+	k->kind = (uint8_t)ek;
+	for (size_t i = 0; i < TRACKER_KEY_LEN; i++) {
+		int hi = hexval(colon[1 + 2 * i]), lo = hexval(colon[2 + 2 * i]);
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		k->bytes[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+size_t
+own_stage_changes(engine *e, const struct store_entry *ents, size_t n)
+{
+	struct ownership *o = &e->own;
+	size_t staged = 0;
+	if (!o->on)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct store_entry *se = &ents[i];
+		/* Only our partitions' changes (those of a lost one wait
+		 * for it to come back): a deletion of an entity's old
+		 * place in a partition we do not hold is that partition's
+		 * owner's business. */
+		if (state_of(e, se->partition) == OWN_NONE)
+			continue;
+		char key[KEY_MAX];
+		size_t klen = key_text(key, &se->key);
+		struct outbox_msg m = { .kind = OUTBOX_CHANGELOG,
+			.partition = se->partition, .key = (const uint8_t *)key,
+			.klen = klen, .value = se->rec,
+			.vlen = se->rec ? se->len : 0 };
+		size_t len;
+		uint8_t *rec = outbox_record(&m, &len);
+		outbox_stage(e->ob, rec, len);
+		staged++;
+	}
+	return staged;
+}
+
+/* ---- set-up ------------------------------------------------------------- */
+
+int
+own_open(engine *e, char *err, size_t errlen)
+{
+	const struct sbomd_config *c = e->cfg;
+	struct ownership *o = &e->own;
+	o->on = c->state.changelog_topic[0] != '\0';
+	e->snap->changelog = o->on;
+	snprintf(o->instance, sizeof(o->instance), "%s",
+	    c->kafka.group_instance_id[0] ? c->kafka.group_instance_id :
+					    "sbomd");
+	if (!o->on)
+		return 0;
+	int32_t n = 0;
+	int rc = changelog_prepare(kio_producer(e->k), c->kafka.input_topic,
+	    c->state.changelog_topic, PREPARE_TIMEOUT_MS, &n, err, errlen);
+	if (rc != 0)
+		return rc;
+	o->npart = n;
+	grow(o, n > 0 ? n - 1 : 0);
+	struct kclient_prop *props = xcalloc(
+	    c->kafka.consumer_properties.n + 1, sizeof(*props));
+	for (size_t i = 0; i < c->kafka.consumer_properties.n; i++)
+		props[i] = (struct kclient_prop){
+			c->kafka.consumer_properties.v[i].name,
+			c->kafka.consumer_properties.v[i].value };
+	rc = changelog_reader_open(c->kafka.brokers, props,
+	    c->kafka.consumer_properties.n, c->state.changelog_topic,
+	    &o->reader, err, errlen);
+	free(props);
+	if (rc != 0)
+		return rc;
+	char np[16];
+	snprintf(np, sizeof(np), "%" PRId32, n);
+	log_kv(LOG_INFO, "changelog ready", "topic", c->state.changelog_topic,
+	    "partitions", np, "instance", o->instance, (char *)NULL);
+	return 0;
+}
+
+void
+own_close(engine *e)
+{
+	struct ownership *o = &e->own;
+	changelog_reader_close(o->reader);
+	free(o->owned);
+	free(o->ckpt);
+	free(o->meta);
+	free(o->metas);
+	free(o->ents);
+	arena_free(&o->bytes);
+	memset(o, 0, sizeof(*o));
+}
+
+/* ---- restore ------------------------------------------------------------ */
+
+struct replay {
+	engine *e;
+	int32_t p;
+	bool apply;	/* pass 2: write every record */
+	bool foreign;	/* a record of another instance was seen */
+	int64_t next;	/* the offset after the last record handled */
+	uint64_t records, bad;
+	char err[512];
+};
+
+static bool
+is_ours(const struct ownership *o, const struct changelog_record *r)
+{
+	size_t n = strlen(o->instance);
+	return r->instance != NULL && r->ilen == n &&
+	    memcmp(r->instance, o->instance, n) == 0;
+}
+
+/* Writes the replayed entries so far and the checkpoint after them, in
+ * one commit. */
+static int
+replay_flush(struct replay *rp)
+{
+	engine *e = rp->e;
+	struct ownership *o = &e->own;
+	char name[48];
+	uint8_t v[8];
+	meta_name(name, sizeof(name), rp->p);
+	put_be64(v, (uint64_t)rp->next);
+	struct store_meta m = { name, v, 8 };
+	struct store_batch b = { .entries = o->ents, .nentries = o->nents,
+		.meta = &m, .nmeta = 1 };
+	int rc = store_commit(e->st, &b, rp->err, sizeof(rp->err));
+	if (rc != 0)
+		return rc;
+	o->ckpt[rp->p] = rp->next;
+	o->nents = 0;
+	arena_reset(&o->bytes);
+	engine_publish(e); /* /healthz: the engine is busy, not stalled */
+	return 0;
+}
+
+static void
+bad_record(struct replay *rp, const struct changelog_record *r,
+    const char *why)
+{
+	rp->bad++;
+	rp->e->snap->bad_records++;
+	char part[16], off[24];
+	snprintf(part, sizeof(part), "%" PRId32, r->partition);
+	snprintf(off, sizeof(off), "%" PRId64, r->offset);
+	log_kv(LOG_WARN, "changelog record skipped", "partition", part,
+	    "offset", off, "error", why, (char *)NULL);
+}
+
+static int
+replay_one(void *ctx, const struct changelog_record *r)
+{
+	struct replay *rp = ctx;
+	engine *e = rp->e;
+	struct ownership *o = &e->own;
+	if (!rp->apply) {
+		if (!is_ours(o, r)) {
+			rp->foreign = true;
+			return -EAGAIN; /* pass 2 from the checkpoint */
+		}
+		rp->next = r->offset + 1;
+		return 0;
+	}
+	rp->next = r->offset + 1;
+	rp->records++;
+	e->snap->restored_records++;
+	struct tracker_key key;
+	memset(&key, 0, sizeof(key));
+	if (r->key == NULL || key_parse(r->key, r->klen, &key) != 0) {
+		bad_record(rp, r, "the key is not an entity key "
+		    "(KIND:64 hex digits)");
+		return 0;
+	}
+	struct store_entry se = { rp->p, key, NULL, 0 };
+	if (r->value != NULL) {
+		struct tracker_key rk;
+		int32_t rpart;
+		char why[256];
+		if (tracker_record_validate(r->value, r->vlen, &rk, &rpart,
+			why, sizeof(why)) != 0) {
+			bad_record(rp, r, why);
+			return 0;
+		}
+		if (rpart != rp->p || memcmp(&rk, &key, sizeof(key)) != 0) {
+			bad_record(rp, r, "the record's partition or key is "
+			    "not the message's");
+			return 0;
+		}
+		void *copy = arena_alloc(&o->bytes, r->vlen);
+		memcpy(copy, r->value, r->vlen);
+		se.rec = copy;
+		se.len = r->vlen;
+	}
+	if (o->nents == o->ents_cap) {
+		o->ents_cap = o->ents_cap ? o->ents_cap * 2 : 1024;
+		o->ents = xreallocarray(o->ents, o->ents_cap,
+		    sizeof(*o->ents));
+	}
+	o->ents[o->nents++] = se;
+	if (o->nents >= REPLAY_BATCH)
+		return replay_flush(rp);
+	return 0;
+}
+
+/* Replays p's changelog into the store (see the top of the file): 0, or a
+ * negative errno with err. */
+static int
+replay(engine *e, int32_t p, struct replay *rp)
+{
+	struct ownership *o = &e->own;
+	int64_t ckpt = stored_checkpoint(e, p);
+	int64_t from = ckpt >= 0 ? ckpt : 0, end = from;
+	memset(rp, 0, sizeof(*rp));
+	rp->e = e;
+	rp->p = p;
+	rp->next = from;
+	/* With no checkpoint everything is applied; else look first. */
+	rp->apply = ckpt < 0;
+	int rc = changelog_read(o->reader, p, from, replay_one, rp, &end,
+	    e->stop, RESTORE_TIMEOUT_MS, rp->err, sizeof(rp->err));
+	if (rc == -EAGAIN && rp->foreign) {
+		size_t dropped = outbox_drop_changelog(e->ob, p);
+		if (dropped > 0) {
+			char n[24], part[16];
+			snprintf(n, sizeof(n), "%zu", dropped);
+			snprintf(part, sizeof(part), "%" PRId32, p);
+			log_kv(LOG_WARN, "stale changelog records dropped",
+			    "partition", part, "records", n, (char *)NULL);
+		}
+		rp->apply = true;
+		rp->next = from;
+		rc = changelog_read(o->reader, p, from, replay_one, rp, &end,
+		    e->stop, RESTORE_TIMEOUT_MS, rp->err, sizeof(rp->err));
+	}
+	if (rc != 0)
+		return rc;
+	rp->next = end;
+	return replay_flush(rp);
+}
+
+static int
+restore(engine *e, int32_t p)
+{
+	char part[16], err[512];
+	snprintf(part, sizeof(part), "%" PRId32, p);
+	int64_t t0 = clock_mono_ms();
+	struct replay rp;
+	int rc = replay(e, p, &rp);
+	if (rc != 0) {
+		/* Keep what LMDB has: it is this instance's latest state. */
+		log_kv(LOG_ERROR, "changelog replay failed; the partition "
+		    "runs on the local state", "partition", part, "error",
+		    rp.err, (char *)NULL);
+	}
+	struct store_recovery rec;
+	rc = store_load_partition(e->st, p, e->t, clock_wall_ms(), &rec, err,
+	    sizeof(err));
+	if (rc != 0) {
+		log_kv(LOG_ERROR, "loading the partition failed", "partition",
+		    part, "error", err, (char *)NULL);
+		snprintf(e->own.fatal, sizeof(e->own.fatal),
+		    "loading partition %" PRId32 ": %s", p, err);
+		return rc;
+	}
+	char ents[24], recs[24], bad[24], secs[24], ck[24];
+	snprintf(ents, sizeof(ents), "%zu", rec.entries);
+	snprintf(recs, sizeof(recs), "%" PRIu64, rp.records);
+	snprintf(bad, sizeof(bad), "%" PRIu64, rp.bad);
+	snprintf(secs, sizeof(secs), "%.3f",
+	    (double)(clock_mono_ms() - t0) / 1000.0);
+	snprintf(ck, sizeof(ck), "%" PRId64, e->own.ckpt[p]);
+	log_kv(LOG_INFO, "partition restored", "partition", part, "entities",
+	    ents, "replayed", recs, "bad", bad, "checkpoint", ck, "seconds",
+	    secs, (char *)NULL);
+	return 0;
+}
+
+/* ---- rebalances --------------------------------------------------------- */
+
+static bool
+input_partition(const engine *e, const rd_kafka_topic_partition_t *tp)
+{
+	return strcmp(tp->topic, e->cfg->kafka.input_topic) == 0 &&
+	    tp->partition >= 0;
+}
+
+/* Whether p's changelog has records of another instance past its
+ * checkpoint (the partition was someone else's meanwhile): -1 when it
+ * cannot be read. */
+static int
+foreign_since_checkpoint(engine *e, int32_t p)
+{
+	struct replay rp;
+	memset(&rp, 0, sizeof(rp));
+	rp.e = e;
+	rp.p = p;
+	int64_t from = stored_checkpoint(e, p), end;
+	if (from < 0)
+		from = 0;
+	int rc = changelog_read(e->own.reader, p, from, replay_one, &rp, &end,
+	    e->stop, RESTORE_TIMEOUT_MS, rp.err, sizeof(rp.err));
+	if (rc == -EAGAIN && rp.foreign)
+		return 1;
+	return rc == 0 ? 0 : -1;
+}
+
+/* Lets go of partition p: its scans aborted, its changes committed, its
+ * unsent changelog records dropped, its entities released from memory.
+ * Returns how many entities. */
+static size_t
+let_go(engine *e, int32_t p, size_t *dropped)
+{
+	char why[512];
+	scans_release_partition(e, p, clock_wall_ms());
+	if (engine_commit_now(e, why, sizeof(why)) != 0)
+		log_kv(LOG_ERROR, "commit on release failed", "error", why,
+		    (char *)NULL);
+	kio_forget_offsets(e->k, p);
+	*dropped += outbox_drop_changelog(e->ob, p);
+	if (engine_commit_now(e, why, sizeof(why)) != 0)
+		log_kv(LOG_ERROR, "commit on release failed", "error", why,
+		    (char *)NULL);
+	e->own.owned[p] = OWN_NONE;
+	return tracker_release_partition(e->t, p);
+}
+
+/* A lost partition assigned to us again: kept as it is when nobody
+ * wrote its changelog meanwhile, else let go and restored. */
+static void
+regain(engine *e, int32_t p)
+{
+	if (foreign_since_checkpoint(e, p) == 0) {
+		e->own.owned[p] = OWN_OWNED;
+		return;
+	}
+	size_t dropped = 0;
+	e->snap->released += let_go(e, p, &dropped);
+	if (restore(e, p) == 0)
+		e->own.owned[p] = OWN_OWNED;
+}
+
+static bool
+in_list(const rd_kafka_topic_partition_list_t *parts, const engine *e,
+    int32_t p)
+{
+	for (int i = 0; i < parts->cnt; i++)
+		if (input_partition(e, &parts->elems[i]) &&
+		    parts->elems[i].partition == p)
+			return true;
+	return false;
+}
+
+void
+own_assigned(void *ctx, const rd_kafka_topic_partition_list_t *parts)
+{
+	engine *e = ctx;
+	struct ownership *o = &e->own;
+	for (int i = 0; i < parts->cnt; i++) {
+		const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+		if (!input_partition(e, tp))
+			continue;
+		grow(o, tp->partition);
+		if (!o->on) {
+			o->owned[tp->partition] = OWN_OWNED;
+			continue;
+		}
+		e->snap->restoring++;
+		engine_publish(e);
+		if (o->owned[tp->partition] == OWN_LOST)
+			regain(e, tp->partition);
+		else if (restore(e, tp->partition) == 0)
+			o->owned[tp->partition] = OWN_OWNED;
+		e->snap->restoring--;
+	}
+	if (o->on) {
+		/* Lost partitions that did not come back are someone
+		 * else's; records of partitions that are not ours are stale
+		 * (a restart after a crash): their input is read again by
+		 * the partition's owner. */
+		size_t released = 0, dropped = 0;
+		for (size_t p = 0; p < o->cap; p++) {
+			if (o->owned[p] == OWN_LOST &&
+			    !in_list(parts, e, (int32_t)p))
+				released += let_go(e, (int32_t)p, &dropped);
+			if (o->owned[p] == OWN_NONE)
+				dropped += outbox_drop_changelog(e->ob,
+				    (int32_t)p);
+		}
+		e->snap->released += released;
+	}
+	engine_publish(e);
+}
+
+/* Waits until the broker has every record committed so far, up to
+ * engine.shutdown_timeout; true when it has. */
+static bool
+wait_acks(engine *e)
+{
+	uint64_t target = outbox_last_seq(e->ob);
+	int64_t deadline = clock_mono_ms() + e->cfg->engine.shutdown_timeout_ms;
+	outbox_produce(e->ob, kio_producer(e->k));
+	while (outbox_unacked_min(e->ob) <= target) {
+		if (clock_mono_ms() >= deadline)
+			return false;
+		kio_poll_producer(e->k, 50);
+		outbox_produce(e->ob, kio_producer(e->k));
+	}
+	return true;
+}
+
+/* The group session expired: nothing can be committed for these
+ * partitions, and the broker is probably out of reach. Their entities
+ * stay in memory and are scanned (outcomes wait in the outbox); their
+ * changelog records are kept back. When the partition comes back it is
+ * kept, or let go and restored if another instance wrote it meanwhile;
+ * when it does not, it is let go. */
+static void
+lose(engine *e, const rd_kafka_topic_partition_list_t *parts)
+{
+	struct ownership *o = &e->own;
+	for (int i = 0; i < parts->cnt; i++) {
+		const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+		if (!input_partition(e, tp) || !own_partition(e, tp->partition))
+			continue;
+		kio_forget_offsets(e->k, tp->partition);
+		o->owned[tp->partition] = OWN_LOST;
+	}
+	engine_publish(e);
+}
+
+void
+own_revoking(void *ctx, const rd_kafka_topic_partition_list_t *parts,
+    bool lost)
+{
+	engine *e = ctx;
+	struct ownership *o = &e->own;
+	int64_t now = clock_wall_ms();
+	if (o->on && lost && !*e->stop) {
+		lose(e, parts);
+		return;
+	}
+	if (!o->on) {
+		if (!o->warned_lone && !*e->stop) {
+			log_kv(LOG_WARN, "partitions revoked, but "
+			    "state.changelog_topic is \"\": another member "
+			    "joined the group, and entities do not follow "
+			    "their partition without a changelog; run one "
+			    "instance, or set state.changelog_topic",
+			    (char *)NULL);
+			o->warned_lone = true;
+		}
+		return;
+	}
+	size_t n = 0;
+	for (int i = 0; i < parts->cnt; i++)
+		if (input_partition(e, &parts->elems[i]) &&
+		    own_partition(e, parts->elems[i].partition)) {
+			scans_release_partition(e, parts->elems[i].partition,
+			    now);
+			n++;
+		}
+	if (n == 0)
+		return;
+	char why[512];
+	if (engine_commit_now(e, why, sizeof(why)) != 0)
+		log_kv(LOG_ERROR, "commit on revoke failed", "error", why,
+		    (char *)NULL);
+	bool acked = wait_acks(e);
+	kio_release_offsets(e->k, outbox_unacked_min(e->ob));
+	size_t released = 0, dropped = 0;
+	for (int i = 0; i < parts->cnt; i++) {
+		const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+		if (!input_partition(e, tp) || !own_partition(e, tp->partition))
+			continue;
+		kio_forget_offsets(e->k, tp->partition);
+		dropped += outbox_drop_changelog(e->ob, tp->partition);
+	}
+	if (engine_commit_now(e, why, sizeof(why)) != 0)
+		log_kv(LOG_ERROR, "commit on revoke failed", "error", why,
+		    (char *)NULL);
+	for (int i = 0; i < parts->cnt; i++) {
+		const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+		if (!input_partition(e, tp) || !own_partition(e, tp->partition))
+			continue;
+		released += tracker_release_partition(e->t, tp->partition);
+		o->owned[tp->partition] = OWN_NONE;
+	}
+	e->snap->released += released;
+	char np[24], ne[24], nd[24];
+	snprintf(np, sizeof(np), "%zu", n);
+	snprintf(ne, sizeof(ne), "%zu", released);
+	snprintf(nd, sizeof(nd), "%zu", dropped);
+	log_kv(acked ? LOG_INFO : LOG_WARN, acked ? "partitions released" :
+	    "partitions released before the broker acknowledged everything",
+	    "partitions", np, "entities", ne, "unsent_changelog", nd,
+	    (char *)NULL);
+	engine_publish(e);
+}
+
+void
+own_snapshot(const engine *e, struct snapshot *s)
+{
+	const struct ownership *o = &e->own;
+	size_t owned = 0, n = 0;
+	for (size_t p = 0; p < o->cap; p++) {
+		if (!o->owned[p] && o->ckpt[p] < 0)
+			continue;
+		owned += o->owned[p] == OWN_OWNED;
+		if (n < PUB_MAX_PARTITIONS) {
+			s->ckpts[n].partition = (int32_t)p;
+			s->ckpts[n].next = o->ckpt[p];
+			s->ckpts[n].owned = o->owned[p] == OWN_OWNED;
+			n++;
+		}
+	}
+	s->nckpts = n;
+	s->partitions_owned = owned;
+}
