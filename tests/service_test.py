@@ -1663,7 +1663,48 @@ class TestScaleOut(Service):
         self.assertRegex(r.stderr, rf"\b{a.pid}\b", "the holder's pid is not named")
         a.alive()
         self.assertEqual(a.http_answer()[0], 200, "the first instance is not ready any more")
+        # `sbomd state stats` (read-only, next to the running service) names
+        # the holder, the instance and each partition's checkpoint.
+        x = missing_id(0x7d01)
+        self.emit([self.set_(x, "node-1")])
+        part = wait_for(lambda: a.entity(x), 30, "the image tracked")["partition"]
+        wait_for(lambda: a.metrics()("sbomd_changelog_records_delivered_total") > 0, 30,
+                 "a changelog record acknowledged")
+        stats = self.state_cmd(second, "stats")
+        self.assertIn(f"held by     sbomd run, pid {a.pid}", stats)
+        self.assertRegex(stats, r"instance    sbomd-[0-9a-f]{16}")
+        self.assertRegex(stats, rf"\n  {part} +1 entities  (checkpoint \d+|no checkpoint)\n", stats)
         a.stop()
+        stats = self.state_cmd(second, "stats")
+        self.assertIn("held by     nobody", stats)
+        self.assertRegex(stats, rf"\n  {part} +1 entities  checkpoint [1-9]\d*\n", stats)
+
+    def test_lone_state_published_when_the_changelog_comes(self):
+        """An instance that ran alone without a changelog (an upgrade)
+        restarts with one: it publishes its state to the empty changelog,
+        even the entities that do not change any more, so that an instance
+        taking its partitions over knows every image."""
+        out = self.tail()
+        lone = self.member("a", state=dict(changelog_topic=""))
+        open(self.pulled, "w").close()
+        lone.start()
+        ids = [missing_id(0x7e00 + i) for i in range(16)]
+        self.emit([self.set_(i, "node-1") for i in ids])
+        self.wait_each(out, ids, "SUCCEEDED")
+        lone.stop()
+        a = self.member("a")  # the same state dir, now with the changelog
+        a.start()
+        self.wait_owned([a])
+        a.wait_metrics(lambda m: m("sbomd_changelog_records_delivered_total") >= len(ids),
+                       "the local state published to the changelog")
+        a.kill()
+        b = self.member("b")
+        b.start()
+        self.wait_owned([b])
+        self.assertGreaterEqual(b.metrics()("sbomd_changelog_restored_total"), len(ids))
+        for i in ids:
+            self.assertEqual((b.entity(i) or {}).get("state"), "DONE", i)
+        b.stop()
 
     def test_set_after_cancel_is_the_next_generation(self):
         """An image UNSET while retrying is cancelled (generation 1); SET

@@ -191,6 +191,9 @@ test_default_values(void **state)
 	struct sbomd_config c;
 	struct retry_policy p;
 
+	/* Compared as bytes: no stack garbage in the padding. */
+	memset(&c, 0, sizeof(c));
+	memset(&p, 0, sizeof(p));
 	config_defaults(&c);
 	policy_defaults(&p);
 	assert_memory_equal(&c.retry, &p, sizeof(p));

@@ -323,6 +323,9 @@ void tracker_clear_dirty(tracker *t);
  * (their handles are reused).
  */
 size_t tracker_release_partition(tracker *t, int32_t partition);
+/* Marks every live entry of partition dirty, so that the next commit
+ * writes (and publishes) each again: returns how many. O(entries). */
+size_t tracker_touch_partition(tracker *t, int32_t partition);
 /* The number of live entries of partition. O(entries). */
 size_t tracker_count_partition(const tracker *t, int32_t partition);
 

@@ -579,6 +579,19 @@ tracker_release_partition(tracker *t, int32_t partition)
 }
 
 size_t
+tracker_touch_partition(tracker *t, int32_t partition)
+{
+	size_t n = 0;
+	for (uint32_t h = 0; h < t->nhandles; h++)
+		if (entry_is_live(t, h) &&
+		    entry_at(t, h)->partition == partition) {
+			mark_dirty(t, h);
+			n++;
+		}
+	return n;
+}
+
+size_t
 tracker_count_partition(const tracker *t, int32_t partition)
 {
 	size_t n = 0;

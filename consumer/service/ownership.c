@@ -469,6 +469,7 @@ restore(engine *e, int32_t p)
 		    "runs on the local state", "partition", part, "error",
 		    rp.err, (char *)NULL);
 	}
+	int64_t ckpt_before = stored_checkpoint(e, p);
 	struct store_recovery rec;
 	rc = store_load_partition(e->st, p, e->t, clock_wall_ms(), &rec, err,
 	    sizeof(err));
@@ -478,6 +479,18 @@ restore(engine *e, int32_t p)
 		snprintf(e->own.fatal, sizeof(e->own.fatal),
 		    "loading partition %" PRId32 ": %s", p, err);
 		return rc;
+	}
+	/* A state kept before there was a changelog (or one whose changelog
+	 * was deleted and is empty now): publish it, or a takeover would
+	 * not see it. */
+	if (rp.records == 0 && rp.next == 0 && rec.entries > 0 &&
+	    ckpt_before <= 0) {
+		size_t n = tracker_touch_partition(e->t, p);
+		char nn[24];
+		snprintf(nn, sizeof(nn), "%zu", n);
+		log_kv(LOG_INFO, "publishing the local state to an empty "
+		    "changelog partition", "partition", part, "entities", nn,
+		    (char *)NULL);
 	}
 	char ents[24], recs[24], bad[24], secs[24], ck[24];
 	snprintf(ents, sizeof(ents), "%zu", rec.entries);

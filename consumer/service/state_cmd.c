@@ -21,6 +21,7 @@
 
 #include "core/tracker.h"
 #include "service/config.h"
+#include "service/statedir.h"
 #include "service/views.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -238,6 +239,54 @@ count_error(struct errcount **errs, size_t *n, const char *text)
 	(*errs)[(*n)++] = (struct errcount){ xstrdup(text), 1 };
 }
 
+/* Scale-out: who holds the directory, and per partition its entities and
+ * changelog checkpoint. */
+static void
+ownership(store *st, const tracker *t, const char *dir)
+{
+	long pid;
+	char id[64];
+	FILE *f;
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/instance-id", dir);
+	id[0] = '\0';
+	if ((f = fopen(path, "re")) != NULL) {
+		if (fgets(id, sizeof(id), f) == NULL)
+			id[0] = '\0';
+		id[strcspn(id, "\n")] = '\0';
+		fclose(f);
+	}
+	printf("instance    %s\n", id[0] ? id : "(none yet)");
+	if (statedir_holder(dir, &pid))
+		printf("held by     sbomd run, pid %ld\n", pid);
+	else
+		printf("held by     nobody (no sbomd run on this directory)\n");
+	int32_t *parts = NULL;
+	size_t np = 0;
+	if (store_partitions(st, &parts, &np) != 0)
+		np = 0;
+	printf("partitions  %zu with entities (checkpoint: where a replay of "
+	    "the changelog starts)\n", np);
+	for (size_t i = 0; i < np; i++) {
+		char name[48];
+		uint8_t v[8];
+		size_t len;
+		snprintf(name, sizeof(name), "changelog/%d/next", parts[i]);
+		printf("  %-6d %8zu entities", parts[i],
+		    tracker_count_partition(t, parts[i]));
+		if (store_meta_get(st, name, v, sizeof(v), &len) == 0 &&
+		    len == 8) {
+			uint64_t next = 0;
+			for (int b = 0; b < 8; b++)
+				next = next << 8 | v[b];
+			printf("  checkpoint %llu\n", (unsigned long long)next);
+		} else {
+			printf("  no checkpoint\n");
+		}
+	}
+	free(parts);
+}
+
 static void
 stats(const tracker *t, const struct collect *c, size_t outbox, int64_t now)
 {
@@ -261,7 +310,8 @@ stats(const tracker *t, const struct collect *c, size_t outbox, int64_t now)
 		    tracker_count_state(t, (enum entry_state)s));
 	printf("overdue     %zu of %zu queued (due now or earlier)\n",
 	    overdue, queued);
-	printf("outbox      %zu outcomes not yet in Kafka\n", outbox);
+	printf("outbox      %zu records not yet in Kafka (outcomes, dead "
+	    "letters, changelog records)\n", outbox);
 	if (nerrs > 1)
 		qsort(errs, nerrs, sizeof(*errs), err_cmp);
 	printf("errors of retrying and failed entities:\n");
@@ -319,8 +369,10 @@ state_main(int argc, char **argv)
 		qsort(c.v, c.n, sizeof(*c.v), row_cmp);
 	if (strcmp(a.verb, "list") == 0)
 		list(t, &c, a.limit, now);
-	else
+	else {
 		stats(t, &c, rec.outbox, now);
+		ownership(st, t, a.dir);
+	}
 	free(c.v);
 	rc = 0;
 out:

@@ -103,6 +103,23 @@ statedir_lock(const char *dir, int *fd, char *err, size_t errlen)
 	return 0;
 }
 
+bool
+statedir_holder(const char *dir, long *pid)
+{
+	char path[4096];
+	*pid = 0;
+	snprintf(path, sizeof(path), "%s/%s", dir, LOCK_NAME);
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return false;
+	/* A shared lock is refused while the holder has its exclusive one. */
+	bool held = flock(f, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+	if (held)
+		*pid = holder_pid(f);
+	close(f); /* drops the shared lock, if it was taken */
+	return held;
+}
+
 void
 statedir_unlock(int fd)
 {

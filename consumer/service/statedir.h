@@ -14,6 +14,7 @@
 #ifndef SBOMD_SERVICE_STATEDIR_H
 #define SBOMD_SERVICE_STATEDIR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -24,6 +25,10 @@
  */
 int statedir_lock(const char *dir, int *fd, char *err, size_t errlen);
 void statedir_unlock(int fd);
+
+/* Whether a process holds dir's lock now (*pid: its pid, 0 unknown); a
+ * look only, the lock is not taken. */
+bool statedir_holder(const char *dir, long *pid);
 
 /*
  * The instance id kept in dir (made and kept on first use) in buf: 0, or
