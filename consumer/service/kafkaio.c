@@ -445,18 +445,9 @@ kio_offsets_pending(const kio *k)
 void
 kio_store_offsets(kio *k)
 {
-	if (k->noffs == 0)
-		return;
-	rd_kafka_topic_partition_list_t *l =
-	    rd_kafka_topic_partition_list_new((int)k->noffs);
-	for (size_t i = 0; i < k->noffs; i++)
-		rd_kafka_topic_partition_list_add(l, k->cfg->kafka.input_topic,
-		    k->offs[i].partition)->offset = k->offs[i].next;
-	/* Partitions revoked meanwhile are refused: their new owner reads
-	 * from the last committed offset (at-least-once). */
-	(void)rd_kafka_offsets_store(k->cons, l);
-	rd_kafka_topic_partition_list_destroy(l);
-	k->noffs = 0;
+	/* Nothing else is sealed without a changelog: store them now. */
+	kio_seal_offsets(k, 0);
+	kio_release_offsets(k, UINT64_MAX);
 }
 
 void

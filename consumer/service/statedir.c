@@ -12,36 +12,14 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/errbuf.h"
+#include "util/fsutil.h"
 
 #define LOCK_NAME "sbomd.lock"
 #define ID_NAME "instance-id"
 #define ID_PREFIX "sbomd-"
-
-/* mkdir -p dir (mode 0700 for what it creates): 0 or a negative errno. */
-static int
-make_dirs(const char *dir)
-{
-	char path[4096];
-	size_t n = strlen(dir);
-	if (n == 0 || n >= sizeof(path))
-		return -ENAMETOOLONG;
-	memcpy(path, dir, n + 1);
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0700) != 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(path, 0700) != 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
 
 /* The pid written in the lock file, or 0 when it cannot be read. */
 static long
@@ -60,7 +38,7 @@ int
 statedir_lock(const char *dir, int *fd, char *err, size_t errlen)
 {
 	char path[4096];
-	int rc = make_dirs(dir);
+	int rc = fs_mkdir_p(dir);
 	if (rc != 0) {
 		errbuf_set(err, errlen, "state.dir %s: cannot create: %s", dir,
 		    strerror(-rc));

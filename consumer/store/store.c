@@ -40,6 +40,7 @@
 #include "core/tracker_record.h"
 #include "util/clock.h"
 #include "util/errbuf.h"
+#include "util/fsutil.h"
 #include "util/xmalloc.h"
 
 #define DEFAULT_MAP (64ULL << 20)
@@ -64,27 +65,6 @@ mdb_fail(int rc, const char *what, const store *s, char *err, size_t errlen)
 	errbuf_set(err, errlen, "state store %s: %s: %s", s ? s->dir : "?",
 	    what, mdb_strerror(rc));
 	return rc > 0 ? -rc : -EIO;
-}
-
-static int
-mkdir_p(const char *dir)
-{
-	char path[4096];
-	size_t n = strlen(dir);
-	if (n == 0 || n >= sizeof(path))
-		return -ENAMETOOLONG;
-	memcpy(path, dir, n + 1);
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0700) != 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(path, 0700) != 0 && errno != EEXIST)
-		return -errno;
-	return 0;
 }
 
 static void
@@ -377,7 +357,7 @@ open_dir(const char *dir, bool read_only, char *err, size_t errlen)
 		}
 		return 0;
 	}
-	if ((rc = mkdir_p(dir)) != 0)
+	if ((rc = fs_mkdir_p(dir)) != 0)
 		errbuf_set(err, errlen, "state.dir %s: cannot create: %s", dir,
 		    strerror(-rc));
 	return rc;
