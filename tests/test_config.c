@@ -275,8 +275,8 @@ test_key_names(void **state)
 		    0);
 		assert_int_equal(strncmp(env, "SBOMD_", 6), 0);
 	}
-	/* every key of config/sbomd.cfg: 39 */
-	assert_int_equal(n, 39);
+	/* every key of config/sbomd.cfg: 40 */
+	assert_int_equal(n, 40);
 	assert_int_equal(config_env_name("scan.workers", env, sizeof(env)), 0);
 	assert_string_equal(env, "SBOMD_SCAN_WORKERS");
 	assert_int_equal(config_env_name("retry.base_backoff", env,
@@ -792,6 +792,13 @@ test_env_errors(void **state)
 		{"SBOMD_KAFKA_PRODUCER_PROPERTIES=acks=all,bootstrap.servers=x",
 		    "environment SBOMD_KAFKA_PRODUCER_PROPERTIES: item 2: "
 		    "\"bootstrap.servers\" is set by kafka.brokers"},
+		{"SBOMD_KAFKA_PRODUCER_PROPERTIES=transactional.id=x",
+		    "environment SBOMD_KAFKA_PRODUCER_PROPERTIES: item 1: "
+		    "\"transactional.id\" is set by kafka.delivery (one id per "
+		    "instance)"},
+		{"SBOMD_KAFKA_DELIVERY=twice",
+		    "environment SBOMD_KAFKA_DELIVERY: \"twice\" is not one of "
+		    "\"at-least-once\", \"exactly-once\""},
 		{"SBOMD_LOG_FORMAT=xml",
 		    "environment SBOMD_LOG_FORMAT: \"xml\" is not one of \"json\", "
 		    "\"text\""},
@@ -891,6 +898,22 @@ test_cross_key(void **state)
 	    "};\n");
 	load_fails_with(p, no_env, "3: kafka.output_topic must differ from "
 	    "kafka.input_topic", 0);
+
+	p = write_file(NULL,
+	    "kafka = { delivery = \"exactly-once\"; };\n"
+	    "state = { changelog_topic = \"\"; };\n");
+	load_fails_with(p, no_env, "1: kafka.delivery = \"exactly-once\" "
+	    "needs state.changelog_topic (the changelog is committed in the "
+	    "same Kafka transaction as the outcomes and offsets)", 0);
+
+	p = write_file(NULL,
+	    "kafka = {\n"
+	    "  delivery = \"exactly-once\";\n"
+	    "  consumer_properties = [\"enable.auto.commit=true\"];\n"
+	    "};\n");
+	load_fails_with(p, no_env, "3: kafka.consumer_properties: "
+	    "\"enable.auto.commit\" is set by kafka.delivery = "
+	    "\"exactly-once\" (the offsets go with the transactions)", 0);
 
 	p = one_key_file("kafka", "dead_letter_topic = \"scan-outcomes\";");
 	load_fails_with(p, no_env, "2: kafka.dead_letter_topic must differ "

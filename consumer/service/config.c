@@ -458,6 +458,18 @@ check_cross(struct loader *ld)
 		return fail_cross(ld, "state.changelog_topic must differ from "
 		    "kafka.input_topic, kafka.output_topic and "
 		    "kafka.dead_letter_topic");
+	if (c->kafka.delivery == CONFIG_DELIVERY_EXACTLY_ONCE && cl[0] == '\0')
+		return fail_cross(ld, "kafka.delivery = \"exactly-once\" needs "
+		    "state.changelog_topic (the changelog is committed in the "
+		    "same Kafka transaction as the outcomes and offsets)");
+	for (size_t i = 0; c->kafka.delivery == CONFIG_DELIVERY_EXACTLY_ONCE &&
+	    i < c->kafka.consumer_properties.n; i++)
+		if (strcmp(c->kafka.consumer_properties.v[i].name,
+		    "enable.auto.commit") == 0)
+			return fail_cross(ld, "kafka.consumer_properties: "
+			    "\"enable.auto.commit\" is set by kafka.delivery "
+			    "= \"exactly-once\" (the offsets go with the "
+			    "transactions)");
 	if (c->scan.backend == CONFIG_BACKEND_EXEC) {
 		if (c->scan.exec_argv.n == 0)
 			return fail_cross(ld, "scan.exec_argv must not be empty "
@@ -703,6 +715,12 @@ const char *
 config_framing_name(enum config_framing v)
 {
 	return enum_name("kafka.output_framing", (int)v);
+}
+
+const char *
+config_delivery_name(enum config_delivery v)
+{
+	return enum_name("kafka.delivery", (int)v);
 }
 
 const char *

@@ -34,6 +34,11 @@ enum config_framing {
 	CONFIG_FRAMING_CONFLUENT = 1,		/* "confluent" */
 };
 
+enum config_delivery {
+	CONFIG_DELIVERY_AT_LEAST_ONCE = 0, /* "at-least-once" */
+	CONFIG_DELIVERY_EXACTLY_ONCE = 1,  /* "exactly-once": transactions */
+};
+
 enum config_backend {
 	CONFIG_BACKEND_OCI = 0,		/* "oci" */
 	CONFIG_BACKEND_EXEC = 1,	/* "exec" */
@@ -84,6 +89,7 @@ struct sbomd_config {
 		char *output_topic;	/* a valid topic name, != input */
 		char *dead_letter_topic; /* "" = count and skip; != in/out */
 		enum config_framing output_framing;
+		enum config_delivery delivery;
 		int32_t output_schema_id; /* >= 0; > 0 when confluent */
 		struct config_props consumer_properties;
 		struct config_props producer_properties;
@@ -171,6 +177,7 @@ int config_env_name(const char *key, char *buf, size_t buflen);
 
 /* Names of the enum values, as written in the file. */
 const char *config_framing_name(enum config_framing f);
+const char *config_delivery_name(enum config_delivery d);
 const char *config_backend_name(enum config_backend b);
 const char *config_log_level_name(enum config_log_level l);
 const char *config_log_format_name(enum config_log_format f);

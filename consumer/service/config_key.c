@@ -167,8 +167,10 @@ check_consumer_prop(const char *name, char *err, size_t errlen)
 static int
 check_producer_prop(const char *name, char *err, size_t errlen)
 {
-	static const char *const reserved[] = {"bootstrap.servers", NULL};
-	static const char *const owner[] = {"kafka.brokers"};
+	static const char *const reserved[] = {"bootstrap.servers",
+	    "transactional.id", NULL};
+	static const char *const owner[] = {"kafka.brokers",
+	    "kafka.delivery (one id per instance)"};
 	return check_prop_name(name, reserved, owner, err, errlen);
 }
 
@@ -176,6 +178,8 @@ check_producer_prop(const char *name, char *err, size_t errlen)
 
 static const char *const framing_names[] = {"single-object", "confluent",
     NULL};
+static const char *const delivery_names[] = {"at-least-once",
+    "exactly-once", NULL};
 static const char *const backend_names[] = {"oci", "exec", "none", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error",
     NULL};
@@ -206,6 +210,9 @@ const struct config_key config_keys[] = {
 	{.name = "kafka.output_framing", .type = KT_ENUM,
 	    FIELD(kafka.output_framing), .names = framing_names,
 	    .def = "single-object", .doc = "or \"confluent\""},
+	{.name = "kafka.delivery", .type = KT_ENUM, FIELD(kafka.delivery),
+	    .names = delivery_names, .def = "at-least-once",
+	    .doc = "or \"exactly-once\" (Kafka transactions)"},
 	{.name = "kafka.output_schema_id", .type = KT_INT,
 	    FIELD(kafka.output_schema_id), .min = 0, .max = INT32_MAX,
 	    .def = "0", .doc = "written with confluent framing (> 0 then)"},

@@ -25,6 +25,7 @@
 #define TIB (1024 * GIB)
 
 _Static_assert(sizeof(enum config_framing) == sizeof(int32_t) &&
+    sizeof(enum config_delivery) == sizeof(int32_t) &&
     sizeof(enum config_backend) == sizeof(int32_t) &&
     sizeof(enum config_log_level) == sizeof(int32_t) &&
     sizeof(enum config_log_format) == sizeof(int32_t),

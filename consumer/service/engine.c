@@ -67,10 +67,23 @@
 static int
 commit(engine *e, char *err, size_t errlen)
 {
+	int64_t t0 = clock_mono_us();
+	if (e->txn.on) {
+		int rc = txn_commit(e, err, errlen);
+		hist_observe(&e->snap->commit_duration,
+		    (double)(clock_mono_us() - t0) / 1e6);
+		if (rc != 0) {
+			e->snap->commit_failures++;
+			return rc;
+		}
+		e->first_change_ms = 0;
+		e->uncommitted = 0;
+		e->snap->commits++;
+		return 0;
+	}
 	if (!outbox_changes(e->ob) && tracker_dirty_count(e->t) == 0)
 		return 0;
 	struct store_batch b = { 0 };
-	int64_t t0 = clock_mono_us();
 	/* Each dirty entry is encoded once: the same bytes go to LMDB and,
 	 * through the outbox, to the changelog. */
 	b.nentries = store_collect_dirty(e->t, &e->dirty);
@@ -126,7 +139,7 @@ commit_until_done(engine *e, char *err, size_t errlen)
 			    "error", why, (char *)NULL);
 			e->last_commit_fail_log = now;
 		}
-		if (*e->stop) {
+		if (*e->stop || kio_fatal(e->k, NULL, 0)) {
 			errbuf_set(err, errlen, "%s", why);
 			return rc;
 		}
@@ -141,7 +154,8 @@ static bool
 changes_pending(engine *e)
 {
 	bool p = outbox_changes(e->ob) || kio_offsets_pending(e->k) ||
-	    tracker_dirty_count(e->t) > 0;
+	    tracker_dirty_count(e->t) > 0 ||
+	    (e->txn.on && outbox_unsent(e->ob) > 0);
 	if (p && e->first_change_ms == 0)
 		e->first_change_ms = clock_mono_ms();
 	return p;
@@ -320,6 +334,14 @@ load_outbox_record(void *ctx, uint64_t seq, const void *data, size_t len)
 	return 0;
 }
 
+void
+engine_reload_outbox(engine *e)
+{
+	if (store_outbox_foreach(e->st, load_outbox_record, e->ob) != 0)
+		log_kv(LOG_ERROR, "reading the outbox back failed",
+		    (char *)NULL);
+}
+
 /* Wire settings and the batch buffers. */
 static void
 init_buffers(engine *e)
@@ -352,6 +374,10 @@ init_buffers(engine *e)
 		cfg->kafka.dead_letter_topic, cfg->state.changelog_topic,
 		e->own.instance, own_may_produce, e };
 	e->ob = outbox_new(&ot, e->snap);
+	e->txn.on = cfg->kafka.delivery == CONFIG_DELIVERY_EXACTLY_ONCE;
+	e->snap->exactly_once = e->txn.on;
+	if (e->txn.on)
+		outbox_set_transactional(e->ob);
 }
 
 /* The store, recovered into a new tracker, and the outbox's records. */

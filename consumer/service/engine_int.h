@@ -93,6 +93,13 @@ struct ownership {
 	char fatal[640];	  /* set: the engine stops with this error */
 };
 
+/* txn.c: exactly-once commits. */
+struct txn_state {
+	bool on;	  /* kafka.delivery = "exactly-once" */
+	bool kafka_done;  /* the transaction committed; LMDB is next */
+	size_t nentries;  /* of e->dirty, for that LMDB commit */
+};
+
 struct engine {
 	const struct sbomd_config *cfg;
 	volatile sig_atomic_t *stop;
@@ -134,6 +141,7 @@ struct engine {
 
 	struct ownership own;
 	struct store_dirty dirty; /* the commit's encoded entries */
+	struct txn_state txn;
 
 	/* what operators see: snap is the one set of counters and gauges;
 	 * the HTTP thread gets copies of it through pub */
@@ -149,6 +157,14 @@ struct engine {
  * stop is set). */
 void engine_publish(engine *e);
 int engine_commit_now(engine *e, char *err, size_t errlen);
+/* Reads the store's outbox records into the outbox again (after
+ * outbox_reset). */
+void engine_reload_outbox(engine *e);
+
+/* txn.c: the commit in exactly-once mode: 0 (also when the transaction
+ * was aborted and everything rewound), or a negative errno with err (the
+ * store refused: retried; fatal Kafka error; stop). */
+int txn_commit(engine *e, char *err, size_t errlen);
 
 /* ownership.c */
 int own_open(engine *e, char *err, size_t errlen);
@@ -167,6 +183,12 @@ size_t own_stage_changes(engine *e, const struct store_entry *ents,
 void own_commit_meta(engine *e, struct store_batch *b);
 void own_committed(engine *e);
 void own_snapshot(const engine *e, struct snapshot *s);
+/* Exactly-once: what memory holds beyond Kafka's last transaction is
+ * undone. Every partition's scans are aborted and its entities dropped;
+ * the partitions still assigned, except those in gone, are restored from
+ * LMDB and the changelog and their input read again from the committed
+ * offsets. */
+void own_rewind(engine *e, const rd_kafka_topic_partition_list_t *gone);
 
 /* ingest.c: takes up to engine.batch_max messages and applies them;
  * returns how many were taken. */

@@ -204,6 +204,16 @@ metrics_changelog(struct textbuf *b, const struct snapshot *s)
 	    "Entities released from memory with their revoked partition.");
 	textbuf_printf(b, "sbomd_entities_released_total %" PRIu64 "\n",
 	    s->released);
+	if (s->exactly_once) {
+		head(b, "sbomd_transactions_total", "counter",
+		    "Kafka transactions (kafka.delivery = \"exactly-once\"): "
+		    "committed, or aborted (the state was rewound to Kafka's "
+		    "and the work is done again).");
+		textbuf_printf(b, "sbomd_transactions_total{result="
+		    "\"committed\"} %" PRIu64 "\n", s->txn_commits);
+		textbuf_printf(b, "sbomd_transactions_total{result="
+		    "\"aborted\"} %" PRIu64 "\n", s->txn_aborts);
+	}
 	head(b, "sbomd_changelog_checkpoint", "gauge",
 	    "Per changelog partition: the offset its replay starts from "
 	    "(owned=1 for the partitions this instance works on).");

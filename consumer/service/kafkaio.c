@@ -25,6 +25,14 @@
 #include "util/errbuf.h"
 #include "util/xmalloc.h"
 
+/* Exactly-once (kafka.delivery): the transaction timeout (a killed
+ * instance's open transaction blocks read_committed readers this long
+ * at most), and how long one call to the coordinator may take before it
+ * is tried again. */
+#define TXN_TIMEOUT_MS "15000"
+#define TXN_INIT_TIMEOUT_MS 30000
+#define TXN_CALL_TIMEOUT_MS 5000
+
 struct part_off {
 	int32_t partition;
 	int64_t next; /* offset + 1 of the newest applied message */
@@ -43,6 +51,10 @@ struct kio {
 	rd_kafka_queue_t *cq;
 	rd_kafka_topic_partition_list_t *assignment; /* NULL: none */
 	bool paused;
+	bool eos;	  /* kafka.delivery = "exactly-once" */
+	bool prod_broken; /* exactly-once: the producer hit a fatal
+			   * transaction error; a new one is needed */
+	int wake_fd;
 	bool cooperative; /* the group's rebalance protocol, last seen */
 	struct part_off *offs; /* noted, not yet stored */
 	size_t noffs, offs_cap;
@@ -72,13 +84,35 @@ log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 	    "error", buf, (char *)NULL);
 }
 
+/* Whether a fatal producer error means another process took our
+ * transactional id (or we may not use it): then we stop, as a new producer
+ * would only fence the other one in turn. */
+static bool
+fenced(rd_kafka_resp_err_t e)
+{
+	return e == RD_KAFKA_RESP_ERR__FENCED ||
+	    e == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+	    e == RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED ||
+	    e == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED;
+}
+
 static void
 error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	kio *k = opaque;
 	char buf[512];
 	if (err == RD_KAFKA_RESP_ERR__FATAL) {
-		rd_kafka_fatal_error(rk, buf, sizeof(buf));
+		rd_kafka_resp_err_t why = rd_kafka_fatal_error(rk, buf,
+		    sizeof(buf));
+		if (k->eos && rk == k->prod && !fenced(why)) {
+			/* The transaction manager gave up on this producer
+			 * (e.g. after a long broker outage): the engine
+			 * makes a new one and rewinds (kio_txn_renew). */
+			log_kv(LOG_WARN, "transactional producer failed; it "
+			    "is replaced", "error", buf, (char *)NULL);
+			k->prod_broken = true;
+			return;
+		}
 		snprintf(k->fatal_why, sizeof(k->fatal_why),
 		    "fatal Kafka error: %s", buf);
 		k->fatal = true;
@@ -169,8 +203,10 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		    "count", n, (char *)NULL);
 	}
 	/* Give up nothing uncommitted: what was applied and stored is
-	 * committed before the partitions go. */
-	rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
+	 * committed before the partitions go (exactly-once: the hook
+	 * committed the transaction that holds the offsets). */
+	rd_kafka_resp_err_t cerr = k->eos ? RD_KAFKA_RESP_ERR_NO_ERROR :
+	    rd_kafka_commit(rk, NULL, 0);
 	if (cerr != RD_KAFKA_RESP_ERR_NO_ERROR &&
 	    cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
 		log_kv(LOG_WARN, "commit on revoke failed", "error",
@@ -246,6 +282,10 @@ producer_conf(kio *k, char *err, size_t errlen)
 	int64_t mm = c->scan.max_sbom_bytes + (1 << 20);
 	snprintf(maxmsg, sizeof(maxmsg), "%" PRId64,
 	    mm > 1000000000 ? 1000000000 : mm);
+	char txnid[512];
+	snprintf(txnid, sizeof(txnid), "%s/%s", c->kafka.group_id,
+	    c->kafka.group_instance_id[0] ? c->kafka.group_instance_id :
+					    "sbomd");
 	const struct kclient_prop def[] = {
 		{ "client.id", "sbomd-producer" },
 		{ "enable.idempotence", "true" },
@@ -253,11 +293,21 @@ producer_conf(kio *k, char *err, size_t errlen)
 		{ "linger.ms", "5" },
 		{ "message.timeout.ms", "0" }, /* the outbox retries */
 		{ "message.max.bytes", maxmsg },
+		/* exactly-once only (the last three, see below): one
+		 * transactional id per instance; a transaction left open
+		 * by a killed instance holds read_committed readers back
+		 * until it times out (or the instance restarts) */
+		{ "transactional.id", txnid },
+		{ "transaction.timeout.ms", TXN_TIMEOUT_MS },
+		{ "message.timeout.ms", TXN_TIMEOUT_MS },
 	};
 	struct kclient_prop *user = props_of(&c->kafka.producer_properties);
-	rd_kafka_conf_t *conf = kclient_conf(c->kafka.brokers, def,
-	    sizeof(def) / sizeof(def[0]), user, c->kafka.producer_properties.n,
-	    "kafka.producer_properties", err, errlen);
+	size_t ndef = sizeof(def) / sizeof(def[0]);
+	if (!k->eos)
+		ndef -= 3; /* no transactions */
+	rd_kafka_conf_t *conf = kclient_conf(c->kafka.brokers, def, ndef,
+	    user, c->kafka.producer_properties.n, "kafka.producer_properties",
+	    err, errlen);
 	free(user);
 	if (conf == NULL)
 		return NULL;
@@ -283,14 +333,20 @@ consumer_conf(kio *k, char *err, size_t errlen)
 		{ "statistics.interval.ms", "5000" }, /* lag for /metrics */
 		/* incremental rebalances: only moved partitions pay */
 		{ "partition.assignment.strategy", "cooperative-sticky" },
+		/* events of a transactional producer once committed */
+		{ "isolation.level", "read_committed" },
 		/* static membership: a restart gets its partitions back */
 		{ "group.instance.id", c->kafka.group_instance_id },
 	};
 	struct kclient_prop *user = props_of(&c->kafka.consumer_properties);
 	size_t ndef = sizeof(def) / sizeof(def[0]);
+	struct kclient_prop d[sizeof(def) / sizeof(def[0])];
+	memcpy(d, def, sizeof(def));
+	if (k->eos) /* offsets go with the transactions */
+		d[3].value = "false"; /* enable.auto.commit */
 	if (c->kafka.group_instance_id[0] == '\0')
 		ndef--; /* the last: no static membership */
-	rd_kafka_conf_t *conf = kclient_conf(c->kafka.brokers, def, ndef,
+	rd_kafka_conf_t *conf = kclient_conf(c->kafka.brokers, d, ndef,
 	    user, c->kafka.consumer_properties.n, "kafka.consumer_properties",
 	    err, errlen);
 	free(user);
@@ -302,6 +358,62 @@ consumer_conf(kio *k, char *err, size_t errlen)
 	rd_kafka_conf_set_error_cb(conf, error_cb);
 	rd_kafka_conf_set_log_cb(conf, log_cb);
 	return conf;
+}
+
+/* Exactly-once: registers our transactional id with its coordinator,
+ * which aborts a transaction a previous run left open (kill -9) and
+ * fences that run's producer. Before the group is joined: a partition's
+ * restore then reads its changelog to the end. */
+static int
+init_transactions(kio *k, int timeout_ms, char *err, size_t errlen)
+{
+	rd_kafka_error_t *e = rd_kafka_init_transactions(k->prod, timeout_ms);
+	if (e == NULL)
+		return 0;
+	errbuf_set(err, errlen, "kafka.delivery = \"exactly-once\": "
+	    "initialising transactions: %s (the brokers must support "
+	    "transactions: Apache Kafka 2.5 or later, with "
+	    "transaction.state.log.* settings the cluster can meet)",
+	    rd_kafka_error_string(e));
+	rd_kafka_error_destroy(e);
+	return -EIO;
+}
+
+/* The producer (transactions initialised in exactly-once mode), its
+ * queue waking the engine: 0, or a negative errno with err. */
+static int
+open_producer(kio *k, int init_timeout_ms, char *err, size_t errlen)
+{
+	char why[512];
+	rd_kafka_conf_t *pc = producer_conf(k, err, errlen);
+	if (pc == NULL)
+		return -EINVAL;
+	k->prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, why, sizeof(why));
+	if (k->prod == NULL) {
+		rd_kafka_conf_destroy(pc);
+		errbuf_set(err, errlen, "kafka producer: %s", why);
+		return -EINVAL;
+	}
+	rd_kafka_queue_t *pq = rd_kafka_queue_get_main(k->prod);
+	rd_kafka_queue_io_event_enable(pq, k->wake_fd, "p", 1);
+	rd_kafka_queue_destroy(pq);
+	k->prod_broken = false;
+	return k->eos ? init_transactions(k, init_timeout_ms, err, errlen) :
+			0;
+}
+
+/* Destroys the producer; what it still holds is purged (the outbox keeps
+ * or makes it again). */
+static void
+close_producer(kio *k)
+{
+	if (k->prod == NULL)
+		return;
+	rd_kafka_purge(k->prod, RD_KAFKA_PURGE_F_QUEUE |
+	    RD_KAFKA_PURGE_F_INFLIGHT);
+	rd_kafka_poll(k->prod, 0);
+	rd_kafka_destroy(k->prod);
+	k->prod = NULL;
 }
 
 static int
@@ -328,22 +440,20 @@ kio_open(const struct sbomd_config *cfg, int wake_fd,
 {
 	char why[512];
 	int rc = -EINVAL;
-	rd_kafka_conf_t *pc = NULL, *cc = NULL;
+	rd_kafka_conf_t *cc = NULL;
 	kio *k = xcalloc(1, sizeof(*k));
 	k->cfg = cfg;
 	k->cooperative = true; /* our default assignor, cooperative-sticky */
 	k->counters = counters;
 	k->hooks = *hooks;
+	k->eos = cfg->kafka.delivery == CONFIG_DELIVERY_EXACTLY_ONCE;
 
-	if ((pc = producer_conf(k, err, errlen)) == NULL ||
-	    (cc = consumer_conf(k, err, errlen)) == NULL)
+	k->wake_fd = wake_fd;
+	if ((rc = open_producer(k, TXN_INIT_TIMEOUT_MS, err, errlen)) != 0)
 		goto fail;
-	k->prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, why, sizeof(why));
-	if (k->prod == NULL) {
-		errbuf_set(err, errlen, "kafka producer: %s", why);
+	rc = -EINVAL;
+	if ((cc = consumer_conf(k, err, errlen)) == NULL)
 		goto fail;
-	}
-	pc = NULL; /* owned by the producer */
 	k->cons = rd_kafka_new(RD_KAFKA_CONSUMER, cc, why, sizeof(why));
 	if (k->cons == NULL) {
 		errbuf_set(err, errlen, "kafka consumer: %s", why);
@@ -353,16 +463,11 @@ kio_open(const struct sbomd_config *cfg, int wake_fd,
 	rd_kafka_poll_set_consumer(k->cons);
 	k->cq = rd_kafka_queue_get_consumer(k->cons);
 	rd_kafka_queue_io_event_enable(k->cq, wake_fd, "c", 1);
-	rd_kafka_queue_t *pq = rd_kafka_queue_get_main(k->prod);
-	rd_kafka_queue_io_event_enable(pq, wake_fd, "p", 1);
-	rd_kafka_queue_destroy(pq);
 	if ((rc = subscribe(k, err, errlen)) != 0)
 		goto fail;
 	*out = k;
 	return 0;
 fail:
-	if (pc)
-		rd_kafka_conf_destroy(pc);
 	if (cc)
 		rd_kafka_conf_destroy(cc);
 	kio_close(k);
@@ -383,14 +488,8 @@ kio_close(kio *k)
 		rd_kafka_consumer_close(k->cons);
 		rd_kafka_destroy(k->cons);
 	}
-	if (k->prod) {
-		/* Undelivered messages stay in the outbox for the next
-		 * start. */
-		rd_kafka_purge(k->prod,
-		    RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-		rd_kafka_poll(k->prod, 0);
-		rd_kafka_destroy(k->prod);
-	}
+	/* Undelivered messages stay in the outbox for the next start. */
+	close_producer(k);
 	if (k->assignment)
 		rd_kafka_topic_partition_list_destroy(k->assignment);
 	free(k->offs);
@@ -521,6 +620,8 @@ kio_forget_offsets(kio *k, int32_t p)
 void
 kio_commit(kio *k)
 {
+	if (k->eos)
+		return; /* offsets went with the transactions */
 	rd_kafka_resp_err_t cerr = rd_kafka_commit(k->cons, NULL, 0);
 	if (cerr != RD_KAFKA_RESP_ERR_NO_ERROR &&
 	    cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
@@ -579,4 +680,203 @@ kio_fatal(const kio *k, char *err, size_t errlen)
 	if (k->fatal)
 		errbuf_set(err, errlen, "%s", k->fatal_why);
 	return k->fatal;
+}
+
+/* ---- transactions (exactly-once) ---------------------------------------- */
+
+bool
+kio_exactly_once(const kio *k)
+{
+	return k->eos;
+}
+
+/* Handles a transactional call's error (destroyed here): 0 none, -EAGAIN
+ * retriable, -ECANCELED the transaction must be aborted, -EIO fatal (the
+ * engine stops with it). */
+static int
+txn_error(kio *k, rd_kafka_error_t *e, const char *op, char *err,
+    size_t errlen)
+{
+	if (e == NULL)
+		return 0;
+	int rc = rd_kafka_error_is_fatal(e) ?
+	    (fenced(rd_kafka_error_code(e)) ? -EIO : -ENOTRECOVERABLE) :
+	    rd_kafka_error_txn_requires_abort(e) ? -ECANCELED :
+	    rd_kafka_error_is_retriable(e) ? -EAGAIN : -EIO;
+	errbuf_set(err, errlen, "transaction %s: %s", op,
+	    rd_kafka_error_string(e));
+	if (rc == -ENOTRECOVERABLE)
+		k->prod_broken = true;
+	if (rc == -EIO) {
+		snprintf(k->fatal_why, sizeof(k->fatal_why),
+		    "fatal Kafka transaction error (%s): %s", op,
+		    rd_kafka_error_string(e));
+		k->fatal = true;
+	}
+	rd_kafka_error_destroy(e);
+	return rc;
+}
+
+int
+kio_txn_begin(kio *k, char *err, size_t errlen)
+{
+	return txn_error(k, rd_kafka_begin_transaction(k->prod), "begin", err,
+	    errlen);
+}
+
+/* The positions of our assignment (the offset after the last message
+ * applied), for the transaction; NULL when there are none. */
+static rd_kafka_topic_partition_list_t *
+positions(kio *k)
+{
+	if (k->assignment == NULL || k->assignment->cnt == 0)
+		return NULL;
+	rd_kafka_topic_partition_list_t *l =
+	    rd_kafka_topic_partition_list_copy(k->assignment);
+	if (rd_kafka_position(k->cons, l) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		rd_kafka_topic_partition_list_destroy(l);
+		return NULL;
+	}
+	rd_kafka_topic_partition_list_t *v =
+	    rd_kafka_topic_partition_list_new(l->cnt);
+	for (int i = 0; i < l->cnt; i++)
+		if (l->elems[i].offset >= 0 && l->elems[i].err == 0)
+			rd_kafka_topic_partition_list_add(v, l->elems[i].topic,
+			    l->elems[i].partition)->offset = l->elems[i].offset;
+	rd_kafka_topic_partition_list_destroy(l);
+	if (v->cnt == 0) {
+		rd_kafka_topic_partition_list_destroy(v);
+		return NULL;
+	}
+	return v;
+}
+
+/* One call, again while it fails retriably (broker or coordinator away),
+ * until stop is set. */
+static int
+txn_call(kio *k, int what, const rd_kafka_topic_partition_list_t *offs,
+    const struct kio_txn_wait *w, char *err, size_t errlen)
+{
+	for (;;) {
+		rd_kafka_error_t *e;
+		if (what == 0) {
+			rd_kafka_consumer_group_metadata_t *md =
+			    rd_kafka_consumer_group_metadata(k->cons);
+			e = rd_kafka_send_offsets_to_transaction(k->prod, offs,
+			    md, TXN_CALL_TIMEOUT_MS);
+			rd_kafka_consumer_group_metadata_destroy(md);
+		} else {
+			e = rd_kafka_commit_transaction(k->prod,
+			    TXN_CALL_TIMEOUT_MS);
+		}
+		int rc = txn_error(k, e, what == 0 ? "send offsets" :
+		    "commit", err, errlen);
+		if (rc != -EAGAIN)
+			return rc;
+		if (w->stop != NULL && *w->stop)
+			return -EINTR;
+		log_kv(LOG_WARN, "transaction call failed, retrying", "error",
+		    err, (char *)NULL);
+		rd_kafka_poll(k->prod, 0);
+		if (w->tick != NULL)
+			w->tick(w->ctx);
+	}
+}
+
+int
+kio_txn_commit(kio *k, const struct kio_txn_wait *w, char *err,
+    size_t errlen)
+{
+	int rc = 0;
+	/* The offsets tie the transaction to our group generation: an
+	 * instance whose partitions moved on (a zombie) is fenced. */
+	rd_kafka_topic_partition_list_t *offs = positions(k);
+	if (offs != NULL)
+		rc = txn_call(k, 0, offs, w, err, errlen);
+	if (offs != NULL)
+		rd_kafka_topic_partition_list_destroy(offs);
+	if (rc == 0)
+		rc = txn_call(k, 1, NULL, w, err, errlen);
+	k->noffs = 0; /* committed, or read again after the rewind */
+	if ((rc == -ECANCELED || rc == -EINTR) && !k->prod_broken) {
+		char why[512];
+		rd_kafka_error_t *e = rd_kafka_abort_transaction(k->prod,
+		    TXN_INIT_TIMEOUT_MS);
+		if (txn_error(k, e, "abort", why, sizeof(why)) != 0)
+			log_kv(LOG_ERROR, "transaction abort failed", "error",
+			    why, (char *)NULL);
+	}
+	return rc;
+}
+
+bool
+kio_txn_broken(const kio *k)
+{
+	return k->prod_broken;
+}
+
+int
+kio_txn_renew(kio *k, const struct kio_txn_wait *w, char *err,
+    size_t errlen)
+{
+	for (;;) {
+		close_producer(k);
+		int rc = open_producer(k, TXN_CALL_TIMEOUT_MS, err, errlen);
+		if (rc == 0) {
+			log_kv(LOG_INFO, "transactional producer replaced",
+			    (char *)NULL);
+			return 0;
+		}
+		if (k->fatal)
+			return -EIO;
+		if (w->stop != NULL && *w->stop)
+			return -EINTR;
+		log_kv(LOG_WARN, "replacing the transactional producer failed, "
+		    "retrying", "error", err, (char *)NULL);
+		if (w->tick != NULL)
+			w->tick(w->ctx);
+	}
+}
+
+const rd_kafka_topic_partition_list_t *
+kio_assignment(const kio *k)
+{
+	return k->assignment;
+}
+
+void
+kio_rewind(kio *k, const rd_kafka_topic_partition_list_t *skip)
+{
+	k->noffs = 0;
+	k->sealed_head = k->nsealed = 0;
+	if (k->assignment == NULL || k->assignment->cnt == 0)
+		return;
+	rd_kafka_topic_partition_list_t *l =
+	    rd_kafka_topic_partition_list_new(k->assignment->cnt);
+	for (int i = 0; i < k->assignment->cnt; i++) {
+		const rd_kafka_topic_partition_t *p = &k->assignment->elems[i];
+		if (skip == NULL || rd_kafka_topic_partition_list_find(skip,
+		    p->topic, p->partition) == NULL)
+			rd_kafka_topic_partition_list_add(l, p->topic,
+			    p->partition);
+	}
+	rd_kafka_resp_err_t e = l->cnt == 0 ? RD_KAFKA_RESP_ERR_NO_ERROR :
+	    rd_kafka_committed(k->cons, l, TXN_INIT_TIMEOUT_MS);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		log_kv(LOG_ERROR, "reading the committed offsets failed",
+		    "error", rd_kafka_err2str(e), (char *)NULL);
+	} else if (l->cnt > 0) {
+		for (int i = 0; i < l->cnt; i++)
+			if (l->elems[i].offset < 0) /* none: the reset policy */
+				l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+		rd_kafka_error_t *se = rd_kafka_seek_partitions(k->cons, l,
+		    TXN_INIT_TIMEOUT_MS);
+		if (se != NULL) {
+			log_kv(LOG_ERROR, "seeking to the committed offsets "
+			    "failed", "error", rd_kafka_error_string(se),
+			    (char *)NULL);
+			rd_kafka_error_destroy(se);
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(l);
 }

@@ -20,6 +20,7 @@
 #define SBOMD_SERVICE_KAFKAIO_H
 
 #include <librdkafka/rdkafka.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -89,6 +90,41 @@ void kio_hold_input(kio *k);
 /* Pauses or resumes the assigned partitions (and those assigned later). */
 void kio_set_paused(kio *k, bool paused);
 bool kio_assigned(const kio *k);
+
+/*
+ * Exactly-once (kafka.delivery = "exactly-once"): one transactional
+ * producer; every message is produced inside a transaction, and the input
+ * offsets go with it (the consumer commits nothing itself).
+ *   kio_txn_begin   0, or a negative errno with err;
+ *   kio_txn_commit  sends the positions of the assignment (with the group
+ *                   metadata: a zombie is fenced) and commits, retrying
+ *                   what is retriable (w->tick between tries) until
+ *                   w->stop is set. 0 committed;
+ *                   -ECANCELED or -EINTR: aborted (what it held must be
+ *                   undone: see kio_rewind); -EIO: fatal (kio_fatal).
+ *                   -ENOTRECOVERABLE: the producer failed for good
+ *                   (kio_txn_broken): renew it, then rewind.
+ *   kio_txn_renew   a new producer with the same transactional id (its
+ *                   initialisation fences the old one and aborts its
+ *                   transaction), retried until w->stop.
+ *   kio_rewind      seeks every assigned partition not in skip back to
+ *                   its committed offset and forgets noted offsets.
+ */
+struct kio_txn_wait {
+	volatile sig_atomic_t *stop; /* set: give up (abort) */
+	void (*tick)(void *ctx);     /* called between retries */
+	void *ctx;
+};
+bool kio_exactly_once(const kio *k);
+int kio_txn_begin(kio *k, char *err, size_t errlen);
+int kio_txn_commit(kio *k, const struct kio_txn_wait *w, char *err,
+    size_t errlen);
+bool kio_txn_broken(const kio *k);
+int kio_txn_renew(kio *k, const struct kio_txn_wait *w, char *err,
+    size_t errlen);
+void kio_rewind(kio *k, const rd_kafka_topic_partition_list_t *skip);
+/* The current assignment (NULL: none). */
+const rd_kafka_topic_partition_list_t *kio_assignment(const kio *k);
 
 /* Whether librdkafka raised a fatal error; err gets its text. */
 bool kio_fatal(const kio *k, char *err, size_t errlen);

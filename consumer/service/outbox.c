@@ -30,6 +30,8 @@ struct ob_item {
 	bool in_kafka; /* delivered (or dropped); deleted from the store
 			* with the next commit */
 	bool produced; /* handed to librdkafka, report pending */
+	bool stored;   /* in the store (deleted from it once delivered);
+			* exactly-once records never are */
 };
 
 struct ckpt {
@@ -45,6 +47,9 @@ struct staged {
 struct outbox {
 	struct outbox_topics topics;
 	struct snapshot *counters;
+	bool transactional; /* exactly-once: records go to Kafka only
+			     * inside a transaction, never to the store */
+	bool txn_open;
 
 	struct ob_item *v;
 	size_t head, n, cap; /* queued records are v[head..n), by seq */
@@ -211,7 +216,7 @@ outbox_free(outbox *ob)
 }
 
 static void
-push(outbox *ob, uint64_t seq, uint8_t *rec, size_t len)
+push(outbox *ob, uint64_t seq, uint8_t *rec, size_t len, bool stored)
 {
 	if (ob->n == ob->cap) {
 		if (ob->head > 0) {
@@ -231,7 +236,7 @@ push(outbox *ob, uint64_t seq, uint8_t *rec, size_t len)
 	    outbox_record_parse(rec, len, &m) == 0)
 		cpart = m.partition;
 	ob->v[ob->n++] = (struct ob_item){ seq, rec, len, cpart, false,
-		false };
+		false, stored };
 	ob->live++;
 	if (cpart >= 0)
 		ob->live_changelog++;
@@ -275,7 +280,7 @@ outbox_load(outbox *ob, uint64_t seq, const void *rec, size_t len)
 	}
 	uint8_t *copy = xmalloc(len ? len : 1);
 	memcpy(copy, rec, len);
-	push(ob, seq, copy, len);
+	push(ob, seq, copy, len, true);
 }
 
 void
@@ -326,7 +331,8 @@ void
 outbox_committed(outbox *ob)
 {
 	for (size_t i = 0; i < ob->nstaged; i++)
-		push(ob, ob->seqs[i], ob->staged[i].rec, ob->staged[i].len);
+		push(ob, ob->seqs[i], ob->staged[i].rec, ob->staged[i].len,
+		    true);
 	ob->nstaged = 0;
 	ob->ndels = 0;
 	trim(ob);
@@ -354,9 +360,11 @@ dead_letter_headers(const struct outbox_msg *m)
 	return h;
 }
 
-void
+bool
 outbox_produce(outbox *ob, rd_kafka_t *prod)
 {
+	if (ob->transactional && !ob->txn_open)
+		return false;
 	for (size_t i = ob->head; i < ob->n; i++) {
 		struct ob_item *it = &ob->v[i];
 		struct outbox_msg m;
@@ -399,10 +407,11 @@ outbox_produce(outbox *ob, rd_kafka_t *prod)
 				    topic, "error", rd_kafka_err2str(rc),
 				    (char *)NULL);
 			}
-			break; /* try again next iteration */
+			return false; /* try again next iteration */
 		}
 		it->produced = true;
 	}
+	return true;
 }
 
 /* A record is in Kafka (or dropped): its deletion waits for the next
@@ -416,6 +425,8 @@ retire(outbox *ob, struct ob_item *it)
 	ob->live--;
 	if (it->cpart >= 0)
 		ob->live_changelog--;
+	if (!it->stored)
+		return;
 	if (ob->ndels == ob->dels_cap) {
 		ob->dels_cap = ob->dels_cap ? ob->dels_cap * 2 : 256;
 		ob->dels = xreallocarray(ob->dels, ob->dels_cap,
@@ -527,4 +538,67 @@ outbox_checkpoints(outbox *ob, void (*fn)(void *ctx, int32_t p, int64_t next),
 	for (size_t i = 0; i < ob->nckpts; i++)
 		fn(ctx, ob->ckpts[i].partition, ob->ckpts[i].next);
 	ob->nckpts = 0;
+}
+
+/* ---- exactly-once ------------------------------------------------------- */
+
+void
+outbox_set_transactional(outbox *ob)
+{
+	ob->transactional = true;
+}
+
+void
+outbox_txn(outbox *ob, bool open)
+{
+	ob->txn_open = open;
+}
+
+void
+outbox_take_staged(outbox *ob)
+{
+	for (size_t i = 0; i < ob->nstaged; i++)
+		push(ob, ob->last_seq + 1, ob->staged[i].rec,
+		    ob->staged[i].len, false);
+	ob->nstaged = 0;
+}
+
+static bool
+producible(const outbox *ob, const struct ob_item *it)
+{
+	if (it->in_kafka || it->produced)
+		return false;
+	return it->cpart < 0 || ob->topics.may_produce == NULL ||
+	    ob->topics.may_produce(ob->topics.ctx, it->cpart);
+}
+
+size_t
+outbox_unsent(const outbox *ob)
+{
+	size_t n = 0;
+	for (size_t i = ob->head; i < ob->n; i++)
+		n += producible(ob, &ob->v[i]);
+	return n;
+}
+
+bool
+outbox_awaiting_reports(const outbox *ob)
+{
+	for (size_t i = ob->head; i < ob->n; i++)
+		if (ob->v[i].produced)
+			return true;
+	return false;
+}
+
+void
+outbox_reset(outbox *ob)
+{
+	for (size_t i = ob->head; i < ob->n; i++)
+		free(ob->v[i].rec);
+	for (size_t i = 0; i < ob->nstaged; i++)
+		free(ob->staged[i].rec);
+	ob->head = ob->n = 0;
+	ob->live = ob->live_changelog = 0;
+	ob->nstaged = ob->ndels = ob->nckpts = 0;
+	ob->last_seq = 0;
 }

@@ -99,8 +99,9 @@ void outbox_batch(outbox *ob, struct store_batch *b);
 void outbox_committed(outbox *ob);
 
 /* Hands every queued record that librdkafka does not hold to it; stops at
- * the first refusal (queue full), to go on next time. */
-void outbox_produce(outbox *ob, rd_kafka_t *prod);
+ * the first refusal (queue full), to go on next time: true when none was
+ * refused. A transactional outbox produces only inside a transaction. */
+bool outbox_produce(outbox *ob, rd_kafka_t *prod);
 /* A delivery report (from the producer's dr_msg_cb). */
 void outbox_delivered(outbox *ob, const rd_kafka_message_t *m);
 
@@ -134,5 +135,24 @@ size_t outbox_drop_changelog(outbox *ob, int32_t p);
  */
 void outbox_checkpoints(outbox *ob,
     void (*fn)(void *ctx, int32_t p, int64_t next), void *ctx);
+
+/*
+ * Exactly-once (kafka.delivery): the Kafka transaction is the commit.
+ * New records never go to the store: outbox_take_staged queues the staged
+ * ones at once, and they are produced between outbox_txn(ob, true) and
+ * outbox_txn(ob, false). Records read back from the store (an earlier
+ * at-least-once run) go out the same way and are deleted from the store
+ * once delivered. outbox_reset forgets everything (an aborted
+ * transaction: what it held is made again); read the store's records
+ * back with outbox_load afterwards.
+ */
+void outbox_set_transactional(outbox *ob);
+void outbox_txn(outbox *ob, bool open);
+void outbox_take_staged(outbox *ob);
+/* Queued records that may be produced now and are not (yet). */
+size_t outbox_unsent(const outbox *ob);
+/* Whether a produced record's delivery report is still to come. */
+bool outbox_awaiting_reports(const outbox *ob);
+void outbox_reset(outbox *ob);
 
 #endif

@@ -431,8 +431,10 @@ replay(engine *e, int32_t p, struct replay *rp)
 	rp->e = e;
 	rp->p = p;
 	rp->next = from;
-	/* With no checkpoint everything is applied; else look first. */
-	rp->apply = ckpt < 0;
+	/* With no checkpoint everything is applied; else look first.
+	 * Exactly-once: LMDB follows Kafka's transactions, so every record
+	 * past the checkpoint is newer than LMDB, ours too. */
+	rp->apply = ckpt < 0 || e->txn.on;
 	int rc = changelog_read(o->reader, p, from, replay_one, rp, &end,
 	    e->stop, RESTORE_TIMEOUT_MS, rp->err, sizeof(rp->err));
 	if (rc == -EAGAIN && rp->foreign) {
@@ -665,6 +667,12 @@ own_revoking(void *ctx, const rd_kafka_topic_partition_list_t *parts,
 	engine *e = ctx;
 	struct ownership *o = &e->own;
 	int64_t now = clock_wall_ms();
+	if (o->on && lost && e->txn.on) {
+		/* Nothing can be committed for them any more, and memory
+		 * holds work not in Kafka: back to what Kafka has. */
+		own_rewind(e, parts);
+		return;
+	}
 	if (o->on && lost && !*e->stop) {
 		lose(e, parts);
 		return;
@@ -724,6 +732,55 @@ own_revoking(void *ctx, const rd_kafka_topic_partition_list_t *parts,
 	    "partitions released before the broker acknowledged everything",
 	    "partitions", np, "entities", ne, "unsent_changelog", nd,
 	    (char *)NULL);
+	engine_publish(e);
+}
+
+void
+own_rewind(engine *e, const rd_kafka_topic_partition_list_t *gone)
+{
+	struct ownership *o = &e->own;
+	int64_t now = clock_wall_ms();
+	size_t released = 0;
+	for (size_t p = 0; p < o->cap; p++)
+		if (o->owned[p] != OWN_NONE)
+			scans_release_partition(e, (int32_t)p, now);
+	/* Changes not in Kafka are dropped with their entities. */
+	tracker_clear_dirty(e->t);
+	for (size_t p = 0; p < o->cap; p++)
+		if (o->owned[p] != OWN_NONE) {
+			released += tracker_release_partition(e->t, (int32_t)p);
+			o->owned[p] = OWN_NONE;
+		}
+	e->snap->released += released;
+	o->nmeta = 0;
+	e->txn.kafka_done = false;
+	e->txn.nentries = 0;
+	e->first_change_ms = 0;
+	e->uncommitted = 0;
+	outbox_reset(e->ob);
+	engine_reload_outbox(e);
+	kio_rewind(e->k, gone);
+	const rd_kafka_topic_partition_list_t *a = kio_assignment(e->k);
+	size_t n = 0;
+	for (int i = 0; a != NULL && i < a->cnt; i++) {
+		const rd_kafka_topic_partition_t *tp = &a->elems[i];
+		if (!input_partition(e, tp) || (gone != NULL &&
+		    rd_kafka_topic_partition_list_find(gone, tp->topic,
+			tp->partition) != NULL))
+			continue;
+		grow(o, tp->partition);
+		e->snap->restoring++;
+		engine_publish(e);
+		if (restore(e, tp->partition) == 0)
+			o->owned[tp->partition] = OWN_OWNED;
+		e->snap->restoring--;
+		n++;
+	}
+	char np[24], ne[24];
+	snprintf(np, sizeof(np), "%zu", n);
+	snprintf(ne, sizeof(ne), "%zu", released);
+	log_kv(LOG_WARN, "state rewound to the last committed transaction",
+	    "partitions_restored", np, "entities_dropped", ne, (char *)NULL);
 	engine_publish(e);
 }
 

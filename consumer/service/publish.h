@@ -91,6 +91,10 @@ struct snapshot {
 	uint64_t restored_records;  /* changelog records replayed */
 	uint64_t bad_records;	    /* changelog records that did not decode */
 	uint64_t released;	    /* entities released on revoke */
+	/* kafka.delivery = "exactly-once" */
+	bool exactly_once;
+	uint64_t txn_commits;	    /* transactions committed */
+	uint64_t txn_aborts;	    /* aborted: state rewound */
 	size_t nckpts;
 	struct { int32_t partition; int64_t next; bool owned; }
 	    ckpts[PUB_MAX_PARTITIONS]; /* per partition: checkpoint */
