@@ -681,6 +681,17 @@ class Service(unittest.TestCase):
     def wait_log(self, needle, timeout=30):
         self.inst.wait_log(needle, timeout)
 
+    def wait_lag_zero(self, timeout=30):
+        """Until the group's committed offsets reach every input partition's
+        end (read from outside with OffsetFetch)."""
+        k = Offsets(self.brokers)
+        try:
+            wait_for(lambda: (lag := k.lag(self.group, self.input_topic, self.input_partitions)) is not None
+                     and not any(lag), timeout, "lag 0 on every input partition",
+                     lambda: f"lag per partition: {k.lag(self.group, self.input_topic, self.input_partitions)}")
+        finally:
+            k.close()
+
     def tail(self, topic=None, raw=False):
         t = Tail(self.brokers, topic or self.output_topic, raw)
         self.tails.append(t)
@@ -1407,12 +1418,54 @@ def brief(outcomes):
     return [(o["status"], o.get("generation"), o["attempt"]) for o in outcomes]
 
 
-class TestScaleOut(Service):
-    """Several `sbomd run` instances in one consumer group, each with its
-    own state dir. An entity belongs to the input partition its events
-    arrive on; an instance works only on the entities of its partitions,
-    and the compacted changelog (state.changelog_topic, one partition per
-    input partition) carries them from one owner to the next."""
+class Churn(threading.Thread):
+    """Events that keep arriving until stop(): every `pause` seconds one
+    wave of SETs of `per_wave` new images (from the iterator new_ids) and
+    UNSETs of the next `unsets_per_wave` images of `to_unset` and of one
+    image of the wave before last. Keeps what it SET (set_ids), what it
+    UNSET (unset_ids) and how many waves it emitted (waves)."""
+
+    def __init__(self, test, new_ids, to_unset, per_wave, unsets_per_wave, pause):
+        super().__init__(daemon=True)
+        self.test, self.new_ids, self.to_unset = test, new_ids, list(to_unset)
+        self.per_wave, self.unsets_per_wave, self.pause = per_wave, unsets_per_wave, pause
+        self.set_ids, self.unset_ids, self.wave_ids = [], [], []
+        self.waves = 0
+        self.error = None
+        self.stopping = threading.Event()
+        self.start()
+
+    def run(self):
+        try:
+            while not self.stopping.is_set():
+                new = [next(self.new_ids) for _ in range(self.per_wave)]
+                gone = self.to_unset[:self.unsets_per_wave]
+                del self.to_unset[:self.unsets_per_wave]
+                if len(self.wave_ids) >= 2:
+                    gone.append(self.wave_ids[-2][0])
+                self.test.emit([Service.set_(i, "node-1") for i in new] +
+                               [Service.unset(i, "node-1") for i in gone])
+                self.set_ids += new
+                self.unset_ids += gone
+                self.wave_ids.append(new)
+                self.waves += 1
+                self.stopping.wait(self.pause)
+        except BaseException as e:  # reported by join()
+            self.error = e
+
+    def stop(self):
+        self.stopping.set()
+
+    def join(self, timeout=60):
+        self.stop()
+        super().join(timeout)
+        if self.error is not None:
+            raise self.error
+
+
+class Members(Service):
+    """Tests of several `sbomd run` instances in one consumer group, each
+    with its own state dir: the members and what to wait for."""
     input_partitions = 8
     # Retries come often: every image is retried every 1-2 s.
     retry = dict(base_backoff="1s", max_backoff="2s")
@@ -1476,6 +1529,44 @@ class TestScaleOut(Service):
             self.fail(f"{len(missing)} of {len(outcomes)} outcomes have no generation (sbomd tail "
                       f"prints none), e.g. {brief(missing[:3])}")
 
+    def by_id(self, out):
+        """The tail's outcomes per image id, in topic order (an image's
+        outcomes share a partition: its key is the id)."""
+        got = {}
+        for o in sorted(out.snapshot(), key=lambda o: (o["kafka"]["partition"], o["kafka"]["offset"])):
+            got.setdefault(o["id"], []).append(o)
+        return got
+
+    def wait_all(self, out, ids, pred, what, timeout=60):
+        """Until pred(outcomes of the id, in topic order) holds for every id."""
+        def short():
+            got = self.by_id(out)
+            return [i for i in ids if not pred(got.get(i, []))]
+        missing = []
+
+        def done():
+            missing[:] = short()
+            return not missing
+        wait_for(done, timeout, f"{what} ({len(ids)} images)",
+                 lambda: f"short of it: {len(missing)} images, e.g. {missing[:1]}: "
+                         f"{brief(self.by_id(out).get(missing[0], []))[-8:] if missing else ''}")
+
+    @staticmethod
+    def logged_outcomes(inst):
+        """The outcomes inst logged (log.format json): (id, attempt, status)."""
+        got = []
+        for line in inst.log().splitlines():
+            if '"msg":"outcome"' in line:
+                o = json.loads(line)
+                got.append((o["id"], int(o["attempt"]), o["status"]))
+        return got
+
+class TestScaleOut(Members):
+    """Several `sbomd run` instances in one consumer group, each with its
+    own state dir. An entity belongs to the input partition its events
+    arrive on; an instance works only on the entities of its partitions,
+    and the compacted changelog (state.changelog_topic, one partition per
+    input partition) carries them from one owner to the next."""
     def test_join_then_unset_cancels_each_once(self):
         """A alone retries 40 images; B joins and takes some partitions
         over, restoring their images from the changelog. Then every image
@@ -1733,23 +1824,241 @@ class TestScaleOut(Service):
                          [("RETRY_SCHEDULED", 2, n) for n in range(1, len(second) + 1)], brief(got))
         a.stop()
 
+    def test_scale_1_3_1_while_2000_retry_and_events_arrive(self):
+        """Scale 1 -> 3 -> 1 while 2,000 images retry and events keep
+        arriving. A alone retries 2,000 images ("not pulled yet"); while a
+        background stream SETs further images and UNSETs some, B and C
+        join, each takes partitions over and retries their images; then
+        both stop (SIGTERM) and A owns every partition again. Once the
+        images are pulled: nothing lost (every image SET has outcomes,
+        every live one exactly one SUCCEEDED, every UNSET one exactly one
+        CANCELLED and nothing after it, every outcome an instance logged is
+        in the topic); no image retried by two instances at once (per
+        image, after deduplication by identity, the attempt numbers go 1,
+        2, 3... in topic order, copies of an identity are one record sent
+        again, and no attempt was made by two instances, from their logs);
+        and the group's committed offsets reach the end of every input
+        partition (lag 0)."""
+        self.require_tool("kcat", "reads the input's high watermarks for the lag")
+        out = self.tail()
+        # 2,000 images and two scan workers per instance: backoffs long
+        # enough that the workers keep up.
+        opts = dict(retry=dict(base_backoff="2s", max_backoff="3s"), log=dict(format="json", level="info"))
+        a = self.member("a", **opts)
+        a.start()
+        self.wait_owned([a])
+        ids = [missing_id(0x100000 + i) for i in range(2000)]
+        self.emit([self.set_(i, "node-1") for i in ids])
+        t0 = time.monotonic()
+        self.wait_all(out, ids, lambda seq: any(o["status"] == "RETRY_SCHEDULED" for o in seq),
+                      "a retry of every image")
+        print(f"2,000 images retrying after {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
 
-class TestExactlyOnce(TestScaleOut):
+        churn = Churn(self, (missing_id(0x200000 + i) for i in itertools.count()),
+                      random.Random(13).sample(ids, 150), per_wave=10, unsets_per_wave=5, pause=0.3)
+        self.addCleanup(churn.stop)
+        b, c = self.member("b", **opts), self.member("c", **opts)
+        waves_before = churn.waves
+        b.start(wait_ready=False)
+        c.start(wait_ready=False)
+        self.wait_owned([a, b, c])
+        # Retries go on on all three: B and C retry most images of their
+        # partitions, restored from the changelog, twice (the newest images
+        # of the stream may not have come due twice yet).
+        def retrying(m):
+            """(images m retried twice, images m has QUEUED or SCANNING)."""
+            ms = m.metrics()
+            n = {}
+            for i, _, st in self.logged_outcomes(m):
+                n[i] = n.get(i, 0) + (st == "RETRY_SCHEDULED")
+            return (sum(k >= 2 for k in n.values()),
+                    ms("sbomd_entities", state="QUEUED") + ms("sbomd_entities", state="SCANNING"))
+        wait_for(lambda: all((lambda n, held: held > 100 and n >= 0.8 * held)(*retrying(m)) for m in (b, c)),
+                 60, "B and C to retry 80% of the images they hold twice",
+                 lambda: f"(retried twice, held): B {retrying(b)}, C {retrying(c)}")
+        waves_up = churn.waves
+        for m in (b, c):
+            m.p.send_signal(signal.SIGTERM)
+        for m in (b, c):
+            self.assertEqual(m.p.wait(60), 0, m.log()[-3000:])
+            self.assertEqual(os.path.getsize(m.stdout_path), 0, f"sbomd run{m.named()} wrote to stdout")
+        self.wait_owned([a])
+        churn.join()
+        self.assertGreater(waves_up, waves_before, "no events arrived while B and C joined")
+        self.assertGreater(churn.waves, waves_up, "no events arrived while B and C left")
+
+        unset = set(churn.unset_ids)
+        every = ids + churn.set_ids
+        live = [i for i in every if i not in unset]
+        # Every UNSET applied (the last ones may have waited in the input
+        # while B's and C's partitions had no owner), then "pulled".
+        self.wait_all(out, sorted(unset), lambda seq: any(o["status"] == "CANCELLED" for o in seq), "CANCELLED")
+        open(self.pulled, "w").close()
+        self.wait_all(out, live, lambda seq: any(o["status"] == "SUCCEEDED" for o in seq), "SUCCEEDED")
+        a.wait_metrics(lambda m: m.idle(), "nothing left to do")
+        self.wait_lag_zero()
+
+        # The topic.
+        outcomes = out.snapshot()
+        self.require_generation(outcomes)
+        got = self.by_id(out)
+        self.assertEqual(set(got), set(every), "outcomes of images never SET, or images SET without one")
+        for i in every:
+            seq_all = got[i]
+            self.assertEqual({o["generation"] for o in seq_all}, {1}, f"{i}: {brief(seq_all)}")
+            for o in seq_all:
+                first = next(x for x in seq_all if identity(x) == identity(o))
+                self.assertEqual(o["emitted_at"], first["emitted_at"],
+                                 f"{i}: {identity(o)} made twice (not a copy of one record): {brief(seq_all)}")
+            seq = distinct(seq_all)
+            scans = [o["attempt"] for o in seq if o["status"] in ("RETRY_SCHEDULED", "SUCCEEDED")]
+            self.assertEqual(scans, list(range(1, len(scans) + 1)),
+                             f"{i}: attempts do not go 1, 2, 3... in topic order: {brief(seq)}")
+            if i in unset:
+                cancels = [o for o in seq if o["status"] == "CANCELLED"]
+                self.assertEqual(len(cancels), 1, f"{i}: not cancelled exactly once: {brief(seq)}")
+                self.assertEqual(seq[-1]["status"], "CANCELLED", f"{i}: an outcome after its CANCELLED: {brief(seq)}")
+                self.assertIn(cancels[0]["attempt"], (len(scans), len(scans) + 1), f"{i}: {brief(seq)}")
+                self.assertNotIn("SUCCEEDED", [o["status"] for o in seq], f"{i}: {brief(seq)}")
+            else:
+                self.assertEqual([o["status"] for o in seq], ["RETRY_SCHEDULED"] * (len(seq) - 1) + ["SUCCEEDED"],
+                                 f"{i}: not retries then one SUCCEEDED: {brief(seq)}")
+
+        # The instances' logs: who made each outcome.
+        makers = {}
+        for m in (a, b, c):
+            for ident in self.logged_outcomes(m):
+                makers.setdefault(ident, []).append(m.name)
+        twice = {k: v for k, v in makers.items() if len(v) > 1}
+        self.assertFalse(twice, f"{len(twice)} outcomes made more than once, e.g. {list(twice.items())[:5]}")
+        by_attempt = {}
+        for (i, attempt, status), who in makers.items():
+            if status != "CANCELLED":
+                by_attempt.setdefault((i, attempt), set()).update(who)
+        shared = {k: v for k, v in by_attempt.items() if len(v) > 1}
+        self.assertFalse(shared, f"{len(shared)} attempts made by two instances, e.g. {list(shared.items())[:5]}")
+        in_topic = {(o["id"], o["attempt"], o["status"]) for o in outcomes}
+        self.assertEqual(set(makers) - in_topic, set(), "outcomes made (logged) that never reached the topic")
+        self.assertEqual(in_topic - set(makers), set(), "outcomes in the topic that no instance logged")
+        retried_by = {}
+        for (i, _), who in by_attempt.items():
+            retried_by.setdefault(i, set()).update(who)
+        moved = [i for i, who in retried_by.items() if len(who) > 1]
+        made = {m.name: sum(w == [m.name] for w in makers.values()) for m in (a, b, c)}
+        print(f"{len(outcomes)} outcomes of {len(every)} images ({len(unset)} UNSET), {churn.waves} waves of "
+              f"events, {len(moved)} images retried by two instances in turn; outcomes made: {made}",
+              file=sys.stderr, flush=True)
+        for m in (b, c):
+            self.assertGreater(made[m.name], 0, f"{m.name} made no outcome")
+        self.assertTrue(moved, "no image was retried by one instance, then another")
+        a.stop()
+
+    # `sbomd dev-kafka` cannot delete a topic: librdkafka 2.0.2's mock
+    # cluster answers no DeleteTopics and has no call that removes one.
+    @only_with("kafka")
+    def test_changelog_deleted_while_running(self):
+        """The changelog topic deleted under a running instance (README:
+        "If the topic cannot be read (deleted while running) the error is
+        logged and the partition runs on the local state; nothing local is
+        lost"). An error naming the changelog topic is logged; nothing
+        local is lost (`sbomd state stats` and the entity API show every
+        image); and the instance either stops with an error (exit status
+        not 0) or goes on working on its local state: every image is
+        retried again and its outcomes reach the output topic, and a new
+        image is scanned."""
+        out = self.tail()
+        a = self.member("a", log=dict(format="json", level="info"))
+        a.start()
+        self.wait_owned([a])
+        ids = [missing_id(0x7a00 + i) for i in range(24)]
+        self.emit([self.set_(i, "node-1") for i in ids])
+        self.wait_each(out, ids, "RETRY_SCHEDULED")
+        a.wait_metrics(lambda m: m("sbomd_changelog_records_delivered_total") >= len(ids),
+                       "the images' changelog records acknowledged")
+        seen = len(a.log())
+        self.broker.kafka_sh("topics", "--bootstrap-server", self.brokers, "--delete", "--topic", self.changelog_topic)
+
+        def errors():
+            lines = [json.loads(l) for l in a.log()[seen:].splitlines() if l.startswith("{")]
+            return [l for l in lines if l["level"] in ("warn", "error") and self.changelog_topic in json.dumps(l)]
+        wait_for(lambda: errors() or a.p.poll() is not None, 30,
+                 f"an error naming the changelog topic {self.changelog_topic}", lambda: a.log()[seen:][-3000:])
+        print(f"logged: {json.dumps(errors()[:3])}", file=sys.stderr, flush=True)
+        self.assertTrue(errors(), f"sbomd run exited {a.p.returncode} without an error naming "
+                                  f"{self.changelog_topic}: {a.log()[seen:][-3000:]}")
+        err_at = datetime.datetime.strptime(errors()[0]["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=datetime.timezone.utc).timestamp() * 1000
+        # Nothing local is lost.
+        stats = self.state_cmd(a.cfg, "stats")
+        self.assertRegex(stats, rf"(?m)^entities +{len(ids)}$", stats)
+        if a.p.poll() is None:
+            for i in ids:
+                self.assertIn((a.entity(i) or {}).get("state"), ("QUEUED", "SCANNING"), i)
+        # It goes on (or it stopped, with an error).
+        x = missing_id(0x7a80)
+        self.emit([self.set_(x, "node-1")])
+
+        def on():
+            if a.p.poll() is not None:
+                return "exited"
+            got = self.by_id(out)
+            return all(any(o["emitted_at"] > err_at + 500 for o in got.get(i, [])) for i in ids + [x]) and "running"
+
+        def diag():
+            got = self.by_id(out)
+            since = [o for os_ in got.values() for o in os_ if o["emitted_at"] > err_at]
+            m = a.metrics()
+            return (f"sbomd run is running, but {len(since)} outcomes reached {self.output_topic} since the "
+                    f"error (the new image {x}: {brief(got.get(x, []))}); sbomd_outbox_messages "
+                    f"{m('sbomd_outbox_messages')}, sbomd_outbox_changelog_records "
+                    f"{m('sbomd_outbox_changelog_records')}, sbomd_produce_errors_total "
+                    f"{m('sbomd_produce_errors_total')}, /readyz {a.http_answer()[0]}; log (outcomes left out):\n"
+                    + "\n".join([l for l in a.log()[seen:].splitlines() if '"msg":"outcome"' not in l][-12:]))
+        how = wait_for(on, 20, "every image's outcomes after the error (or the instance to stop)", diag)
+        if how == "exited":
+            self.assertNotEqual(a.p.returncode, 0, "exited 0 without being stopped")
+            self.assertRegex(a.log()[seen:], rf'"level":"error"[^\n]*{re.escape(self.changelog_topic)}')
+            stats = self.state_cmd(a.cfg, "stats")
+            self.assertGreaterEqual(int(re.search(r"(?m)^entities +(\d+)$", stats).group(1)), len(ids), stats)
+        else:
+            self.assertIn((a.entity(x) or {}).get("state"), ("QUEUED", "SCANNING"), x)
+            # Not ready while its state cannot reach the changelog.
+            st, body = a.http_answer()
+            self.assertEqual(st, 503, body)
+            self.assertIn("changelog", body)
+            a.stop()
+
+    def test_lone_instance_warns_when_a_second_member_joins(self):
+        """state.changelog_topic = "": A runs alone; when B joins the group
+        (also without a changelog) A's partitions are revoked and A logs a
+        warning that entities do not follow their partition without a
+        changelog (README "A lone instance without a changelog")."""
+        log = dict(format="json", level="info")
+        a = self.member("a", state=dict(changelog_topic=""), log=log)
+        a.start()
+        self.wait_owned([a])
+
+        def warnings():
+            lines = [json.loads(l) for l in a.log().splitlines() if l.startswith("{")]
+            return [l for l in lines if l["level"] == "warn" and "state.changelog_topic" in l["msg"]]
+        self.assertEqual(warnings(), [], "a warning before a second member joined")
+        b = self.member("b", state=dict(changelog_topic=""), log=log)
+        b.start()
+        wait_for(lambda: a.alive() or warnings(), 30, "A's warning that a member joined without a changelog",
+                 lambda: a.log()[-3000:])
+        msg = warnings()[0]["msg"]
+        self.assertIn("another member joined", msg)
+        self.assertIn("run one instance, or set state.changelog_topic", msg)
+        self.assertEqual(a.http_answer()[0], 200, "A is not ready any more")
+        a.stop()
+        b.stop()
+
+
+class TestExactlyOnce(Members):
     """kafka.delivery = "exactly-once": each batch's changelog records,
     outcomes, dead letters and input offsets go in one Kafka transaction.
     The outcome topic is read with read_committed (`sbomd tail`), and the
     outcomes are checked raw: not one identity may repeat."""
-
-    def wait_lag_zero(self, timeout=30):
-        """Until the group's committed offsets reach every input partition's
-        end (read from outside with OffsetFetch)."""
-        k = Offsets(self.brokers)
-        try:
-            wait_for(lambda: (lag := k.lag(self.group, self.input_topic, self.input_partitions)) is not None
-                     and not any(lag), timeout, "lag 0 on every input partition",
-                     lambda: f"lag per partition: {k.lag(self.group, self.input_topic, self.input_partitions)}")
-        finally:
-            k.close()
 
     def eos_member(self, name, **groups):
         groups.setdefault("kafka", {})["delivery"] = "exactly-once"

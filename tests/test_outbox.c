@@ -321,6 +321,103 @@ test_life_cycle(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+
+static void
+stage_changelog(outbox *ob, int32_t partition, const char *key)
+{
+	struct outbox_msg c = { .kind = OUTBOX_CHANGELOG,
+		.partition = partition, .key = (const uint8_t *)key,
+		.klen = strlen(key), .value = (const uint8_t *)"r", .vlen = 1 };
+	size_t len;
+	uint8_t *rec = outbox_record(&c, &len);
+	outbox_stage(ob, rec, len);
+}
+
+/* The changelog topic deleted while running: its records are refused,
+ * the error shows (for /readyz) until every refused partition works
+ * again, and outcomes are delivered meanwhile. */
+static void
+test_changelog_gone_shows_and_blocks_nothing(void **state)
+{
+	(void)state;
+	static const struct outbox_topics cl = { "out", "dlq", "state", "me",
+		NULL, NULL };
+	struct fixture f;
+	memset(&f, 0, sizeof(f));
+	snprintf(f.dir, sizeof(f.dir), "/tmp/sbomd-test-outbox-XXXXXX");
+	assert_non_null(mkdtemp(f.dir));
+	open_store(&f);
+	f.ob = outbox_new(&cl, &f.counters);
+	stage_changelog(f.ob, 3, "CONTAINER_IMAGE:00");
+	stage_changelog(f.ob, 5, "CONTAINER_IMAGE:01");
+	stage_outcome(f.ob, "a");
+	assert_int_equal(commit(&f), 0);
+	struct seqs q = { 0 };
+	assert_int_equal(store_outbox_foreach(f.st, note_seq, &q), 0);
+	assert_int_equal(q.n, 3);
+
+	report(f.ob, q.v[0], RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION);
+	report(f.ob, q.v[1], RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
+	assert_string_equal(f.counters.changelog_error,
+	    "state: Local: Unknown partition");
+	report(f.ob, q.v[2], RD_KAFKA_RESP_ERR_NO_ERROR);
+	assert_int_equal(f.counters.delivered, 1);
+	assert_int_equal(outbox_live(f.ob), 2);
+	/* A timeout is no sign of a missing topic. */
+	report(f.ob, q.v[0], RD_KAFKA_RESP_ERR__MSG_TIMED_OUT);
+	/* One partition works again: the other still does not. */
+	report(f.ob, q.v[0], RD_KAFKA_RESP_ERR_NO_ERROR);
+	assert_string_not_equal(f.counters.changelog_error, "");
+	report(f.ob, q.v[1], RD_KAFKA_RESP_ERR_NO_ERROR);
+	assert_string_equal(f.counters.changelog_error, "");
+	assert_int_equal(outbox_live(f.ob), 0);
+
+	outbox_free(f.ob);
+	close_store(&f);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f.dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Exactly-once: staged records are queued without the store, produced
+ * only inside a transaction, and forgotten by a reset. */
+static void
+test_transactional(void **state)
+{
+	(void)state;
+	struct fixture f;
+	memset(&f, 0, sizeof(f));
+	snprintf(f.dir, sizeof(f.dir), "/tmp/sbomd-test-outbox-XXXXXX");
+	assert_non_null(mkdtemp(f.dir));
+	open_store(&f);
+	f.ob = outbox_new(&topics, &f.counters);
+	outbox_set_transactional(f.ob);
+	stage_outcome(f.ob, "a");
+	stage_outcome(f.ob, "b");
+	outbox_take_staged(f.ob);
+	assert_int_equal(outbox_unsent(f.ob), 2);
+	assert_int_equal(outbox_live(f.ob), 2);
+	assert_false(outbox_changes(f.ob));
+	/* Outside a transaction nothing goes (no producer is touched). */
+	assert_int_equal(outbox_produce(f.ob, NULL), -EAGAIN);
+	assert_int_equal(outbox_unsent(f.ob), 2);
+	/* Never written to the store. */
+	assert_int_equal(commit(&f), 0);
+	assert_int_equal(store_outbox_count(f.st), 0);
+	outbox_reset(f.ob);
+	assert_int_equal(outbox_live(f.ob), 0);
+	assert_int_equal(outbox_unsent(f.ob), 0);
+	stage_outcome(f.ob, "c");
+	outbox_take_staged(f.ob);
+	assert_int_equal(outbox_unsent(f.ob), 1);
+
+	outbox_free(f.ob);
+	close_store(&f);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f.dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
@@ -330,6 +427,8 @@ main(void)
 		cmocka_unit_test(test_changelog_drop),
 		cmocka_unit_test(test_long_strings_cut),
 		cmocka_unit_test(test_life_cycle),
+		cmocka_unit_test(test_changelog_gone_shows_and_blocks_nothing),
+		cmocka_unit_test(test_transactional),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,8 +8,9 @@
  *   /metrics                Prometheus text format 0.0.4
  *   /healthz                200 while the engine loop ran in the last 10 s
  *   /readyz                 200 once state is recovered, partitions are
- *                           assigned and none is being restored from the
- *                           changelog, else 503 with the reason
+ *                           assigned, none is being restored from the
+ *                           changelog and the changelog can be written,
+ *                           else 503 with the reason
  *   /api/v1/entities/{id}   one entity as JSON (the engine renders it)
  *   /status                 an HTML page for people (the engine renders it)
  */
@@ -367,6 +368,12 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 		if (s.restoring > 0)
 			return reply_text(c, 503, "restoring partitions from "
 			    "the changelog\n");
+		if (s.changelog_error[0] != '\0') {
+			char msg[320];
+			snprintf(msg, sizeof(msg), "changelog unavailable: %s\n",
+			    s.changelog_error);
+			return reply_text(c, 503, msg);
+		}
 		return reply_text(c, 200, "ready\n");
 	}
 	if (strncmp(url, "/api/v1/entities/", 17) == 0 && url[17] != '\0')

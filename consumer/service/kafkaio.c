@@ -798,15 +798,20 @@ kio_txn_commit(kio *k, const struct kio_txn_wait *w, char *err,
 	if (rc == 0)
 		rc = txn_call(k, 1, NULL, w, err, errlen);
 	k->noffs = 0; /* committed, or read again after the rewind */
-	if ((rc == -ECANCELED || rc == -EINTR) && !k->prod_broken) {
-		char why[512];
-		rd_kafka_error_t *e = rd_kafka_abort_transaction(k->prod,
-		    TXN_INIT_TIMEOUT_MS);
-		if (txn_error(k, e, "abort", why, sizeof(why)) != 0)
-			log_kv(LOG_ERROR, "transaction abort failed", "error",
-			    why, (char *)NULL);
-	}
+	if ((rc == -ECANCELED || rc == -EINTR) && !k->prod_broken)
+		kio_txn_abort(k);
 	return rc;
+}
+
+void
+kio_txn_abort(kio *k)
+{
+	char why[512];
+	rd_kafka_error_t *e = rd_kafka_abort_transaction(k->prod,
+	    TXN_INIT_TIMEOUT_MS);
+	if (txn_error(k, e, "abort", why, sizeof(why)) != 0)
+		log_kv(LOG_ERROR, "transaction abort failed", "error", why,
+		    (char *)NULL);
 }
 
 bool

@@ -119,6 +119,8 @@ bool kio_exactly_once(const kio *k);
 int kio_txn_begin(kio *k, char *err, size_t errlen);
 int kio_txn_commit(kio *k, const struct kio_txn_wait *w, char *err,
     size_t errlen);
+/* Aborts the open transaction (errors are logged). */
+void kio_txn_abort(kio *k);
 bool kio_txn_broken(const kio *k);
 int kio_txn_renew(kio *k, const struct kio_txn_wait *w, char *err,
     size_t errlen);

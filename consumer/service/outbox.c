@@ -62,6 +62,9 @@ struct outbox {
 	size_t ndels, dels_cap;
 
 	uint64_t last_seq;   /* the newest committed record's */
+	uint8_t *cl_failed;  /* by changelog partition: its topic or
+			      * partition was gone at the last try */
+	size_t cl_failed_cap, ncl_failed;
 	struct ckpt *ckpts;  /* acknowledged since outbox_checkpoints */
 	size_t nckpts, ckpts_cap;
 	/* outbox_batch's view, valid until outbox_committed */
@@ -212,6 +215,7 @@ outbox_free(outbox *ob)
 	free(ob->blobs);
 	free(ob->seqs);
 	free(ob->ckpts);
+	free(ob->cl_failed);
 	free(ob);
 }
 
@@ -360,11 +364,64 @@ dead_letter_headers(const struct outbox_msg *m)
 	return h;
 }
 
-bool
+/* A changelog record was refused for a reason that will not pass by
+ * itself: the topic or the partition is gone (deleted, or recreated with
+ * another partition count, while running). Said once, loudly; /readyz
+ * shows it until a changelog record is delivered again. */
+static void
+changelog_failed(outbox *ob, int32_t p, rd_kafka_resp_err_t err)
+{
+	if (err != RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION &&
+	    err != RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC &&
+	    err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+		return;
+	if ((size_t)p >= ob->cl_failed_cap) {
+		size_t cap = ob->cl_failed_cap ? ob->cl_failed_cap : 64;
+		while (cap <= (size_t)p)
+			cap *= 2;
+		ob->cl_failed = xreallocarray(ob->cl_failed, cap, 1);
+		memset(ob->cl_failed + ob->cl_failed_cap, 0,
+		    cap - ob->cl_failed_cap);
+		ob->cl_failed_cap = cap;
+	}
+	if (!ob->cl_failed[p]) {
+		ob->cl_failed[p] = 1;
+		ob->ncl_failed++;
+	}
+	char *why = ob->counters->changelog_error;
+	if (why[0] != '\0')
+		return;
+	snprintf(why, sizeof(ob->counters->changelog_error), "%s: %s",
+	    ob->topics.changelog, rd_kafka_err2str(err));
+	log_kv(LOG_ERROR, "the changelog topic cannot be written (deleted or "
+	    "recreated while running?): its records wait in the local "
+	    "outbox, nothing local is lost, outcomes go on, input offsets "
+	    "wait; recreate it (cleanup.policy=compact, as many partitions "
+	    "as the input topic), or delete it and restart sbomd, which "
+	    "creates it", "topic", ob->topics.changelog, "error",
+	    rd_kafka_err2str(err), (char *)NULL);
+}
+
+/* A changelog record of partition p was delivered: p works (again). */
+static void
+changelog_ok(outbox *ob, int32_t p)
+{
+	if ((size_t)p >= ob->cl_failed_cap || !ob->cl_failed[p])
+		return;
+	ob->cl_failed[p] = 0;
+	if (--ob->ncl_failed == 0) {
+		ob->counters->changelog_error[0] = '\0';
+		log_kv(LOG_INFO, "the changelog topic can be written again",
+		    "topic", ob->topics.changelog, (char *)NULL);
+	}
+}
+
+int
 outbox_produce(outbox *ob, rd_kafka_t *prod)
 {
+	int refused = 0;
 	if (ob->transactional && !ob->txn_open)
-		return false;
+		return -EAGAIN;
 	for (size_t i = ob->head; i < ob->n; i++) {
 		struct ob_item *it = &ob->v[i];
 		struct outbox_msg m;
@@ -401,17 +458,21 @@ outbox_produce(outbox *ob, rd_kafka_t *prod)
 		if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
 			if (hdrs)
 				rd_kafka_headers_destroy(hdrs);
-			if (rc != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-				ob->counters->produce_errors++;
-				log_kv(LOG_ERROR, "produce failed", "topic",
-				    topic, "error", rd_kafka_err2str(rc),
-				    (char *)NULL);
-			}
-			return false; /* try again next iteration */
+			if (rc == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+				return -EAGAIN; /* go on next iteration */
+			/* This one is refused (e.g. its topic is gone):
+			 * tried again next time; the others go on. */
+			ob->counters->produce_errors++;
+			log_kv(LOG_ERROR, "produce failed", "topic", topic,
+			    "error", rd_kafka_err2str(rc), (char *)NULL);
+			if (it->cpart >= 0)
+				changelog_failed(ob, it->cpart, rc);
+			refused = -EIO;
+			continue;
 		}
 		it->produced = true;
 	}
-	return true;
+	return refused;
 }
 
 /* A record is in Kafka (or dropped): its deletion waits for the next
@@ -465,6 +526,7 @@ outbox_delivered(outbox *ob, const rd_kafka_message_t *m)
 			return; /* dropped meanwhile */
 		if (it->cpart >= 0) {
 			ob->counters->changelog_delivered++;
+			changelog_ok(ob, it->cpart);
 			note_checkpoint(ob, it->cpart, m->offset + 1);
 		} else {
 			ob->counters->delivered++;
@@ -478,6 +540,8 @@ outbox_delivered(outbox *ob, const rd_kafka_message_t *m)
 	ob->counters->produce_errors++;
 	log_kv(LOG_WARN, "delivery failed, will retry", "error",
 	    rd_kafka_err2str(m->err), (char *)NULL);
+	if (it->cpart >= 0)
+		changelog_failed(ob, it->cpart, m->err);
 }
 
 /* ---- changelog bookkeeping ---------------------------------------------- */

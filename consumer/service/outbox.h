@@ -98,10 +98,12 @@ void outbox_batch(outbox *ob, struct store_batch *b);
  * with the sequences the store gave them. */
 void outbox_committed(outbox *ob);
 
-/* Hands every queued record that librdkafka does not hold to it; stops at
- * the first refusal (queue full), to go on next time: true when none was
- * refused. A transactional outbox produces only inside a transaction. */
-bool outbox_produce(outbox *ob, rd_kafka_t *prod);
+/* Hands every queued record that librdkafka does not hold to it: 0 when
+ * it took them all; -EAGAIN when its queue is full (stopped there, to go
+ * on next time); -EIO when it refused some (e.g. their topic is gone: they
+ * are tried again next time, the others went on). A transactional outbox
+ * produces only inside a transaction (-EAGAIN outside). */
+int outbox_produce(outbox *ob, rd_kafka_t *prod);
 /* A delivery report (from the producer's dr_msg_cb). */
 void outbox_delivered(outbox *ob, const rd_kafka_message_t *m);
 

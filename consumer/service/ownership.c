@@ -465,11 +465,22 @@ restore(engine *e, int32_t p)
 	int64_t t0 = clock_mono_ms();
 	struct replay rp;
 	int rc = replay(e, p, &rp);
+	/* The checkpoint is past the partition's end: the topic was deleted
+	 * and created again (or truncated). What it held is gone; LMDB is
+	 * the state, published again below from offset 0. */
+	bool recreated = rc == -ERANGE;
 	if (rc != 0) {
 		/* Keep what LMDB has: it is this instance's latest state. */
 		log_kv(LOG_ERROR, "changelog replay failed; the partition "
 		    "runs on the local state", "partition", part, "error",
 		    rp.err, (char *)NULL);
+	}
+	if (recreated) {
+		rp.next = 0;
+		e->own.nents = 0;
+		if (replay_flush(&rp) != 0)
+			log_kv(LOG_ERROR, "resetting the checkpoint failed",
+			    "partition", part, "error", rp.err, (char *)NULL);
 	}
 	int64_t ckpt_before = stored_checkpoint(e, p);
 	struct store_recovery rec;
@@ -485,8 +496,8 @@ restore(engine *e, int32_t p)
 	/* A state kept before there was a changelog (or one whose changelog
 	 * was deleted and is empty now): publish it, or a takeover would
 	 * not see it. */
-	if (rp.records == 0 && rp.next == 0 && rec.entries > 0 &&
-	    ckpt_before <= 0) {
+	if ((rp.records == 0 && rp.next == 0 && rec.entries > 0 &&
+	    ckpt_before <= 0) || (recreated && rec.entries > 0)) {
 		size_t n = tracker_touch_partition(e->t, p);
 		char nn[24];
 		snprintf(nn, sizeof(nn), "%zu", n);

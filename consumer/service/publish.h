@@ -91,6 +91,9 @@ struct snapshot {
 	uint64_t restored_records;  /* changelog records replayed */
 	uint64_t bad_records;	    /* changelog records that did not decode */
 	uint64_t released;	    /* entities released on revoke */
+	/* the changelog cannot be written (deleted or recreated while
+	 * running): its records wait in the outbox; "" = fine */
+	char changelog_error[256];
 	/* kafka.delivery = "exactly-once" */
 	bool exactly_once;
 	uint64_t txn_commits;	    /* transactions committed */

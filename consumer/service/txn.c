@@ -58,13 +58,26 @@ run_transaction(engine *e, char *err, size_t errlen)
 	int rc = kio_txn_begin(k, err, errlen);
 	if (rc == 0) {
 		outbox_txn(e->ob, true);
-		while (!outbox_produce(e->ob, kio_producer(k))) {
+		int prc;
+		while ((prc = outbox_produce(e->ob, kio_producer(k))) ==
+		    -EAGAIN) {
 			/* librdkafka's queue is full: let it drain */
 			kio_poll_producer(k, 10);
 			if (kio_fatal(k, err, errlen) || kio_txn_broken(k))
 				break;
 		}
 		outbox_txn(e->ob, false);
+		if (prc == -EIO) {
+			/* A record was refused (its topic is gone): the
+			 * transaction cannot hold the whole batch. */
+			kio_txn_abort(k);
+			snprintf(e->own.fatal, sizeof(e->own.fatal),
+			    "exactly-once: a record of the batch was refused "
+			    "(%s); stopping with the state of the last "
+			    "transaction", e->snap->changelog_error[0] ?
+			    e->snap->changelog_error : "see the log");
+			return -EIO;
+		}
 		rc = kio_txn_commit(k, &w, err, errlen);
 	} else if (rc == -EAGAIN) {
 		rc = -ECANCELED;
