@@ -1,7 +1,7 @@
 """A group's committed offsets and a topic's watermarks, read from outside
 through librdkafka (ctypes): what `kafka-consumer-groups --describe`
 shows, on any broker (the mock cluster of `sbomd dev-kafka` too).
-Used by tests/service_test.py and bench/bench_service.py."""
+Used by tests/service_test.py and the benchmarks in bench/."""
 import ctypes
 
 
