@@ -6,7 +6,7 @@ instance is killed (taken over by the survivor, or restarted in place).
 bench/bench_scaleout.py [--sbomd build/sbomd] [--work /var/tmp/sbomd-bench-scaleout]
                         [--keep] [--skip-restore] [--skip-takeover] [--skip-restart]
                         [--partitions 12]
-                        [--entities 1000000] [--runs 5] [--profile]
+                        [--entities 1000000] [--runs 5] [--profile] [--baseline SBOMD]
                         [--takeover-runs 3] [--restart-runs 5]
                         [--takeover-entities 100000] [--rate 100]
 
@@ -587,12 +587,31 @@ def profile(a, broker, kafka, work, res):
           flush=True)
 
 
+def baseline_run(a, broker, kafka, work, r):
+    mine = a.sbomd
+    a.sbomd = a.baseline
+    try:
+        x = restore_run(a, broker, kafka, work, f"restore-baseline-{r}")
+    finally:
+        a.sbomd = mine
+    print(f"[restore {r}] baseline {a.baseline}: {x['restore_s']:.2f} s ({x['rate']:,.0f} entries/s)",
+          flush=True)
+    return x
+
+
 def restore(a, broker, work, res):
     kafka = Kafka(broker.bootstrap, group="bench-scaleout-observer")
     res["restore"] = {"fill": fill(a, broker, kafka, work, res), "runs": []}
+    if a.baseline:
+        res["restore"]["baseline_runs"] = []
     for r in range(1, a.runs + 1):
+        # With --baseline, each run restores with both binaries, in turns.
+        if a.baseline and r % 2 == 0:
+            res["restore"]["baseline_runs"].append(baseline_run(a, broker, kafka, work, r))
         x = restore_run(a, broker, kafka, work, f"restore-{r}")
         res["restore"]["runs"].append(x)
+        if a.baseline and r % 2 == 1:
+            res["restore"]["baseline_runs"].append(baseline_run(a, broker, kafka, work, r))
         th = x["cpu_by_thread"]
         print(f"[restore {r}] {a.entities:,} records in {x['restore_s']:.2f} s "
               f"({x['rate']:,.0f} entries/s); spawn -> ready {x['spawn_to_ready_s']:.2f} s; "
@@ -858,6 +877,13 @@ def summary(a, res):
              "min-max " + f"{min(x['rate'] for x in runs):,.0f}-{max(x['rate'] for x in runs):,.0f}"
              f", n={len(runs)}; target 500,000: "
              + ("PASS" if med([x['rate'] for x in runs]) >= 500000 else "FAIL")),
+        ] + ([
+            ("    baseline (--baseline), entries/s",
+             f"{med([x['rate'] for x in R['baseline_runs']]):,.0f}",
+             "min-max " + f"{min(x['rate'] for x in R['baseline_runs']):,.0f}-"
+             f"{max(x['rate'] for x in R['baseline_runs']):,.0f}; ratio of medians "
+             f"{med([x['rate'] for x in runs]) / med([x['rate'] for x in R['baseline_runs']]):.2f}"),
+        ] if R.get("baseline_runs") else []) + [
             ("    restore time, s (assigned -> last restored)",
              mmm([x["restore_s"] for x in runs]), ""),
             ("    spawn -> /readyz 200, s", mmm([x["spawn_to_ready_s"] for x in runs]), ""),
@@ -905,6 +931,7 @@ def main():
     ap.add_argument("--partitions", type=int, default=12)
     ap.add_argument("--entities", type=int, default=1_000_000, help="restore: changelog size")
     ap.add_argument("--runs", type=int, default=5, help="restore runs")
+    ap.add_argument("--baseline", help="restore: another sbomd binary, run in turns with --sbomd")
     ap.add_argument("--profile", action="store_true",
                     help="restore: two more runs under perf record / perf trace")
     ap.add_argument("--takeover-runs", type=int, default=3)
@@ -918,6 +945,8 @@ def main():
     ap.add_argument("--skip-restart", action="store_true")
     a = ap.parse_args()
     a.sbomd = os.path.abspath(a.sbomd)
+    if a.baseline:
+        a.baseline = os.path.abspath(a.baseline)
     if a.partitions < 2:
         sys.exit("bench_scaleout: --partitions must be at least 2 (two instances share them)")
     signal.signal(signal.SIGTERM, bs.on_signal)

@@ -1669,6 +1669,41 @@ class TestScaleOut(Members):
             self.assertEqual(len(seq), len(retries) + 1, f"{i}: {brief(seq)}")
         b.stop()
 
+    def test_takeover_restores_the_newest_record_of_each_entity(self):
+        """The changelog holds many records of an entity (one per retry, its
+        cancel, a tombstone once forgotten). An instance with an empty state
+        dir that takes the partitions over holds each entity as its newest
+        record says: attempts where they were, the forgotten ones gone."""
+        out = self.tail()
+        a = self.member("a", dedup=dict(forget_after="1s"))
+        a.start()
+        self.wait_owned([a])
+        keep = [missing_id(0x6100 + i) for i in range(24)]
+        gone = [missing_id(0x6200 + i) for i in range(24)]
+        self.emit([self.set_(i, "node-1") for i in keep + gone])
+        self.wait_each(out, keep + gone, "RETRY_SCHEDULED", count=3)
+        self.emit([self.unset(i, "node-1") for i in gone])
+        self.wait_each(out, gone, "CANCELLED")
+        wait_for(lambda: all(a.entity(i) is None for i in gone), 30, "the cancelled images forgotten")
+        wait_for(lambda: a.metrics()("sbomd_outbox_changelog_records") == 0, 30,
+                 "every changelog record acknowledged")
+        attempts = {i: a.entity(i)["attempts"] for i in keep}
+        self.assertTrue(all(n >= 3 for n in attempts.values()), attempts)
+        a.kill()
+        b = self.member("b")
+        b.start()
+        mb = self.wait_owned([b])[0]
+        self.assertGreater(mb("sbomd_changelog_restored_total"), 2 * len(keep + gone),
+                           "fewer changelog records replayed than written")
+        self.assertEqual(mb.total("sbomd_entities"), len(keep), "entities after the takeover")
+        for i in gone:
+            self.assertIsNone(b.entity(i), f"{i}: forgotten on A, back on B")
+        for i in keep:
+            got = b.entity(i)
+            self.assertIsNotNone(got, f"{i}: lost in the takeover")
+            self.assertGreaterEqual(got["attempts"], attempts[i], f"{i}: attempts went back: {got}")
+        b.stop()
+
     # librdkafka's mock cluster (dev-kafka) has no static membership: a
     # member rejoining with its group.instance.id is a new member there, and
     # the group waits for the old one's session to expire.

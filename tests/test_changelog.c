@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -421,6 +422,60 @@ test_produce_and_read(void **state)
 	changelog_reader_close(r);
 }
 
+/* Prefetched partitions read as the others; one prefetched from another
+ * offset, or twice, or never read, changes nothing. */
+static void
+test_prefetch(void **state)
+{
+	struct fixture *f = *state;
+	struct seen s;
+	char err[512] = "";
+	int64_t end = -1;
+	topic_create(f, CL, 4);
+	produce_all(f);
+	changelog_reader *r = reader_open(f, CL);
+
+	assert_int_equal(changelog_prefetch(r, PART, 0), 0);
+	assert_int_equal(changelog_prefetch(r, PART, 0), 0);
+	assert_int_equal(changelog_prefetch(r, PART, 3), -EBUSY);
+	assert_int_equal(changelog_prefetch(r, 0, 0), 0);  /* empty */
+	assert_int_equal(changelog_prefetch(r, 1, 0), 0);  /* never read */
+	assert_int_equal(changelog_prefetch(r, -1, 0), -EINVAL);
+	usleep(200 * 1000); /* let the fetches run */
+
+	seen_init(&s);
+	int rc = changelog_read(r, PART, 0, collect, &s, &end, NULL, 20000,
+	    err, sizeof(err));
+	if (rc != 0)
+		fail_msg("read: %d %s", rc, err);
+	assert_int_equal(end, NREC);
+	check_seen(&s, 0);
+	assert_int_equal(changelog_read(r, 0, 0, collect, &s, &end, NULL,
+	    20000, err, sizeof(err)), 0);
+	assert_int_equal(end, 0);
+
+	/* prefetched from 5, read from 17: from 17 */
+	assert_int_equal(changelog_prefetch(r, PART, 5), 0);
+	seen_init(&s);
+	assert_int_equal(changelog_read(r, PART, 17, collect, &s, &end, NULL,
+	    20000, err, sizeof(err)), 0);
+	check_seen(&s, 17);
+
+	/* prefetched beyond the end: the read says so */
+	assert_int_equal(changelog_prefetch(r, PART, NREC + 5), 0);
+	assert_int_equal(changelog_read(r, PART, NREC + 5, collect, &s, &end,
+	    NULL, 20000, err, sizeof(err)), -ERANGE);
+
+	/* and again, prefetched, from the middle */
+	assert_int_equal(changelog_prefetch(r, PART, 17), 0);
+	usleep(100 * 1000);
+	seen_init(&s);
+	assert_int_equal(changelog_read(r, PART, 17, collect, &s, &end, NULL,
+	    20000, err, sizeof(err)), 0);
+	check_seen(&s, 17);
+	changelog_reader_close(r); /* partition 1 still prefetched */
+}
+
 static void
 test_produce_refuses(void **state)
 {
@@ -577,6 +632,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_prepare_missing_changelog, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_produce_and_read, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_prefetch, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_produce_refuses, setup,
 		    teardown),

@@ -46,12 +46,20 @@
 
 #define POLL_MS 100	     /* longest wait between stop-flag checks */
 #define RETRY_MS 100	     /* between metadata attempts */
+#define READ_BATCH 1024	     /* messages taken from librdkafka at a time */
 #define IDLE_CHECK_MS 1000   /* no record for this long: check the topic */
+
+struct prefetched {
+	int32_t p;
+	int64_t from;
+};
 
 struct changelog_reader {
 	rd_kafka_t *rk;
 	rd_kafka_topic_t *rkt;
 	char *topic;
+	struct prefetched *pre; /* started by changelog_prefetch, not read */
+	size_t npre, pre_cap;
 };
 
 /* ---- shared ------------------------------------------------------------- */
@@ -551,6 +559,8 @@ changelog_reader_open(const char *brokers, const struct kclient_prop *props,
 		/* A replay ends at the partition's end: do not let the
 		 * broker hold the last fetch. */
 		{ "fetch.wait.max.ms", "10" },
+		/* Per partition fetched (changelog_prefetch). */
+		{ "queued.max.messages.kbytes", "16384" },
 	};
 	/* What the read loop depends on; set over the user's. */
 	static const struct kclient_prop forced[] = {
@@ -628,6 +638,9 @@ changelog_reader_close(changelog_reader *r)
 {
 	if (r == NULL)
 		return;
+	for (size_t i = 0; i < r->npre; i++)
+		rd_kafka_consume_stop(r->rkt, r->pre[i].p);
+	free(r->pre);
 	if (r->rkt)
 		rd_kafka_topic_destroy(r->rkt);
 	if (r->rk)
@@ -696,6 +709,111 @@ query_offset(changelog_reader *r, int32_t p, int64_t which, int64_t deadline,
 }
 
 int
+changelog_prefetch(changelog_reader *r, int32_t p, int64_t from)
+{
+	if (p < 0 || from < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < r->npre; i++)
+		if (r->pre[i].p == p)
+			return r->pre[i].from == from ? 0 : -EBUSY;
+	if (rd_kafka_consume_start(r->rkt, p, from) != 0) {
+		int rc = kerr_errno(rd_kafka_last_error());
+		return rc != 0 ? rc : -EIO;
+	}
+	if (r->npre == r->pre_cap) {
+		r->pre_cap = r->pre_cap ? 2 * r->pre_cap : 8;
+		r->pre = xreallocarray(r->pre, r->pre_cap, sizeof(*r->pre));
+	}
+	r->pre[r->npre++] = (struct prefetched){ p, from };
+	return 0;
+}
+
+/* Takes p off the prefetched list: true when it is being fetched from
+ * `from` (and is left started for the read), false when it was not
+ * prefetched or was from another offset (then it is stopped). */
+static bool
+take_prefetched(changelog_reader *r, int32_t p, int64_t from)
+{
+	for (size_t i = 0; i < r->npre; i++) {
+		if (r->pre[i].p != p)
+			continue;
+		bool same = r->pre[i].from == from;
+		r->pre[i] = r->pre[--r->npre];
+		if (!same)
+			rd_kafka_consume_stop(r->rkt, p);
+		return same;
+	}
+	return false;
+}
+
+enum read_step { STEP_MORE, STEP_END, STEP_FAIL, STEP_GONE };
+
+/* Hands one message of a replay to fn and destroys it: STEP_END once the
+ * partition's end (hi, as of the read's start) is reached; STEP_GONE
+ * (the topic or partition is) or STEP_FAIL (fn refused the record) with
+ * *rc and err set. */
+static enum read_step
+read_one(changelog_reader *r, int32_t p, int64_t hi, rd_kafka_message_t *m,
+    int (*fn)(void *ctx, const struct changelog_record *rec), void *ctx,
+    int64_t *end, int *rc, char *err, size_t errlen)
+{
+	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+		bool done = m->offset >= hi;
+		rd_kafka_message_destroy(m);
+		return done ? STEP_END : STEP_MORE;
+	}
+	if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		*rc = kerr_errno(m->err);
+		if (*rc == -ENOENT) {
+			errbuf_set(err, errlen, "changelog %s [%" PRId32 "]: at "
+			    "offset %" PRId64 ": %s", r->topic, p, *end,
+			    rd_kafka_message_errstr(m));
+			rd_kafka_message_destroy(m);
+			return STEP_GONE;
+		}
+		/* Transient (broker down, offset reset): librdkafka retries;
+		 * the timeout bounds us. */
+		log_kv(LOG_WARN, "changelog read", "topic", r->topic, "error",
+		    rd_kafka_message_errstr(m), (char *)NULL);
+		rd_kafka_message_destroy(m);
+		*rc = 0;
+		return STEP_MORE;
+	}
+	if (m->offset >= hi) { /* written after we started */
+		rd_kafka_message_destroy(m);
+		return STEP_END;
+	}
+	struct changelog_record rec = {
+		.partition = p,
+		.offset = m->offset,
+		.key = m->key,
+		.klen = m->key_len,
+		.value = m->payload,
+		.vlen = m->payload ? m->len : 0,
+	};
+	rd_kafka_headers_t *hdrs = NULL;
+	const void *hv = NULL;
+	size_t hl = 0;
+	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+	    rd_kafka_header_get_last(hdrs, CHANGELOG_INSTANCE_HEADER, &hv,
+		&hl) == RD_KAFKA_RESP_ERR_NO_ERROR && hv != NULL) {
+		rec.instance = hv;
+		rec.ilen = hl;
+	}
+	int64_t off = m->offset;
+	*rc = fn(ctx, &rec);
+	rd_kafka_message_destroy(m);
+	if (*rc != 0) { /* *end stays at off: not applied */
+		errbuf_set(err, errlen, "changelog %s [%" PRId32 "]: stopped "
+		    "by the caller at offset %" PRId64 ": %s", r->topic, p,
+		    off, strerror(*rc < 0 ? -*rc : *rc));
+		return STEP_FAIL;
+	}
+	*end = off + 1;
+	return off + 1 >= hi ? STEP_END : STEP_MORE;
+}
+
+int
 changelog_read(changelog_reader *r, int32_t p, int64_t from,
     int (*fn)(void *ctx, const struct changelog_record *rec), void *ctx,
     int64_t *end, volatile sig_atomic_t *stop, int timeout_ms, char *err,
@@ -713,23 +831,31 @@ changelog_read(changelog_reader *r, int32_t p, int64_t from,
 		    "from offset %" PRId64, r->topic, p, from);
 		return -EINVAL;
 	}
+	/* Prefetched from `from`: fetching since, below the log start
+	 * reset to it (auto.offset.reset); left started until out:. */
+	started = take_prefetched(r, p, from);
 	if ((rc = query_offset(r, p, RD_KAFKA_OFFSET_END, deadline, &hi, err,
 	    errlen)) != 0 ||
 	    (rc = query_offset(r, p, RD_KAFKA_OFFSET_BEGINNING, deadline, &lo,
-	    err, errlen)) != 0)
-		return rc;
+	    err, errlen)) != 0) {
+		if (rc == -ENOENT)
+			started = false; /* see out: */
+		goto out;
+	}
 	if (from > hi) {
 		errbuf_set(err, errlen, "changelog %s [%" PRId32 "]: offset %"
 		    PRId64 " is beyond its end %" PRId64 " (topic recreated or "
 		    "truncated?)", r->topic, p, from, hi);
-		return -ERANGE;
+		rc = -ERANGE;
+		goto out;
 	}
 	if (from >= hi || lo >= hi) { /* nothing (left) to read */
 		*end = hi;
-		return 0;
+		rc = 0;
+		goto out;
 	}
 	int64_t start = from < lo ? lo : from;
-	if (rd_kafka_consume_start(r->rkt, p, start) != 0) {
+	if (!started && rd_kafka_consume_start(r->rkt, p, start) != 0) {
 		e = rd_kafka_last_error();
 		errbuf_set(err, errlen, "changelog %s [%" PRId32 "]: starting "
 		    "at offset %" PRId64 ": %s", r->topic, p, start,
@@ -739,6 +865,7 @@ changelog_read(changelog_reader *r, int32_t p, int64_t from,
 	started = true;
 
 	int64_t last_progress = clock_mono_ms();
+	rd_kafka_message_t *msgs[READ_BATCH];
 	for (;;) {
 		if (stop != NULL && *stop) {
 			errbuf_set(err, errlen, "changelog %s [%" PRId32 "]: "
@@ -755,9 +882,9 @@ changelog_read(changelog_reader *r, int32_t p, int64_t from,
 			rc = -ETIMEDOUT;
 			goto out;
 		}
-		rd_kafka_message_t *m = rd_kafka_consume(r->rkt, p,
-		    left < POLL_MS ? left : POLL_MS);
-		if (m == NULL) {
+		ssize_t n = rd_kafka_consume_batch(r->rkt, p,
+		    left < POLL_MS ? left : POLL_MS, msgs, READ_BATCH);
+		if (n <= 0) {
 			if (clock_mono_ms() - last_progress >= IDLE_CHECK_MS) {
 				if (partition_gone(r, p, deadline)) {
 					errbuf_set(err, errlen, "changelog %s "
@@ -773,64 +900,20 @@ changelog_read(changelog_reader *r, int32_t p, int64_t from,
 			continue;
 		}
 		last_progress = clock_mono_ms();
-		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-			bool done = m->offset >= hi;
-			rd_kafka_message_destroy(m);
-			if (done)
-				break;
-			continue;
-		}
-		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-			rc = kerr_errno(m->err);
-			if (rc == -ENOENT) {
-				errbuf_set(err, errlen, "changelog %s [%" PRId32
-				    "]: at offset %" PRId64 ": %s", r->topic,
-				    p, *end, rd_kafka_message_errstr(m));
-				rd_kafka_message_destroy(m);
-				started = false; /* see out: */
-				goto out;
-			}
-			/* Transient (broker down, offset reset): librdkafka
-			 * retries; the timeout bounds us. */
-			log_kv(LOG_WARN, "changelog read", "topic", r->topic,
-			    "error", rd_kafka_message_errstr(m), (char *)NULL);
-			rd_kafka_message_destroy(m);
-			continue;
-		}
-		if (m->offset >= hi) { /* written after we started */
-			rd_kafka_message_destroy(m);
+		enum read_step step = STEP_MORE;
+		ssize_t i;
+		for (i = 0; i < n && step == STEP_MORE &&
+		     (stop == NULL || !*stop); i++)
+			step = read_one(r, p, hi, msgs[i], fn, ctx, end, &rc,
+			    err, errlen);
+		for (; i < n; i++) /* after the end, an error or a stop */
+			rd_kafka_message_destroy(msgs[i]);
+		if (step == STEP_END)
 			break;
-		}
-		struct changelog_record rec = {
-			.partition = p,
-			.offset = m->offset,
-			.key = m->key,
-			.klen = m->key_len,
-			.value = m->payload,
-			.vlen = m->payload ? m->len : 0,
-		};
-		rd_kafka_headers_t *hdrs = NULL;
-		const void *hv = NULL;
-		size_t hl = 0;
-		if (rd_kafka_message_headers(m, &hdrs) ==
-			RD_KAFKA_RESP_ERR_NO_ERROR &&
-		    rd_kafka_header_get_last(hdrs, CHANGELOG_INSTANCE_HEADER,
-			&hv, &hl) == RD_KAFKA_RESP_ERR_NO_ERROR && hv != NULL) {
-			rec.instance = hv;
-			rec.ilen = hl;
-		}
-		int64_t off = m->offset;
-		rc = fn(ctx, &rec);
-		rd_kafka_message_destroy(m);
-		if (rc != 0) { /* *end stays at off: not applied */
-			errbuf_set(err, errlen, "changelog %s [%" PRId32 "]: "
-			    "stopped by the caller at offset %" PRId64 ": %s",
-			    r->topic, p, off, strerror(rc < 0 ? -rc : rc));
+		if (step == STEP_GONE)
+			started = false; /* see out: */
+		if (step != STEP_MORE)
 			goto out;
-		}
-		*end = off + 1;
-		if (off + 1 >= hi)
-			break;
 	}
 	*end = hi;
 	rc = 0;

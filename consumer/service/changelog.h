@@ -125,4 +125,16 @@ int changelog_read(changelog_reader *r, int32_t p, int64_t from,
     int64_t *end, volatile sig_atomic_t *stop, int timeout_ms, char *err,
     size_t errlen);
 
+/*
+ * Starts fetching partition p from offset `from` in the background, so
+ * that the changelog_read(r, p, from, ...) that follows finds records
+ * waiting: a restore of several partitions fetches the next ones while
+ * it writes one. A read of p from another offset, or closing the reader,
+ * stops it. Each partition fetched holds up to the reader's
+ * queued.max.messages.kbytes (16 MiB by default) of records; callers
+ * keep a few ahead. 0, or a negative errno (the read then starts p
+ * itself).
+ */
+int changelog_prefetch(changelog_reader *r, int32_t p, int64_t from);
+
 #endif

@@ -50,7 +50,14 @@
 
 #define PREPARE_TIMEOUT_MS 30000
 #define RESTORE_TIMEOUT_MS 600000
-#define REPLAY_BATCH 4096
+/* A replay stages records in memory and writes them in one LMDB commit
+ * (sorted by key, the last record of each key only) when it reaches the
+ * end of the partition or one of these: memory for a restore is bounded
+ * by about REPLAY_BATCH_BYTES plus 88 bytes a record. */
+#define REPLAY_BATCH_RECORDS (1u << 18)
+#define REPLAY_BATCH_BYTES ((size_t)64 << 20)
+/* Partitions whose changelog is fetched ahead while one is restored. */
+#define PREFETCH_PARTITIONS 3
 /* Changelog keys: "<KIND>:<64 hex digits>" (util/vocab.h names; the
  * entity key's bytes: an image's digest, a host's name hashed), readable
  * with any Kafka tool and the same for a record and its tombstone. */
@@ -314,8 +321,14 @@ struct replay {
 	int32_t p;
 	bool apply;	/* pass 2: write every record */
 	bool foreign;	/* a record of another instance was seen */
+	/* The partition had nothing in LMDB and the whole replay went in one
+	 * commit: the tracker is loaded from that batch (loaded), not read
+	 * back from LMDB. */
+	bool direct, loaded;
 	int64_t next;	/* the offset after the last record handled */
+	size_t bytes;	/* staged record bytes */
 	uint64_t records, bad;
+	struct store_recovery rec; /* what the direct load loaded */
 	char err[512];
 };
 
@@ -327,10 +340,82 @@ is_ours(const struct ownership *o, const struct changelog_record *r)
 	    memcmp(r->instance, o->instance, n) == 0;
 }
 
-/* Writes the replayed entries so far and the checkpoint after them, in
- * one commit. */
+struct staged {
+	uint64_t head; /* the key's first 8 bytes, big-endian: most
+			  comparisons end here */
+	struct tracker_key key;
+	uint32_t i; /* in the changelog's order */
+};
+
 static int
-replay_flush(struct replay *rp)
+staged_cmp(const void *a, const void *b)
+{
+	const struct staged *x = a, *y = b;
+	if (x->head != y->head)
+		return x->head < y->head ? -1 : 1;
+	int c = memcmp(&x->key, &y->key, sizeof(x->key));
+	return c != 0 ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/* Puts the staged entries in key order, keeping the newest record of each
+ * key only: LMDB then writes each leaf page once, and the batch can be
+ * loaded as it is. */
+static void
+sort_staged(struct ownership *o)
+{
+	if (o->nents < 2)
+		return;
+	struct staged *ord = xreallocarray(NULL, o->nents, sizeof(*ord));
+	struct store_entry *out = xreallocarray(NULL, o->nents,
+	    sizeof(*out));
+	for (size_t i = 0; i < o->nents; i++) {
+		ord[i].key = o->ents[i].key;
+		ord[i].i = (uint32_t)i;
+		ord[i].head = (uint64_t)ord[i].key.kind << 56 |
+		    get_be64(ord[i].key.bytes) >> 8;
+	}
+	qsort(ord, o->nents, sizeof(*ord), staged_cmp);
+	size_t n = 0;
+	for (size_t i = 0; i < o->nents; i++) {
+		if (i + 1 < o->nents && memcmp(&ord[i].key, &ord[i + 1].key,
+		    sizeof(ord[i].key)) == 0)
+			continue; /* a newer record of the key follows */
+		out[n++] = o->ents[ord[i].i];
+	}
+	memcpy(o->ents, out, n * sizeof(*out));
+	o->nents = n;
+	free(out);
+	free(ord);
+}
+
+/* Loads the staged batch, just committed, into the tracker. */
+static int
+load_staged(struct replay *rp)
+{
+	engine *e = rp->e;
+	struct ownership *o = &e->own;
+	int64_t now = clock_wall_ms();
+	memset(&rp->rec, 0, sizeof(rp->rec));
+	tracker_reserve(e->t, o->nents);
+	for (size_t i = 0; i < o->nents; i++) {
+		const struct store_entry *se = &o->ents[i];
+		bool requeued = false;
+		if (se->rec == NULL)
+			continue; /* a tombstone: nothing in memory */
+		int rc = tracker_record_load(e->t, se->rec, se->len, now,
+		    &requeued, rp->err, sizeof(rp->err));
+		if (rc != 0)
+			return rc;
+		rp->rec.entries++;
+		rp->rec.requeued += requeued;
+	}
+	return 0;
+}
+
+/* Writes the replayed entries so far and the checkpoint after them, in
+ * one commit; the last one of a direct replay loads them too. */
+static int
+replay_flush(struct replay *rp, bool last)
 {
 	engine *e = rp->e;
 	struct ownership *o = &e->own;
@@ -338,6 +423,7 @@ replay_flush(struct replay *rp)
 	uint8_t v[8];
 	meta_name(name, sizeof(name), rp->p);
 	put_be64(v, (uint64_t)rp->next);
+	sort_staged(o);
 	struct store_meta m = { name, v, 8 };
 	struct store_batch b = { .entries = o->ents, .nentries = o->nents,
 		.meta = &m, .nmeta = 1 };
@@ -345,7 +431,12 @@ replay_flush(struct replay *rp)
 	if (rc != 0)
 		return rc;
 	o->ckpt[rp->p] = rp->next;
+	if (!last)
+		rp->direct = false; /* what went before is in LMDB only */
+	else if (rp->direct && load_staged(rp) == 0)
+		rp->loaded = true;
 	o->nents = 0;
+	rp->bytes = 0;
 	arena_reset(&o->bytes);
 	engine_publish(e); /* /healthz: the engine is busy, not stalled */
 	return 0;
@@ -414,8 +505,9 @@ replay_one(void *ctx, const struct changelog_record *r)
 		    sizeof(*o->ents));
 	}
 	o->ents[o->nents++] = se;
-	if (o->nents >= REPLAY_BATCH)
-		return replay_flush(rp);
+	rp->bytes += se.len;
+	if (o->nents >= REPLAY_BATCH_RECORDS || rp->bytes >= REPLAY_BATCH_BYTES)
+		return replay_flush(rp, false);
 	return 0;
 }
 
@@ -435,6 +527,7 @@ replay(engine *e, int32_t p, struct replay *rp)
 	 * Exactly-once: LMDB follows Kafka's transactions, so every record
 	 * past the checkpoint is newer than LMDB, ours too. */
 	rp->apply = ckpt < 0 || e->txn.on;
+	rp->direct = store_partition_empty(e->st, p) == 1;
 	int rc = changelog_read(o->reader, p, from, replay_one, rp, &end,
 	    e->stop, RESTORE_TIMEOUT_MS, rp->err, sizeof(rp->err));
 	if (rc == -EAGAIN && rp->foreign) {
@@ -454,7 +547,7 @@ replay(engine *e, int32_t p, struct replay *rp)
 	if (rc != 0)
 		return rc;
 	rp->next = end;
-	return replay_flush(rp);
+	return replay_flush(rp, true);
 }
 
 static int
@@ -477,15 +570,17 @@ restore(engine *e, int32_t p)
 	}
 	if (recreated) {
 		rp.next = 0;
+		rp.direct = false;
 		e->own.nents = 0;
-		if (replay_flush(&rp) != 0)
+		if (replay_flush(&rp, true) != 0)
 			log_kv(LOG_ERROR, "resetting the checkpoint failed",
 			    "partition", part, "error", rp.err, (char *)NULL);
 	}
 	int64_t ckpt_before = stored_checkpoint(e, p);
-	struct store_recovery rec;
-	rc = store_load_partition(e->st, p, e->t, clock_wall_ms(), &rec, err,
-	    sizeof(err));
+	struct store_recovery rec = rp.rec;
+	if (!rp.loaded)
+		rc = store_load_partition(e->st, p, e->t, clock_wall_ms(), &rec,
+		    err, sizeof(err));
 	if (rc != 0) {
 		log_kv(LOG_ERROR, "loading the partition failed", "partition",
 		    part, "error", err, (char *)NULL);
@@ -593,15 +688,40 @@ in_list(const rd_kafka_topic_partition_list_t *parts, const engine *e,
 	return false;
 }
 
+/* Starts fetching the changelog of the next partition of parts from
+ * index *next on that will be restored (assigned, not lost). */
+static void
+prefetch_next(engine *e, const rd_kafka_topic_partition_list_t *parts,
+    int *next)
+{
+	for (; *next < parts->cnt; (*next)++) {
+		const rd_kafka_topic_partition_t *tp = &parts->elems[*next];
+		if (!input_partition(e, tp) || (tp->partition <
+		    (int32_t)e->own.cap && e->own.owned[tp->partition] ==
+		    OWN_LOST))
+			continue;
+		int64_t from = stored_checkpoint(e, tp->partition);
+		changelog_prefetch(e->own.reader, tp->partition,
+		    from >= 0 ? from : 0);
+		(*next)++;
+		return;
+	}
+}
+
 void
 own_assigned(void *ctx, const rd_kafka_topic_partition_list_t *parts)
 {
 	engine *e = ctx;
 	struct ownership *o = &e->own;
+	int next = 0;
+	for (int i = 0; o->on && i < PREFETCH_PARTITIONS; i++)
+		prefetch_next(e, parts, &next);
 	for (int i = 0; i < parts->cnt; i++) {
 		const rd_kafka_topic_partition_t *tp = &parts->elems[i];
 		if (!input_partition(e, tp))
 			continue;
+		if (o->on)
+			prefetch_next(e, parts, &next);
 		grow(o, tp->partition);
 		if (!o->on) {
 			o->owned[tp->partition] = OWN_OWNED;

@@ -621,6 +621,32 @@ store_recover(store *s, tracker *t, int64_t now, struct store_recovery *rec,
 }
 
 int
+store_partition_empty(store *s, int32_t partition)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	uint8_t prefix[4];
+	MDB_val k = { sizeof(prefix), prefix }, v;
+
+	if (partition < 0 || s->format == 1)
+		return 0;
+	be32_put((uint32_t)partition, prefix);
+	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+		return -EIO;
+	if (mdb_cursor_open(txn, s->entries, &cur) != 0) {
+		mdb_txn_abort(txn);
+		return -EIO;
+	}
+	int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	int empty = rc == MDB_NOTFOUND ? 1 : rc != 0 ? -EIO :
+	    k.mv_size < sizeof(prefix) ||
+	    memcmp(k.mv_data, prefix, sizeof(prefix)) != 0;
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return empty;
+}
+
+int
 store_partitions(store *s, int32_t **out, size_t *n)
 {
 	MDB_txn *txn;

@@ -148,6 +148,11 @@ int store_recover(store *s, tracker *t, int64_t now, struct store_recovery *rec,
 int store_drop_partition(store *s, int32_t partition, const char *meta_prefix,
     char *err, size_t errlen);
 
+/* Whether partition (>= 0) has no entries: 1 when it has none, 0 when it
+ * has some (or the store is of format 1, whose keys do not say), -EIO
+ * when the store cannot be read. */
+int store_partition_empty(store *s, int32_t partition);
+
 /* The partitions that have entries, ascending, in *out (caller frees;
  * NULL when none) and *n: 0, or -EIO. */
 int store_partitions(store *s, int32_t **out, size_t *n);
