@@ -2,7 +2,7 @@
 """sbomd run end to end: ingestion throughput against the raw Kafka read
 floor, and event-to-outcome latency. Everything in one run.
 
-bench/bench_service.py [--sbomd build/sbomd] [--runs 3]
+bench/bench_service.py [--sbomd build/sbomd] [--baseline OTHER_SBOMD] [--runs 3]
                        [--work /var/tmp/sbomd-bench-service] [--keep]
                        [--events 1000000] [--images 100000] [--sources 10]
                        [--partitions 64] [--compression zstd]
@@ -30,6 +30,9 @@ is stopped on exit (by its pid).
    SBOMD_ENGINE_MAX_OUTBOX=100000). Before anything is produced, every
    variant's configuration goes through `sbomd run --print-config`: a key
    this sbomd does not know stops the benchmark with sbomd's message.
+   --baseline OTHER_SBOMD measures every variant a second time with that
+   binary (named "baseline: ..."), in the same runs and rotation: an A/B
+   of two builds on the same topic, broker and load.
    Exactly-once throughput needs --broker kafka: the mock cluster does
    not return offsets committed in a transaction, so the end marker below
    would never be seen (refused at start).
@@ -90,8 +93,9 @@ is stopped on exit (by its pid).
        (sbomd_changelog_records_delivered_total; http.listen is a free
        port). With the changelog on, the ordering rule holds the offsets
        until the batch's changelog records are acknowledged, and those
-       records count towards engine.max_outbox: backpressure pauses are
-       counted from the log (each "input paused" line with its
+       records are bounded by engine.max_changelog_bytes (by
+       engine.max_outbox, with the outcomes, before that key): backpressure
+       pauses are counted from the log (each "input paused" line with its
        "repeated" count), with the number of outcomes logged. The ratio
        is given both as ratio of medians and per run (b over the kcat run
        just before it). Each run's variants go in a rotating order, so
@@ -403,7 +407,7 @@ def run_sbomd(a, work, brokers, kafka, r, store, vi, v):
     logp = os.path.join(d, "sbomd.log")
     with open(logp, "wb") as log:
         t_spawn = time.time()
-        p = spawn([a.sbomd, "run", "-c", cfg], stdout=subprocess.DEVNULL, stderr=log,
+        p = spawn([v["sbomd"], "run", "-c", cfg], stdout=subprocess.DEVNULL, stderr=log,
                   env=a.env)
     t_end, polls, last = None, 0, 0
     deadline = time.time() + a.timeout
@@ -435,7 +439,7 @@ def run_sbomd(a, work, brokers, kafka, r, store, vi, v):
     CHILDREN.remove(p)
     if status != 0:
         die(f"sbomd run exited {status} after SIGTERM (see {logp})")
-    st = subprocess.run([a.sbomd, "state", "--dir", state, "stats"],
+    st = subprocess.run([v["sbomd"], "state", "--dir", state, "stats"],
                         capture_output=True, text=True)
     mm = re.search(r"^entities\s+(\d+)", st.stdout, re.M)
     entities = int(mm.group(1)) if mm else -1
@@ -473,15 +477,17 @@ def run_sbomd(a, work, brokers, kafka, r, store, vi, v):
 
 def variants(a):
     """The sbomd configurations measured against kcat: --changelog x
-    --delivery, in that order."""
+    --delivery, in that order, each with --sbomd and then, with
+    --baseline, each again with the baseline binary."""
     out = []
-    for cl in a.changelog:
-        for dl in a.delivery:
-            out.append({"name": f"changelog {cl}, {dl}", "changelog": cl == "on",
-                        "delivery": dl,
-                        # at-least-once is the default: the key is left out, so
-                        # that the variant runs on an sbomd without the key.
-                        "delivery_key": None if dl == "at-least-once" else dl})
+    for label, exe in [("", a.sbomd)] + ([("baseline: ", a.baseline)] if a.baseline else []):
+        for cl in a.changelog:
+            for dl in a.delivery:
+                out.append({"name": f"{label}changelog {cl}, {dl}", "changelog": cl == "on",
+                            "delivery": dl, "sbomd": exe,
+                            # at-least-once is the default: the key is left out, so
+                            # that the variant runs on an sbomd without the key.
+                            "delivery_key": None if dl == "at-least-once" else dl})
     return out
 
 
@@ -495,7 +501,7 @@ def preflight(a, work, vs):
                      "/nonexistent", backend=a.scan_backend,
                      changelog_topic="sbomd-state" if v["changelog"] else "",
                      delivery=v["delivery_key"])
-        r = subprocess.run([a.sbomd, "run", "-c", cfg, "--print-config"], capture_output=True,
+        r = subprocess.run([v["sbomd"], "run", "-c", cfg, "--print-config"], capture_output=True,
                            text=True, env=a.env)
         if r.returncode != 0:
             die(f"variant '{v['name']}': sbomd rejects its configuration (exit {r.returncode}): "
@@ -776,7 +782,8 @@ def latency_run(a, lw, store, ids, ncomp, fw):
 
 def summary(a, res):
     print()
-    print(f"sbomd service benchmark  ({os.cpu_count()} CPUs, {a.sbomd})")
+    print(f"sbomd service benchmark  ({os.cpu_count()} CPUs, {a.sbomd}"
+          + (f", baseline {a.baseline}" if a.baseline else "") + ")")
     rows = []
     if res.get("variants"):
         N = a.events
@@ -836,6 +843,9 @@ def summary(a, res):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sbomd", default=os.path.join(ROOT, "build", "sbomd"))
+    ap.add_argument("--baseline", default="",
+                    help="another sbomd binary (e.g. a build of an earlier commit): every "
+                         "variant is measured with it too, in the same runs (A/B)")
     ap.add_argument("--work", default="/var/tmp/sbomd-bench-service")
     ap.add_argument("--keep", action="store_true", help="keep the state dirs")
     ap.add_argument("--runs", type=int, default=3)
@@ -885,6 +895,7 @@ def main():
                  "runs: librdkafka's mock cluster does not return offsets committed in a "
                  "transaction, so the end of a run cannot be seen")
     a.sbomd = os.path.abspath(a.sbomd)
+    a.baseline = os.path.abspath(a.baseline) if a.baseline else ""
     a.fetch_wait_ms = [int(x) for x in a.fetch_wait_ms.split(",") if x]
     if a.events != a.images * a.sources:
         print(f"note: --events {a.events} != images x sources", file=sys.stderr)

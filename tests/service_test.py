@@ -1807,6 +1807,43 @@ class TestScaleOut(Members):
         self.assertIn("held by     nobody", stats)
         self.assertRegex(stats, rf"\n  {part} +1 entities  checkpoint [1-9]\d*\n", stats)
 
+    def test_changelog_records_have_their_own_bound(self):
+        """Every committed change of an entity is a changelog record on its
+        way to the broker. They are bounded by engine.max_changelog_bytes,
+        not by engine.max_outbox (outcomes): 1,500 new images in poll
+        batches of 500 with max_outbox 20 go in without a pause. With
+        max_changelog_bytes 4KiB the input pauses for them and resumes, and
+        every record reaches the changelog and every offset is committed
+        all the same."""
+        ids = [missing_id(0x9000 + i) for i in range(3000)]
+        engine = dict(max_outbox=20, batch_max=500)
+        cfg = self.config(scan=dict(backend="none"), engine=engine)
+        self.start(cfg)
+        self.emit([self.set_(i, "node-1") for i in ids[:1500]])
+        self.wait_metrics(lambda m: m("sbomd_changelog_records_delivered_total") >= 1500,
+                          "a changelog record of each of the 1,500 images", timeout=60)
+        self.wait_lag_zero(timeout=60)
+        self.assertNotIn('"input paused"', self.log())
+        self.stop_run()
+
+        cfg = self.config(scan=dict(backend="none"), engine=dict(engine, max_changelog_bytes="4KiB"))
+        self.start(cfg)
+        self.emit([self.set_(i, "node-1") for i in ids[1500:]])
+        m = self.wait_metrics(lambda m: m("sbomd_changelog_records_delivered_total") >= 1500
+                              and m("sbomd_outbox_changelog_bytes") == 0,
+                              "a changelog record of each of the 1,500 new images", timeout=90)
+        self.assertEqual(m("sbomd_input_paused"), 0)
+        self.wait_lag_zero(timeout=60)
+        log = self.log()
+        paused = re.findall(r'"input paused" reason=backpressure outbox=(\d+) heap=\d+ changelog_bytes=(\d+)', log)
+        self.assertTrue(paused, "the input never paused for the changelog")
+        for outbox, cl in paused:
+            self.assertEqual(int(outbox), 0, "no outcome is made with scan.backend none")
+            self.assertGreater(int(cl), 4096)
+        self.assertIn('"input resumed" reason="below the bounds"', log)
+        self.stop_run()
+        self.assertRegex(self.state_cmd(cfg, "stats"), r"(?m)^entities\s+3000$")
+
     def test_lone_state_published_when_the_changelog_comes(self):
         """An instance that ran alone without a changelog (an upgrade)
         restarts with one: it publishes its state to the empty changelog,

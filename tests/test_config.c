@@ -212,6 +212,7 @@ test_default_values(void **state)
 	assert_int_equal(c.dedup.rescan_after_ms, 24LL * 3600 * 1000);
 	assert_int_equal(c.dedup.forget_after_ms, 24LL * 3600 * 1000);
 	assert_int_equal(c.engine.max_outbox, 10000);
+	assert_int_equal(c.engine.max_changelog_bytes, 64LL << 20);
 	assert_int_equal(c.engine.max_pending, 1000000);
 	assert_int_equal(c.engine.batch_max, 10000);
 	assert_int_equal(c.engine.shutdown_timeout_ms, 10000);
@@ -275,8 +276,8 @@ test_key_names(void **state)
 		    0);
 		assert_int_equal(strncmp(env, "SBOMD_", 6), 0);
 	}
-	/* every key of config/sbomd.cfg: 40 */
-	assert_int_equal(n, 40);
+	/* every key of config/sbomd.cfg: 41 */
+	assert_int_equal(n, 41);
 	assert_int_equal(config_env_name("scan.workers", env, sizeof(env)), 0);
 	assert_string_equal(env, "SBOMD_SCAN_WORKERS");
 	assert_int_equal(config_env_name("retry.base_backoff", env,
@@ -583,7 +584,8 @@ test_good_values(void **state)
 	    "  max_attempts = 5;\n"
 	    "};\n"
 	    "dedup = { rescan_after = \"0\"; forget_after = \"250ms\"; };\n"
-	    "engine = { max_outbox = 1000000000; shutdown_timeout = \"0s\"; };\n"
+	    "engine = { max_outbox = 1000000000; shutdown_timeout = \"0s\";\n"
+	    "  max_changelog_bytes = \"512KiB\"; };\n"
 	    "scan = {\n"
 	    "  backend = \"exec\";\n"
 	    "  exec_argv = [ \"/usr/bin/syft\", \"{ref}\", \"\" ];\n"
@@ -619,6 +621,7 @@ test_good_values(void **state)
 	assert_int_equal(c.dedup.rescan_after_ms, 0);
 	assert_int_equal(c.dedup.forget_after_ms, 250);
 	assert_int_equal(c.engine.max_outbox, 1000000000);
+	assert_int_equal(c.engine.max_changelog_bytes, 512 * 1024);
 	assert_int_equal(c.engine.shutdown_timeout_ms, 0);
 	assert_int_equal(c.scan.backend, CONFIG_BACKEND_EXEC);
 	assert_int_equal(c.scan.exec_argv.n, 3);

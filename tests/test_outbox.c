@@ -153,6 +153,61 @@ test_changelog_drop(void **state)
 	free(snap);
 }
 
+/* The bytes of the changelog records not yet in Kafka (what
+ * engine.max_changelog_bytes bounds): staged and queued ones count,
+ * outcomes do not, unstaged, dropped and reset ones stop counting. */
+static uint8_t *
+changelog_rec(int32_t p, size_t vlen, size_t *len)
+{
+	static const uint8_t v[64];
+	struct outbox_msg c = { .kind = OUTBOX_CHANGELOG, .partition = p,
+		.key = (const uint8_t *)"CONTAINER_IMAGE:ab", .klen = 18,
+		.value = v, .vlen = vlen };
+	return outbox_record(&c, len);
+}
+
+static void
+test_changelog_bytes(void **state)
+{
+	(void)state;
+	struct snapshot *snap = calloc(1, sizeof(*snap));
+	struct outbox_topics t = { "out", "dlq", "cl", "me", never, NULL };
+	outbox *ob = outbox_new(&t, snap);
+	size_t l1, l2, l3, lo;
+	uint8_t *r1 = changelog_rec(0, 10, &l1);
+	uint8_t *r2 = changelog_rec(1, 30, &l2);
+	outbox_load(ob, 1, r1, l1);
+	outbox_load(ob, 2, r2, l2);
+	free(r1);
+	free(r2);
+	assert_int_equal(outbox_live_changelog_bytes(ob), l1 + l2);
+	struct outbox_msg o = { .kind = OUTBOX_OUTCOME,
+		.key = (const uint8_t *)"k", .klen = 1,
+		.value = (const uint8_t *)"v", .vlen = 1 };
+	uint8_t *ro = outbox_record(&o, &lo);
+	outbox_stage(ob, ro, lo);
+	uint8_t *r3 = changelog_rec(1, 60, &l3);
+	outbox_stage(ob, r3, l3);
+	assert_int_equal(outbox_live(ob), 4);
+	assert_int_equal(outbox_live_changelog(ob), 3);
+	assert_int_equal(outbox_live_changelog_bytes(ob), l1 + l2 + l3);
+	outbox_unstage(ob, 1); /* the newest: the changelog record */
+	assert_int_equal(outbox_live_changelog(ob), 2);
+	assert_int_equal(outbox_live_changelog_bytes(ob), l1 + l2);
+	outbox_unstage(ob, 1); /* the outcome */
+	assert_int_equal(outbox_live_changelog_bytes(ob), l1 + l2);
+	assert_int_equal(outbox_drop_changelog(ob, 1), 1);
+	assert_int_equal(outbox_live_changelog_bytes(ob), l1);
+	r3 = changelog_rec(0, 5, &l3);
+	outbox_stage(ob, r3, l3);
+	assert_int_equal(outbox_live_changelog_bytes(ob), l1 + l3);
+	outbox_reset(ob);
+	assert_int_equal(outbox_live_changelog(ob), 0);
+	assert_int_equal(outbox_live_changelog_bytes(ob), 0);
+	outbox_free(ob);
+	free(snap);
+}
+
 static void
 test_long_strings_cut(void **state)
 {
@@ -399,7 +454,7 @@ test_transactional(void **state)
 	assert_int_equal(outbox_live(f.ob), 2);
 	assert_false(outbox_changes(f.ob));
 	/* Outside a transaction nothing goes (no producer is touched). */
-	assert_int_equal(outbox_produce(f.ob, NULL), -EAGAIN);
+	assert_int_equal(outbox_produce(f.ob, NULL, NULL), -EAGAIN);
 	assert_int_equal(outbox_unsent(f.ob), 2);
 	/* Never written to the store. */
 	assert_int_equal(commit(&f), 0);
@@ -425,6 +480,7 @@ main(void)
 		cmocka_unit_test(test_record_round_trip),
 		cmocka_unit_test(test_changelog_record),
 		cmocka_unit_test(test_changelog_drop),
+		cmocka_unit_test(test_changelog_bytes),
 		cmocka_unit_test(test_long_strings_cut),
 		cmocka_unit_test(test_life_cycle),
 		cmocka_unit_test(test_changelog_gone_shows_and_blocks_nothing),

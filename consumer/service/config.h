@@ -111,6 +111,8 @@ struct sbomd_config {
 	} dedup;
 	struct {
 		int64_t max_outbox;	/* pause input above this many outcomes */
+		int64_t max_changelog_bytes; /* ... or bytes of changelog
+					      * records */
 		int64_t max_pending;	/* pause input above this heap size */
 		int64_t batch_max;	/* events per poll batch */
 		int64_t shutdown_timeout_ms; /* drain budget on SIGTERM */

@@ -24,9 +24,16 @@
  * requests) and on the pool's wakeup fd, until the next heap entry is due
  * or the pending commit is, capped at 100 ms.
  *
- * Backpressure: when the outbox holds more than engine.max_outbox records
- * or the heap more than engine.max_pending entries, the assigned
- * partitions are paused; they resume below 90% of both.
+ * Backpressure: when the outbox holds more than engine.max_outbox
+ * outcomes and dead letters, more than engine.max_changelog_bytes of
+ * changelog records, or the heap more than engine.max_pending entries,
+ * the assigned partitions are paused; they resume below 90% of all
+ * three. Changelog records have their own bound: every committed change
+ * makes one, so under load a whole poll batch's worth (engine.batch_max)
+ * is always on its way to the broker; counted with the outcomes they
+ * would pause the input after nearly every batch. Their bound is in
+ * bytes because it bounds memory (each record is held once by the outbox
+ * and once more by librdkafka until it is acknowledged).
  *
  * Shutdown (stop set): stop fetching, abort running scans (they go back
  * to QUEUED with their attempt unchanged), commit, drain the outbox for
@@ -183,23 +190,29 @@ set_paused(engine *e, bool pause, enum pause_reason why)
 		return;
 	e->paused = pause;
 	kio_set_paused(e->k, pause);
-	char ob[24], heap[24];
-	snprintf(ob, sizeof(ob), "%zu", outbox_live(e->ob));
+	char ob[24], heap[24], cl[24];
+	snprintf(ob, sizeof(ob), "%zu",
+	    outbox_live(e->ob) - outbox_live_changelog(e->ob));
 	snprintf(heap, sizeof(heap), "%zu", tracker_heap_size(e->t));
+	snprintf(cl, sizeof(cl), "%zu", outbox_live_changelog_bytes(e->ob));
 	log_kv(why == PAUSE_BACKPRESSURE ? LOG_WARN : LOG_INFO,
 	    pause ? "input paused" : "input resumed", "reason", reasons[why],
-	    "outbox", ob, "heap", heap, (char *)NULL);
+	    "outbox", ob, "heap", heap, "changelog_bytes", cl, (char *)NULL);
 }
 
 static void
 backpressure(engine *e)
 {
-	size_t ob = outbox_live(e->ob), heap = tracker_heap_size(e->t);
+	size_t cl = outbox_live_changelog_bytes(e->ob);
+	size_t ob = outbox_live(e->ob) - outbox_live_changelog(e->ob);
+	size_t heap = tracker_heap_size(e->t);
 	size_t mo = (size_t)e->cfg->engine.max_outbox;
+	size_t mc = (size_t)e->cfg->engine.max_changelog_bytes;
 	size_t mp = (size_t)e->cfg->engine.max_pending;
-	if (!e->paused && (ob > mo || heap > mp))
+	if (!e->paused && (ob > mo || cl > mc || heap > mp))
 		set_paused(e, true, PAUSE_BACKPRESSURE);
-	else if (e->paused && ob <= mo - mo / 10 && heap <= mp - mp / 10)
+	else if (e->paused && ob <= mo - mo / 10 && cl <= mc - mc / 10 &&
+	    heap <= mp - mp / 10)
 		set_paused(e, false, RESUME_BELOW_BOUNDS);
 }
 
@@ -261,6 +274,8 @@ publish_snapshot(engine *e, int64_t now)
 			s->overdue_ms = now - due;
 	}
 	s->outbox_changelog = e->ob ? outbox_live_changelog(e->ob) : 0;
+	s->outbox_changelog_bytes = e->ob ?
+	    outbox_live_changelog_bytes(e->ob) : 0;
 	s->outbox = e->ob ? outbox_live(e->ob) - s->outbox_changelog : 0;
 	s->workers_busy = e->pool ? scan_pool_busy(e->pool) : 0;
 	s->workers = (uint64_t)e->cfg->scan.workers;
@@ -458,7 +473,8 @@ engine_open(engine *e, char *err, size_t errlen)
 	    (rc = own_open(e, err, errlen)) != 0)
 		return rc;
 	/* Outcomes of an earlier run, not yet in Kafka. */
-	outbox_produce(e->ob, kio_producer(e->k));
+	outbox_produce(e->ob, kio_producer(e->k),
+	    kio_changelog_topic(e->k));
 	log_kv(LOG_INFO, "running", "brokers", cfg->kafka.brokers, "input",
 	    cfg->kafka.input_topic, "output", cfg->kafka.output_topic,
 	    "group", cfg->kafka.group_id, "backend", e->backend->name,
@@ -518,7 +534,8 @@ iterate(engine *e, bool *more, char *err, size_t errlen)
 		int rc = commit_until_done(e, err, errlen);
 		if (rc != 0)
 			return rc;
-		outbox_produce(e->ob, kio_producer(e->k));
+		outbox_produce(e->ob, kio_producer(e->k),
+		    kio_changelog_topic(e->k));
 	}
 	if (e->own.on)
 		kio_release_offsets(e->k, outbox_unacked_min(e->ob));
@@ -579,10 +596,12 @@ shutdown_drain(engine *e, char *err, size_t errlen)
 		return rc;
 
 	int64_t deadline = clock_mono_ms() + e->cfg->engine.shutdown_timeout_ms;
-	outbox_produce(e->ob, kio_producer(e->k));
+	outbox_produce(e->ob, kio_producer(e->k),
+	    kio_changelog_topic(e->k));
 	while (outbox_live(e->ob) > 0 && clock_mono_ms() < deadline) {
 		kio_poll_producer(e->k, 50);
-		outbox_produce(e->ob, kio_producer(e->k));
+		outbox_produce(e->ob, kio_producer(e->k),
+		    kio_changelog_topic(e->k));
 	}
 	rc = commit_until_done(e, err, errlen);
 	char left[24];

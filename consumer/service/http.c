@@ -135,10 +135,14 @@ metrics_outcomes(struct textbuf *b, const struct snapshot *s)
 	    "Outcomes and dead letters not yet acknowledged by Kafka.");
 	textbuf_printf(b, "sbomd_outbox_messages %" PRIu64 "\n", s->outbox);
 	head(b, "sbomd_outbox_changelog_records", "gauge",
-	    "Changelog records not yet acknowledged by Kafka (they count "
-	    "towards engine.max_outbox with the outcomes).");
+	    "Changelog records not yet acknowledged by Kafka.");
 	textbuf_printf(b, "sbomd_outbox_changelog_records %" PRIu64 "\n",
 	    s->outbox_changelog);
+	head(b, "sbomd_outbox_changelog_bytes", "gauge",
+	    "Bytes of those changelog records (bounded by "
+	    "engine.max_changelog_bytes).");
+	textbuf_printf(b, "sbomd_outbox_changelog_bytes %" PRIu64 "\n",
+	    s->outbox_changelog_bytes);
 }
 
 static void

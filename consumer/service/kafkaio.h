@@ -59,6 +59,11 @@ int kio_open(const struct sbomd_config *cfg, int wake_fd,
 void kio_close(kio *k);
 
 rd_kafka_t *kio_producer(kio *k);
+/* The producer's handle of state.changelog_topic (NULL: none), made on
+ * the first call: call it only after the changelog topic is prepared
+ * (changelog_prepare). Valid while the producer is (kio_txn_renew makes
+ * a new one). */
+rd_kafka_topic_t *kio_changelog_topic(kio *k);
 rd_kafka_queue_t *kio_input(kio *k);
 
 /* Serves the producer's delivery reports and errors (no wait). */

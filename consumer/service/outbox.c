@@ -6,8 +6,10 @@
  * report finds its record by binary search on the sequence). Staged
  * records wait in `staged` until the commit gives them sequences;
  * delivered sequences wait in `dels` until the commit deletes them from
- * the store. Expected size: a few thousand records in steady state, up
- * to engine.max_outbox while Kafka is unreachable (input pauses there).
+ * the store. Expected size: a few thousand outcomes in steady state, up
+ * to engine.max_outbox while Kafka is unreachable (input pauses there);
+ * with a changelog, up to engine.max_changelog_bytes of changelog
+ * records besides (a poll batch makes up to engine.batch_max of them).
  */
 #include "service/outbox.h"
 
@@ -55,9 +57,11 @@ struct outbox {
 	size_t head, n, cap; /* queued records are v[head..n), by seq */
 	size_t live;	     /* queued and not yet delivered */
 	size_t live_changelog; /* of those, changelog records */
+	size_t live_changelog_bytes; /* and their bytes */
 
 	struct staged *staged;
 	size_t nstaged, staged_cap;
+	size_t staged_changelog, staged_changelog_bytes; /* of staged */
 	uint64_t *dels;	     /* delivered, to delete with the next commit */
 	size_t ndels, dels_cap;
 
@@ -242,8 +246,10 @@ push(outbox *ob, uint64_t seq, uint8_t *rec, size_t len, bool stored)
 	ob->v[ob->n++] = (struct ob_item){ seq, rec, len, cpart, false,
 		false, stored };
 	ob->live++;
-	if (cpart >= 0)
+	if (cpart >= 0) {
 		ob->live_changelog++;
+		ob->live_changelog_bytes += len;
+	}
 	if (seq > ob->last_seq)
 		ob->last_seq = seq;
 }
@@ -296,13 +302,31 @@ outbox_stage(outbox *ob, uint8_t *rec, size_t len)
 		    sizeof(*ob->staged));
 	}
 	ob->staged[ob->nstaged++] = (struct staged){ rec, len };
+	if (len > 0 && rec[0] == OUTBOX_CHANGELOG) {
+		ob->staged_changelog++;
+		ob->staged_changelog_bytes += len;
+	}
+}
+
+/* The staged records were queued or dropped. */
+static void
+staged_clear(outbox *ob)
+{
+	ob->nstaged = 0;
+	ob->staged_changelog = ob->staged_changelog_bytes = 0;
 }
 
 void
 outbox_unstage(outbox *ob, size_t n)
 {
-	while (n-- > 0 && ob->nstaged > 0)
-		free(ob->staged[--ob->nstaged].rec);
+	while (n-- > 0 && ob->nstaged > 0) {
+		struct staged *st = &ob->staged[--ob->nstaged];
+		if (st->len > 0 && st->rec[0] == OUTBOX_CHANGELOG) {
+			ob->staged_changelog--;
+			ob->staged_changelog_bytes -= st->len;
+		}
+		free(st->rec);
+	}
 }
 
 bool
@@ -337,7 +361,7 @@ outbox_committed(outbox *ob)
 	for (size_t i = 0; i < ob->nstaged; i++)
 		push(ob, ob->seqs[i], ob->staged[i].rec, ob->staged[i].len,
 		    true);
-	ob->nstaged = 0;
+	staged_clear(ob);
 	ob->ndels = 0;
 	trim(ob);
 }
@@ -416,8 +440,51 @@ changelog_ok(outbox *ob, int32_t p)
 	}
 }
 
+/* Hands one record to librdkafka (a copy), to the topic handle rkt or,
+ * when it is NULL, to the topic by name; the headers are librdkafka's
+ * once it took the record. */
+static rd_kafka_resp_err_t
+produce_one(rd_kafka_t *prod, rd_kafka_topic_t *rkt, const char *topic,
+    int32_t part, const struct outbox_msg *m, uint64_t seq,
+    rd_kafka_headers_t *hdrs)
+{
+	rd_kafka_vu_t vu[7];
+	memset(vu, 0, sizeof(vu));
+	if (rkt != NULL) {
+		vu[0].vtype = RD_KAFKA_VTYPE_RKT;
+		vu[0].u.rkt = rkt;
+	} else {
+		vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+		vu[0].u.cstr = topic;
+	}
+	vu[1].vtype = RD_KAFKA_VTYPE_PARTITION;
+	vu[1].u.i32 = part;
+	vu[2].vtype = RD_KAFKA_VTYPE_KEY;
+	vu[2].u.mem.ptr = m->klen ? (void *)m->key : NULL;
+	vu[2].u.mem.size = m->klen;
+	vu[3].vtype = RD_KAFKA_VTYPE_VALUE;
+	vu[3].u.mem.ptr = m->vlen ? (void *)m->value : NULL;
+	vu[3].u.mem.size = m->vlen;
+	vu[4].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+	vu[4].u.i = RD_KAFKA_MSG_F_COPY;
+	vu[5].vtype = RD_KAFKA_VTYPE_OPAQUE;
+	vu[5].u.ptr = (void *)(uintptr_t)seq;
+	size_t n = 6;
+	if (hdrs != NULL) {
+		vu[6].vtype = RD_KAFKA_VTYPE_HEADERS;
+		vu[6].u.headers = hdrs;
+		n = 7;
+	}
+	rd_kafka_error_t *e = rd_kafka_produceva(prod, vu, n);
+	if (e == NULL)
+		return RD_KAFKA_RESP_ERR_NO_ERROR;
+	rd_kafka_resp_err_t rc = rd_kafka_error_code(e);
+	rd_kafka_error_destroy(e);
+	return rc;
+}
+
 int
-outbox_produce(outbox *ob, rd_kafka_t *prod)
+outbox_produce(outbox *ob, rd_kafka_t *prod, rd_kafka_topic_t *changelog)
 {
 	int refused = 0;
 	if (ob->transactional && !ob->txn_open)
@@ -431,6 +498,7 @@ outbox_produce(outbox *ob, rd_kafka_t *prod)
 		 * ones were checked by outbox_load. */
 		(void)outbox_record_parse(it->rec, it->len, &m);
 		const char *topic = ob->topics.outcomes;
+		rd_kafka_topic_t *rkt = NULL;
 		int32_t part = RD_KAFKA_PARTITION_UA;
 		rd_kafka_headers_t *hdrs = NULL;
 		if (m.kind == OUTBOX_DEAD_LETTER) {
@@ -443,18 +511,14 @@ outbox_produce(outbox *ob, rd_kafka_t *prod)
 				m.partition))
 				continue;
 			topic = ob->topics.changelog;
+			rkt = changelog;
 			part = m.partition;
 			hdrs = rd_kafka_headers_new(1);
 			rd_kafka_header_add(hdrs, "sbomd-instance", -1,
 			    ob->topics.instance, -1);
 		}
-		rd_kafka_resp_err_t rc = rd_kafka_producev(prod,
-		    RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
-		    RD_KAFKA_V_KEY(m.klen ? m.key : NULL, m.klen),
-		    RD_KAFKA_V_VALUE(m.vlen ? (void *)m.value : NULL, m.vlen),
-		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-		    RD_KAFKA_V_OPAQUE((void *)(uintptr_t)it->seq),
-		    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+		rd_kafka_resp_err_t rc = produce_one(prod, rkt, topic, part,
+		    &m, it->seq, hdrs);
 		if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
 			if (hdrs)
 				rd_kafka_headers_destroy(hdrs);
@@ -484,8 +548,10 @@ retire(outbox *ob, struct ob_item *it)
 	free(it->rec);
 	it->rec = NULL;
 	ob->live--;
-	if (it->cpart >= 0)
+	if (it->cpart >= 0) {
 		ob->live_changelog--;
+		ob->live_changelog_bytes -= it->len;
+	}
 	if (!it->stored)
 		return;
 	if (ob->ndels == ob->dels_cap) {
@@ -549,11 +615,13 @@ outbox_delivered(outbox *ob, const rd_kafka_message_t *m)
 size_t
 outbox_live_changelog(const outbox *ob)
 {
-	size_t staged = 0;
-	for (size_t i = 0; i < ob->nstaged; i++)
-		staged += ob->staged[i].len > 0 &&
-		    ob->staged[i].rec[0] == OUTBOX_CHANGELOG;
-	return ob->live_changelog + staged;
+	return ob->live_changelog + ob->staged_changelog;
+}
+
+size_t
+outbox_live_changelog_bytes(const outbox *ob)
+{
+	return ob->live_changelog_bytes + ob->staged_changelog_bytes;
 }
 
 uint64_t
@@ -624,7 +692,7 @@ outbox_take_staged(outbox *ob)
 	for (size_t i = 0; i < ob->nstaged; i++)
 		push(ob, ob->last_seq + 1, ob->staged[i].rec,
 		    ob->staged[i].len, false);
-	ob->nstaged = 0;
+	staged_clear(ob);
 }
 
 static bool
@@ -662,7 +730,8 @@ outbox_reset(outbox *ob)
 	for (size_t i = 0; i < ob->nstaged; i++)
 		free(ob->staged[i].rec);
 	ob->head = ob->n = 0;
-	ob->live = ob->live_changelog = 0;
-	ob->nstaged = ob->ndels = ob->nckpts = 0;
+	ob->live = ob->live_changelog = ob->live_changelog_bytes = 0;
+	staged_clear(ob);
+	ob->ndels = ob->nckpts = 0;
 	ob->last_seq = 0;
 }

@@ -102,15 +102,19 @@ void outbox_committed(outbox *ob);
  * it took them all; -EAGAIN when its queue is full (stopped there, to go
  * on next time); -EIO when it refused some (e.g. their topic is gone: they
  * are tried again next time, the others went on). A transactional outbox
- * produces only inside a transaction (-EAGAIN outside). */
-int outbox_produce(outbox *ob, rd_kafka_t *prod);
+ * produces only inside a transaction (-EAGAIN outside). changelog: the
+ * producer's handle of the changelog topic (kio_changelog_topic), or NULL
+ * to produce changelog records by the topic's name. */
+int outbox_produce(outbox *ob, rd_kafka_t *prod, rd_kafka_topic_t *changelog);
 /* A delivery report (from the producer's dr_msg_cb). */
 void outbox_delivered(outbox *ob, const rd_kafka_message_t *m);
 
-/* Records not yet acknowledged by Kafka (committed or staged), and of
- * those the changelog records. */
+/* Records not yet acknowledged by Kafka (committed or staged), of those
+ * the changelog records, and their bytes (records as stored: key and
+ * value plus a few bytes of framing). */
 size_t outbox_live(const outbox *ob);
 size_t outbox_live_changelog(const outbox *ob);
+size_t outbox_live_changelog_bytes(const outbox *ob);
 
 /* The sequence the store gave the newest committed record (0: none). */
 uint64_t outbox_last_seq(const outbox *ob);

@@ -761,12 +761,14 @@ wait_acks(engine *e)
 {
 	uint64_t target = outbox_last_seq(e->ob);
 	int64_t deadline = clock_mono_ms() + e->cfg->engine.shutdown_timeout_ms;
-	outbox_produce(e->ob, kio_producer(e->k));
+	outbox_produce(e->ob, kio_producer(e->k),
+	    kio_changelog_topic(e->k));
 	while (outbox_unacked_min(e->ob) <= target) {
 		if (clock_mono_ms() >= deadline)
 			return false;
 		kio_poll_producer(e->k, 50);
-		outbox_produce(e->ob, kio_producer(e->k));
+		outbox_produce(e->ob, kio_producer(e->k),
+		    kio_changelog_topic(e->k));
 	}
 	return true;
 }

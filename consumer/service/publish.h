@@ -79,6 +79,7 @@ struct snapshot {
 	int64_t overdue_ms;	 /* how late the soonest due entry is, >= 0 */
 	uint64_t outbox;	/* outcomes and dead letters unsent */
 	uint64_t outbox_changelog; /* changelog records unsent */
+	uint64_t outbox_changelog_bytes; /* and their bytes */
 	uint64_t workers_busy;
 	uint64_t workers;
 	uint64_t in_pool;

@@ -59,8 +59,8 @@ run_transaction(engine *e, char *err, size_t errlen)
 	if (rc == 0) {
 		outbox_txn(e->ob, true);
 		int prc;
-		while ((prc = outbox_produce(e->ob, kio_producer(k))) ==
-		    -EAGAIN) {
+		while ((prc = outbox_produce(e->ob, kio_producer(k),
+			    kio_changelog_topic(k))) == -EAGAIN) {
 			/* librdkafka's queue is full: let it drain */
 			kio_poll_producer(k, 10);
 			if (kio_fatal(k, err, errlen) || kio_txn_broken(k))
