@@ -92,7 +92,9 @@ need_runtime() {
   command -v java >/dev/null 2>&1 ||
     die "java not found (Kafka 4 needs Java 17+): run scripts/setup.sh"
   local line major
-  line=$(java -version 2>&1 | head -n 1)
+  # The line that names the version: without perf data (a JVM may warn
+  # first about another's /tmp/hsperfdata file when pids are reused).
+  line=$(java -XX:-UsePerfData -version 2>&1 | grep -m 1 ' version "' || true)
   major=$(sed -E 's/^[^"]*"(1\.)?([0-9]+).*/\2/' <<<"$line")
   if ! [[ "$major" =~ ^[0-9]+$ ]] || [ "$major" -lt 17 ]; then
     die "Kafka 4 needs Java 17 or newer, found: $line: run scripts/setup.sh"
