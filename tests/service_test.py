@@ -1736,6 +1736,61 @@ class TestScaleOut(Members):
         self.wait_owned([a])
         a.stop()
 
+    @only_with("kafka")
+    def test_fenced_static_member_replaces_its_consumer(self):
+        """Another consumer joins with our group.instance.id, so the broker
+        fences ours (librdkafka does the same to itself when it rejoins
+        after a long outage while a request of the old member id is out):
+        a fatal consumer error. The instance replaces its consumer, joins
+        again (fencing the intruder in turn) and goes on; without that it
+        stayed alive and consumed nothing more."""
+        kcat = self.require_tool("kcat", "joins the group as an intruder with the same group.instance.id")
+        out = self.tail()
+        iid = f"{self.prefix}-static-a"
+        a = self.member("a", kafka=dict(group_instance_id=iid))
+        a.start()
+        self.wait_owned([a])
+        x, y = missing_id(0x7f01), missing_id(0x7f02)
+        self.emit([self.set_(x, "node-1")])
+        out.wait(self.of(x, "RETRY_SCHEDULED"))
+        intruder = subprocess.Popen(
+            [kcat, "-b", self.brokers, "-G", self.group, self.input_topic, "-q", "-o", "end",
+             "-X", f"group.instance.id={iid}", "-X", "session.timeout.ms=6000",
+             "-X", "partition.assignment.strategy=cooperative-sticky"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: intruder.poll() is None and intruder.kill())
+        wait_for(lambda: "fenced by other consumer" in a.log(), 60,
+                 "the broker to fence the instance's consumer", lambda: a.log()[-3000:])
+        try:
+            intruder.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            intruder.kill()
+        a.alive()
+        self.wait_owned([a], timeout=90)
+        self.emit([self.set_(y, "node-1")])
+        out.wait(self.of(y, "RETRY_SCHEDULED"), timeout=60,
+                 what="the outcome of an event emitted after the consumer was replaced")
+        open(self.pulled, "w").close()
+        out.wait(self.of(x, "SUCCEEDED"), timeout=60)
+        out.wait(self.of(y, "SUCCEEDED"), timeout=60)
+        self.assertEqual(a.metrics()("sbomd_consumer_renewals_total"), 1, a.log()[-3000:])
+        self.assertIn("consumer failed; it is replaced", a.log())
+        # Fenced again within a minute: another live process has our
+        # group.instance.id, and taking it back would fence that one in
+        # turn. The instance stops, naming the id.
+        again = subprocess.Popen(
+            [kcat, "-b", self.brokers, "-G", self.group, self.input_topic, "-q", "-o", "end",
+             "-X", f"group.instance.id={iid}", "-X", "partition.assignment.strategy=cooperative-sticky"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: again.poll() is None and again.kill())
+        try:
+            rc = a.p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.fail("fenced twice within a minute, the instance still runs: " + a.log()[-3000:])
+        self.assertNotEqual(rc, 0)
+        self.assertRegex(a.log(), rf'error stopped error="fatal Kafka consumer error again[^\n]*{re.escape(iid)}')
+        again.kill()
+
     def test_changelog_partition_count_differs_refused(self):
         bad = f"{self.prefix}-state-3"
         self.broker.create_topic(bad, 3, {"cleanup.policy": "compact"})

@@ -566,6 +566,8 @@ engine_loop(engine *e, char *err, size_t errlen)
 		if (*e->stop)
 			break;
 		int rc = iterate(e, &more, err, errlen);
+		if (rc == 0 && kio_consumer_broken(e->k))
+			rc = kio_consumer_renew(e->k, err, errlen);
 		if (rc != 0)
 			return rc;
 	}

@@ -248,6 +248,11 @@ metrics_service(struct textbuf *b, const struct snapshot *s)
 	    "Consumer group rebalances (assignments and revocations).");
 	textbuf_printf(b, "sbomd_rebalances_total %" PRIu64 "\n",
 	    s->rebalances);
+	head(b, "sbomd_consumer_renewals_total", "counter",
+	    "Group consumers replaced after a fatal error (a static member "
+	    "fenced after a broker outage).");
+	textbuf_printf(b, "sbomd_consumer_renewals_total %" PRIu64 "\n",
+	    s->consumer_renewals);
 	head(b, "sbomd_log_lines_suppressed_total", "counter",
 	    "Repeated warnings and errors not printed (rate limit).");
 	textbuf_printf(b, "sbomd_log_lines_suppressed_total %" PRIu64 "\n",

@@ -100,7 +100,12 @@ ingest_batch(engine *e, int64_t now)
 	for (size_t k = 0; k < taken; k++) {
 		rd_kafka_message_t *m = e->msgs[k];
 		if (m->err) {
-			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+				char why[512];
+				rd_kafka_fatal_error(kio_consumer(e->k), why,
+				    sizeof(why));
+				kio_consumer_failed(e->k, why);
+			} else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
 				log_kv(LOG_WARN, "consumer", "error",
 				    rd_kafka_message_errstr(m), (char *)NULL);
 			rd_kafka_message_destroy(m);

@@ -29,6 +29,7 @@
 
 #include "kafka/kclient.h"
 #include "service/log.h"
+#include "util/clock.h"
 #include "util/errbuf.h"
 #include "util/xmalloc.h"
 
@@ -39,6 +40,11 @@
 #define TXN_TIMEOUT_MS "15000"
 #define TXN_INIT_TIMEOUT_MS 30000
 #define TXN_CALL_TIMEOUT_MS 5000
+
+/* A consumer fenced again this soon after it was replaced: another live
+ * process uses our group.instance.id, and replacing ours would only fence
+ * that one in turn. */
+#define CONSUMER_REFENCE_MS 60000
 
 struct part_off {
 	int32_t partition;
@@ -70,6 +76,9 @@ struct kio {
 	size_t noffs, offs_cap;
 	struct sealed_off *sealed; /* waiting for the broker, by tag */
 	size_t sealed_head, nsealed, sealed_cap;
+	bool cons_broken;	 /* the consumer hit a fatal error (a static
+				  * member fenced): kio_consumer_renew */
+	int64_t cons_renewed_ms; /* monotonic; 0: never */
 	bool fatal;
 	char fatal_why[640];
 };
@@ -114,6 +123,10 @@ error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	if (err == RD_KAFKA_RESP_ERR__FATAL) {
 		rd_kafka_resp_err_t why = rd_kafka_fatal_error(rk, buf,
 		    sizeof(buf));
+		if (rk == k->cons) {
+			kio_consumer_failed(k, buf);
+			return;
+		}
 		if (k->eos && rk == k->prod && !fenced(why)) {
 			/* The transaction manager gave up on this producer
 			 * (e.g. after a long broker outage): the engine
@@ -180,6 +193,21 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
 	kio *k = opaque;
+	if (k->cons_broken) {
+		/* A failed consumer closing (kio_consumer_renew): the engine
+		 * has already let its partitions go as lost. */
+		if (err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+			if (rd_kafka_rebalance_protocol(rk) != NULL &&
+			    strcmp(rd_kafka_rebalance_protocol(rk),
+				"COOPERATIVE") == 0)
+				assign_result(rd_kafka_incremental_unassign(rk,
+				    parts), 0, "incremental unassign");
+			else
+				assign_result(NULL, rd_kafka_assign(rk, NULL),
+				    "unassign");
+		}
+		return;
+	}
 	/* NULL outside the group (closing after the session was lost): the
 	 * protocol of the last rebalance then. */
 	const char *proto = rd_kafka_rebalance_protocol(rk);
@@ -483,14 +511,49 @@ subscribe(kio *k, char *err, size_t errlen)
 	return 0;
 }
 
+/* The group consumer, subscribed; its queue wakes the engine. */
+static int
+open_consumer(kio *k, char *err, size_t errlen)
+{
+	char why[512];
+	rd_kafka_conf_t *cc = consumer_conf(k, err, errlen);
+	if (cc == NULL)
+		return -EINVAL;
+	k->cons = rd_kafka_new(RD_KAFKA_CONSUMER, cc, why, sizeof(why));
+	if (k->cons == NULL) {
+		rd_kafka_conf_destroy(cc);
+		errbuf_set(err, errlen, "kafka consumer: %s", why);
+		return -EINVAL;
+	}
+	/* cc is owned by the consumer now */
+	rd_kafka_poll_set_consumer(k->cons);
+	k->cq = rd_kafka_queue_get_consumer(k->cons);
+	rd_kafka_queue_io_event_enable(k->cq, k->wake_fd, "c", 1);
+	return subscribe(k, err, errlen);
+}
+
+static void
+close_consumer(kio *k)
+{
+	if (k->cons == NULL)
+		return;
+	if (k->cq) {
+		rd_kafka_queue_io_event_enable(k->cq, -1, NULL, 0);
+		rd_kafka_queue_destroy(k->cq);
+		k->cq = NULL;
+	}
+	/* Runs rebalance_cb a last time (revoke). */
+	rd_kafka_consumer_close(k->cons);
+	rd_kafka_destroy(k->cons);
+	k->cons = NULL;
+}
+
 int
 kio_open(const struct sbomd_config *cfg, int wake_fd,
     struct snapshot *counters, const struct kio_hooks *hooks, kio **out,
     char *err, size_t errlen)
 {
-	char why[512];
-	int rc = -EINVAL;
-	rd_kafka_conf_t *cc = NULL;
+	int rc;
 	kio *k = xcalloc(1, sizeof(*k));
 	k->cfg = cfg;
 	k->cooperative = true; /* our default assignor, cooperative-sticky */
@@ -501,25 +564,11 @@ kio_open(const struct sbomd_config *cfg, int wake_fd,
 	k->wake_fd = wake_fd;
 	if ((rc = open_producer(k, TXN_INIT_TIMEOUT_MS, err, errlen)) != 0)
 		goto fail;
-	rc = -EINVAL;
-	if ((cc = consumer_conf(k, err, errlen)) == NULL)
-		goto fail;
-	k->cons = rd_kafka_new(RD_KAFKA_CONSUMER, cc, why, sizeof(why));
-	if (k->cons == NULL) {
-		errbuf_set(err, errlen, "kafka consumer: %s", why);
-		goto fail;
-	}
-	cc = NULL; /* owned by the consumer */
-	rd_kafka_poll_set_consumer(k->cons);
-	k->cq = rd_kafka_queue_get_consumer(k->cons);
-	rd_kafka_queue_io_event_enable(k->cq, wake_fd, "c", 1);
-	if ((rc = subscribe(k, err, errlen)) != 0)
+	if ((rc = open_consumer(k, err, errlen)) != 0)
 		goto fail;
 	*out = k;
 	return 0;
 fail:
-	if (cc)
-		rd_kafka_conf_destroy(cc);
 	kio_close(k);
 	return rc;
 }
@@ -529,15 +578,7 @@ kio_close(kio *k)
 {
 	if (k == NULL)
 		return;
-	if (k->cons) {
-		if (k->cq) {
-			rd_kafka_queue_io_event_enable(k->cq, -1, NULL, 0);
-			rd_kafka_queue_destroy(k->cq);
-		}
-		/* Runs rebalance_cb a last time (revoke). */
-		rd_kafka_consumer_close(k->cons);
-		rd_kafka_destroy(k->cons);
-	}
+	close_consumer(k);
 	/* Undelivered messages stay in the outbox for the next start. */
 	close_producer(k);
 	if (k->assignment)
@@ -545,6 +586,12 @@ kio_close(kio *k)
 	free(k->offs);
 	free(k->sealed);
 	free(k);
+}
+
+rd_kafka_t *
+kio_consumer(kio *k)
+{
+	return k->cons;
 }
 
 rd_kafka_t *
@@ -744,6 +791,59 @@ bool
 kio_assigned(const kio *k)
 {
 	return k->assignment != NULL && k->assignment->cnt > 0;
+}
+
+void
+kio_consumer_failed(kio *k, const char *why)
+{
+	if (k->cons_broken || k->fatal)
+		return;
+	int64_t now = clock_mono_ms();
+	if (k->cons_renewed_ms != 0 &&
+	    now - k->cons_renewed_ms < CONSUMER_REFENCE_MS) {
+		snprintf(k->fatal_why, sizeof(k->fatal_why),
+		    "fatal Kafka consumer error again %" PRId64 " s after the "
+		    "consumer was replaced (another running instance with "
+		    "group.instance.id \"%s\"?): %s",
+		    (now - k->cons_renewed_ms) / 1000,
+		    k->cfg->kafka.group_instance_id, why);
+		k->fatal = true;
+		return;
+	}
+	log_kv(LOG_WARN, "consumer failed; it is replaced", "error", why,
+	    (char *)NULL);
+	k->cons_broken = true;
+}
+
+bool
+kio_consumer_broken(const kio *k)
+{
+	return k->cons_broken;
+}
+
+int
+kio_consumer_renew(kio *k, char *err, size_t errlen)
+{
+	/* Its partitions are lost: nothing more can be committed for them
+	 * with this consumer, and the group gives them out again. */
+	if (k->assignment != NULL) {
+		if (k->assignment->cnt > 0 && k->hooks.revoking)
+			k->hooks.revoking(k->hooks.ctx, k->assignment, true);
+		rd_kafka_topic_partition_list_destroy(k->assignment);
+		k->assignment = NULL;
+	}
+	k->noffs = 0;
+	k->nsealed = 0;
+	k->sealed_head = 0;
+	close_consumer(k);
+	k->cons_broken = false;
+	k->cons_renewed_ms = clock_mono_ms();
+	k->counters->consumer_renewals++;
+	int rc = open_consumer(k, err, errlen);
+	if (rc == 0)
+		log_kv(LOG_INFO, "consumer replaced; joining the group again",
+		    (char *)NULL);
+	return rc;
 }
 
 bool

@@ -59,6 +59,8 @@ int kio_open(const struct sbomd_config *cfg, int wake_fd,
 void kio_close(kio *k);
 
 rd_kafka_t *kio_producer(kio *k);
+/* The group consumer (replaced by kio_consumer_renew). */
+rd_kafka_t *kio_consumer(kio *k);
 /* The producer's handle of state.changelog_topic (NULL: none), made on
  * the first call: call it only after the changelog topic is prepared
  * (changelog_prepare). Valid while the producer is (kio_txn_renew makes
@@ -132,6 +134,21 @@ int kio_txn_renew(kio *k, const struct kio_txn_wait *w, char *err,
 void kio_rewind(kio *k, const rd_kafka_topic_partition_list_t *skip);
 /* The current assignment (NULL: none). */
 const rd_kafka_topic_partition_list_t *kio_assignment(const kio *k);
+
+/*
+ * The group consumer's fatal errors (a static member fenced: after a long
+ * broker outage librdkafka can rejoin under a new member id while a request
+ * of the old one is still out, and the coordinator fences that one).
+ * kio_consumer_failed notes it (from a consumer error message or the error
+ * callback); the engine then calls kio_consumer_renew between batches: the
+ * assignment is handed to the revoking hook as lost, the consumer closed
+ * and a new one subscribed with the same configuration. Fenced again within
+ * a minute of a replacement is fatal (kio_fatal): another live process
+ * uses the same group.instance.id.
+ */
+void kio_consumer_failed(kio *k, const char *why);
+bool kio_consumer_broken(const kio *k);
+int kio_consumer_renew(kio *k, char *err, size_t errlen);
 
 /* Whether librdkafka raised a fatal error; err gets its text. */
 bool kio_fatal(const kio *k, char *err, size_t errlen);

@@ -69,6 +69,7 @@ struct snapshot {
 	uint64_t changelog_delivered; /* changelog records in Kafka */
 	uint64_t produce_errors;
 	uint64_t rebalances;
+	uint64_t consumer_renewals; /* consumers replaced after a fatal error */
 	uint64_t commits, commit_failures;
 	uint64_t log_suppressed;
 	struct hist scan_duration;
