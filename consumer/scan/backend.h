@@ -65,13 +65,19 @@ struct scan_oci_config {
 	const char *platform;	   /* scan.platform; NULL: linux/amd64 */
 	const char *host_root;	   /* scan.host_root; NULL: no HOST scans */
 	const struct layer_limits *limits; /* NULL: defaults */
+	/* scan.max_sbom_bytes: a larger document fails the scan, PERMANENT,
+	 * naming its size and the bound; 0: SCAN_DEFAULT_MAX_SBOM */
+	size_t max_sbom_bytes;
 };
 
 extern const struct scan_backend scan_backend_oci;
 
+/* The bound on one SBOM when a backend's config gives none (the
+ * service always passes scan.max_sbom_bytes). */
+#define SCAN_DEFAULT_MAX_SBOM ((size_t)256 << 20)
+
 /* ---- exec ---- */
 
-#define SCAN_EXEC_DEFAULT_MAX_SBOM ((size_t)256 << 20)
 #define SCAN_EXEC_DEFAULT_GRACE_MS 2000
 
 struct scan_exec_config {
@@ -85,7 +91,7 @@ struct scan_exec_config {
 	size_t argc;
 	const int *retryable_exit_codes; /* scan.exec_retryable_exit_codes */
 	size_t nretryable;
-	size_t max_sbom_bytes;	/* 0: SCAN_EXEC_DEFAULT_MAX_SBOM */
+	size_t max_sbom_bytes;	/* 0: SCAN_DEFAULT_MAX_SBOM */
 	int64_t kill_grace_ms;	/* SIGTERM..SIGKILL; 0: the default */
 };
 

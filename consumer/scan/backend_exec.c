@@ -159,7 +159,7 @@ exec_init(const void *config, void **ctxp, char *err, size_t errlen)
 		if (strncmp(environ[i], "SBOMD_", 6) != 0)
 			x->envp[k++] = xstrdup(environ[i]);
 	x->max_sbom = c->max_sbom_bytes > 0 ? c->max_sbom_bytes :
-	    SCAN_EXEC_DEFAULT_MAX_SBOM;
+	    SCAN_DEFAULT_MAX_SBOM;
 	x->grace_ms = c->kill_grace_ms > 0 ? c->kill_grace_ms :
 	    SCAN_EXEC_DEFAULT_GRACE_MS;
 	*ctxp = x;

@@ -7,6 +7,11 @@
  * The job's result is scan_run's own (one struct scan_result, nothing
  * copied).
  *
+ * Size bound: a document larger than max_sbom_bytes (scan.max_sbom_bytes)
+ * is a PERMANENT failure naming its size and the bound, as the exec
+ * backend's is: an outcome that large would not fit the output topic,
+ * and a rescan of the same image gives the same document.
+ *
  * Cancellation: the flag is looked at before the scan starts, by the
  * layer walk before every tar entry (layer_limits.cancel), and after the
  * scan; a scan cancelled (aborted or timed out) has its result dropped and
@@ -37,6 +42,7 @@ struct oci_ctx {
 	char *host_root;	/* NULL: HOST jobs fail */
 	struct layer_limits limits;
 	bool have_limits;
+	size_t max_sbom;	/* bytes, > 0 */
 };
 
 static int
@@ -72,6 +78,8 @@ oci_init(const void *config, void **ctxp, char *err, size_t errlen)
 		x->limits = *c->limits;
 		x->have_limits = true;
 	}
+	x->max_sbom = c->max_sbom_bytes > 0 ? c->max_sbom_bytes :
+	    SCAN_DEFAULT_MAX_SBOM;
 	*ctxp = x;
 	return 0;
 }
@@ -118,6 +126,10 @@ oci_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
 		.now_ms = clock_wall_ms(),
 	};
 	scan_run(&req, res);
+	if (res->rc == 0 && res->sbom_len > x->max_sbom)
+		scan_result_fail(res, -EFBIG, ERROR_PERMANENT,
+		    "SBOM of %zu bytes is larger than scan.max_sbom_bytes "
+		    "(%zu bytes)", res->sbom_len, x->max_sbom);
 
 	/* Cancelled: whatever scan_run returned (-ECANCELED from the
 	 * layer walk, or a finished scan) is reported as aborted. */
