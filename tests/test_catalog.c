@@ -633,10 +633,76 @@ test_host_dpkg_matches_dpkg_query(void **state)
 	fileset_free(fs);
 }
 
+/*
+ * The package list's bound and cancel flag as the catalogers see them:
+ * past the bound packages are counted, not kept (the dpkg ones after
+ * removing duplicates); a set flag stops dpkg and apk at line
+ * PKGLIST_POLL_EVERY.
+ */
+static void
+test_bound_and_cancel(void **state)
+{
+	(void)state;
+	char err[256], want[128];
+	size_t n = 3000, cap = n * 64 + 1, used = 0, aused = 0;
+	char *status = malloc(cap), *apk = malloc(cap);
+	assert_non_null(status);
+	assert_non_null(apk);
+	for (size_t i = 0; i < n; i++) {
+		used += (size_t)snprintf(status + used, cap - used,
+		    "Package: p%zu\nStatus: install ok installed\n"
+		    "Version: 1\n\n", i);
+		aused += (size_t)snprintf(apk + aused, cap - aused,
+		    "P:a%zu\nV:1\n\n", i);
+	}
+	fileset *fs = fileset_new();
+	put(fs, "var/lib/dpkg/status", status);
+	/* p0 again: a duplicate, counted once */
+	put(fs, "var/lib/dpkg/status.d/p0", "Package: p0\nVersion: 1\n");
+	put(fs, "lib/apk/db/installed", apk);
+	free(status);
+	free(apk);
+
+	struct pkglist l;
+	pkglist_init(&l);
+	pkglist_limit(&l, 2000, NULL);
+	assert_int_equal(catalog_dpkg(fs, &l, err, sizeof(err)), 0);
+	assert_int_equal(l.n, 2000);
+	assert_int_equal(l.total, n);
+	assert_true(pkglist_over(&l));
+	assert_int_equal(catalog_apk(fs, &l, err, sizeof(err)), 0);
+	assert_int_equal(l.n, 2000);
+	assert_int_equal(l.total, 2 * n);
+	pkglist_free(&l);
+	/* past twice the bound dpkg only counts: the duplicate twice */
+	pkglist_init(&l);
+	pkglist_limit(&l, 100, NULL);
+	assert_int_equal(catalog_dpkg(fs, &l, err, sizeof(err)), 0);
+	assert_int_equal(l.n, 100);
+	assert_int_equal(l.total, n + 1);
+	pkglist_free(&l);
+
+	atomic_int cancel = 1;
+	pkglist_init(&l);
+	pkglist_limit(&l, 0, &cancel);
+	assert_false(pkglist_over(&l));
+	assert_int_equal(catalog_dpkg(fs, &l, err, sizeof(err)), -ECANCELED);
+	snprintf(want, sizeof(want), "var/lib/dpkg/status:%d: cancelled",
+	    PKGLIST_POLL_EVERY);
+	assert_string_equal(err, want);
+	assert_int_equal(catalog_apk(fs, &l, err, sizeof(err)), -ECANCELED);
+	snprintf(want, sizeof(want), "lib/apk/db/installed:%d: cancelled",
+	    PKGLIST_POLL_EVERY);
+	assert_string_equal(err, want);
+	pkglist_free(&l);
+	fileset_free(fs);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bound_and_cancel),
 		cmocka_unit_test(test_dpkg),
 		cmocka_unit_test(test_dpkg_malformed),
 		cmocka_unit_test(test_apk),

@@ -28,6 +28,7 @@
 
 #include "core/policy.h"
 #include "core/tracker.h"
+#include "scan/scanner.h"
 #include "service/config.h"
 
 static char tmpdir[PATH_MAX];
@@ -227,6 +228,7 @@ test_default_values(void **state)
 	assert_string_equal(c.scan.host_root, "/host");
 	assert_int_equal(c.scan.exec_argv.n, 0);
 	assert_int_equal(c.scan.max_sbom_bytes, 64LL << 20);
+	assert_int_equal(c.scan.max_packages, SCAN_DEFAULT_MAX_PACKAGES);
 	assert_string_equal(c.http.listen, "127.0.0.1:8080");
 	assert_int_equal(c.log.level, CONFIG_LOG_INFO);
 	assert_int_equal(c.log.format, CONFIG_LOG_JSON);
@@ -276,8 +278,8 @@ test_key_names(void **state)
 		    0);
 		assert_int_equal(strncmp(env, "SBOMD_", 6), 0);
 	}
-	/* every key of config/sbomd.cfg: 41 */
-	assert_int_equal(n, 41);
+	/* every key of config/sbomd.cfg: 42 */
+	assert_int_equal(n, 42);
 	assert_int_equal(config_env_name("scan.workers", env, sizeof(env)), 0);
 	assert_string_equal(env, "SBOMD_SCAN_WORKERS");
 	assert_int_equal(config_env_name("retry.base_backoff", env,
@@ -475,6 +477,8 @@ static const struct {
 	{"scan", "exec_retryable_exit_codes = ( 2, \"3\" );",
 	    "2: scan.exec_retryable_exit_codes[1]: expected an integer, got a "
 	    "string"},
+	{"scan", "max_packages = 0;",
+	    "2: scan.max_packages: 0 is out of range [1, 100000000]"},
 	{"scan", "max_sbom_bytes = 0;",
 	    "2: scan.max_sbom_bytes: 0B is out of range [1B, 1GiB]"},
 	{"engine", "batch_max = 0;",
@@ -593,6 +597,7 @@ test_good_values(void **state)
 	    "  stores = [];\n"
 	    "  platform = \"linux/arm64/v8\";\n"
 	    "  max_sbom_bytes = \"2MiB\";\n"
+	    "  max_packages = 5000;\n"
 	    "};\n"
 	    "http = { listen = \"[::1]:0\"; };\n"
 	    "log = { level = \"debug\"; format = \"text\"; };\n");
@@ -633,6 +638,7 @@ test_good_values(void **state)
 	assert_int_equal(c.scan.stores.n, 0);
 	assert_string_equal(c.scan.platform, "linux/arm64/v8");
 	assert_int_equal(c.scan.max_sbom_bytes, 2 << 20);
+	assert_int_equal(c.scan.max_packages, 5000);
 	assert_string_equal(c.http.listen, "[::1]:0");
 	assert_int_equal(c.log.level, CONFIG_LOG_DEBUG);
 	assert_int_equal(c.log.format, CONFIG_LOG_TEXT);

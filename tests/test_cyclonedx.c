@@ -15,6 +15,8 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -514,6 +516,102 @@ test_deterministic(void **state)
 	fixture_free(&f);
 }
 
+/*
+ * The bom-refs of duplicates are those the one-by-one search gave
+ * (smallest free "package-id=<n>" from 2), also when a ref it would
+ * take is already taken by another: here a host named like the second
+ * copy's ref. The model below is that search, over a list of taken refs.
+ */
+static void
+test_duplicate_refs(void **state)
+{
+	enum { N = 300 };
+	struct pkglist l;
+	struct os_info os;
+	char **taken = xcalloc(2 * N + 4, sizeof(char *));
+	size_t ntaken = 0;
+	const char *base = "pkg:apk/alpine/dup@1-r0?arch=x86_64&"
+	    "distro=3.19.1";
+	char host[256], want[256];
+
+	(void)state;
+	pkglist_init(&l);
+	os_set(&os, "alpine", "3.19.1", NULL);
+	snprintf(host, sizeof(host), "%s&package-id=2", base);
+	for (size_t i = 0; i < N; i++)
+		add_pkg(&l, PKG_APK, "dup", "1-r0", "x86_64", NULL);
+	add_pkg(&l, PKG_APK, "other", "1-r0", "x86_64", NULL);
+	add_pkg(&l, PKG_APK, "other", "1-r0", "x86_64", NULL);
+	pkglist_sort(&l);
+	struct sbom_doc doc = {
+		.subject = {.kind = ENTITY_HOST, .id = host},
+		.os = &os, .pkgs = &l,
+		.serial = "urn:uuid:3e671687-395b-41f5-a30f-a58921a69b79",
+	};
+	char *text = write_doc(&doc);
+	json_t *root = parse(text);
+	json_t *comps = json_object_get(root, "components");
+	assert_int_equal(json_array_size(comps), N + 3);
+
+	/* the model: subject, OS, then each package's smallest free ref */
+	taken[ntaken++] = xstrdup(host);
+	taken[ntaken++] = xstrdup("os:alpine@3.19.1");
+	for (size_t i = 0; i < l.n; i++) {
+		char *purl = NULL;
+		assert_int_equal(purl_format(&l.pkgs[i], &os, &purl), 0);
+		snprintf(want, sizeof(want), "%s", purl);
+		for (unsigned n = 2;; n++) {
+			bool used = false;
+			for (size_t k = 0; k < ntaken && !used; k++)
+				used = strcmp(taken[k], want) == 0;
+			if (!used)
+				break;
+			snprintf(want, sizeof(want), "%s&package-id=%u", purl,
+			    n);
+		}
+		taken[ntaken++] = xstrdup(want);
+		free(purl);
+		assert_string_equal(jstr(json_array_get(comps, i + 1),
+		    "bom-ref"), want);
+	}
+	/* the host took "=2" of dup: its copies are the purl, =3, =4... */
+	assert_string_equal(jstr(json_array_get(comps, 1), "bom-ref"), base);
+	snprintf(want, sizeof(want), "%s&package-id=3", base);
+	assert_string_equal(jstr(json_array_get(comps, 2), "bom-ref"), want);
+	snprintf(want, sizeof(want), "%s&package-id=%d", base, N + 1);
+	assert_string_equal(jstr(json_array_get(comps, N), "bom-ref"), want);
+
+	for (size_t k = 0; k < ntaken; k++)
+		free(taken[k]);
+	free(taken);
+	json_decref(root);
+	free(text);
+	pkglist_free(&l);
+	free(os.id);
+	free(os.version_id);
+}
+
+/* A set cancel flag stops the writer: -ECANCELED and no document. */
+static void
+test_cancelled(void **state)
+{
+	struct fixture f;
+	atomic_int cancel = 1;
+	char *out = (char *)1;
+	size_t len = 7;
+
+	(void)state;
+	fixture_debian(&f);
+	f.doc.cancel = &cancel;
+	assert_int_equal(cyclonedx_write(&f.doc, &out, &len), -ECANCELED);
+	assert_null(out);
+	assert_int_equal(len, 0);
+	atomic_store(&cancel, 0);
+	out = write_doc(&f.doc);
+	free(out);
+	fixture_free(&f);
+}
+
 /* ---- schema ------------------------------------------------------------- */
 
 static int
@@ -720,6 +818,8 @@ main(void)
 		cmocka_unit_test(test_structure),
 		cmocka_unit_test(test_host_and_empty),
 		cmocka_unit_test(test_deterministic),
+		cmocka_unit_test(test_duplicate_refs),
+		cmocka_unit_test(test_cancelled),
 		cmocka_unit_test(test_schema),
 	};
 

@@ -13,6 +13,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -36,6 +37,8 @@ static int fds_at_start;
 
 static const char *IMG =
     "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+#define DIG "example.com/app@sha256:" \
+    "feedfeedfeedfeedfeedfeedfeedfeedfeedfeedfeedfeedfeedfeedfeedfeed"
 
 static int
 count_fds(void)
@@ -139,7 +142,7 @@ static struct scan_job *
 image_job(void)
 {
 	const char *tags[] = {"example.com/app:1.2"};
-	const char *digs[] = {"example.com/app@sha256:feed"};
+	const char *digs[] = {DIG};
 	return scan_job_new(1, ENTITY_IMAGE, IMG, tags, 1, digs, 1, 1);
 }
 
@@ -248,11 +251,10 @@ test_success_placeholders(void **state)
 	struct scan_result r;
 	run(argv, 5, j, NULL, &r);
 	char both[512];
-	snprintf(both, sizeof(both), "%s/%s{nope}", IMG,
-	    "example.com/app@sha256:feed");
+	snprintf(both, sizeof(both), "%s/%s{nope}", IMG, DIG);
 	char first[256];
 	snprintf(first, sizeof(first), "--image=%s", IMG);
-	check_args(&r, first, "example.com/app@sha256:feed", both);
+	check_args(&r, first, DIG, both);
 	scan_result_free(&r);
 	scan_job_free(j);
 
@@ -584,10 +586,15 @@ test_pool_exec(void **state)
 	(void)state;
 	char err[256], pidfile[4200];
 	snprintf(pidfile, sizeof(pidfile), "%s/pool.pid", tmpdir);
+	char body[8600];
 	const char *s = script("poolhang.sh", HANG, 0644);
-	const char *e = script("poolecho.sh", ECHO_ARGS, 0644);
-	const char *argv[] = {"/bin/sh", "{ref}", pidfile, "{id}"};
-	struct scan_exec_config c = {.argv = argv, .argc = 4,
+	snprintf(body, sizeof(body), "case \"$2\" in hang*) exec /bin/sh %s "
+	    "\"$1\";; esac\n", s);
+	size_t used = strlen(body);
+	snprintf(body + used, sizeof(body) - used, "%s", ECHO_ARGS);
+	const char *e = script("pooldispatch.sh", body, 0644);
+	const char *argv[] = {"/bin/sh", e, pidfile, "{ref}", "{id}"};
+	struct scan_exec_config c = {.argv = argv, .argc = 5,
 	    .kill_grace_ms = 500};
 	void *ctx;
 	assert_int_equal(scan_backend_exec.init(&c, &ctx, err, sizeof(err)),
@@ -596,11 +603,12 @@ test_pool_exec(void **state)
 	scan_pool *p = scan_pool_new(&scan_backend_exec, ctx, &pc, err,
 	    sizeof(err));
 	assert_non_null(p);
-	/* {ref} is the script: the hanging one via a digest, echo via tags */
-	const char *d1[] = {s};
+	/* {ref} picks: the hanging script by a digest, echo by tags */
+	const char *d1[] = {"hang@sha256:"
+	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"};
 	assert_int_equal(scan_pool_submit(p, scan_job_new(1, ENTITY_IMAGE, IMG,
 	    NULL, 0, d1, 1, 1)), 0);
-	const char *t2[] = {e};
+	const char *t2[] = {"echo:1"};
 	for (uint64_t id = 2; id <= 5; id++)
 		assert_int_equal(scan_pool_submit(p, scan_job_new(id,
 		    ENTITY_IMAGE, IMG, t2, 1, NULL, 0, 1)), 0);
@@ -633,6 +641,171 @@ test_pool_exec(void **state)
 	assert_no_leaks();
 }
 
+/* Runs argv for a job made of (kind, id, one tag, one digest); the
+ * result into r. */
+static void
+run_values(const char *const *argv, size_t argc, enum entity_kind kind,
+    const char *id, const char *tag, const char *digest,
+    struct scan_result *r)
+{
+	const char *t[] = {tag}, *d[] = {digest};
+	struct scan_job *j = scan_job_new(9, kind, id, t, tag ? 1 : 0, d,
+	    digest ? 1 : 0, 1);
+	run(argv, argc, j, NULL, r);
+	scan_job_free(j);
+}
+
+/*
+ * Values a producer controls are checked before they reach argv: a
+ * leading '-' in {id} or {ref}, or an image {ref} that is not a
+ * reference, is PERMANENT naming the value, and the tool never runs.
+ */
+static void
+test_refused_values(void **state)
+{
+	(void)state;
+	char mark[4200], body[8400];
+	struct scan_result r;
+	snprintf(mark, sizeof(mark), "%s/ran", tmpdir);
+	snprintf(body, sizeof(body), "echo ran >> %s\n%s", mark, ECHO_ARGS);
+	const char *s = script("values.sh", body, 0644);
+	const char *argv[] = {"/bin/sh", s, "{ref}", "{id}", "x"};
+
+	/* an option smuggled in as a tag: {ref} */
+	run_values(argv, 5, ENTITY_IMAGE, IMG, "--output=/tmp/x", NULL, &r);
+	assert_int_equal(r.rc, -EINVAL);
+	assert_int_equal(r.error_class, ERROR_PERMANENT);
+	assert_null(r.sbom);
+	if (strstr(r.error, "{ref} \"--output=/tmp/x\" starts with '-'") ==
+	    NULL)
+		fail_msg("%s", r.error);
+	scan_result_free(&r);
+
+	/* a host named "-rf": {id} (and {ref}, the same name) */
+	run_values(argv, 5, ENTITY_HOST, "-rf", NULL, NULL, &r);
+	assert_int_equal(r.error_class, ERROR_PERMANENT);
+	if (strstr(r.error, "{id} \"-rf\" starts with '-'") == NULL)
+		fail_msg("%s", r.error);
+	scan_result_free(&r);
+
+	/* not a reference: uppercase path, a digest that is not one */
+	run_values(argv, 5, ENTITY_IMAGE, IMG, NULL, "UPPER/Case@xyz", &r);
+	assert_int_equal(r.error_class, ERROR_PERMANENT);
+	if (strstr(r.error, "{ref} \"UPPER/Case@xyz\" is not an image "
+	    "reference") == NULL)
+		fail_msg("%s", r.error);
+	scan_result_free(&r);
+	/* control bytes are not echoed into the message */
+	run_values(argv, 5, ENTITY_IMAGE, IMG, "app:1\nx", NULL, &r);
+	assert_int_equal(r.error_class, ERROR_PERMANENT);
+	assert_non_null(strstr(r.error, "\"app:1?x\""));
+	scan_result_free(&r);
+	assert_int_equal(access(mark, F_OK), -1); /* nothing ran */
+
+	/* a placeholder argv does not use is not looked at */
+	const char *noref[] = {"/bin/sh", s, "{id}", "a", "b"};
+	run_values(noref, 5, ENTITY_IMAGE, IMG, "--output=/tmp/x", NULL, &r);
+	check_args(&r, IMG, "a", "b");
+	scan_result_free(&r);
+
+	/* references of every form run */
+	static const char *const good[] = {
+		"debian", "debian:12", "library/debian:bookworm-slim",
+		"docker.io/library/debian:12",
+		"localhost:5000/team/app_x/a-b.c:v1.2_rc-3",
+		"[::1]:5000/app:1", "Registry.Example.COM/app:1",
+		"ghcr.io/o/app@sha256:"
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		run_values(argv, 5, ENTITY_IMAGE, IMG, good[i], NULL, &r);
+		if (r.rc != 0)
+			fail_msg("%s: %s", good[i], r.error);
+		check_args(&r, good[i], IMG, "x");
+		scan_result_free(&r);
+	}
+	/* no tag or digest: {ref} is the image ID, which parses */
+	run_values(argv, 5, ENTITY_IMAGE, IMG, NULL, NULL, &r);
+	check_args(&r, IMG, IMG, "x");
+	scan_result_free(&r);
+	assert_no_leaks();
+}
+
+/*
+ * The tool gets descriptors 0, 1 and 2 only, though this process holds
+ * others open without O_CLOEXEC (pipes and files, as a library might):
+ * the tool's `ls -l /proc/self/fd` shows 0, 1, 2 and ls's own descriptor
+ * of the directory it lists, nothing else.
+ */
+static void
+test_only_std_fds(void **state)
+{
+	(void)state;
+	char list[4200], body[8400], path[4200];
+	struct scan_result r;
+	snprintf(list, sizeof(list), "%s/fds", tmpdir);
+	snprintf(body, sizeof(body), "ls -l /proc/self/fd > \"$1\"\n"
+	    "printf '{\"components\":[]}'\n");
+	const char *s = script("fds.sh", body, 0644);
+	const char *argv[] = {"/bin/sh", s, list};
+
+	/* descriptors this process holds open, inheritable */
+	int p1[2], p2[2], held[6];
+	assert_int_equal(pipe(p1), 0);
+	assert_int_equal(pipe(p2), 0);
+	snprintf(path, sizeof(path), "%s/held", tmpdir);
+	held[0] = p1[0];
+	held[1] = p1[1];
+	held[2] = p2[0];
+	held[3] = p2[1];
+	held[4] = open(path, O_WRONLY | O_CREAT, 0600);
+	held[5] = open("/dev/null", O_RDONLY);
+	assert_true(held[4] > 2 && held[5] > 2);
+	/* one far up, where a loop over a small range would miss it */
+	assert_int_equal(dup2(held[5], 1000), 1000);
+
+	struct scan_job *j = image_job();
+	run(argv, 3, j, NULL, &r);
+	scan_job_free(j);
+	if (r.rc != 0)
+		fail_msg("%s", r.error);
+	scan_result_free(&r);
+
+	FILE *f = fopen(list, "r");
+	assert_non_null(f);
+	char line[1024];
+	int seen[3] = {0}, others = 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *arrow = strstr(line, " -> ");
+		if (arrow == NULL)
+			continue; /* "total 0" */
+		char *num = arrow;
+		while (num > line && num[-1] != ' ')
+			num--;
+		int fd = atoi(num);
+		if (fd >= 0 && fd <= 2) {
+			seen[fd] = 1;
+			continue;
+		}
+		/* ls's own: "N -> /proc/<its pid>/fd" */
+		int pid = 0;
+		char tail[8] = "";
+		if (sscanf(arrow, " -> /proc/%d/%7s", &pid, tail) == 2 &&
+		    pid > 1 && strcmp(tail, "fd") == 0 && others == 0) {
+			others++;
+			continue;
+		}
+		fail_msg("the tool inherited descriptor %d: %s", fd, line);
+	}
+	fclose(f);
+	assert_true(seen[0] && seen[1] && seen[2]);
+
+	for (int i = 0; i < 6; i++)
+		close(held[i]);
+	close(1000);
+	assert_no_leaks();
+}
+
 int
 main(void)
 {
@@ -651,6 +824,8 @@ main(void)
 		cmocka_unit_test(test_leftover_holds_pipe),
 		cmocka_unit_test(test_environment),
 		cmocka_unit_test(test_pool_exec),
+		cmocka_unit_test(test_refused_values),
+		cmocka_unit_test(test_only_std_fds),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -168,11 +168,52 @@ test_exit_codes(void **state)
 	assert_int_equal(run_sbomd(args, &out), 4);
 }
 
+/* scan.max_packages' default holds for `sbomd scan`, and --max-packages
+ * changes it: more packages is a scan failure naming the count and the
+ * bound. */
+static void
+test_max_packages(void **state)
+{
+	(void)state;
+	char args[4200], *out;
+	/* one more apk package than the default bound, tiny entries */
+	size_t n = 100001, cap = n * 24 + 1, used = 0;
+	char *db = malloc(cap);
+	assert_non_null(db);
+	for (size_t i = 0; i < n; i++)
+		used += (size_t)snprintf(db + used, cap - used,
+		    "P:p%zu\nV:1\n\n", i);
+	write_file("many/lib/apk/db/installed", db);
+	free(db);
+	snprintf(args, sizeof(args), "scan dir:%s/many", tmpdir);
+	assert_int_equal(run_sbomd(args, &out), 4);
+	assert_string_equal(out, "");
+	if (strstr(run_stderr(), "100001 packages, more than "
+	    "scan.max_packages (100000)") == NULL)
+		fail_msg("stderr: %s", run_stderr());
+	assert_non_null(strstr(run_stderr(), "(PERMANENT)"));
+
+	write_file("three/lib/apk/db/installed",
+	    "P:a\nV:1\n\nP:b\nV:1\n\nP:c\nV:1\n");
+	snprintf(args, sizeof(args), "scan --max-packages 2 dir:%s/three",
+	    tmpdir);
+	assert_int_equal(run_sbomd(args, &out), 4);
+	assert_non_null(strstr(run_stderr(), "3 packages, more than "
+	    "scan.max_packages (2)"));
+	snprintf(args, sizeof(args), "scan --max-packages 3 dir:%s/three",
+	    tmpdir);
+	assert_int_equal(run_sbomd(args, &out), 0);
+	snprintf(args, sizeof(args), "scan --max-packages 0 dir:%s/three",
+	    tmpdir);
+	assert_int_equal(run_sbomd(args, &out), 2);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dir_target),
+		cmocka_unit_test(test_max_packages),
 		cmocka_unit_test(test_exit_codes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

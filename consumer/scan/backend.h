@@ -20,8 +20,9 @@
  * (the pool, on abort or timeout) at any time, and a backend gives up
  * promptly once it is non-zero: the oci backend passes it to the layer
  * walk as layer_limits.cancel, which looks at it before every tar entry
- * (so a scan stops within one entry's reading; a host's catalogue, which
- * reads no layers, runs to its end); the exec backend looks at it at
+ * (so a scan stops within one entry's reading), and to the catalogers
+ * and the SBOM writer (scan_request.cancel), which look at it every
+ * PKGLIST_POLL_EVERY lines, rows or packages; the exec backend looks at it at
  * least every 50 ms and stops the tool's process group (SIGTERM, then
  * SIGKILL after the grace period).
  */
@@ -65,13 +66,22 @@ struct scan_oci_config {
 	const char *platform;	   /* scan.platform; NULL: linux/amd64 */
 	const char *host_root;	   /* scan.host_root; NULL: no HOST scans */
 	const struct layer_limits *limits; /* NULL: defaults */
+	/* scan.max_sbom_bytes: a larger document fails the scan, PERMANENT,
+	 * naming its size and the bound; 0: SCAN_DEFAULT_MAX_SBOM */
+	size_t max_sbom_bytes;
+	/* scan.max_packages: more packages fail the scan, PERMANENT, naming
+	 * the count and the bound; 0: SCAN_DEFAULT_MAX_PACKAGES */
+	size_t max_packages;
 };
 
 extern const struct scan_backend scan_backend_oci;
 
+/* The bound on one SBOM when a backend's config gives none (the
+ * service always passes scan.max_sbom_bytes). */
+#define SCAN_DEFAULT_MAX_SBOM ((size_t)256 << 20)
+
 /* ---- exec ---- */
 
-#define SCAN_EXEC_DEFAULT_MAX_SBOM ((size_t)256 << 20)
 #define SCAN_EXEC_DEFAULT_GRACE_MS 2000
 
 struct scan_exec_config {
@@ -85,7 +95,7 @@ struct scan_exec_config {
 	size_t argc;
 	const int *retryable_exit_codes; /* scan.exec_retryable_exit_codes */
 	size_t nretryable;
-	size_t max_sbom_bytes;	/* 0: SCAN_EXEC_DEFAULT_MAX_SBOM */
+	size_t max_sbom_bytes;	/* 0: SCAN_DEFAULT_MAX_SBOM */
 	int64_t kill_grace_ms;	/* SIGTERM..SIGKILL; 0: the default */
 };
 

@@ -3,12 +3,24 @@
  * a backend. The configured argv runs without a shell, "{id}" and "{ref}"
  * filled in wherever they appear; the SBOM is the tool's stdout.
  *
+ * The values come from the producers of the events, so they are checked
+ * before they reach an argv: a value of a placeholder the argv uses that
+ * starts with '-' (it would be read as an option: "--output=/etc/x",
+ * "-rf") is refused, and so is an image's {ref} that is not a reference
+ * by the distribution grammar (name[:tag][@digest], scan/reference.h);
+ * both PERMANENT, naming the value. argv is passed without a shell, so
+ * nothing else in a value is special; an argv that hands a value to
+ * `sh -c` inside the command text would undo that (README).
+ *
  * The child is spawned (posix_spawnp) as the leader of its own process
  * group, with stdin on /dev/null, every signal at its default and an
  * empty signal mask (the service ignores SIGPIPE; the tool should not
- * inherit that). Only its three standard descriptors are open in it:
- * everything this process opens is O_CLOEXEC, so the pipes of scans
- * running in other workers never leak into it.
+ * inherit that). Only its three standard descriptors are open in it: the
+ * spawn closes every descriptor from 3 up after setting up 0, 1 and 2
+ * (posix_spawn_file_actions_addclosefrom_np: close_range, or a walk of
+ * /proc/self/fd where the kernel lacks it), so neither the pipes of scans
+ * running in other workers nor anything a library opened without
+ * O_CLOEXEC (LMDB, librdkafka's sockets) reaches the tool.
  *
  * One poll() loop reads stdout (bounded by max_sbom_bytes) and stderr (the
  * last STDERR_TAIL bytes are kept for the message) and, at least every
@@ -30,6 +42,8 @@
  *   cancel flag set                  -ECANCELED (the pool reports how)
  *   stdout over max_sbom_bytes       PERMANENT "SBOM larger than N bytes"
  *   argv[0] missing/not executable   PERMANENT, naming it
+ *   {id}/{ref} starting with '-', or  PERMANENT "refused", naming the
+ *   an image {ref} not a reference    value (nothing is run)
  *
  * The tool's environment is the service's as it was at init, without the
  * SBOMD_* variables (the service's own configuration, credentials
@@ -44,6 +58,7 @@
 #define _GNU_SOURCE
 
 #include "scan/backend.h"
+#include "scan/reference.h"
 #include "scan/strv.h"
 
 #include <errno.h>
@@ -66,6 +81,12 @@
 #include "util/errbuf.h"
 #include "util/xmalloc.h"
 
+/* posix_spawn_file_actions_addclosefrom_np came with glibc 2.34. */
+#if !defined(__GLIBC__) || __GLIBC__ < 2 || \
+    (__GLIBC__ == 2 && __GLIBC_MINOR__ < 34)
+#error "the exec backend needs posix_spawn_file_actions_addclosefrom_np (glibc >= 2.34)"
+#endif
+
 extern char **environ;
 
 #define POLL_SLICE_MS 50
@@ -83,6 +104,7 @@ struct exec_ctx {
 	size_t nretryable;
 	size_t max_sbom;
 	int64_t grace_ms;
+	bool uses_id, uses_ref; /* whether argv holds "{id}" / "{ref}" */
 };
 
 static void
@@ -159,11 +181,64 @@ exec_init(const void *config, void **ctxp, char *err, size_t errlen)
 		if (strncmp(environ[i], "SBOMD_", 6) != 0)
 			x->envp[k++] = xstrdup(environ[i]);
 	x->max_sbom = c->max_sbom_bytes > 0 ? c->max_sbom_bytes :
-	    SCAN_EXEC_DEFAULT_MAX_SBOM;
+	    SCAN_DEFAULT_MAX_SBOM;
 	x->grace_ms = c->kill_grace_ms > 0 ? c->kill_grace_ms :
 	    SCAN_EXEC_DEFAULT_GRACE_MS;
+	for (size_t i = 0; i < x->argc; i++) {
+		x->uses_id |= strstr(x->argv[i], "{id}") != NULL;
+		x->uses_ref |= strstr(x->argv[i], "{ref}") != NULL;
+	}
 	*ctxp = x;
 	return 0;
+}
+
+/* v as it may be shown in a message: at most 200 bytes, control bytes
+ * and non-ASCII as '?'. */
+static void
+printable(const char *v, char *buf, size_t buflen)
+{
+	size_t n = 0;
+	for (; v[n] != '\0' && n + 1 < buflen && n < 200; n++) {
+		unsigned char c = (unsigned char)v[n];
+		buf[n] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
+	}
+	buf[n] = '\0';
+	if (v[n] != '\0' && n >= 3)
+		memcpy(buf + n - 3, "...", 3);
+}
+
+/*
+ * Whether the job's values may be put into argv (see the top); when not,
+ * res is a PERMANENT failure naming the placeholder and the value.
+ */
+static bool
+values_ok(const struct exec_ctx *x, const struct scan_job *job,
+    struct scan_result *res)
+{
+	const char *id = job->image_id, *ref = scan_job_ref(job);
+	const char *what = NULL, *v = NULL, *why = NULL;
+	char shown[208];
+
+	if (x->uses_id && id[0] == '-') {
+		what = "{id}";
+		v = id;
+		why = "starts with '-' (it would be read as an option)";
+	} else if (x->uses_ref && ref[0] == '-') {
+		what = "{ref}";
+		v = ref;
+		why = "starts with '-' (it would be read as an option)";
+	} else if (x->uses_ref && job->kind == ENTITY_IMAGE &&
+	    !reference_valid(ref)) {
+		what = "{ref}";
+		v = ref;
+		why = "is not an image reference (name[:tag][@digest])";
+	}
+	if (v == NULL)
+		return true;
+	printable(v, shown, sizeof(shown));
+	scan_result_fail(res, -EINVAL, ERROR_PERMANENT,
+	    "exec: %s: refused: %s \"%s\" %s", x->argv[0], what, shown, why);
+	return false;
 }
 
 /* arg with every "{id}" and "{ref}" replaced (malloc'd). */
@@ -343,6 +418,7 @@ spawn_child(char *const *argv, char *const *envp, int in_fd, int out_fd,
 	if ((rc = posix_spawn_file_actions_adddup2(&fa, in_fd, 0)) != 0 ||
 	    (rc = posix_spawn_file_actions_adddup2(&fa, out_fd, 1)) != 0 ||
 	    (rc = posix_spawn_file_actions_adddup2(&fa, err_fd, 2)) != 0 ||
+	    (rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) != 0 ||
 	    (rc = posix_spawnattr_setsigmask(&at, &none)) != 0 ||
 	    (rc = posix_spawnattr_setsigdefault(&at, &defaults)) != 0 ||
 	    (rc = posix_spawnattr_setpgroup(&at, 0)) != 0 ||
@@ -660,6 +736,8 @@ exec_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
 		    "exec: %s: cancelled before it started", x->argv[0]);
 		return;
 	}
+	if (!values_ok(x, job, res))
+		return;
 	for (size_t i = 0; i < x->argc; i++)
 		argv[i] = substitute(x->argv[i], job->image_id,
 		    scan_job_ref(job));

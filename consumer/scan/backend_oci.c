@@ -7,12 +7,24 @@
  * The job's result is scan_run's own (one struct scan_result, nothing
  * copied).
  *
+ * Size bound: a document larger than max_sbom_bytes (scan.max_sbom_bytes)
+ * is a PERMANENT failure naming its size and the bound, as the exec
+ * backend's is: an outcome that large would not fit the output topic,
+ * and a rescan of the same image gives the same document.
+ *
+ * Package bound: more packages than max_packages (scan.max_packages) is
+ * a PERMANENT failure naming the count and the bound (scan_run's).
+ *
  * Cancellation: the flag is looked at before the scan starts, by the
- * layer walk before every tar entry (layer_limits.cancel), and after the
- * scan; a scan cancelled (aborted or timed out) has its result dropped and
- * reports -ECANCELED, which the pool turns into an aborted or timed-out
- * completion. A worker is held at most for one entry's worth of reading
- * after the flag is set (catalogues of a host directory run to their end).
+ * layer walk before every tar entry (layer_limits.cancel), by the
+ * catalogers and the SBOM writer every PKGLIST_POLL_EVERY lines, rows or
+ * packages (scan_request.cancel), and after the scan; a scan cancelled
+ * (aborted or timed out) has its result dropped and reports -ECANCELED,
+ * which the pool turns into an aborted or timed-out completion. A worker
+ * is held at most for one entry's worth of reading, or a thousand
+ * lines' or packages' worth of cataloguing or writing, after the flag is
+ * set (plus the final json_dumps of at most scan.max_packages
+ * packages).
  *
  * Concurrency: the context is read-only after init; scan_run is thread-safe,
  * so any number of workers may scan at once.
@@ -37,6 +49,8 @@ struct oci_ctx {
 	char *host_root;	/* NULL: HOST jobs fail */
 	struct layer_limits limits;
 	bool have_limits;
+	size_t max_sbom;	/* bytes, > 0 */
+	size_t max_packages;	/* 0: the scanner's default */
 };
 
 static int
@@ -72,6 +86,9 @@ oci_init(const void *config, void **ctxp, char *err, size_t errlen)
 		x->limits = *c->limits;
 		x->have_limits = true;
 	}
+	x->max_sbom = c->max_sbom_bytes > 0 ? c->max_sbom_bytes :
+	    SCAN_DEFAULT_MAX_SBOM;
+	x->max_packages = c->max_packages;
 	*ctxp = x;
 	return 0;
 }
@@ -116,8 +133,14 @@ oci_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
 		.host_name = job->kind == ENTITY_HOST ? job->image_id : NULL,
 		.limits = &lim,
 		.now_ms = clock_wall_ms(),
+		.max_packages = x->max_packages,
+		.cancel = cancel,
 	};
 	scan_run(&req, res);
+	if (res->rc == 0 && res->sbom_len > x->max_sbom)
+		scan_result_fail(res, -EFBIG, ERROR_PERMANENT,
+		    "SBOM of %zu bytes is larger than scan.max_sbom_bytes "
+		    "(%zu bytes)", res->sbom_len, x->max_sbom);
 
 	/* Cancelled: whatever scan_run returned (-ECANCELED from the
 	 * layer walk, or a finished scan) is reported as aborted. */

@@ -5,10 +5,15 @@
  *   containerd:ROOT@IMAGE_ID     a containerd content store
  *   docker-archive:FILE          `docker save` output
  *   dir:ROOT                     a directory tree (as host scans read it)
+ *
+ * The scan is held to scan.max_packages' default (SCAN_DEFAULT_MAX_PACKAGES)
+ * unless --max-packages says otherwise; `sbomd scan` reads no config
+ * file.
  */
 #include "scan/scan_cmd.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +27,11 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: sbomd scan [--platform OS/ARCH] TARGET\n"
+	    "usage: sbomd scan [--platform OS/ARCH] [--max-packages N] TARGET\n"
 	    "\n"
 	    "Writes a CycloneDX 1.5 SBOM of TARGET to standard output.\n"
+	    "A TARGET with more than N packages (default %d, as\n"
+	    "scan.max_packages) fails.\n"
 	    "\n"
 	    "targets:\n"
 	    "  oci:DIR                  the image of an OCI image layout\n"
@@ -43,7 +50,8 @@ usage(FILE *f)
 	    "  sbomd scan dir:/\n"
 	    "\n"
 	    "exit status: 0 success, 2 usage error, 3 image not found (or a\n"
-	    "pull in progress), 4 scan failure (corrupt or unreadable input)\n");
+	    "pull in progress), 4 scan failure (corrupt or unreadable input)\n",
+	    SCAN_DEFAULT_MAX_PACKAGES);
 }
 
 /* Splits "DIR@sha256:…" / "DIR:TAG" (the last ':' after the last '/'). */
@@ -169,6 +177,7 @@ int
 scan_main(int argc, char **argv)
 {
 	const char *platform = NULL;
+	size_t max_packages = SCAN_DEFAULT_MAX_PACKAGES;
 	struct scan_target t = { 0 };
 	struct scan_result res;
 	int i = 1, status;
@@ -183,6 +192,20 @@ scan_main(int argc, char **argv)
 			platform = argv[++i];
 			continue;
 		}
+		if (strcmp(argv[i], "--max-packages") == 0 && i + 1 < argc) {
+			char *end;
+			errno = 0;
+			unsigned long long v = strtoull(argv[++i], &end, 10);
+			if (errno != 0 || end == argv[i] || *end != '\0' ||
+			    v == 0 || v > SIZE_MAX || argv[i][0] == '-') {
+				fprintf(stderr, "sbomd scan: --max-packages: "
+				    "\"%s\" is not a positive number\n",
+				    argv[i]);
+				return 2;
+			}
+			max_packages = (size_t)v;
+			continue;
+		}
 		break;
 	}
 	if (i != argc - 1) {
@@ -193,6 +216,7 @@ scan_main(int argc, char **argv)
 		.kind = ENTITY_IMAGE,
 		.platform = platform,
 		.now_ms = clock_wall_ms(),
+		.max_packages = max_packages,
 	};
 	t.spec = xstrdup(argv[i]);
 	if (scan_target(argv[i], &t, &req) != 0) {

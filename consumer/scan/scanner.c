@@ -6,8 +6,12 @@
  *
  * Every catalog runs on every scan (an image may hold dpkg and apk
  * databases both; each finds nothing where its database is absent). The
- * fileset holds only the catalogers' files and is bounded, so a scan's
- * memory does not grow with the image. No global state but the image
+ * fileset holds only the catalogers' files and is bounded, and so are the
+ * packages kept (scan.max_packages; past it they are only counted and the
+ * scan fails), so a scan's memory does not grow with the image. The
+ * request's cancel flag reaches the catalogers (through the package
+ * list) and the writer, so a scan stops promptly even on a huge
+ * package database. No global state but the image
  * stores' containerd cache, which locks: workers may run scans in
  * parallel.
  */
@@ -69,10 +73,14 @@ scan_failed(struct scan_result *res, int rc)
 	res->error_class = scan_classify(rc);
 }
 
-/* Runs every cataloger over fs. */
+/*
+ * Runs every cataloger over fs into pkgs (bounded by pkglist_limit):
+ * -EFBIG naming the count and the bound when they found more packages
+ * than scan.max_packages.
+ */
 static int
-catalog_all(const fileset *fs, struct os_info *os, struct pkglist *pkgs,
-    char *err, size_t errlen)
+catalog_all(const fileset *fs, const char *subject, struct os_info *os,
+    struct pkglist *pkgs, char *err, size_t errlen)
 {
 	int rc;
 	if ((rc = catalog_os(fs, os, err, errlen)) != 0 ||
@@ -80,6 +88,11 @@ catalog_all(const fileset *fs, struct os_info *os, struct pkglist *pkgs,
 	    (rc = catalog_apk(fs, pkgs, err, errlen)) != 0 ||
 	    (rc = catalog_rpm(fs, pkgs, err, errlen)) != 0)
 		return rc;
+	if (pkglist_over(pkgs)) {
+		snprintf(err, errlen, "%s: %zu packages, more than "
+		    "scan.max_packages (%zu)", subject, pkgs->total, pkgs->max);
+		return -EFBIG;
+	}
 	pkglist_sort(pkgs);
 	return 0;
 }
@@ -94,6 +107,8 @@ scan_run(const struct scan_request *req, struct scan_result *res)
 
 	memset(res, 0, sizeof(*res));
 	pkglist_init(&pkgs);
+	pkglist_limit(&pkgs, req->max_packages > 0 ? req->max_packages :
+	    SCAN_DEFAULT_MAX_PACKAGES, req->cancel);
 
 	struct sbom_doc doc = {
 		.subject = {
@@ -104,6 +119,7 @@ scan_run(const struct scan_request *req, struct scan_result *res)
 		},
 		.timestamp_ms = req->now_ms,
 		.tool_version = SBOMD_VERSION,
+		.cancel = req->cancel,
 	};
 
 	if (req->kind == ENTITY_IMAGE && req->root == NULL) {
@@ -135,7 +151,7 @@ scan_run(const struct scan_request *req, struct scan_result *res)
 		    req->image_id ? req->image_id : req->root;
 	}
 
-	if ((rc = catalog_all(fs, &os, &pkgs, res->error,
+	if ((rc = catalog_all(fs, doc.subject.id, &os, &pkgs, res->error,
 		 sizeof(res->error))) != 0) {
 		scan_failed(res, rc);
 		goto out;

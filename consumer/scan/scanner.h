@@ -8,6 +8,7 @@
 #ifndef SBOMD_SCAN_SCANNER_H
 #define SBOMD_SCAN_SCANNER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,7 +31,18 @@ struct scan_request {
 	const char *host_name;	   /* hosts: the subject's name */
 	const struct layer_limits *limits; /* NULL: defaults */
 	int64_t now_ms;		   /* the document's timestamp */
+	/* scan.max_packages: more packages fail the scan (PERMANENT, the
+	 * count and the bound named); 0: SCAN_DEFAULT_MAX_PACKAGES */
+	size_t max_packages;
+	/* NULL, or a flag another thread sets to stop the scan: the
+	 * catalogers and the SBOM writer look at it (every
+	 * PKGLIST_POLL_EVERY lines, rows or packages) and the scan fails
+	 * with -ECANCELED. (The layer walk has its own, limits->cancel.) */
+	const atomic_int *cancel;
 };
+
+/* The default of scan.max_packages (config/sbomd.cfg says the same). */
+#define SCAN_DEFAULT_MAX_PACKAGES 100000
 
 /* Longest error text a result carries (the tracker keeps 1024 bytes). */
 #define SCAN_ERROR_MAX 1024

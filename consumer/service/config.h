@@ -126,7 +126,8 @@ struct sbomd_config {
 		char *host_root;	/* non-empty */
 		struct config_strlist exec_argv; /* non-empty for exec */
 		struct config_intlist exec_retryable_exit_codes; /* 1..255 */
-		int64_t max_sbom_bytes;	/* bound on one SBOM (exec stdout) */
+		int64_t max_sbom_bytes;	/* bound on one SBOM (both backends) */
+		int64_t max_packages;	/* bound on one scan's packages (oci) */
 	} scan;
 	struct {
 		char *listen;		/* "host:port", ":port" or "" = off */

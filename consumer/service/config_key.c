@@ -307,6 +307,9 @@ const struct config_key config_keys[] = {
 	{.name = "scan.max_sbom_bytes", .type = KT_SIZE,
 	    FIELD(scan.max_sbom_bytes), .min = 1, .max = GIB, .def = "64MiB",
 	    .doc = "larger SBOMs fail the scan"},
+	{.name = "scan.max_packages", .type = KT_INT,
+	    FIELD(scan.max_packages), .min = 1, .max = 100000000,
+	    .def = "100000", .doc = "more packages fail the scan (oci)"},
 
 	{.name = "http.listen", .type = KT_STRING, FIELD(http.listen),
 	    .check = check_listen, .def = "127.0.0.1:8080",

@@ -47,6 +47,8 @@ scans_open(engine *e, char *err, size_t errlen)
 			.nstores = c->scan.stores.n,
 			.platform = c->scan.platform,
 			.host_root = c->scan.host_root,
+			.max_sbom_bytes = (size_t)c->scan.max_sbom_bytes,
+			.max_packages = (size_t)c->scan.max_packages,
 		};
 		e->backend = &scan_backend_oci;
 		rc = e->backend->init(&oc, &e->bctx, err, errlen);

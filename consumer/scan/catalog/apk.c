@@ -158,7 +158,7 @@ catalog_apk(const fileset *fs, struct pkglist *out, char *err, size_t errlen)
 
 	if (f == NULL)
 		return 0;
-	for (lines_init(&lr, f);
+	for (lines_init(&lr, f), lr.cancel = out->cancel;
 	    (rc = lines_next(&lr, &d, &len, err, errlen)) == 0;) {
 		if (len > 0 && d[len - 1] == '\r')
 			len--;

@@ -34,7 +34,11 @@
  *
  * Input is bounded by the fileset (FILESET_MAX_FILE per file); parsing is
  * one pass per file with no allocation proportional to anything but the
- * packages found. Single-threaded.
+ * packages found, which out's bound (pkglist_limit) holds: at most twice
+ * that many are kept before duplicates are removed, and past that they
+ * are only counted (so the count of a failed scan may include some
+ * twice). The cancel flag of out is
+ * looked at every PKGLIST_POLL_EVERY lines and packages. Single-threaded.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -246,7 +250,7 @@ dpkg_parse(const struct fileset_file *f, struct pkglist *out, char *err,
 	size_t len;
 	int rc;
 
-	for (lines_init(&lr, f);
+	for (lines_init(&lr, f), lr.cancel = out->cancel;
 	    (rc = lines_next(&lr, &d, &len, err, errlen)) == 0;) {
 		if (dpkg_trim(d, len).len == 0) { /* blank: ends the stanza */
 			if (s.line != 0)
@@ -436,6 +440,11 @@ catalog_dpkg(const fileset *fs, struct pkglist *out, char *err, size_t errlen)
 	struct pkglist found;
 	int rc = 0;
 	pkglist_init(&found);
+	/* Before duplicates are removed: room for each package twice (in
+	 * status and in status.d), so that a list within out's bound is
+	 * never cut here. */
+	pkglist_limit(&found, out->max > SIZE_MAX / 2 ? SIZE_MAX :
+	    out->max * 2, out->cancel);
 
 	const struct fileset_file *st = fileset_get(fs, DPKG_STATUS);
 	if (st != NULL && (rc = dpkg_parse(st, &found, err, errlen)) < 0)
@@ -451,22 +460,30 @@ catalog_dpkg(const fileset *fs, struct pkglist *out, char *err, size_t errlen)
 	 * that pkglist_free releases only the duplicates left behind).
 	 */
 	pkglist_sort(&found);
-	size_t kept = SIZE_MAX; /* index in out of the last package moved */
+	/* The last package moved (in out, or out's scratch past its
+	 * bound); valid until the next pkglist_add. */
+	const struct pkg *last = NULL;
 	for (size_t i = 0; i < found.n; i++) {
 		struct pkg *p = &found.pkgs[i];
-		if (kept != SIZE_MAX) {
-			const struct pkg *k = &out->pkgs[kept];
-			if (dpkg_str_eq(p->name, k->name) &&
-			    dpkg_str_eq(p->version, k->version) &&
-			    dpkg_str_eq(p->arch, k->arch))
-				continue;
+		if (i % PKGLIST_POLL_EVERY == 0 && pkglist_cancelled(out)) {
+			errbuf_set(err, errlen, "%s: cancelled", DPKG_STATUS);
+			rc = -ECANCELED;
+			goto out;
 		}
+		if (last != NULL && dpkg_str_eq(p->name, last->name) &&
+		    dpkg_str_eq(p->version, last->version) &&
+		    dpkg_str_eq(p->arch, last->arch))
+			continue;
 		dpkg_licenses(fs, p);
 		struct pkg *dst = pkglist_add(out);
 		*dst = *p;
 		memset(p, 0, sizeof(*p));
-		kept = out->n - 1;
+		last = dst;
 	}
+	/* Those found past found's own bound (twice out's) were counted
+	 * only, without removing duplicates: the scan fails on the count
+	 * anyway, which then may count a package twice. */
+	out->total += found.total - found.n;
 out:
 	pkglist_free(&found);
 	return rc;

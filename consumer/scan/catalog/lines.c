@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "scan/catalog/pkglist.h"
 #include "util/errbuf.h"
 
 void
@@ -16,6 +17,7 @@ lines_init(struct lines *l, const struct fileset_file *f)
 	l->nul = memchr(l->d, '\0', f->len);
 	l->path = f->path;
 	l->line = 0;
+	l->cancel = NULL;
 }
 
 int
@@ -28,6 +30,11 @@ lines_next(struct lines *l, const char **s, size_t *len, char *err,
 	if (eol == NULL)
 		eol = l->end;
 	l->line++;
+	if (l->cancel != NULL && l->line % PKGLIST_POLL_EVERY == 0 &&
+	    atomic_load(l->cancel) != 0) {
+		errbuf_set(err, errlen, "%s:%zu: cancelled", l->path, l->line);
+		return -ECANCELED;
+	}
 	if (l->nul != NULL && l->nul < eol) {
 		errbuf_set(err, errlen, "%s:%zu: NUL byte", l->path, l->line);
 		return -EINVAL;

@@ -7,7 +7,12 @@
  * licenses is NULL or a heap array of nlicenses heap strings followed by
  * a NULL. A package returned by pkglist_add is zeroed and stays valid
  * until the next pkglist_add (the array may move). Lists hold one image's
- * packages: hundreds to a few thousand. Single-threaded.
+ * packages: hundreds to a few thousand, and at most the bound of
+ * pkglist_limit (scan.max_packages): past it packages go to one scratch
+ * package that each pkglist_add empties, and are only counted, so a
+ * hostile database of millions of tiny entries costs its parsing time,
+ * not memory. Single-threaded, but for the cancel flag, which another
+ * thread sets.
  */
 #include "scan/catalog/pkglist.h"
 
@@ -16,11 +21,31 @@
 
 #include "util/xmalloc.h"
 
+static void pkg_free(struct pkg *p);
+
 void
 pkglist_init(struct pkglist *l)
 {
-	l->pkgs = NULL;
-	l->n = l->cap = 0;
+	memset(l, 0, sizeof(*l));
+}
+
+void
+pkglist_limit(struct pkglist *l, size_t max, const atomic_int *cancel)
+{
+	l->max = max;
+	l->cancel = cancel;
+}
+
+bool
+pkglist_over(const struct pkglist *l)
+{
+	return l->max > 0 && l->total > l->max;
+}
+
+bool
+pkglist_cancelled(const struct pkglist *l)
+{
+	return l->cancel != NULL && atomic_load(l->cancel) != 0;
 }
 
 static void
@@ -44,6 +69,7 @@ pkglist_free(struct pkglist *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		pkg_free(&l->pkgs[i]);
+	pkg_free(&l->spill);
 	free(l->pkgs);
 	pkglist_init(l);
 }
@@ -51,6 +77,11 @@ pkglist_free(struct pkglist *l)
 struct pkg *
 pkglist_add(struct pkglist *l)
 {
+	l->total++;
+	if (l->max > 0 && l->n >= l->max) {
+		pkg_free(&l->spill);
+		return &l->spill;
+	}
 	if (l->n == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 64;
 		l->pkgs = xreallocarray(l->pkgs, l->cap, sizeof(l->pkgs[0]));

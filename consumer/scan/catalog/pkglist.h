@@ -5,6 +5,7 @@
 #ifndef SBOMD_SCAN_PKGLIST_H
 #define SBOMD_SCAN_PKGLIST_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -26,7 +27,16 @@ struct pkg {
 struct pkglist {
 	struct pkg *pkgs;
 	size_t n, cap;
+	/* What pkglist_limit sets (none after pkglist_init): */
+	size_t max;	/* 0: no bound; past it packages are counted, not kept */
+	size_t total;	/* packages added, kept or not (>= n) */
+	struct pkg spill; /* where pkglist_add puts packages past max */
+	const atomic_int *cancel; /* NULL, or non-zero: stop cataloguing */
 };
+
+/* How many lines or rows a cataloger reads between looks at the cancel
+ * flag (an atomic load: cheap, but not free per byte). */
+#define PKGLIST_POLL_EVERY 1024
 
 struct os_info {
 	char *id;	   /* "debian", "alpine", "rhel"...; NULL unknown */
@@ -37,8 +47,22 @@ struct os_info {
 
 void pkglist_init(struct pkglist *l);
 void pkglist_free(struct pkglist *l);
-/* Appends a zeroed package and returns it. */
+/*
+ * Bounds l: at most max packages kept (0: no bound), and cancel (may be
+ * NULL) is the flag catalogers look at (pkglist_cancelled).
+ */
+void pkglist_limit(struct pkglist *l, size_t max, const atomic_int *cancel);
+/*
+ * Appends a zeroed package and returns it. Past the bound the package is
+ * only counted (total): what is returned is a scratch package, emptied
+ * by the next call, so that a cataloger runs on unchanged and memory
+ * stays bounded; pkglist_over then says so.
+ */
 struct pkg *pkglist_add(struct pkglist *l);
+/* Whether more packages were added than the bound keeps. */
+bool pkglist_over(const struct pkglist *l);
+/* Whether l's cancel flag is set. */
+bool pkglist_cancelled(const struct pkglist *l);
 /* The most licenses kept per package, and the longest name kept. */
 #define PKG_MAX_LICENSES 64
 #define PKG_MAX_LICENSE_LEN 256

@@ -18,7 +18,8 @@
  * connection is defensive, with views, triggers and untrusted schema
  * functions off; Packages must be a real table; and a progress handler
  * stops a query that runs far longer than the file's size allows (a
- * corrupt b-tree). A header that does not validate is -EINVAL naming the
+ * corrupt b-tree) or once the scan's cancel flag is set (looked at
+ * there and before every row: -ECANCELED). A header that does not validate is -EINVAL naming the
  * file and the row (hnum); so is a file that is not a database.
  *
  * Per package: name, version, release, epoch (decimal, NULL when the
@@ -70,13 +71,14 @@ static const struct {
 
 struct rpm_budget {
 	uint64_t left; /* handler calls before the query is interrupted */
+	const atomic_int *cancel; /* the scan's; NULL: none */
 };
 
 static int
 rpm_progress(void *ctx)
 {
 	struct rpm_budget *b = ctx;
-	if (b->left == 0)
+	if (b->left == 0 || (b->cancel != NULL && atomic_load(b->cancel) != 0))
 		return 1;
 	b->left--;
 	return 0;
@@ -300,6 +302,11 @@ rpm_read_rows(const char *path, sqlite3 *db, struct pkglist *out, char *err,
 		    errlen);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		sqlite3_int64 hnum = sqlite3_column_int64(st, 0);
+		if (pkglist_cancelled(out)) {
+			errbuf_set(err, errlen, "%s: cancelled", path);
+			rc = -ECANCELED;
+			goto out;
+		}
 		/* The type first: reading the value may convert it. */
 		bool isblob = sqlite3_column_type(st, 1) == SQLITE_BLOB;
 		const void *blob = isblob ? sqlite3_column_blob(st, 1) : NULL;
@@ -315,6 +322,11 @@ rpm_read_rows(const char *path, sqlite3 *db, struct pkglist *out, char *err,
 		if ((rc = rpm_add_blob(path, hnum, blob, (size_t)blen, out,
 			 err, errlen)) != 0)
 			goto out;
+	}
+	if (rc == SQLITE_INTERRUPT && pkglist_cancelled(out)) {
+		errbuf_set(err, errlen, "%s: cancelled", path);
+		rc = -ECANCELED;
+		goto out;
 	}
 	if (rc != SQLITE_DONE) {
 		rc = rpm_sqlite_err(path, db,
@@ -337,6 +349,7 @@ rpm_read_sqlite(const struct fileset_file *f, struct pkglist *out,
 	sqlite3 *db = NULL;
 	int rc;
 
+	budget.cancel = out->cancel;
 	if ((rc = rpm_open(f, &budget, &db, err, errlen)) == 0 &&
 	    (rc = rpm_check_schema(f->path, db, err, errlen)) == 0)
 		rc = rpm_read_rows(f->path, db, out, err, errlen);

@@ -26,7 +26,14 @@
  *   aquasecurity:trivy:SrcName).
  * - bom-refs: a package's is its purl; a repeated purl (the same package
  *   twice in one database) gets "package-id=<n>" appended, n counting
- *   from 2, so refs are unique and still stable for sorted input.
+ *   from 2, so refs are unique and still stable for sorted input. The
+ *   refs taken are one hash table (jansson's object) whose value for a
+ *   ref is the next n to try for it, so k copies of one purl cost O(k)
+ *   lookups, not O(k^2): the n of a copy is the smallest not yet taken,
+ *   as trying 2, 3, ... each time would find.
+ * - Cancellation: doc->cancel is looked at every PKGLIST_POLL_EVERY
+ *   packages and before the text is made (json_dumps, linear in the
+ *   document, is not interrupted).
  * - Order: components in pkglist order (the caller sorts, pkglist_sort),
  *   the OS first, so two documents of one input differ only in
  *   serialNumber and timestamp; with both given they are byte-identical.
@@ -286,23 +293,33 @@ cdx_tag_repo(const char *tag)
 }
 
 /*
- * Claims ref in seen; on collision tries ref + "package-id=<n>".
+ * Claims ref in seen; when it is taken, claims ref + "package-id=<n>"
+ * with the smallest n >= 2 not taken. seen maps each ref taken to the
+ * next n to try for it (all below are taken: refs are never released),
+ * so repeats of one ref cost one lookup each, not one per earlier copy.
  * Returns the unique ref (malloc'd).
  */
 static char *
 cdx_unique_ref(json_t *seen, const char *ref)
 {
 	size_t need = strlen(ref) + 32;
-	char *r = xstrdup(ref);
-	unsigned n;
+	json_t *base = json_object_get(seen, ref);
+	char *r;
 
-	for (n = 2; json_object_get(seen, r) != NULL; n++) {
-		free(r);
-		r = xmalloc(need);
-		snprintf(r, need, "%s%cpackage-id=%u", ref,
-		    strchr(ref, '?') != NULL ? '&' : '?', n);
+	if (base == NULL) {
+		json_object_set_new(seen, ref, json_integer(2));
+		return xstrdup(ref);
 	}
-	json_object_set_new(seen, r, json_true());
+	json_int_t n = json_integer_value(base);
+	r = xmalloc(need);
+	for (;; n++) {
+		snprintf(r, need, "%s%cpackage-id=%lld", ref,
+		    strchr(ref, '?') != NULL ? '&' : '?', (long long)n);
+		if (json_object_get(seen, r) == NULL)
+			break;
+	}
+	json_integer_set(base, n + 1);
+	json_object_set_new(seen, r, json_integer(2));
 	return r;
 }
 
@@ -502,6 +519,12 @@ cdx_metadata(const struct sbom_doc *doc, const char *ts, json_t *seen,
 	return meta;
 }
 
+static bool
+cdx_cancelled(const struct sbom_doc *doc)
+{
+	return doc->cancel != NULL && atomic_load(doc->cancel) != 0;
+}
+
 /* components: the OS, then the packages (refs[i]: package i's bom-ref). */
 static json_t *
 cdx_components(const struct sbom_doc *doc, json_t *seen, char **os_ref,
@@ -516,9 +539,14 @@ cdx_components(const struct sbom_doc *doc, json_t *seen, char **os_ref,
 	}
 	if (doc->os != NULL && doc->os->id != NULL && doc->os->id[0] != '\0')
 		cdx_append(comps, cdx_os(doc->os, seen, os_ref, ok), ok);
-	for (size_t i = 0; i < npkgs && *ok; i++)
+	for (size_t i = 0; i < npkgs && *ok; i++) {
+		if (i % PKGLIST_POLL_EVERY == 0 && cdx_cancelled(doc)) {
+			*ok = false;
+			break;
+		}
 		cdx_append(comps, cdx_package(&doc->pkgs->pkgs[i], doc->os,
 		    seen, &refs[i], ok), ok);
+	}
 	return comps;
 }
 
@@ -603,6 +631,10 @@ cyclonedx_write(const struct sbom_doc *doc, char **out, size_t *len)
 	    &ok), &ok);
 	cdx_set(root, "dependencies", cdx_dependencies(subject_ref, os_ref,
 	    refs, npkgs, &ok), &ok);
+	if (cdx_cancelled(doc)) {
+		rc = -ECANCELED;
+		goto out;
+	}
 	if (!ok) {
 		rc = cdx_failure(doc);
 		goto out;
