@@ -897,6 +897,79 @@ class TestExec(Service):
         self.assertEqual(f["error_class"], "PERMANENT")
         self.assertIn("bad image", f["error"])
 
+    def refused_for_good(self, delivery):
+        """The producer takes messages of at most 1000 bytes: an outcome
+        whose SBOM makes it larger is refused for good. It goes without
+        its SBOM, with the reason as its error, counted; the outcomes
+        after it are not held up. Across a restart too: an outcome stored
+        while it could not be sent (a long linger, then SIGTERM) is refused
+        when the next run sends it, and goes the same way."""
+        out = self.tail()
+        script = ('case "$1" in *1) big=$(head -c 3000 /dev/urandom | base64 | tr -d "\\n");; *) big=;; esac; '
+                  'printf \'{"bomFormat":"CycloneDX","components":[{"name":"c%s"}]}\' "$big"')
+        small = ["message.max.bytes=1000"]
+        cfg = self.config(scan=exec_scan(script), kafka=dict(producer_properties=small, delivery=delivery))
+        self.start(cfg)
+        big, after = missing_id(0x21), missing_id(0x22)
+        self.emit([self.set_(big, "n1"), self.set_(after, "n1")])
+        ok = out.wait(self.of(after, "SUCCEEDED"))[0]
+        self.assertEqual(ok["sbom"]["component_count"], 1)
+        b = out.wait(self.of(big, "SUCCEEDED"))[0]
+        self.assertIsNone(b.get("sbom"), b)
+        self.assertIn("SBOM not published", b["error"])
+        self.assertIn("too large", b["error"])
+        m = self.settle(out)
+        self.assertEqual(m("sbomd_outbox_refused_total", action="reduced"), 1)
+        self.assertEqual(m("sbomd_outbox_messages"), 0)
+        self.assertIn("outcome refused by Kafka for good, sent again without its SBOM", self.log())
+        later = missing_id(0x23)
+        self.emit([self.set_(later, "n1")])
+        self.assertEqual(out.wait(self.of(later, "SUCCEEDED"))[0]["sbom"]["component_count"], 1)
+        self.stop_run()
+        if delivery == "exactly-once":
+            return  # nothing is stored unsent in this mode
+        # Stored, not sent: the producer lingers longer than the run.
+        big2 = missing_id(0x31)
+        self.start(self.config(name="linger.cfg", scan=exec_scan(script), engine=dict(shutdown_timeout="1s"),
+                               kafka=dict(producer_properties=["linger.ms=600000"])))
+        self.emit([self.set_(big2, "n1")])
+        self.wait_metrics(lambda m: m.total("sbomd_outcomes_total") == 1 and m("sbomd_outbox_messages") == 1,
+                          "the outcome stored, not sent")
+        self.stop_run()
+        self.start(cfg)
+        self.assertRegex(self.log(), r'"state recovered".* outbox=1 ')
+        b2 = out.wait(self.of(big2, "SUCCEEDED"))[0]
+        self.assertIsNone(b2.get("sbom"), b2)
+        self.assertIn("SBOM not published", b2["error"])
+        self.wait_metrics(lambda m: m("sbomd_outbox_messages") == 0, "the outbox empty")
+        self.stop_run()
+
+    def test_outcome_too_large_goes_without_its_sbom(self):
+        self.refused_for_good("at-least-once")
+
+    def test_outcome_too_large_goes_without_its_sbom_exactly_once(self):
+        self.refused_for_good("exactly-once")
+
+    @only_with("kafka")
+    def test_outcome_refused_by_the_broker_goes_without_its_sbom(self):
+        """The same, refused by the broker (the topic's max.message.bytes)
+        in the delivery report rather than by the producer."""
+        topic = f"{self.prefix}-small-outcomes"
+        self.broker.create_topic(topic, 1, {"max.message.bytes": "1000"})
+        out = self.tail(topic)
+        script = ('case "$1" in *1) big=$(head -c 3000 /dev/urandom | base64 | tr -d "\\n");; *) big=;; esac; '
+                  'printf \'{"bomFormat":"CycloneDX","components":[{"name":"c%s"}]}\' "$big"')
+        self.start(self.config(scan=exec_scan(script), kafka=dict(output_topic=topic)))
+        big, after = missing_id(0x41), missing_id(0x42)
+        self.emit([self.set_(big, "n1"), self.set_(after, "n1")])
+        self.assertEqual(out.wait(self.of(after, "SUCCEEDED"))[0]["sbom"]["component_count"], 1)
+        b = out.wait(self.of(big, "SUCCEEDED"))[0]
+        self.assertIsNone(b.get("sbom"), b)
+        self.assertIn("SBOM not published", b["error"])
+        m = self.settle(out)
+        self.assertEqual(m("sbomd_outbox_refused_total", action="reduced"), 1)
+        self.stop_run()
+
     def test_backpressure_pauses_and_resumes(self):
         out = self.tail()
         script = 'sleep 0.05; printf \'{"bomFormat":"CycloneDX","components":[]}\''

@@ -536,6 +536,9 @@ iterate(engine *e, bool *more, char *err, size_t errlen)
 			return rc;
 		outbox_produce(e->ob, kio_producer(e->k),
 		    kio_changelog_topic(e->k));
+	} else if (!e->txn.on && outbox_resend_due(e->ob)) {
+		outbox_produce(e->ob, kio_producer(e->k),
+		    kio_changelog_topic(e->k));
 	}
 	if (e->own.on)
 		kio_release_offsets(e->k, outbox_unacked_min(e->ob));

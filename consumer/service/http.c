@@ -131,6 +131,14 @@ metrics_outcomes(struct textbuf *b, const struct snapshot *s)
 	    "Failed produce calls and delivery reports (retried).");
 	textbuf_printf(b, "sbomd_produce_errors_total %" PRIu64 "\n",
 	    s->produce_errors);
+	head(b, "sbomd_outbox_refused_total", "counter",
+	    "Outcomes and dead letters Kafka refused for good (too large, "
+	    "invalid): sent again without the SBOM or message (reduced), or "
+	    "dropped.");
+	textbuf_printf(b, "sbomd_outbox_refused_total{action=\"reduced\"} %"
+	    PRIu64 "\n", s->outbox_reduced);
+	textbuf_printf(b, "sbomd_outbox_refused_total{action=\"dropped\"} %"
+	    PRIu64 "\n", s->outbox_dropped);
 	head(b, "sbomd_outbox_messages", "gauge",
 	    "Outcomes and dead letters not yet acknowledged by Kafka.");
 	textbuf_printf(b, "sbomd_outbox_messages %" PRIu64 "\n", s->outbox);

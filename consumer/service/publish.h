@@ -68,6 +68,9 @@ struct snapshot {
 	uint64_t delivered;	      /* outcomes and dead letters in Kafka */
 	uint64_t changelog_delivered; /* changelog records in Kafka */
 	uint64_t produce_errors;
+	uint64_t outbox_reduced; /* refused for good, sent without the SBOM
+				  * (dead letters: without the message) */
+	uint64_t outbox_dropped; /* refused for good even so: dropped */
 	uint64_t rebalances;
 	uint64_t commits, commit_failures;
 	uint64_t log_suppressed;
