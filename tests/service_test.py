@@ -1035,6 +1035,78 @@ class TestExec(Service):
 
 
 class TestHttp(Service):
+    def test_2000_idle_connections_do_not_stop_healthz(self):
+        """2,000 connections opened and left idle (more than a select(2)
+        server can watch) do not stop /healthz; past http.max_connections
+        new ones are closed at once, and idle ones are closed after
+        http.connection_timeout, which lets the probes in again."""
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < 4500:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4500), hard))
+        self.start(self.config())
+        host, port = self.http[7:].split(":")
+        idle = []
+        try:
+            for _ in range(2000):
+                idle.append(socket.create_connection((host, int(port)), timeout=5))
+            t0 = time.monotonic()
+            self.assertEqual(get(self.http + "/healthz", timeout=5), (200, "ok\n"))
+            self.assertLess(time.monotonic() - t0, 2)
+        finally:
+            for so in idle:
+                so.close()
+        self.stop_run()
+        # A small limit: the idle connections fill it, and are closed after
+        # the timeout.
+        self.start(self.config(name="small.cfg", http=dict(listen=f"127.0.0.1:{free_port()}",
+                                                           max_connections=64, connection_timeout="2s")))
+        host, port = self.http[7:].split(":")
+        idle = [socket.create_connection((host, int(port)), timeout=5) for _ in range(200)]
+        try:
+            t0 = time.monotonic()
+            wait_for(lambda: self.http_answer_or_none() == (200, "ok\n"), 10, "/healthz past the limit")
+            # Queued connections are taken 64 at a time, each round closed
+            # after 2 s.
+            self.assertLess(time.monotonic() - t0, 12)
+            closed = 0
+            for so in idle:
+                so.settimeout(5)
+                try:
+                    closed += so.recv(1) == b""
+                except (ConnectionError, socket.timeout):
+                    closed += 1
+            self.assertEqual(closed, 200, "idle connections left open past the timeout")
+        finally:
+            for so in idle:
+                so.close()
+        self.stop_run()
+
+    def http_answer_or_none(self):
+        try:
+            return get(self.http + "/healthz", timeout=2)
+        except (urllib.error.URLError, ConnectionError, socket.timeout):
+            return None
+
+    def test_healthz_live_while_commits_fail(self):
+        """The state store refuses every commit (its map is full: 1 MiB,
+        with outcomes held back by a long linger): the engine retries, and
+        /healthz stays 200 all the while; /readyz is 503 and says why."""
+        script = 'head -c 150000 /dev/urandom | base64 -w0 | sed \'s/.*/{"bomFormat":"CycloneDX","components":[{"name":"&"}]}/\''
+        self.start(self.config(scan=exec_scan(script), state=dict(dir=self.state, max_map_size="1MiB"),
+                               kafka=dict(producer_properties=["linger.ms=600000"])))
+        self.emit([self.set_(missing_id(0x500 + i), "n1") for i in range(12)])
+        self.wait_log("state commit failed, retrying")
+        end = time.monotonic() + 13
+        while time.monotonic() < end:
+            self.assertEqual(get(self.http + "/healthz")[0], 200, "/healthz while commits are retried")
+            st, body = get(self.http + "/readyz")
+            self.assertEqual(st, 503)
+            self.assertIn("state commit failing", body)
+            time.sleep(0.5)
+        self.run.send_signal(signal.SIGKILL)
+        self.run.wait()
+
     def test_endpoints_follow_the_work(self):
         out = self.tail()
         first = self.start(self.config(retry=dict(base_backoff="3s", max_backoff="3s", jitter=0.0)),

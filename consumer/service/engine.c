@@ -131,15 +131,23 @@ engine_commit_now(engine *e, char *err, size_t errlen)
 }
 
 /* Commits, retrying while the store refuses (full disk): input is not
- * consumed meanwhile. Returns 0, or the error once stop is set. */
+ * consumed meanwhile; the snapshot is published at each try, so the
+ * liveness probe sees a live engine and /readyz the store's error.
+ * Returns 0, or the error once stop is set. */
 static int
 commit_until_done(engine *e, char *err, size_t errlen)
 {
 	for (;;) {
 		char why[512];
 		int rc = commit(e, why, sizeof(why));
-		if (rc == 0)
+		if (rc == 0) {
+			e->snap->commit_error[0] = '\0';
 			return 0;
+		}
+		/* Alive, waiting: /healthz stays 200, /readyz says why. */
+		snprintf(e->snap->commit_error, sizeof(e->snap->commit_error),
+		    "%.250s", why);
+		engine_publish(e);
 		int64_t now = clock_mono_ms();
 		if (now - e->last_commit_fail_log > COMMIT_FAIL_LOG_MS) {
 			log_kv(LOG_ERROR, "state commit failed, retrying",
@@ -458,7 +466,12 @@ engine_open(engine *e, char *err, size_t errlen)
 	/* HTTP first: /readyz says "recovering" while recovery runs. */
 	publish_snapshot(e, clock_wall_ms());
 	if (cfg->http.listen[0] != '\0') {
-		e->http = http_start(cfg->http.listen, &e->pub, err, errlen);
+		struct http_limits lim = {
+			(unsigned)cfg->http.max_connections,
+			(unsigned)((cfg->http.connection_timeout_ms + 999) /
+			    1000) };
+		e->http = http_start(cfg->http.listen, &lim, &e->pub, err,
+		    errlen);
 		if (e->http == NULL)
 			return -EADDRINUSE;
 		log_kv(LOG_INFO, "http listening", "address", cfg->http.listen,

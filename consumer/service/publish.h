@@ -98,6 +98,9 @@ struct snapshot {
 	/* the changelog cannot be written (deleted or recreated while
 	 * running): its records wait in the outbox; "" = fine */
 	char changelog_error[256];
+	/* the last state commit failed and is retried (e.g. a full disk);
+	 * "" = commits go through */
+	char commit_error[256];
 	/* kafka.delivery = "exactly-once" */
 	bool exactly_once;
 	uint64_t txn_commits;	    /* transactions committed */

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "service/config.h"
 #include "service/engine.h"
@@ -29,6 +30,28 @@ on_signal(int sig)
 {
 	(void)sig;
 	run_stop = 1;
+}
+
+/* The open-file limit's soft value raised to its hard one: the HTTP
+ * server may hold http.max_connections sockets besides LMDB's, Kafka's
+ * and the scans' descriptors. A failure only leaves the limit as it was
+ * (http_start then lowers http.max_connections to fit). */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rlim_t was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		char from[24], to[24];
+		snprintf(from, sizeof(from), "%llu", (unsigned long long)was);
+		snprintf(to, sizeof(to), "%llu",
+		    (unsigned long long)rl.rlim_cur);
+		log_kv(LOG_DEBUG, "open-file limit raised", "from", from, "to",
+		    to, (char *)NULL);
+	}
 }
 
 static void
@@ -135,6 +158,7 @@ run_main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 
 	int lock = -1;
 	int rc = take_state_dir(&cfg, &lock, err, sizeof(err));
