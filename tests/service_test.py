@@ -1330,6 +1330,52 @@ class TestDurability(Service):
         print(f"{len(out.snapshot())} outcomes, {copies} copies sent again after kills, "
               f"{len(retried)} entities retried", file=sys.stderr)
 
+    def test_sighup_drains_like_sigterm(self):
+        """SIGHUP is a clean shutdown: the same log lines as SIGTERM's, the
+        outbox drained, exit 0."""
+        out = self.tail()
+        self.start(self.config())
+        self.emit([self.set_(self.image_a, "n1")])
+        self.settle(out)
+        self.run.send_signal(signal.SIGHUP)
+        self.assertEqual(self.run.wait(30), 0, self.log()[-3000:])
+        log = self.log()
+        for line in ('"shutting down"', '"outbox drained" undelivered=0', 'info stopped'):
+            self.assertIn(line, log)
+
+    @exclusive
+    def test_sigterm_with_the_broker_gone_within_shutdown_timeout(self):
+        """With the broker down, SIGTERM still ends the process within
+        engine.shutdown_timeout (plus a margin): leaving the group and
+        committing offsets are given up at the deadline; what was made
+        durable is kept (the undelivered outcome is sent after a restart)."""
+        out = self.tail()
+        f = missing_id(0x77)
+        cfg = self.config(engine=dict(shutdown_timeout="3s"),
+                          retry=dict(base_backoff="1s", max_backoff="1s", jitter=0.0))
+        self.start(cfg)
+        self.emit([self.set_(f, "n1")])
+        out.wait(self.of(f, "RETRY_SCHEDULED"))
+        self.broker.down()
+        self.addCleanup(self.broker.up)
+        # An outcome made while the broker is away waits in the outbox.
+        self.wait_metrics(lambda m: m("sbomd_outbox_messages") >= 1, "an outcome waiting in the outbox")
+        t0 = time.monotonic()
+        self.run.send_signal(signal.SIGTERM)
+        try:
+            rc = self.run.wait(20)
+        except subprocess.TimeoutExpired:
+            self.fail(f"SIGTERM not done after 20 s with the broker down:\n{self.log()[-3000:]}")
+        took = time.monotonic() - t0
+        self.assertEqual(rc, 0, self.log()[-3000:])
+        self.assertLess(took, 3 + 3, f"shutdown took {took:.1f} s")
+        print(f"shutdown with the broker down: {took:.2f} s (engine.shutdown_timeout 3 s)", file=sys.stderr)
+        self.broker.up()
+        n = len(out.snapshot(self.of(f)))
+        self.start(cfg)
+        out.wait(self.of(f), count=n + 1, timeout=60)
+        self.stop_run()
+
     @exclusive
     def test_broker_down_20s(self):
         """The engine keeps scanning while the broker is down: outcomes

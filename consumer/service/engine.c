@@ -35,9 +35,12 @@
  * bytes because it bounds memory (each record is held once by the outbox
  * and once more by librdkafka until it is acknowledged).
  *
- * Shutdown (stop set): stop fetching, abort running scans (they go back
- * to QUEUED with their attempt unchanged), commit, drain the outbox for
- * up to engine.shutdown_timeout, commit the stored offsets, close.
+ * Shutdown (stop set: SIGTERM, SIGINT or SIGHUP): stop fetching, abort
+ * running scans (they go back to QUEUED with their attempt unchanged),
+ * commit, drain the outbox, commit the stored offsets, leave the group,
+ * all by one deadline, engine.shutdown_timeout from the start (the drain
+ * ends at three quarters of it); each step is given up at its deadline,
+ * so a broker gone cannot hold the exit.
  */
 #define _GNU_SOURCE /* pipe2 */
 #include "service/engine.h"
@@ -501,8 +504,10 @@ engine_close(engine *e)
 	http_stop(e->http);
 	e->http = NULL;
 	publish_drop_requests(&e->pub);
-	kio_close(e->k); /* before the counters go: it still counts; its
-			  * last revoke still needs the state */
+	/* Before the counters go: it still counts; its last revoke still
+	 * needs the state. Bounded by engine.shutdown_timeout. */
+	kio_close(e->k, e->shutdown_deadline ? e->shutdown_deadline :
+	    clock_mono_ms() + e->cfg->engine.shutdown_timeout_ms);
 	own_close(e);
 	store_dirty_free(&e->dirty);
 	scans_free(e);
@@ -602,6 +607,11 @@ static int
 shutdown_drain(engine *e, char *err, size_t errlen)
 {
 	int64_t now = clock_wall_ms();
+	int64_t budget = e->cfg->engine.shutdown_timeout_ms;
+	/* The whole shutdown, leaving the group included, within the
+	 * budget; the last quarter of it is kept for the offset commit and
+	 * leaving the group. */
+	e->shutdown_deadline = clock_mono_ms() + budget;
 	log_kv(LOG_INFO, "shutting down", (char *)NULL);
 	set_paused(e, true, PAUSE_SHUTDOWN);
 	scan_pool_shutdown(e->pool, true);
@@ -611,7 +621,7 @@ shutdown_drain(engine *e, char *err, size_t errlen)
 	if (rc != 0)
 		return rc;
 
-	int64_t deadline = clock_mono_ms() + e->cfg->engine.shutdown_timeout_ms;
+	int64_t deadline = e->shutdown_deadline - budget / 4;
 	outbox_produce(e->ob, kio_producer(e->k),
 	    kio_changelog_topic(e->k));
 	while (outbox_live(e->ob) > 0 && clock_mono_ms() < deadline) {
@@ -626,7 +636,7 @@ shutdown_drain(engine *e, char *err, size_t errlen)
 	    "undelivered", left, (char *)NULL);
 	if (e->own.on)
 		kio_release_offsets(e->k, outbox_unacked_min(e->ob));
-	kio_commit(e->k);
+	kio_commit(e->k, e->shutdown_deadline - budget / 8);
 	return rc;
 }
 

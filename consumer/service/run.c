@@ -4,8 +4,10 @@
  * line before Kafka or the state directory is touched), sets up logging
  * and signals, and hands over to the engine.
  *
- * Signals: SIGTERM and SIGINT set a flag the engine loop checks (it then
- * drains and exits 0); SIGPIPE is ignored.
+ * Signals: SIGTERM, SIGINT and SIGHUP set a flag the engine loop checks
+ * (it then drains, within engine.shutdown_timeout, and exits 0); SIGHUP
+ * does not reload the configuration: a terminal or supervisor that hangs
+ * up gets the same clean shutdown. SIGPIPE is ignored.
  */
 #include "service/run.h"
 
@@ -71,7 +73,8 @@ run_usage(FILE *f)
 	    "Every key can be set from the environment as SBOMD_<GROUP>_<KEY>,\n"
 	    "e.g. SBOMD_KAFKA_BROKERS=127.0.0.1:9092 SBOMD_SCAN_WORKERS=4.\n"
 	    "\n"
-	    "exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the\n"
+	    "exit status: 0 after a clean shutdown (SIGTERM/SIGINT/SIGHUP), 1 when\n"
+	    "the "
 	    "service cannot start or must stop (state.dir held by another\n"
 	    "process), 2 on a usage or configuration error (also: a changelog\n"
 	    "topic whose partitions differ from the input topic's)\n");
@@ -157,6 +160,7 @@ run_main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 
