@@ -406,6 +406,13 @@ init_buffers(engine *e)
 		outbox_set_transactional(e->ob);
 }
 
+void
+engine_store_options(const struct sbomd_config *cfg, struct store_options *so)
+{
+	memset(so, 0, sizeof(*so));
+	so->max_map_size = (size_t)cfg->state.max_map_size;
+}
+
 /* The store, recovered into a new tracker, and the outbox's records. */
 static int
 open_state(engine *e, char *err, size_t errlen)
@@ -416,8 +423,8 @@ open_state(engine *e, char *err, size_t errlen)
 	int rc;
 	config_to_tracker(cfg, &tc);
 	e->t = tracker_new(&tc);
-	struct store_options so = { .max_map_size =
-					(size_t)cfg->state.max_map_size };
+	struct store_options so;
+	engine_store_options(cfg, &so);
 	if ((rc = store_open(cfg->state.dir, &so, &e->st, err, errlen)) != 0)
 		return rc;
 	struct store_migration mig;
