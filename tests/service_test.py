@@ -897,6 +897,79 @@ class TestExec(Service):
         self.assertEqual(f["error_class"], "PERMANENT")
         self.assertIn("bad image", f["error"])
 
+    def refused_for_good(self, delivery):
+        """The producer takes messages of at most 1000 bytes: an outcome
+        whose SBOM makes it larger is refused for good. It goes without
+        its SBOM, with the reason as its error, counted; the outcomes
+        after it are not held up. Across a restart too: an outcome stored
+        while it could not be sent (a long linger, then SIGTERM) is refused
+        when the next run sends it, and goes the same way."""
+        out = self.tail()
+        script = ('case "$1" in *1) big=$(head -c 3000 /dev/urandom | base64 | tr -d "\\n");; *) big=;; esac; '
+                  'printf \'{"bomFormat":"CycloneDX","components":[{"name":"c%s"}]}\' "$big"')
+        small = ["message.max.bytes=1000"]
+        cfg = self.config(scan=exec_scan(script), kafka=dict(producer_properties=small, delivery=delivery))
+        self.start(cfg)
+        big, after = missing_id(0x21), missing_id(0x22)
+        self.emit([self.set_(big, "n1"), self.set_(after, "n1")])
+        ok = out.wait(self.of(after, "SUCCEEDED"))[0]
+        self.assertEqual(ok["sbom"]["component_count"], 1)
+        b = out.wait(self.of(big, "SUCCEEDED"))[0]
+        self.assertIsNone(b.get("sbom"), b)
+        self.assertIn("SBOM not published", b["error"])
+        self.assertIn("too large", b["error"])
+        m = self.settle(out)
+        self.assertEqual(m("sbomd_outbox_refused_total", action="reduced"), 1)
+        self.assertEqual(m("sbomd_outbox_messages"), 0)
+        self.assertIn("outcome refused by Kafka for good, sent again without its SBOM", self.log())
+        later = missing_id(0x23)
+        self.emit([self.set_(later, "n1")])
+        self.assertEqual(out.wait(self.of(later, "SUCCEEDED"))[0]["sbom"]["component_count"], 1)
+        self.stop_run()
+        if delivery == "exactly-once":
+            return  # nothing is stored unsent in this mode
+        # Stored, not sent: the producer lingers longer than the run.
+        big2 = missing_id(0x31)
+        self.start(self.config(name="linger.cfg", scan=exec_scan(script), engine=dict(shutdown_timeout="1s"),
+                               kafka=dict(producer_properties=["linger.ms=600000"])))
+        self.emit([self.set_(big2, "n1")])
+        self.wait_metrics(lambda m: m.total("sbomd_outcomes_total") == 1 and m("sbomd_outbox_messages") == 1,
+                          "the outcome stored, not sent")
+        self.stop_run()
+        self.start(cfg)
+        self.assertRegex(self.log(), r'"state recovered".* outbox=1 ')
+        b2 = out.wait(self.of(big2, "SUCCEEDED"))[0]
+        self.assertIsNone(b2.get("sbom"), b2)
+        self.assertIn("SBOM not published", b2["error"])
+        self.wait_metrics(lambda m: m("sbomd_outbox_messages") == 0, "the outbox empty")
+        self.stop_run()
+
+    def test_outcome_too_large_goes_without_its_sbom(self):
+        self.refused_for_good("at-least-once")
+
+    def test_outcome_too_large_goes_without_its_sbom_exactly_once(self):
+        self.refused_for_good("exactly-once")
+
+    @only_with("kafka")
+    def test_outcome_refused_by_the_broker_goes_without_its_sbom(self):
+        """The same, refused by the broker (the topic's max.message.bytes)
+        in the delivery report rather than by the producer."""
+        topic = f"{self.prefix}-small-outcomes"
+        self.broker.create_topic(topic, 1, {"max.message.bytes": "1000"})
+        out = self.tail(topic)
+        script = ('case "$1" in *1) big=$(head -c 3000 /dev/urandom | base64 | tr -d "\\n");; *) big=;; esac; '
+                  'printf \'{"bomFormat":"CycloneDX","components":[{"name":"c%s"}]}\' "$big"')
+        self.start(self.config(scan=exec_scan(script), kafka=dict(output_topic=topic)))
+        big, after = missing_id(0x41), missing_id(0x42)
+        self.emit([self.set_(big, "n1"), self.set_(after, "n1")])
+        self.assertEqual(out.wait(self.of(after, "SUCCEEDED"))[0]["sbom"]["component_count"], 1)
+        b = out.wait(self.of(big, "SUCCEEDED"))[0]
+        self.assertIsNone(b.get("sbom"), b)
+        self.assertIn("SBOM not published", b["error"])
+        m = self.settle(out)
+        self.assertEqual(m("sbomd_outbox_refused_total", action="reduced"), 1)
+        self.stop_run()
+
     def test_backpressure_pauses_and_resumes(self):
         out = self.tail()
         script = 'sleep 0.05; printf \'{"bomFormat":"CycloneDX","components":[]}\''
@@ -962,6 +1035,78 @@ class TestExec(Service):
 
 
 class TestHttp(Service):
+    def test_2000_idle_connections_do_not_stop_healthz(self):
+        """2,000 connections opened and left idle (more than a select(2)
+        server can watch) do not stop /healthz; past http.max_connections
+        new ones are closed at once, and idle ones are closed after
+        http.connection_timeout, which lets the probes in again."""
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < 4500:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4500), hard))
+        self.start(self.config())
+        host, port = self.http[7:].split(":")
+        idle = []
+        try:
+            for _ in range(2000):
+                idle.append(socket.create_connection((host, int(port)), timeout=5))
+            t0 = time.monotonic()
+            self.assertEqual(get(self.http + "/healthz", timeout=5), (200, "ok\n"))
+            self.assertLess(time.monotonic() - t0, 2)
+        finally:
+            for so in idle:
+                so.close()
+        self.stop_run()
+        # A small limit: the idle connections fill it, and are closed after
+        # the timeout.
+        self.start(self.config(name="small.cfg", http=dict(listen=f"127.0.0.1:{free_port()}",
+                                                           max_connections=64, connection_timeout="2s")))
+        host, port = self.http[7:].split(":")
+        idle = [socket.create_connection((host, int(port)), timeout=5) for _ in range(200)]
+        try:
+            t0 = time.monotonic()
+            wait_for(lambda: self.http_answer_or_none() == (200, "ok\n"), 10, "/healthz past the limit")
+            # Queued connections are taken 64 at a time, each round closed
+            # after 2 s.
+            self.assertLess(time.monotonic() - t0, 12)
+            closed = 0
+            for so in idle:
+                so.settimeout(5)
+                try:
+                    closed += so.recv(1) == b""
+                except (ConnectionError, socket.timeout):
+                    closed += 1
+            self.assertEqual(closed, 200, "idle connections left open past the timeout")
+        finally:
+            for so in idle:
+                so.close()
+        self.stop_run()
+
+    def http_answer_or_none(self):
+        try:
+            return get(self.http + "/healthz", timeout=2)
+        except (urllib.error.URLError, ConnectionError, socket.timeout):
+            return None
+
+    def test_healthz_live_while_commits_fail(self):
+        """The state store refuses every commit (its map is full: 1 MiB,
+        with outcomes held back by a long linger): the engine retries, and
+        /healthz stays 200 all the while; /readyz is 503 and says why."""
+        script = 'head -c 150000 /dev/urandom | base64 -w0 | sed \'s/.*/{"bomFormat":"CycloneDX","components":[{"name":"&"}]}/\''
+        self.start(self.config(scan=exec_scan(script), state=dict(dir=self.state, max_map_size="1MiB"),
+                               kafka=dict(producer_properties=["linger.ms=600000"])))
+        self.emit([self.set_(missing_id(0x500 + i), "n1") for i in range(12)])
+        self.wait_log("state commit failed, retrying")
+        end = time.monotonic() + 13
+        while time.monotonic() < end:
+            self.assertEqual(get(self.http + "/healthz")[0], 200, "/healthz while commits are retried")
+            st, body = get(self.http + "/readyz")
+            self.assertEqual(st, 503)
+            self.assertIn("state commit failing", body)
+            time.sleep(0.5)
+        self.run.send_signal(signal.SIGKILL)
+        self.run.wait()
+
     def test_endpoints_follow_the_work(self):
         out = self.tail()
         first = self.start(self.config(retry=dict(base_backoff="3s", max_backoff="3s", jitter=0.0)),
@@ -1184,6 +1329,52 @@ class TestDurability(Service):
         self.assertTrue(retried, "no entity was retried across kills")
         print(f"{len(out.snapshot())} outcomes, {copies} copies sent again after kills, "
               f"{len(retried)} entities retried", file=sys.stderr)
+
+    def test_sighup_drains_like_sigterm(self):
+        """SIGHUP is a clean shutdown: the same log lines as SIGTERM's, the
+        outbox drained, exit 0."""
+        out = self.tail()
+        self.start(self.config())
+        self.emit([self.set_(self.image_a, "n1")])
+        self.settle(out)
+        self.run.send_signal(signal.SIGHUP)
+        self.assertEqual(self.run.wait(30), 0, self.log()[-3000:])
+        log = self.log()
+        for line in ('"shutting down"', '"outbox drained" undelivered=0', 'info stopped'):
+            self.assertIn(line, log)
+
+    @exclusive
+    def test_sigterm_with_the_broker_gone_within_shutdown_timeout(self):
+        """With the broker down, SIGTERM still ends the process within
+        engine.shutdown_timeout (plus a margin): leaving the group and
+        committing offsets are given up at the deadline; what was made
+        durable is kept (the undelivered outcome is sent after a restart)."""
+        out = self.tail()
+        f = missing_id(0x77)
+        cfg = self.config(engine=dict(shutdown_timeout="3s"),
+                          retry=dict(base_backoff="1s", max_backoff="1s", jitter=0.0))
+        self.start(cfg)
+        self.emit([self.set_(f, "n1")])
+        out.wait(self.of(f, "RETRY_SCHEDULED"))
+        self.broker.down()
+        self.addCleanup(self.broker.up)
+        # An outcome made while the broker is away waits in the outbox.
+        self.wait_metrics(lambda m: m("sbomd_outbox_messages") >= 1, "an outcome waiting in the outbox")
+        t0 = time.monotonic()
+        self.run.send_signal(signal.SIGTERM)
+        try:
+            rc = self.run.wait(20)
+        except subprocess.TimeoutExpired:
+            self.fail(f"SIGTERM not done after 20 s with the broker down:\n{self.log()[-3000:]}")
+        took = time.monotonic() - t0
+        self.assertEqual(rc, 0, self.log()[-3000:])
+        self.assertLess(took, 3 + 3, f"shutdown took {took:.1f} s")
+        print(f"shutdown with the broker down: {took:.2f} s (engine.shutdown_timeout 3 s)", file=sys.stderr)
+        self.broker.up()
+        n = len(out.snapshot(self.of(f)))
+        self.start(cfg)
+        out.wait(self.of(f), count=n + 1, timeout=60)
+        self.stop_run()
 
     @exclusive
     def test_broker_down_20s(self):

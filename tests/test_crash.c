@@ -35,6 +35,10 @@
  * wholly there or not at all.
  *
  * SBOMD_CRASH_ROUNDS (default 100) and SBOMD_CRASH_SEED change the run.
+ * The seed decides the events and the kill schedule (when each kill is
+ * planned); the run prints it with a digest of that schedule, and
+ * tests/crash_seed.sh checks that two runs with one seed print the same
+ * digest (and another seed another one).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -992,7 +996,11 @@ test_kill9(void **state)
 	uint64_t *deltas = xcalloc(rounds, sizeof(*deltas));
 	size_t by_phase[PH_COUNT] = {0};
 	size_t commit_landed = 0, commit_lost = 0, requeue_rounds = 0;
-	uint64_t sleep_rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	/* The kill schedule comes from the seed as well: a seed gives the
+	 * same events and the same planned kill moments (where a child is
+	 * at a kill still depends on the machine's speed). */
+	uint64_t sleep_rng = policy_mix64(seed ^ 0x6b696c6c); /* "kill" */
+	uint64_t schedule = 1469598103934665603ull; /* FNV-1a of the plan */
 	double start = mono(), replay_s = 0;
 	char *dir = crash_dir;
 	uint64_t k_prev = 0;
@@ -1034,6 +1042,11 @@ test_kill9(void **state)
 				nanosleep(&poll, NULL);
 		}
 		long us = 1000 + (long)((sleep_rng >> 8) % 59001);
+		uint64_t plan[3] = { chain_seed, sleep_rng % 4 != 0,
+			(uint64_t)us };
+		for (size_t i = 0; i < sizeof(plan); i++)
+			schedule = (schedule ^ ((const uint8_t *)plan)[i]) *
+			    1099511628211ull;
 		struct timespec ts = {0, us * 1000};
 		nanosleep(&ts, NULL);
 		assert_int_equal(kill(pid, SIGKILL), 0);
@@ -1136,6 +1149,11 @@ test_kill9(void **state)
 	    slot_stats.max_slot);
 	print_message("%.1f s in all, %.1f s replaying and checking\n", total,
 	    replay_s);
+	/* Same seed, same digest: tests/crash_seed.sh checks it. */
+	print_message("crash test: seed %#llx schedule digest %016llx "
+	    "(SBOMD_CRASH_SEED=%#llx reproduces it)\n",
+	    (unsigned long long)seed, (unsigned long long)schedule,
+	    (unsigned long long)seed);
 
 	/* The children did commit, and the kills fell at many batches. */
 	assert_true(sum > 0);

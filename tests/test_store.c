@@ -55,6 +55,8 @@
 
 #include "core/tracker.h"
 #include "core/tracker_record.h"
+#include "service/config.h"
+#include "service/engine.h"
 #include "store/store.h"
 #include "util/digest.h"
 #include "util/xmalloc.h"
@@ -2669,6 +2671,31 @@ test_migrate_v1(void **state)
 	tracker_free(t2);
 }
 
+/* The service's store syncs on every commit: opened with the options
+ * `sbomd run` uses (engine_store_options of the default configuration),
+ * the environment has none of MDB_NOSYNC / MDB_NOMETASYNC / MDB_MAPASYNC.
+ * The benchmarks' no_sync is seen as such (the check can fail). */
+static void
+test_service_store_syncs(void **state)
+{
+	const char *dir = *state;
+	struct sbomd_config cfg;
+	char err[512];
+	char *envp[] = { NULL };
+	assert_int_equal(config_load(&cfg, NULL, envp, err, sizeof(err)), 0);
+	struct store_options so;
+	engine_store_options(&cfg, &so);
+	store *s = NULL;
+	assert_int_equal(store_open(dir, &so, &s, err, sizeof(err)), 0);
+	assert_true(store_syncs_on_commit(s));
+	store_close(s);
+	so.no_sync = true;
+	assert_int_equal(store_open(dir, &so, &s, err, sizeof(err)), 0);
+	assert_false(store_syncs_on_commit(s));
+	store_close(s);
+	config_free(&cfg);
+}
+
 int
 main(void)
 {
@@ -2705,6 +2732,8 @@ main(void)
 		    dir_teardown),
 		cmocka_unit_test_setup_teardown(test_load_fuzz, dir_setup,
 		    dir_teardown),
+		cmocka_unit_test_setup_teardown(test_service_store_syncs,
+		    dir_setup, dir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -131,6 +131,8 @@ struct sbomd_config {
 	} scan;
 	struct {
 		char *listen;		/* "host:port", ":port" or "" = off */
+		int64_t max_connections; /* open at once; more are closed */
+		int64_t connection_timeout_ms; /* idle connections closed */
 	} http;
 	struct {
 		enum config_log_level level;

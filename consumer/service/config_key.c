@@ -314,6 +314,12 @@ const struct config_key config_keys[] = {
 	{.name = "http.listen", .type = KT_STRING, FIELD(http.listen),
 	    .check = check_listen, .def = "127.0.0.1:8080",
 	    .doc = "metrics/health/status; \"\" disables"},
+	{.name = "http.max_connections", .type = KT_INT,
+	    FIELD(http.max_connections), .min = 16, .max = 1000000,
+	    .def = "4096", .doc = "open at once; more are closed at accept"},
+	{.name = "http.connection_timeout", .type = KT_DURATION,
+	    FIELD(http.connection_timeout_ms), .min = 1000, .max = 3600000,
+	    .def = "10s", .doc = "an idle connection is closed after this"},
 
 	{.name = "log.level", .type = KT_ENUM, FIELD(log.level),
 	    .names = level_names, .def = "info",

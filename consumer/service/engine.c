@@ -35,9 +35,12 @@
  * bytes because it bounds memory (each record is held once by the outbox
  * and once more by librdkafka until it is acknowledged).
  *
- * Shutdown (stop set): stop fetching, abort running scans (they go back
- * to QUEUED with their attempt unchanged), commit, drain the outbox for
- * up to engine.shutdown_timeout, commit the stored offsets, close.
+ * Shutdown (stop set: SIGTERM, SIGINT or SIGHUP): stop fetching, abort
+ * running scans (they go back to QUEUED with their attempt unchanged),
+ * commit, drain the outbox, commit the stored offsets, leave the group,
+ * all by one deadline, engine.shutdown_timeout from the start (the drain
+ * ends at three quarters of it); each step is given up at its deadline,
+ * so a broker gone cannot hold the exit.
  */
 #define _GNU_SOURCE /* pipe2 */
 #include "service/engine.h"
@@ -131,15 +134,23 @@ engine_commit_now(engine *e, char *err, size_t errlen)
 }
 
 /* Commits, retrying while the store refuses (full disk): input is not
- * consumed meanwhile. Returns 0, or the error once stop is set. */
+ * consumed meanwhile; the snapshot is published at each try, so the
+ * liveness probe sees a live engine and /readyz the store's error.
+ * Returns 0, or the error once stop is set. */
 static int
 commit_until_done(engine *e, char *err, size_t errlen)
 {
 	for (;;) {
 		char why[512];
 		int rc = commit(e, why, sizeof(why));
-		if (rc == 0)
+		if (rc == 0) {
+			e->snap->commit_error[0] = '\0';
 			return 0;
+		}
+		/* Alive, waiting: /healthz stays 200, /readyz says why. */
+		snprintf(e->snap->commit_error, sizeof(e->snap->commit_error),
+		    "%.250s", why);
+		engine_publish(e);
 		int64_t now = clock_mono_ms();
 		if (now - e->last_commit_fail_log > COMMIT_FAIL_LOG_MS) {
 			log_kv(LOG_ERROR, "state commit failed, retrying",
@@ -395,6 +406,13 @@ init_buffers(engine *e)
 		outbox_set_transactional(e->ob);
 }
 
+void
+engine_store_options(const struct sbomd_config *cfg, struct store_options *so)
+{
+	memset(so, 0, sizeof(*so));
+	so->max_map_size = (size_t)cfg->state.max_map_size;
+}
+
 /* The store, recovered into a new tracker, and the outbox's records. */
 static int
 open_state(engine *e, char *err, size_t errlen)
@@ -405,8 +423,8 @@ open_state(engine *e, char *err, size_t errlen)
 	int rc;
 	config_to_tracker(cfg, &tc);
 	e->t = tracker_new(&tc);
-	struct store_options so = { .max_map_size =
-					(size_t)cfg->state.max_map_size };
+	struct store_options so;
+	engine_store_options(cfg, &so);
 	if ((rc = store_open(cfg->state.dir, &so, &e->st, err, errlen)) != 0)
 		return rc;
 	struct store_migration mig;
@@ -458,7 +476,12 @@ engine_open(engine *e, char *err, size_t errlen)
 	/* HTTP first: /readyz says "recovering" while recovery runs. */
 	publish_snapshot(e, clock_wall_ms());
 	if (cfg->http.listen[0] != '\0') {
-		e->http = http_start(cfg->http.listen, &e->pub, err, errlen);
+		struct http_limits lim = {
+			(unsigned)cfg->http.max_connections,
+			(unsigned)((cfg->http.connection_timeout_ms + 999) /
+			    1000) };
+		e->http = http_start(cfg->http.listen, &lim, &e->pub, err,
+		    errlen);
 		if (e->http == NULL)
 			return -EADDRINUSE;
 		log_kv(LOG_INFO, "http listening", "address", cfg->http.listen,
@@ -488,8 +511,10 @@ engine_close(engine *e)
 	http_stop(e->http);
 	e->http = NULL;
 	publish_drop_requests(&e->pub);
-	kio_close(e->k); /* before the counters go: it still counts; its
-			  * last revoke still needs the state */
+	/* Before the counters go: it still counts; its last revoke still
+	 * needs the state. Bounded by engine.shutdown_timeout. */
+	kio_close(e->k, e->shutdown_deadline ? e->shutdown_deadline :
+	    clock_mono_ms() + e->cfg->engine.shutdown_timeout_ms);
 	own_close(e);
 	store_dirty_free(&e->dirty);
 	scans_free(e);
@@ -534,6 +559,9 @@ iterate(engine *e, bool *more, char *err, size_t errlen)
 		int rc = commit_until_done(e, err, errlen);
 		if (rc != 0)
 			return rc;
+		outbox_produce(e->ob, kio_producer(e->k),
+		    kio_changelog_topic(e->k));
+	} else if (!e->txn.on && outbox_resend_due(e->ob)) {
 		outbox_produce(e->ob, kio_producer(e->k),
 		    kio_changelog_topic(e->k));
 	}
@@ -588,6 +616,11 @@ static int
 shutdown_drain(engine *e, char *err, size_t errlen)
 {
 	int64_t now = clock_wall_ms();
+	int64_t budget = e->cfg->engine.shutdown_timeout_ms;
+	/* The whole shutdown, leaving the group included, within the
+	 * budget; the last quarter of it is kept for the offset commit and
+	 * leaving the group. */
+	e->shutdown_deadline = clock_mono_ms() + budget;
 	log_kv(LOG_INFO, "shutting down", (char *)NULL);
 	set_paused(e, true, PAUSE_SHUTDOWN);
 	scan_pool_shutdown(e->pool, true);
@@ -597,7 +630,7 @@ shutdown_drain(engine *e, char *err, size_t errlen)
 	if (rc != 0)
 		return rc;
 
-	int64_t deadline = clock_mono_ms() + e->cfg->engine.shutdown_timeout_ms;
+	int64_t deadline = e->shutdown_deadline - budget / 4;
 	outbox_produce(e->ob, kio_producer(e->k),
 	    kio_changelog_topic(e->k));
 	while (outbox_live(e->ob) > 0 && clock_mono_ms() < deadline) {
@@ -612,7 +645,7 @@ shutdown_drain(engine *e, char *err, size_t errlen)
 	    "undelivered", left, (char *)NULL);
 	if (e->own.on)
 		kio_release_offsets(e->k, outbox_unacked_min(e->ob));
-	kio_commit(e->k);
+	kio_commit(e->k, e->shutdown_deadline - budget / 8);
 	return rc;
 }
 

@@ -19,6 +19,12 @@
  * it cannot start (state directory, Kafka configuration) or must stop
  * (a fatal producer error, a commit that keeps failing at shutdown).
  */
+struct store_options;
+/* The options the service opens state.dir with (tests check that its
+ * commits are durable with the same options). */
+void engine_store_options(const struct sbomd_config *cfg,
+    struct store_options *so);
+
 int engine_run(const struct sbomd_config *cfg, volatile sig_atomic_t *stop,
     char *err, size_t errlen);
 

@@ -101,6 +101,7 @@ struct txn_state {
 };
 
 struct engine {
+	int64_t shutdown_deadline; /* clock_mono_ms; 0 until shutdown */
 	const struct sbomd_config *cfg;
 	volatile sig_atomic_t *stop;
 	tracker *t;

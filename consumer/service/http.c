@@ -13,6 +13,15 @@
  *                           else 503 with the reason
  *   /api/v1/entities/{id}   one entity as JSON (the engine renders it)
  *   /status                 an HTML page for people (the engine renders it)
+ *
+ * Connections: libmicrohttpd's epoll mode (MHD_USE_AUTO picks it on
+ * Linux; no FD_SETSIZE ceiling) on a pool of HTTP_THREADS threads, so a
+ * /status or entity request waiting for the engine (up to HTTP_WAIT_MS)
+ * does not hold up /healthz. At most http.max_connections are open at
+ * once (more are closed as they are accepted) and an idle one is closed
+ * after http.connection_timeout: thousands of idle connections neither
+ * exhaust the file descriptors nor stop the probes (each idle connection
+ * costs a socket and up to HTTP_CONN_MEMORY bytes).
  */
 #include "service/http.h"
 
@@ -24,10 +33,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "service/log.h"
 #include "util/clock.h"
 #include "util/errbuf.h"
 #include "util/textbuf.h"
@@ -35,6 +46,9 @@
 
 #define HTTP_WAIT_MS 3000
 #define HEALTH_STALE_MS 10000
+#define HTTP_THREADS 4
+#define HTTP_CONN_MEMORY (16u * 1024) /* per connection: a GET's headers */
+#define FD_RESERVE 256 /* descriptors kept for LMDB, Kafka, scans */
 
 struct http_server {
 	struct MHD_Daemon *d;
@@ -131,6 +145,14 @@ metrics_outcomes(struct textbuf *b, const struct snapshot *s)
 	    "Failed produce calls and delivery reports (retried).");
 	textbuf_printf(b, "sbomd_produce_errors_total %" PRIu64 "\n",
 	    s->produce_errors);
+	head(b, "sbomd_outbox_refused_total", "counter",
+	    "Outcomes and dead letters Kafka refused for good (too large, "
+	    "invalid): sent again without the SBOM or message (reduced), or "
+	    "dropped.");
+	textbuf_printf(b, "sbomd_outbox_refused_total{action=\"reduced\"} %"
+	    PRIu64 "\n", s->outbox_reduced);
+	textbuf_printf(b, "sbomd_outbox_refused_total{action=\"dropped\"} %"
+	    PRIu64 "\n", s->outbox_dropped);
 	head(b, "sbomd_outbox_messages", "gauge",
 	    "Outcomes and dead letters not yet acknowledged by Kafka.");
 	textbuf_printf(b, "sbomd_outbox_messages %" PRIu64 "\n", s->outbox);
@@ -374,6 +396,12 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 			return reply_text(c, 503, "recovering state\n");
 		if (!s.assigned)
 			return reply_text(c, 503, "no partitions assigned\n");
+		if (s.commit_error[0] != '\0') {
+			char msg[360];
+			snprintf(msg, sizeof(msg), "state commit failing, "
+			    "retried every second: %s\n", s.commit_error);
+			return reply_text(c, 503, msg);
+		}
 		if (s.restoring > 0)
 			return reply_text(c, 503, "restoring partitions from "
 			    "the changelog\n");
@@ -397,7 +425,8 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 }
 
 http_server *
-http_start(const char *listen, struct publish *pub, char *err, size_t errlen)
+http_start(const char *listen, const struct http_limits *lim,
+    struct publish *pub, char *err, size_t errlen)
 {
 	struct sockaddr_in sa;
 	char host[256];
@@ -430,13 +459,34 @@ http_start(const char *listen, struct publish *pub, char *err, size_t errlen)
 		    "address", listen, host);
 		return NULL;
 	}
+	unsigned limit = lim->max_connections;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)limit + 2 * FD_RESERVE) {
+		unsigned fit = rl.rlim_cur > 2 * FD_RESERVE ?
+		    (unsigned)(rl.rlim_cur - FD_RESERVE) : FD_RESERVE / 2;
+		if (fit < limit) {
+			char want[24], got[24], nofile[24];
+			snprintf(want, sizeof(want), "%u", limit);
+			snprintf(got, sizeof(got), "%u", fit);
+			snprintf(nofile, sizeof(nofile), "%llu",
+			    (unsigned long long)rl.rlim_cur);
+			log_kv(LOG_WARN, "http.max_connections lowered to fit "
+			    "the open-file limit", "configured", want, "used",
+			    got, "nofile", nofile, (char *)NULL);
+			limit = fit;
+		}
+	}
 	http_server *h = xcalloc(1, sizeof(*h));
 	h->pub = pub;
-	h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
+	h->d = MHD_start_daemon(MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD |
 		MHD_USE_ERROR_LOG,
 	    (uint16_t)port, NULL, NULL, handler, h, MHD_OPTION_SOCK_ADDR,
-	    (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)30, MHD_OPTION_END);
+	    (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
+	    (unsigned)HTTP_THREADS, MHD_OPTION_CONNECTION_LIMIT, limit,
+	    MHD_OPTION_CONNECTION_TIMEOUT, lim->timeout_s,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+	    MHD_OPTION_END);
 	if (h->d == NULL) {
 		errbuf_set(err, errlen, "http.listen \"%s\": cannot listen "
 		    "(address in use?)", listen);

@@ -13,9 +13,18 @@
 
 typedef struct http_server http_server;
 
-/* Listens on "host:port" (":port" = every address). NULL with err. */
-http_server *http_start(const char *listen, struct publish *pub, char *err,
-    size_t errlen);
+/* How many connections and for how long (http.max_connections,
+ * http.connection_timeout). */
+struct http_limits {
+	unsigned max_connections;
+	unsigned timeout_s; /* >= 1 */
+};
+
+/* Listens on "host:port" (":port" = every address). NULL with err.
+ * max_connections is lowered to what the process's open-file limit
+ * allows (said in the log). */
+http_server *http_start(const char *listen, const struct http_limits *lim,
+    struct publish *pub, char *err, size_t errlen);
 void http_stop(http_server *h);
 
 /* The Prometheus text of a snapshot (malloc'd). For tests as well. */

@@ -81,6 +81,8 @@ struct kio {
 	int64_t cons_renewed_ms; /* monotonic; 0: never */
 	bool fatal;
 	char fatal_why[640];
+	bool closing;	  /* the consumer closes: no blocking commit on
+			   * revoke */
 };
 
 /* ---- callbacks ---------------------------------------------------------- */
@@ -243,8 +245,10 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	/* Give up nothing uncommitted: what was applied and stored is
 	 * committed before the partitions go (exactly-once: the hook
 	 * committed the transaction that holds the offsets). */
+	/* Closing: kio_commit committed them already within the shutdown
+	 * deadline; an asynchronous commit here cannot hold the close. */
 	rd_kafka_resp_err_t cerr = k->eos ? RD_KAFKA_RESP_ERR_NO_ERROR :
-	    rd_kafka_commit(rk, NULL, 0);
+	    rd_kafka_commit(rk, NULL, k->closing ? 1 : 0);
 	if (cerr != RD_KAFKA_RESP_ERR_NO_ERROR &&
 	    cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
 		log_kv(LOG_WARN, "commit on revoke failed", "error",
@@ -261,6 +265,16 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		k->assignment = NULL;
 	}
 	log_kv(LOG_INFO, "partitions revoked", "count", n, (char *)NULL);
+}
+
+/* A rebalance event of the closing consumer's queue (kio_close). */
+static void
+rebalance_event(kio *k, rd_kafka_event_t *ev)
+{
+	rd_kafka_topic_partition_list_t *parts =
+	    rd_kafka_event_topic_partition_list(ev);
+	if (parts != NULL)
+		rebalance_cb(k->cons, rd_kafka_event_error(ev), parts, k);
 }
 
 /* librdkafka statistics (consumer, every statistics.interval.ms, on the
@@ -532,8 +546,13 @@ open_consumer(kio *k, char *err, size_t errlen)
 	return subscribe(k, err, errlen);
 }
 
+/* Leaves the group in the background, running rebalance_cb a last time
+ * (revoke) from the queue served here, until deadline_ms (monotonic): with
+ * the broker gone it would wait for its requests' timeouts. Nothing is
+ * lost past the deadline: the state is in the store, offsets not committed
+ * are read again. */
 static void
-close_consumer(kio *k)
+close_consumer(kio *k, int64_t deadline_ms)
 {
 	if (k->cons == NULL)
 		return;
@@ -542,10 +561,39 @@ close_consumer(kio *k)
 		rd_kafka_queue_destroy(k->cq);
 		k->cq = NULL;
 	}
-	/* Runs rebalance_cb a last time (revoke). */
-	rd_kafka_consumer_close(k->cons);
-	rd_kafka_destroy(k->cons);
+	k->closing = true;
+	rd_kafka_queue_t *q = rd_kafka_queue_new(k->cons);
+	rd_kafka_error_t *ce = rd_kafka_consumer_close_queue(k->cons,
+	    q);
+	bool closed = ce == NULL;
+	if (ce != NULL) {
+		log_kv(LOG_WARN, "leaving the group", "error",
+		    rd_kafka_error_string(ce), (char *)NULL);
+		rd_kafka_error_destroy(ce);
+	}
+	while (closed && !rd_kafka_consumer_closed(k->cons)) {
+		int64_t left = deadline_ms - clock_mono_ms();
+		if (left <= 0) {
+			closed = false;
+			log_kv(LOG_WARN, "left the group unfinished: "
+			    "engine.shutdown_timeout reached (broker "
+			    "unreachable?); the group notices after "
+			    "the session timeout", (char *)NULL);
+			break;
+		}
+		rd_kafka_event_t *ev = rd_kafka_queue_poll(q,
+		    left < 100 ? (int)left : 100);
+		if (ev == NULL)
+			continue;
+		if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+			rebalance_event(k, ev);
+		rd_kafka_event_destroy(ev);
+	}
+	rd_kafka_queue_destroy(q);
+	rd_kafka_destroy_flags(k->cons, closed ? 0 :
+	    RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 	k->cons = NULL;
+	k->closing = false;
 }
 
 int
@@ -569,16 +617,16 @@ kio_open(const struct sbomd_config *cfg, int wake_fd,
 	*out = k;
 	return 0;
 fail:
-	kio_close(k);
+	kio_close(k, clock_mono_ms() + 10000);
 	return rc;
 }
 
 void
-kio_close(kio *k)
+kio_close(kio *k, int64_t deadline_ms)
 {
 	if (k == NULL)
 		return;
-	close_consumer(k);
+	close_consumer(k, deadline_ms);
 	/* Undelivered messages stay in the outbox for the next start. */
 	close_producer(k);
 	if (k->assignment)
@@ -737,11 +785,31 @@ kio_forget_offsets(kio *k, int32_t p)
 }
 
 void
-kio_commit(kio *k)
+kio_commit(kio *k, int64_t deadline_ms)
 {
 	if (k->eos)
 		return; /* offsets went with the transactions */
-	rd_kafka_resp_err_t cerr = rd_kafka_commit(k->cons, NULL, 0);
+	rd_kafka_queue_t *q = rd_kafka_queue_new(k->cons);
+	rd_kafka_resp_err_t cerr = rd_kafka_commit_queue(k->cons, NULL, q,
+	    NULL, NULL);
+	if (cerr == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		cerr = RD_KAFKA_RESP_ERR__TIMED_OUT;
+		int64_t left;
+		while ((left = deadline_ms - clock_mono_ms()) > 0) {
+			rd_kafka_event_t *ev = rd_kafka_queue_poll(q,
+			    left < 100 ? (int)left : 100);
+			if (ev == NULL)
+				continue;
+			bool done = rd_kafka_event_type(ev) ==
+			    RD_KAFKA_EVENT_OFFSET_COMMIT;
+			if (done)
+				cerr = rd_kafka_event_error(ev);
+			rd_kafka_event_destroy(ev);
+			if (done)
+				break;
+		}
+	}
+	rd_kafka_queue_destroy(q);
 	if (cerr != RD_KAFKA_RESP_ERR_NO_ERROR &&
 	    cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
 		log_kv(LOG_WARN, "offset commit failed", "error",
@@ -835,7 +903,7 @@ kio_consumer_renew(kio *k, char *err, size_t errlen)
 	k->noffs = 0;
 	k->nsealed = 0;
 	k->sealed_head = 0;
-	close_consumer(k);
+	close_consumer(k, clock_mono_ms() + 5000);
 	k->cons_broken = false;
 	k->cons_renewed_ms = clock_mono_ms();
 	k->counters->consumer_renewals++;

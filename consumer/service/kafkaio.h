@@ -55,8 +55,10 @@ int kio_open(const struct sbomd_config *cfg, int wake_fd,
     struct snapshot *counters, const struct kio_hooks *hooks, kio **out,
     char *err, size_t errlen);
 /* Leaves the group and destroys both clients; undelivered messages are
- * purged (the outbox keeps them). */
-void kio_close(kio *k);
+ * purged (the outbox keeps them). Leaving the group is given up at
+ * deadline_ms (clock_mono_ms), e.g. with the broker gone: the group then
+ * notices after the session timeout. */
+void kio_close(kio *k, int64_t deadline_ms);
 
 rd_kafka_t *kio_producer(kio *k);
 /* The group consumer (replaced by kio_consumer_renew). */
@@ -86,8 +88,9 @@ void kio_release_offsets(kio *k, uint64_t acked_below);
 /* Forgets the sealed offsets of partition p (revoked before the broker
  * acknowledged what they depend on: the next owner reads again). */
 void kio_forget_offsets(kio *k, int32_t p);
-/* Commits the stored offsets synchronously (shutdown). */
-void kio_commit(kio *k);
+/* Commits the stored offsets, waiting for the answer until deadline_ms
+ * (clock_mono_ms) at the latest (shutdown). */
+void kio_commit(kio *k, int64_t deadline_ms);
 
 /* While the store refuses commits: keeps the group membership and the
  * delivery reports alive, and hands back (seeks to) any input message

@@ -10,6 +10,25 @@
  * to engine.max_outbox while Kafka is unreachable (input pauses there);
  * with a changelog, up to engine.max_changelog_bytes of changelog
  * records besides (a poll batch makes up to engine.batch_max of them).
+ *
+ * Refused for good: a record that Kafka will refuse however often it is
+ * sent (permanent_error: too large for the producer's message.max.bytes
+ * or the topic's max.message.bytes, or an invalid record) never holds up
+ * the others and is not retried as it is: an outcome is replaced, in
+ * place, by the same outcome without its SBOM and with the reason in its
+ * error field; a dead letter by the same dead letter without the refused
+ * message's bytes. When even that is refused (or there was nothing to
+ * take out) the record is dropped. Each is counted and logged. The
+ * replacement is not written back to the store: after a restart the
+ * stored record meets the same refusal and is replaced again.
+ * Authorisation errors and unknown topics are not permanent here (an
+ * operator can fix them; nothing in the record would help), nor is any
+ * error of a changelog record (the changelog must hold every change).
+ *
+ * Exactly-once: a record refused in a delivery report aborts the
+ * transaction, and the rewind makes the outcome again. `hints` remembers
+ * the keys (and sizes) of outcomes refused for good, so their remade
+ * copies go without the SBOM from the start.
  */
 #include "service/outbox.h"
 
@@ -21,8 +40,10 @@
 
 #include "service/log.h"
 #include "util/xmalloc.h"
+#include "wire/wire.h"
 
 #define U16_MAX 65535u
+#define NHINTS 64 /* refused outcomes remembered (exactly-once) */
 
 struct ob_item {
 	uint64_t seq;
@@ -39,6 +60,12 @@ struct ob_item {
 struct ckpt {
 	int32_t partition;
 	int64_t next;
+};
+
+/* An outcome or dead letter refused for good: its key's hash and size. */
+struct hint {
+	uint64_t key;
+	size_t len; /* 0: unused */
 };
 
 struct staged {
@@ -71,6 +98,11 @@ struct outbox {
 	size_t cl_failed_cap, ncl_failed;
 	struct ckpt *ckpts;  /* acknowledged since outbox_checkpoints */
 	size_t nckpts, ckpts_cap;
+	struct hint hints[NHINTS]; /* a ring; next is the next slot */
+	size_t next_hint;
+	bool resend;	     /* a record was reduced after its delivery
+			      * report: produce without waiting for a
+			      * commit */
 	/* outbox_batch's view, valid until outbox_committed */
 	struct store_blob *blobs;
 	uint64_t *seqs;
@@ -366,6 +398,12 @@ outbox_committed(outbox *ob)
 	trim(ob);
 }
 
+bool
+outbox_resend_due(const outbox *ob)
+{
+	return ob->resend;
+}
+
 size_t
 outbox_live(const outbox *ob)
 {
@@ -483,12 +521,174 @@ produce_one(rd_kafka_t *prod, rd_kafka_topic_t *rkt, const char *topic,
 	return rc;
 }
 
+/* ---- refused for good ---------------------------------------------------- */
+
+static void retire(outbox *ob, struct ob_item *it);
+
+/* Refusals that the same record meets again however often it is sent.
+ * Authorisation and unknown topics are left out on purpose: they refuse
+ * every record alike and pass once an operator fixes them. */
+static bool
+permanent_error(rd_kafka_resp_err_t err)
+{
+	switch (err) {
+	case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:	/* producer or broker */
+	case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static uint64_t
+key_hash(const uint8_t *k, size_t n)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ k[i]) * 1099511628211ull;
+	return h;
+}
+
+static void
+hint_add(outbox *ob, const struct outbox_msg *m, size_t len)
+{
+	ob->hints[ob->next_hint] = (struct hint){ key_hash(m->key, m->klen),
+		len };
+	ob->next_hint = (ob->next_hint + 1) % NHINTS;
+}
+
+/* Whether an outcome with this key, at least as large, was refused. */
+static bool
+hinted(const outbox *ob, const struct outbox_msg *m, size_t len)
+{
+	uint64_t h = 0;
+	bool have = false;
+	for (size_t i = 0; i < NHINTS; i++) {
+		if (ob->hints[i].len == 0 || len < ob->hints[i].len)
+			continue;
+		if (!have) {
+			h = key_hash(m->key, m->klen);
+			have = true;
+		}
+		if (ob->hints[i].key == h)
+			return true;
+	}
+	return false;
+}
+
+/* The outcome m without its SBOM, why appended to its error: a new
+ * record, or NULL when m has no SBOM (or does not decode). */
+static uint8_t *
+outcome_without_sbom(const struct outbox_msg *m, const char *why,
+    size_t *len)
+{
+	struct wire_outcome *w = xmalloc(sizeof(*w));
+	struct wire_config cfg = { .max_payload = m->vlen,
+		.any_schema_id = true };
+	struct wire_frame fr;
+	struct wire_buf buf = { 0 };
+	uint8_t *rec = NULL;
+	char err[256], etext[1024];
+	if (m->vlen == 0 || wire_outcome_decode(m->value, m->vlen, &cfg, w,
+				&fr, err, sizeof(err)) != 0 || !w->has_sbom)
+		goto out;
+	if (w->has_error)
+		snprintf(etext, sizeof(etext), "%.*s; %s",
+		    (int)(w->error.len > 512 ? 512 : w->error.len),
+		    w->error.ptr, why);
+	else
+		snprintf(etext, sizeof(etext), "%s", why);
+	w->has_sbom = 0;
+	w->has_error = 1;
+	w->error = wire_str_c(etext);
+	if (wire_outcome_encode(w, &fr, &buf, err, sizeof(err)) != 0)
+		goto out;
+	struct outbox_msg n = *m;
+	n.value = buf.data;
+	n.vlen = buf.len;
+	rec = outbox_record(&n, len);
+out:
+	wire_buf_free(&buf);
+	free(w);
+	return rec;
+}
+
+/* The dead letter m without the refused message's bytes, why appended to
+ * its error; NULL when it has none left. */
+static uint8_t *
+dead_letter_without_value(const struct outbox_msg *m, const char *why,
+    size_t *len)
+{
+	if (m->vlen == 0)
+		return NULL;
+	char etext[1024];
+	snprintf(etext, sizeof(etext), "%.*s; %s",
+	    (int)(m->elen > 512 ? 512 : m->elen), m->error, why);
+	struct outbox_msg n = *m;
+	n.value = NULL;
+	n.vlen = 0;
+	n.error = etext;
+	n.elen = strlen(etext);
+	return outbox_record(&n, len);
+}
+
+/* Kafka refused the outcome or dead letter `it` for good (err): replaced
+ * in place by its smaller form (true: send it again), or dropped when
+ * there is none (false). Counted and logged either way. */
+static bool
+refused_for_good(outbox *ob, struct ob_item *it, rd_kafka_resp_err_t err)
+{
+	struct outbox_msg m;
+	(void)outbox_record_parse(it->rec, it->len, &m);
+	const char *topic = m.kind == OUTBOX_DEAD_LETTER ?
+	    ob->topics.dead_letters : ob->topics.outcomes;
+	char why[512], bytes[24], key[128];
+	snprintf(bytes, sizeof(bytes), "%zu", m.vlen);
+	snprintf(key, sizeof(key), "%.*s", (int)(m.klen > 127 ? 127 : m.klen),
+	    (const char *)m.key);
+	size_t len = 0;
+	uint8_t *rec = NULL;
+	if (m.kind == OUTBOX_OUTCOME) {
+		snprintf(why, sizeof(why), "SBOM not published: topic %s "
+		    "refused the outcome (%s bytes): %s", topic, bytes,
+		    rd_kafka_err2str(err));
+		rec = outcome_without_sbom(&m, why, &len);
+	} else if (m.kind == OUTBOX_DEAD_LETTER) {
+		snprintf(why, sizeof(why), "message not published: topic %s "
+		    "refused the dead letter (%s bytes): %s", topic, bytes,
+		    rd_kafka_err2str(err));
+		rec = dead_letter_without_value(&m, why, &len);
+	}
+	if (rec == NULL) {
+		ob->counters->outbox_dropped++;
+		log_kv(LOG_ERROR, "record refused by Kafka for good, dropped",
+		    "topic", topic, "key", key, "bytes", bytes, "error",
+		    rd_kafka_err2str(err), (char *)NULL);
+		it->produced = false;
+		retire(ob, it);
+		return false;
+	}
+	ob->counters->outbox_reduced++;
+	log_kv(LOG_ERROR, m.kind == OUTBOX_OUTCOME ?
+	    "outcome refused by Kafka for good, sent again without its SBOM" :
+	    "dead letter refused by Kafka for good, sent again without the "
+	    "message", "topic", topic, "key", key, "bytes", bytes, "error",
+	    rd_kafka_err2str(err), (char *)NULL);
+	free(it->rec);
+	it->rec = rec;
+	it->len = len;
+	ob->resend = true;
+	return true;
+}
+
 int
 outbox_produce(outbox *ob, rd_kafka_t *prod, rd_kafka_topic_t *changelog)
 {
 	int refused = 0;
 	if (ob->transactional && !ob->txn_open)
 		return -EAGAIN;
+	ob->resend = false;
 	for (size_t i = ob->head; i < ob->n; i++) {
 		struct ob_item *it = &ob->v[i];
 		struct outbox_msg m;
@@ -517,6 +717,13 @@ outbox_produce(outbox *ob, rd_kafka_t *prod, rd_kafka_topic_t *changelog)
 			rd_kafka_header_add(hdrs, "sbomd-instance", -1,
 			    ob->topics.instance, -1);
 		}
+		if (it->cpart < 0 && hinted(ob, &m, it->len) &&
+		    refused_for_good(ob, it, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)) {
+			if (hdrs)
+				rd_kafka_headers_destroy(hdrs);
+			i--; /* its smaller form, now */
+			continue;
+		}
 		rd_kafka_resp_err_t rc = produce_one(prod, rkt, topic, part,
 		    &m, it->seq, hdrs);
 		if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -524,6 +731,12 @@ outbox_produce(outbox *ob, rd_kafka_t *prod, rd_kafka_topic_t *changelog)
 				rd_kafka_headers_destroy(hdrs);
 			if (rc == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 				return -EAGAIN; /* go on next iteration */
+			if (it->cpart < 0 && permanent_error(rc)) {
+				ob->counters->produce_errors++;
+				if (refused_for_good(ob, it, rc))
+					i--; /* its smaller form, now */
+				continue;
+			}
 			/* This one is refused (e.g. its topic is gone):
 			 * tried again next time; the others go on. */
 			ob->counters->produce_errors++;
@@ -604,6 +817,14 @@ outbox_delivered(outbox *ob, const rd_kafka_message_t *m)
 	    m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
 		return; /* shutting down: the store keeps it */
 	ob->counters->produce_errors++;
+	if (it->cpart < 0 && !it->in_kafka && permanent_error(m->err)) {
+		struct outbox_msg om;
+		(void)outbox_record_parse(it->rec, it->len, &om);
+		if (om.kind == OUTBOX_OUTCOME)
+			hint_add(ob, &om, it->len);
+		(void)refused_for_good(ob, it, m->err);
+		return;
+	}
 	log_kv(LOG_WARN, "delivery failed, will retry", "error",
 	    rd_kafka_err2str(m->err), (char *)NULL);
 	if (it->cpart >= 0)

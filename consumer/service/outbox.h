@@ -101,13 +101,21 @@ void outbox_committed(outbox *ob);
 /* Hands every queued record that librdkafka does not hold to it: 0 when
  * it took them all; -EAGAIN when its queue is full (stopped there, to go
  * on next time); -EIO when it refused some (e.g. their topic is gone: they
- * are tried again next time, the others went on). A transactional outbox
+ * are tried again next time, the others went on). A record refused for
+ * good (too large) is reduced or dropped at once, not counted as
+ * refused (see outbox.c). A transactional outbox
  * produces only inside a transaction (-EAGAIN outside). changelog: the
  * producer's handle of the changelog topic (kio_changelog_topic), or NULL
  * to produce changelog records by the topic's name. */
 int outbox_produce(outbox *ob, rd_kafka_t *prod, rd_kafka_topic_t *changelog);
-/* A delivery report (from the producer's dr_msg_cb). */
+/* A delivery report (from the producer's dr_msg_cb). A record refused
+ * for good (too large, invalid) is replaced by its smaller form (an
+ * outcome without its SBOM, a dead letter without the message) or
+ * dropped; see outbox.c. */
 void outbox_delivered(outbox *ob, const rd_kafka_message_t *m);
+/* Whether a record was replaced after its delivery report and waits for
+ * outbox_produce (which does not wait for a commit then). */
+bool outbox_resend_due(const outbox *ob);
 
 /* Records not yet acknowledged by Kafka (committed or staged), of those
  * the changelog records, and their bytes (records as stored: key and

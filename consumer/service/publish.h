@@ -68,6 +68,9 @@ struct snapshot {
 	uint64_t delivered;	      /* outcomes and dead letters in Kafka */
 	uint64_t changelog_delivered; /* changelog records in Kafka */
 	uint64_t produce_errors;
+	uint64_t outbox_reduced; /* refused for good, sent without the SBOM
+				  * (dead letters: without the message) */
+	uint64_t outbox_dropped; /* refused for good even so: dropped */
 	uint64_t rebalances;
 	uint64_t consumer_renewals; /* consumers replaced after a fatal error */
 	uint64_t commits, commit_failures;
@@ -96,6 +99,9 @@ struct snapshot {
 	/* the changelog cannot be written (deleted or recreated while
 	 * running): its records wait in the outbox; "" = fine */
 	char changelog_error[256];
+	/* the last state commit failed and is retried (e.g. a full disk);
+	 * "" = commits go through */
+	char commit_error[256];
 	/* kafka.delivery = "exactly-once" */
 	bool exactly_once;
 	uint64_t txn_commits;	    /* transactions committed */

@@ -4,8 +4,10 @@
  * line before Kafka or the state directory is touched), sets up logging
  * and signals, and hands over to the engine.
  *
- * Signals: SIGTERM and SIGINT set a flag the engine loop checks (it then
- * drains and exits 0); SIGPIPE is ignored.
+ * Signals: SIGTERM, SIGINT and SIGHUP set a flag the engine loop checks
+ * (it then drains, within engine.shutdown_timeout, and exits 0); SIGHUP
+ * does not reload the configuration: a terminal or supervisor that hangs
+ * up gets the same clean shutdown. SIGPIPE is ignored.
  */
 #include "service/run.h"
 
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "service/config.h"
 #include "service/engine.h"
@@ -29,6 +32,28 @@ on_signal(int sig)
 {
 	(void)sig;
 	run_stop = 1;
+}
+
+/* The open-file limit's soft value raised to its hard one: the HTTP
+ * server may hold http.max_connections sockets besides LMDB's, Kafka's
+ * and the scans' descriptors. A failure only leaves the limit as it was
+ * (http_start then lowers http.max_connections to fit). */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rlim_t was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		char from[24], to[24];
+		snprintf(from, sizeof(from), "%llu", (unsigned long long)was);
+		snprintf(to, sizeof(to), "%llu",
+		    (unsigned long long)rl.rlim_cur);
+		log_kv(LOG_DEBUG, "open-file limit raised", "from", from, "to",
+		    to, (char *)NULL);
+	}
 }
 
 static void
@@ -48,7 +73,8 @@ run_usage(FILE *f)
 	    "Every key can be set from the environment as SBOMD_<GROUP>_<KEY>,\n"
 	    "e.g. SBOMD_KAFKA_BROKERS=127.0.0.1:9092 SBOMD_SCAN_WORKERS=4.\n"
 	    "\n"
-	    "exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the\n"
+	    "exit status: 0 after a clean shutdown (SIGTERM/SIGINT/SIGHUP), 1 when\n"
+	    "the "
 	    "service cannot start or must stop (state.dir held by another\n"
 	    "process), 2 on a usage or configuration error (also: a changelog\n"
 	    "topic whose partitions differ from the input topic's)\n");
@@ -134,7 +160,9 @@ run_main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 
 	int lock = -1;
 	int rc = take_state_dir(&cfg, &lock, err, sizeof(err));

@@ -363,6 +363,15 @@ open_dir(const char *dir, bool read_only, char *err, size_t errlen)
 	return rc;
 }
 
+bool
+store_syncs_on_commit(const store *s)
+{
+	unsigned flags = 0;
+	if (mdb_env_get_flags(s->env, &flags) != 0)
+		return false;
+	return (flags & (MDB_NOSYNC | MDB_NOMETASYNC | MDB_MAPASYNC)) == 0;
+}
+
 /* The environment, with the map at least s->map_size. */
 static int
 open_env(store *s, const struct store_options *opt, char *err, size_t errlen)

@@ -114,6 +114,10 @@ struct store_dirty {
 int store_open(const char *dir, const struct store_options *opt, store **out,
     char *err, size_t errlen);
 void store_close(store *s);
+/* Whether a commit is durable when store_commit returns: the environment
+ * syncs data and meta pages on commit (none of MDB_NOSYNC,
+ * MDB_NOMETASYNC, MDB_MAPASYNC set; read with mdb_env_get_flags). */
+bool store_syncs_on_commit(const store *s);
 
 /* What store_open migrated: true with *m filled, or false when the store
  * was current (or opened read-only). */
