@@ -1385,6 +1385,34 @@ class TestInput(Service):
         self.assertIn(f"{path}:2", r.stderr)
         self.assertIn("retry.jitter", r.stderr)
 
+    def test_secrets_never_shown(self):
+        """--print-config, the startup line and a refused librdkafka
+        property's error show no secret value."""
+        secret = "hunter2"
+        props = list(self.broker.consumer_properties) + [f"sasl.password={secret}"]
+        cfg = self.config(kafka=dict(consumer_properties=props,
+                                     producer_properties=[f"ssl.key.password={secret}", "linger.ms=5"]))
+        r = subprocess.run([SBOMD, "run", "-c", cfg, "--print-config"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn(secret, r.stdout + r.stderr)
+        self.assertIn('"sasl.password=[redacted]"', r.stdout)
+        self.assertIn('"linger.ms=5"', r.stdout)
+        # The startup line lists the properties, secrets redacted.
+        self.start(cfg)
+        self.wait_log("running")
+        self.stop_run()
+        self.assertIn("sasl.password=[redacted]", self.log())
+        self.assertIn("ssl.key.password=[redacted],linger.ms=5", self.log())
+        self.assertNotIn(secret, self.log())
+        # A value librdkafka refuses: the property is named, the value not
+        # shown (librdkafka's own message quotes it).
+        bad = self.config(name="bad.cfg", kafka=dict(consumer_properties=[f"security.protocol={secret}"]))
+        r = subprocess.run([SBOMD, "run", "-c", bad], capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("security.protocol", r.stderr)
+        self.assertIn("kafka.consumer_properties", r.stderr)
+        self.assertNotIn(secret, r.stderr)
+
     def test_sigterm_drains_and_exits_0(self):
         out = self.tail()
         self.start(self.config())

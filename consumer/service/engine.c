@@ -475,10 +475,15 @@ engine_open(engine *e, char *err, size_t errlen)
 	/* Outcomes of an earlier run, not yet in Kafka. */
 	outbox_produce(e->ob, kio_producer(e->k),
 	    kio_changelog_topic(e->k));
+	char *cprops = config_props_text(&cfg->kafka.consumer_properties);
+	char *pprops = config_props_text(&cfg->kafka.producer_properties);
 	log_kv(LOG_INFO, "running", "brokers", cfg->kafka.brokers, "input",
 	    cfg->kafka.input_topic, "output", cfg->kafka.output_topic,
 	    "group", cfg->kafka.group_id, "backend", e->backend->name,
+	    "consumer_properties", cprops, "producer_properties", pprops,
 	    (char *)NULL);
+	free(cprops);
+	free(pprops);
 	return 0;
 }
 
