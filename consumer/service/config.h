@@ -96,6 +96,9 @@ struct sbomd_config {
 		int64_t max_payload_bytes; /* largest input message decoded */
 		/* Confluent ids accepted on input; empty = any id */
 		struct config_intlist accepted_schema_ids;
+		/* writer schemas of WorkloadEvent (wire/writers.h); "" =
+		 * none */
+		char *writer_schemas_dir;
 	} kafka;
 	struct {
 		char *dir;		/* non-empty */
