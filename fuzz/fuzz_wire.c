@@ -82,7 +82,7 @@ check_event(const uint8_t *b, size_t n)
 static void
 check_outcome(const uint8_t *b, size_t n)
 {
-	static const struct wire_config big = { 64u << 20, NULL, 0, true };
+	static const struct wire_config big = { 64u << 20, NULL, 0, true, NULL };
 	char err[256];
 	struct wire_buf out = { 0 };
 	json_t *j;
@@ -117,7 +117,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint32_t ids[] = { 1, 7 };
-	struct wire_config cfg = { 0, ids, 2, false };
+	struct wire_config cfg = { 0, ids, 2, false, NULL };
 	char err[256];
 	uint8_t *b = malloc(size ? size : 1);
 

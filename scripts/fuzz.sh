@@ -1,19 +1,36 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (fuzz/) with clang in their own build
-# directory and runs each for a fixed budget on a temporary copy of its
-# seed corpus (tests/fuzz_corpus/<target>/, so runs do not grow the
-# repository). Exits non-zero when a target crashes, leaks, hits UB or
-# runs out of time/memory; the reproducer is kept in the artifact dir
-# printed at the end.
+# directory and runs them. Three modes:
 #
-#   scripts/fuzz.sh [seconds-per-target]     (default 20; env FUZZ_TIME)
-#   env: FUZZ_BUILD (default build-fuzz), FUZZ_TARGETS, FUZZ_JOBS
+#   scripts/fuzz.sh [seconds-per-target]
+#       (check; what scripts/test.sh runs) each target for a fixed budget
+#       on a temporary copy of its seed corpus (tests/fuzz_corpus/<target>/,
+#       so runs do not grow the repository).
+#   scripts/fuzz.sh grow [seconds-per-target]
+#       each target for the budget with tests/fuzz_corpus/<target>/ itself
+#       as its corpus: new inputs that reach new coverage are added there.
+#   scripts/fuzz.sh minimize
+#       each corpus merged (-merge=1) into a fresh directory that keeps
+#       only inputs adding coverage, which then replaces the corpus.
+#       Run it after grow, before committing the corpus.
+#
+# Exits non-zero when a target crashes, leaks, hits UB or runs out of
+# time/memory; the reproducer is kept in the artifact dir printed at the
+# end. Every corpus is also replayed once by ctest in every build
+# (fuzz_corpus_<target>, fuzz/replay.c).
+#
+#   env: FUZZ_TIME (default 20), FUZZ_BUILD (default build-fuzz),
+#        FUZZ_TARGETS, FUZZ_JOBS
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MODE=check
+case "${1:-}" in
+  grow | minimize) MODE="$1"; shift ;;
+esac
 TIME="${1:-${FUZZ_TIME:-20}}"
 BUILD="${FUZZ_BUILD:-$ROOT/build-fuzz}"
-TARGETS="${FUZZ_TARGETS:-dpkg apk rpmheader layers wire}"
+TARGETS="${FUZZ_TARGETS:-dpkg apk rpmheader layers wire imagestore config}"
 JOBS="${FUZZ_JOBS:-2}"
 
 if ! command -v clang >/dev/null 2>&1; then
@@ -39,13 +56,41 @@ trap cleanup EXIT
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+# libconfig's own leak on some parse errors (see the file)
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$ROOT/fuzz/lsan.supp:print_suppressions=0}"
+
+if [ "$MODE" = minimize ]; then
+  for t in $TARGETS; do
+    seeds="$ROOT/tests/fuzz_corpus/$t"
+    fresh="$WORK/min-$t"
+    mkdir -p "$fresh" "$seeds"
+    before=$(find "$seeds" -type f | wc -l)
+    if ! "$BUILD/fuzz/fuzz_$t" -merge=1 -rss_limit_mb=2048 -timeout=10 \
+        -max_len=1048576 -artifact_prefix="$ARTIFACTS/$t-" "$fresh" "$seeds" \
+        >"$WORK/$t.log" 2>&1; then
+      echo "fuzz: $t: merge FAILED, log follows"
+      tail -n 60 "$WORK/$t.log"
+      exit 1
+    fi
+    rm -rf "$seeds"
+    mkdir -p "$seeds"
+    cp -r "$fresh/." "$seeds/"
+    echo "fuzz: $t: corpus minimised, $before -> $(find "$seeds" -type f | wc -l) inputs"
+  done
+  exit 0
+fi
 
 failed=()
 for t in $TARGETS; do
-  corpus="$WORK/corpus-$t"
-  mkdir -p "$corpus"
-  if [ -d "$ROOT/tests/fuzz_corpus/$t" ]; then
-    cp -r "$ROOT/tests/fuzz_corpus/$t/." "$corpus/"
+  if [ "$MODE" = grow ]; then
+    corpus="$ROOT/tests/fuzz_corpus/$t"
+    mkdir -p "$corpus"
+  else
+    corpus="$WORK/corpus-$t"
+    mkdir -p "$corpus"
+    if [ -d "$ROOT/tests/fuzz_corpus/$t" ]; then
+      cp -r "$ROOT/tests/fuzz_corpus/$t/." "$corpus/"
+    fi
   fi
   log="$WORK/$t.log"
   echo "fuzz: $t for ${TIME}s"
@@ -67,3 +112,6 @@ if [ ${#failed[@]} -gt 0 ]; then
   exit 1
 fi
 echo "fuzz: all targets ran ${TIME}s without a finding"
+if [ "$MODE" = grow ]; then
+  echo "fuzz: corpora grown in tests/fuzz_corpus; run scripts/fuzz.sh minimize before committing them"
+fi

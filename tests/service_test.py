@@ -1523,6 +1523,62 @@ class TestInput(Service):
         self.assertEqual(m("sbomd_events_consumed_total", type="undecodable", result="dead_lettered"), 5)
         self.assertEqual(len(dlq.snapshot()), 5)
 
+    def test_newer_writer_schema_applied(self):
+        """Events of a newer compatible writer schema (a field added with a
+        default), found in kafka.writer_schemas_dir by fingerprint and by
+        Confluent id, are applied; an unknown id or fingerprint is
+        dead-lettered, saying so."""
+        with open(os.path.join(ROOT, "schemas", "workload_event.avsc")) as f:
+            v2 = json.load(f)
+        v2["fields"].append({"name": "cluster", "type": "string", "default": ""})
+        wdir = os.path.join(self.work, "writers")
+        os.makedirs(wdir)
+        with open(os.path.join(wdir, "7.avsc"), "w") as f:
+            json.dump(v2, f)
+        dlq = self.tail(self.dlq_topic, raw=True)
+        out = self.tail()
+        self.start(self.config(kafka=dict(accepted_schema_ids=[7], writer_schemas_dir=wdir)))
+        self.wait_log("writer schema")
+        fp = int(re.search(r"writer schema.*fingerprint=0x([0-9a-f]{16})", self.log()).group(1), 16)
+        fp_le = fp.to_bytes(8, "little").hex()
+        other = missing_id(0x51)
+        # The v1 bodies `sbomd emit` writes, read back raw.
+        probe_topic = self.input_topic + "-probe"
+        self.broker.create_topic(probe_topic, 1)
+        probe = self.tail(probe_topic, raw=True)
+        self.emit([self.set_(self.image_a, "node-1"), self.set_(other, "node-2")], topic=probe_topic)
+        body_a, body_b = [m["value_hex"][20:] for m in probe.wait(count=2, timeout=30, what="the probes")]
+        cluster = "08" + b"eu-1".hex()  # the added field: string "eu-1"
+        self.emit([
+            "k1\t" + "c301" + fp_le + body_a + cluster + "\n",  # single object, v2
+            "k2\t" + "0000000007" + body_b + cluster + "\n",    # Confluent id 7, v2
+            "k3\t" + "0000000009" + body_b + cluster + "\n",    # unknown id
+            "k4\t" + "c301" + "11" * 8 + body_b + cluster + "\n",  # unknown fingerprint
+        ], raw=True)
+        out.wait(self.of(self.image_a, "SUCCEEDED"), timeout=30)
+        out.wait(self.of(other, "RETRY_SCHEDULED"), timeout=30)
+        got = dlq.wait(count=2, timeout=30, what="2 dead letters")
+        by_key = {o["kafka"]["key"]: o["headers"]["sbomd.error"] for o in got}
+        self.assertEqual(sorted(by_key), ["k3", "k4"])
+        self.assertIn("unknown confluent schema id 9", by_key["k3"])
+        self.assertIn("kafka.writer_schemas_dir", by_key["k3"])
+        self.assertIn("fingerprint 0x1111111111111111", by_key["k4"])
+        self.assertIn("kafka.writer_schemas_dir", by_key["k4"])
+        m = self.wait_metrics(lambda m: m.total("sbomd_events_consumed_total") >= 4, "4 events consumed")
+        self.assertEqual(m("sbomd_events_consumed_total", type="undecodable", result="dead_lettered"), 2)
+        self.assertEqual(m("sbomd_events_consumed_total", type="SET", result="applied"), 2)
+        self.stop_run()
+        # A schema that cannot be resolved against the reader is a
+        # configuration error naming the file.
+        v2["fields"][3]["type"] = "int"  # id: string -> int
+        with open(os.path.join(wdir, "8.avsc"), "w") as f:
+            json.dump(v2, f)
+        bad = self.config(name="bad.cfg", kafka=dict(writer_schemas_dir=wdir))
+        r = subprocess.run([SBOMD, "run", "-c", bad], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(os.path.join(wdir, "8.avsc"), r.stderr)
+        self.assertIn("kafka.writer_schemas_dir", r.stderr)
+
     def test_json_logs_and_rate_limit(self):
         out = self.tail()
         self.start(self.config(log=dict(format="json", level="info")))
@@ -1575,6 +1631,34 @@ class TestInput(Service):
         self.assertEqual(r.returncode, 2)
         self.assertIn(f"{path}:2", r.stderr)
         self.assertIn("retry.jitter", r.stderr)
+
+    def test_secrets_never_shown(self):
+        """--print-config, the startup line and a refused librdkafka
+        property's error show no secret value."""
+        secret = "hunter2"
+        props = list(self.broker.consumer_properties) + [f"sasl.password={secret}"]
+        cfg = self.config(kafka=dict(consumer_properties=props,
+                                     producer_properties=[f"ssl.key.password={secret}", "linger.ms=5"]))
+        r = subprocess.run([SBOMD, "run", "-c", cfg, "--print-config"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn(secret, r.stdout + r.stderr)
+        self.assertIn('"sasl.password=[redacted]"', r.stdout)
+        self.assertIn('"linger.ms=5"', r.stdout)
+        # The startup line lists the properties, secrets redacted.
+        self.start(cfg)
+        self.wait_log("running")
+        self.stop_run()
+        self.assertIn("sasl.password=[redacted]", self.log())
+        self.assertIn("ssl.key.password=[redacted],linger.ms=5", self.log())
+        self.assertNotIn(secret, self.log())
+        # A value librdkafka refuses: the property is named, the value not
+        # shown (librdkafka's own message quotes it).
+        bad = self.config(name="bad.cfg", kafka=dict(consumer_properties=[f"security.protocol={secret}"]))
+        r = subprocess.run([SBOMD, "run", "-c", bad], capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("security.protocol", r.stderr)
+        self.assertIn("kafka.consumer_properties", r.stderr)
+        self.assertNotIn(secret, r.stderr)
 
     def test_sigterm_drains_and_exits_0(self):
         out = self.tail()

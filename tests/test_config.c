@@ -278,8 +278,8 @@ test_key_names(void **state)
 		    0);
 		assert_int_equal(strncmp(env, "SBOMD_", 6), 0);
 	}
-	/* every key of config/sbomd.cfg: 44 */
-	assert_int_equal(n, 44);
+	/* every key of config/sbomd.cfg: 45 */
+	assert_int_equal(n, 45);
 	assert_int_equal(config_env_name("scan.workers", env, sizeof(env)), 0);
 	assert_string_equal(env, "SBOMD_SCAN_WORKERS");
 	assert_int_equal(config_env_name("retry.base_backoff", env,
@@ -1029,6 +1029,67 @@ test_dump_round_trip(void **state)
 	config_free(&a);
 }
 
+/* --print-config and the log's property lists show no secret: the values
+ * of properties whose names are secret (sasl.password, ssl.key.*,
+ * *secret*, *token*) are "[redacted]", the others as they are. */
+static void
+test_dump_redacts_secrets(void **state)
+{
+	(void)state;
+	struct sbomd_config a;
+	const char *p = write_file(NULL,
+	    "kafka = {\n"
+	    "  consumer_properties = [ \"sasl.password=hunter2\",\n"
+	    "    \"ssl.key.pem=hunter2-pem\", \"debug=cgrp\" ];\n"
+	    "  producer_properties = [ \"sasl.oauthbearer.client.secret="
+	    "hunter2\",\n"
+	    "    \"SASL.JAAS.CONFIG=x password=hunter2\",\n"
+	    "    \"ssl.key.password=hunter2\", \"linger.ms=5\" ];\n"
+	    "};\n");
+	char *env[] = {"SBOMD_KAFKA_CONSUMER_PROPERTIES=sasl.password=hunter2,"
+	    "x.token=hunter2,client.id=me", NULL};
+
+	/* property names are lower-case: the upper-case one is refused,
+	 * named and without its value */
+	struct sbomd_config c;
+	char err[1024];
+	assert_int_not_equal(config_load(&c, p, no_env, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "SASL.JAAS.CONFIG"));
+	assert_null(strstr(err, "hunter2"));
+	p = write_file(NULL,
+	    "kafka = {\n"
+	    "  consumer_properties = [ \"sasl.password=hunter2\",\n"
+	    "    \"ssl.key.pem=hunter2-pem\", \"debug=cgrp\" ];\n"
+	    "  producer_properties = [ \"sasl.oauthbearer.client.secret="
+	    "hunter2\",\n"
+	    "    \"sasl.jaas.config=x password=hunter2\",\n"
+	    "    \"ssl.key.password=hunter2\", \"linger.ms=5\" ];\n"
+	    "};\n");
+	load_ok(&a, p, no_env);
+	char *text = dump_to_string(&a);
+	if (strstr(text, "hunter2") != NULL)
+		fail_msg("the dump shows a secret:\n%s", text);
+	assert_non_null(strstr(text, "\"sasl.password=[redacted]\""));
+	assert_non_null(strstr(text, "\"ssl.key.pem=[redacted]\""));
+	assert_non_null(strstr(text, "\"debug=cgrp\""));
+	assert_non_null(strstr(text, "\"linger.ms=5\""));
+	free(text);
+	text = config_props_text(&a.kafka.producer_properties);
+	assert_string_equal(text, "sasl.oauthbearer.client.secret=[redacted],"
+	    "sasl.jaas.config=[redacted],ssl.key.password=[redacted],"
+	    "linger.ms=5");
+	free(text);
+	config_free(&a);
+
+	load_ok(&a, NULL, env);
+	text = dump_to_string(&a);
+	assert_null(strstr(text, "hunter2"));
+	assert_non_null(strstr(text, "\"x.token=[redacted]\", "
+	    "\"client.id=me\""));
+	free(text);
+	config_free(&a);
+}
+
 /* config_equal sees a change of any one key (so the round trip can fail). */
 static void
 test_equal_sees_changes(void **state)
@@ -1090,6 +1151,7 @@ main(void)
 		cmocka_unit_test(test_env_allowlist_and_environ),
 		cmocka_unit_test(test_cross_key),
 		cmocka_unit_test(test_dump_round_trip),
+		cmocka_unit_test(test_dump_redacts_secrets),
 		cmocka_unit_test(test_equal_sees_changes),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

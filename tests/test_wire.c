@@ -39,6 +39,7 @@
 #include "wire/fingerprint.h"
 #include "wire/wire.h"
 #include "wire/wirejson.h"
+#include "wire/writers.h"
 
 #define SO WIRE_SINGLE_OBJECT_HEADER
 
@@ -282,7 +283,7 @@ outcome_eq(const struct wire_outcome *a, const struct wire_outcome *b)
 static struct wire_event ev_a, ev_b;
 static struct wire_outcome oc_a, oc_b;
 static const uint32_t ids[] = { 1, 2, 3 };
-static const struct wire_config cfg123 = { 0, ids, 3, 0 };
+static const struct wire_config cfg123 = { 0, ids, 3, 0, NULL };
 
 /* Decodes msg as an event and expects rc and the exact message. */
 static void
@@ -1110,7 +1111,7 @@ test_framing_errors(void **state)
 	    &got, err, sizeof(err)), 0);
 	assert_int_equal(got.schema_id, 42);
 	uint32_t one = 42;
-	struct wire_config c42 = { 0, &one, 1, 0 };
+	struct wire_config c42 = { 0, &one, 1, 0, NULL };
 	assert_int_equal(wire_event_decode(buf.data, buf.len, &c42, &ev_b,
 	    NULL, err, sizeof(err)), 0);
 	fr.schema_id = 0xfffffffe;
@@ -1894,7 +1895,7 @@ test_avro_interop_outcome(void **state)
 {
 	struct avro_ctx c;
 	struct wire_buf buf = { 0 };
-	struct wire_config cfg = { 8u << 20, NULL, 0, 0 };
+	struct wire_config cfg = { 8u << 20, NULL, 0, 0, NULL };
 	char err[256];
 	(void)state;
 
@@ -2008,7 +2009,7 @@ test_avro_interop_outcome_v1(void **state)
 {
 	struct avro_ctx c;
 	struct wire_buf buf = { 0 };
-	struct wire_config cfg = { 8u << 20, NULL, 0, 1 };
+	struct wire_config cfg = { 8u << 20, NULL, 0, 1, NULL };
 	char err[256], *v1 = outcome_v1_schema();
 	(void)state;
 
@@ -2231,6 +2232,280 @@ test_json_outcome(void **state)
 	}
 }
 
+/* ---- writer schemas (kafka.writer_schemas_dir) ---- */
+
+/* WorkloadEvent as a newer producer writes it: a field added in the
+ * middle and one at the end, both with defaults. */
+static const char event_v2_schema[] =
+    "{\"type\": \"record\", \"name\": \"WorkloadEvent\", "
+    "\"namespace\": \"io.sbomd.v1\", \"fields\": ["
+    "{\"name\": \"event_id\", \"type\": \"string\"},"
+    "{\"name\": \"type\", \"type\": {\"type\": \"enum\", \"name\": "
+    "\"EventType\", \"symbols\": [\"SET\", \"UNSET\"]}},"
+    "{\"name\": \"kind\", \"type\": {\"type\": \"enum\", \"name\": "
+    "\"EntityKind\", \"symbols\": [\"CONTAINER_IMAGE\", \"HOST\"]}},"
+    "{\"name\": \"id\", \"type\": \"string\"},"
+    "{\"name\": \"source\", \"type\": \"string\"},"
+    "{\"name\": \"cluster\", \"type\": \"string\", \"default\": \"\"},"
+    "{\"name\": \"repo_tags\", \"type\": {\"type\": \"array\", \"items\": "
+    "\"string\"}, \"default\": []},"
+    "{\"name\": \"repo_digests\", \"type\": {\"type\": \"array\", "
+    "\"items\": \"string\"}, \"default\": []},"
+    "{\"name\": \"observed_at\", \"type\": \"long\"},"
+    "{\"name\": \"labels\", \"type\": {\"type\": \"map\", \"values\": "
+    "\"string\"}, \"default\": {}}]}";
+
+static char wdir[PATH_MAX];
+
+/* A fresh directory holding the given files (name, text pairs, NULL
+ * ended); its path in wdir. */
+static const char *
+writer_dir(const char *name, ...)
+{
+	va_list ap;
+	char cmd[PATH_MAX + 16];
+	const char *base = getenv("TMPDIR");
+
+	if (wdir[0] != '\0') {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", wdir);
+		assert_int_equal(system(cmd), 0);
+	}
+	snprintf(wdir, sizeof(wdir), "%s/test_wire.XXXXXX",
+	    base != NULL && *base != '\0' ? base : "/tmp");
+	assert_non_null(mkdtemp(wdir));
+	va_start(ap, name);
+	for (const char *n = name; n != NULL; n = va_arg(ap, const char *)) {
+		const char *text = va_arg(ap, const char *);
+		char path[PATH_MAX + 64];
+		snprintf(path, sizeof(path), "%s/%s", wdir, n);
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		assert_true(fputs(text, f) >= 0);
+		assert_int_equal(fclose(f), 0);
+	}
+	va_end(ap);
+	return wdir;
+}
+
+/* A v2 event written by avro-c (cluster "eu-1", labels {team: x}),
+ * single-object framed with the v2 fingerprint. */
+static size_t
+v2_event(uint8_t **out, uint64_t *fp)
+{
+	struct avro_ctx c;
+	avro_value_t f, e;
+	char err[256];
+
+	assert_int_equal(fingerprint_schema(event_v2_schema,
+	    strlen(event_v2_schema), fp, err, sizeof(err)), 0);
+	avro_ctx_init(&c, event_v2_schema);
+	f = field(&c.val, "event_id");
+	assert_int_equal(avro_value_set_string(&f, "ev-2"), 0);
+	f = field(&c.val, "type");
+	assert_int_equal(avro_value_set_enum(&f, EVENT_SET), 0);
+	f = field(&c.val, "kind");
+	assert_int_equal(avro_value_set_enum(&f, ENTITY_IMAGE), 0);
+	f = field(&c.val, "id");
+	assert_int_equal(avro_value_set_string(&f, "sha256:"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+	    0);
+	f = field(&c.val, "source");
+	assert_int_equal(avro_value_set_string(&f, "node-2"), 0);
+	f = field(&c.val, "cluster");
+	assert_int_equal(avro_value_set_string(&f, "eu-1"), 0);
+	f = field(&c.val, "repo_tags");
+	assert_int_equal(avro_value_append(&f, &e, NULL), 0);
+	assert_int_equal(avro_value_set_string(&e, "app:2"), 0);
+	f = field(&c.val, "observed_at");
+	assert_int_equal(avro_value_set_long(&f, 1700000000123), 0);
+	f = field(&c.val, "labels");
+	assert_int_equal(avro_value_add(&f, "team", &e, NULL, NULL), 0);
+	assert_int_equal(avro_value_set_string(&e, "x"), 0);
+	size_t n = avro_write_framed(&c, *fp, out);
+	avro_ctx_free(&c);
+	return n;
+}
+
+static void
+expect_v2_fields(const struct wire_event *ev)
+{
+	assert_int_equal(ev->type, EVENT_SET);
+	assert_int_equal(ev->kind, ENTITY_IMAGE);
+	assert_int_equal(ev->event_id.len, 4);
+	assert_memory_equal(ev->event_id.ptr, "ev-2", 4);
+	assert_int_equal(ev->source.len, 6);
+	assert_memory_equal(ev->source.ptr, "node-2", 6);
+	assert_int_equal(ev->ntags, 1);
+	assert_memory_equal(ev->repo_tags[0].ptr, "app:2", 5);
+	assert_int_equal(ev->ndigests, 0);
+	assert_int_equal(ev->observed_at, 1700000000123);
+}
+
+/* A v2 event (newer writer schema, fields added with defaults) is
+ * dead-lettered without the writer's schema ("trailing bytes" with a
+ * Confluent id, "fingerprint" single-object) and decodes with it, in
+ * both framings; unknown fingerprints and ids still fail and say so. */
+static void
+test_writer_schemas_decode_v2(void **state)
+{
+	(void)state;
+	uint8_t *so, *cf;
+	uint64_t fp;
+	size_t n = v2_event(&so, &fp);
+	char err[512];
+	struct wire_frame got;
+	struct wire_config cfg = { .any_schema_id = true };
+	wire_writers *w = NULL;
+
+	/* Confluent: the same body after 00 00 00 00 07 */
+	cf = malloc(n - SO + 5);
+	assert_non_null(cf);
+	memcpy(cf, "\x00\x00\x00\x00\x07", 5);
+	memcpy(cf + 5, so + SO, n - SO);
+	size_t ncf = n - SO + 5;
+
+	/* without the writer schema */
+	assert_int_equal(wire_event_decode(so, n, &cfg, &ev_a, NULL, err,
+	    sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "fingerprint"));
+	assert_int_equal(wire_event_decode(cf, ncf, &cfg, &ev_a, NULL, err,
+	    sizeof(err)), -EBADMSG);
+
+	/* with it: 7.avsc is found by fingerprint and by id */
+	writer_dir("7.avsc", event_v2_schema, "README", "not a schema", NULL);
+	if (wire_writers_load(wdir, &w, err, sizeof(err)) != 0)
+		fail_msg("wire_writers_load: %s", err);
+	assert_int_equal(wire_writers_count(w), 1);
+	assert_int_equal(wire_writers_find_fp(w, fp), 0);
+	assert_int_equal(wire_writers_find_id(w, 7), 0);
+	assert_int_equal(wire_writers_find_id(w, 9), -1);
+	cfg.writers = w;
+	if (wire_event_decode(so, n, &cfg, &ev_a, &got, err, sizeof(err)) != 0)
+		fail_msg("single-object v2: %s", err);
+	assert_int_equal(got.framing, WIRE_FRAMING_SINGLE_OBJECT);
+	expect_v2_fields(&ev_a);
+	memset(&ev_a, 0, sizeof(ev_a));
+	if (wire_event_decode(cf, ncf, &cfg, &ev_a, &got, err, sizeof(err)) != 0)
+		fail_msg("confluent v2: %s", err);
+	assert_int_equal(got.framing, WIRE_FRAMING_CONFLUENT);
+	assert_int_equal(got.schema_id, 7);
+	expect_v2_fields(&ev_a);
+
+	/* the reader's own schema still decodes directly */
+	struct wire_buf buf = { 0 };
+	assert_int_equal(wire_event_encode(&ev_a, NULL, &buf, err,
+	    sizeof(err)), 0);
+	assert_int_equal(wire_event_decode(buf.data, buf.len, &cfg, &ev_b,
+	    NULL, err, sizeof(err)), 0);
+	assert_int_equal(ev_b.observed_at, 1700000000123);
+	wire_buf_free(&buf);
+
+	/* an unknown id: Confluent id 9 with any_schema_id off */
+	cfg.any_schema_id = false;
+	cf[4] = 9;
+	assert_int_equal(wire_event_decode(cf, ncf, &cfg, &ev_a, NULL, err,
+	    sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "unknown confluent schema id 9"));
+	assert_non_null(strstr(err, "kafka.writer_schemas_dir"));
+	cf[4] = 7;
+	/* an unknown fingerprint */
+	so[5] ^= 0xff;
+	assert_int_equal(wire_event_decode(so, n, &cfg, &ev_a, NULL, err,
+	    sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "fingerprint"));
+	assert_non_null(strstr(err, "kafka.writer_schemas_dir"));
+	so[5] ^= 0xff;
+
+	/* hostile v2 bodies: cut anywhere, a huge string length, trailing
+	 * bytes, an array of 2^62 empty items; all -EBADMSG, no crash */
+	for (size_t cut = 5; cut < ncf; cut++)
+		assert_int_equal(wire_event_decode(cf, cut, &cfg, &ev_a, NULL,
+		    err, sizeof(err)), -EBADMSG);
+	uint8_t huge[5 + 12] = { 0, 0, 0, 0, 7, 0xfe, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0x01 };
+	assert_int_equal(wire_event_decode(huge, 15, &cfg, &ev_a, NULL, err,
+	    sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "7.avsc"));
+	uint8_t *longer = malloc(ncf + 1);
+	assert_non_null(longer);
+	memcpy(longer, cf, ncf);
+	longer[ncf] = 0;
+	assert_int_equal(wire_event_decode(longer, ncf + 1, &cfg, &ev_a, NULL,
+	    err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "trailing"));
+	free(longer);
+	cfg.max_payload = 10;
+	assert_int_equal(wire_event_decode(cf, ncf, &cfg, &ev_a, NULL, err,
+	    sizeof(err)), -EMSGSIZE);
+
+	wire_writers_free(w);
+	free(so);
+	free(cf);
+}
+
+/* Load errors name the directory or the file. */
+static void
+test_writer_schemas_load_errors(void **state)
+{
+	(void)state;
+	char err[512], path[PATH_MAX + 64];
+	wire_writers *w = (wire_writers *)&w;
+
+	assert_int_equal(wire_writers_load("/nonexistent/writers", &w, err,
+	    sizeof(err)), -ENOENT);
+	assert_null(w);
+	assert_non_null(strstr(err, "/nonexistent/writers"));
+
+	writer_dir("3.avsc", "{\"type\": \"record\", \"name\": ", NULL);
+	assert_int_equal(wire_writers_load(wdir, &w, err, sizeof(err)),
+	    -EINVAL);
+	snprintf(path, sizeof(path), "%s/3.avsc", wdir);
+	if (strstr(err, path) == NULL)
+		fail_msg("message does not name %s: %s", path, err);
+
+	/* id changed from string to int: not resolvable */
+	writer_dir("bad.avsc",
+	    "{\"type\": \"record\", \"name\": \"WorkloadEvent\", "
+	    "\"namespace\": \"io.sbomd.v1\", \"fields\": ["
+	    "{\"name\": \"event_id\", \"type\": \"string\"},"
+	    "{\"name\": \"type\", \"type\": {\"type\": \"enum\", \"name\": "
+	    "\"EventType\", \"symbols\": [\"SET\", \"UNSET\"]}},"
+	    "{\"name\": \"kind\", \"type\": {\"type\": \"enum\", \"name\": "
+	    "\"EntityKind\", \"symbols\": [\"CONTAINER_IMAGE\", \"HOST\"]}},"
+	    "{\"name\": \"id\", \"type\": \"int\"},"
+	    "{\"name\": \"source\", \"type\": \"string\"},"
+	    "{\"name\": \"observed_at\", \"type\": \"long\"}]}", NULL);
+	assert_int_equal(wire_writers_load(wdir, &w, err, sizeof(err)),
+	    -EINVAL);
+	snprintf(path, sizeof(path), "%s/bad.avsc", wdir);
+	if (strstr(err, path) == NULL || strstr(err, "resolved") == NULL)
+		fail_msg("message: %s", err);
+
+	writer_dir("7.avsc", event_v2_schema, "07.avsc", event_v2_schema,
+	    NULL);
+	assert_int_equal(wire_writers_load(wdir, &w, err, sizeof(err)),
+	    -EEXIST);
+	assert_non_null(strstr(err, "7.avsc"));
+
+	/* an empty directory is an empty set; the reader's own schema and
+	 * the same schema under two ids load */
+	writer_dir("v1.avsc", wire_event_schema, "7.avsc", event_v2_schema,
+	    "8.avsc", event_v2_schema, NULL);
+	if (wire_writers_load(wdir, &w, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(wire_writers_count(w), 3);
+	assert_int_equal(wire_writers_find_id(w, 8), 1);
+	wire_writers_free(w);
+	writer_dir(NULL);
+	if (wire_writers_load(wdir, &w, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(wire_writers_count(w), 0);
+	wire_writers_free(w);
+	snprintf(path, sizeof(path), "rm -rf '%s'", wdir);
+	assert_int_equal(system(path), 0);
+	wdir[0] = '\0';
+}
+
 int
 main(void)
 {
@@ -2256,6 +2531,8 @@ main(void)
 		cmocka_unit_test(test_avro_interop_event),
 		cmocka_unit_test(test_avro_interop_outcome),
 		cmocka_unit_test(test_avro_interop_outcome_v1),
+		cmocka_unit_test(test_writer_schemas_decode_v2),
+		cmocka_unit_test(test_writer_schemas_load_errors),
 		cmocka_unit_test(test_json_event),
 		cmocka_unit_test(test_json_outcome),
 	};

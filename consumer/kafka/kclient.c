@@ -2,7 +2,9 @@
  * kclient: see kclient.h. The defaults are the service's opinions
  * (idempotence, zstd, manual offset store); a user property of the same
  * name overrides them, and librdkafka's own validation names anything it
- * refuses.
+ * refuses. A refused property is named, its value never shown: librdkafka's
+ * reason may quote it ("Invalid value \"...\" for configuration property
+ * ..."), so the value is cut out of the reason (util/redact).
  */
 #include "kafka/kclient.h"
 
@@ -10,17 +12,20 @@
 #include <string.h>
 
 #include "util/errbuf.h"
+#include "util/redact.h"
 
-/* One property into conf: 0, or -EINVAL with librdkafka's reason in err. */
+/* One property into conf: 0, or -EINVAL with librdkafka's reason in err,
+ * the property named and its value redacted. */
 static int
 conf_set(rd_kafka_conf_t *conf, const struct kclient_prop *p,
     const char *what, char *err, size_t errlen)
 {
-	char reason[512];
+	char reason[512], shown[512];
 	if (rd_kafka_conf_set(conf, p->name, p->value, reason,
 	    sizeof(reason)) != RD_KAFKA_CONF_OK) {
-		errbuf_set(err, errlen, "%s: %s=%s: %s", what, p->name,
-		    p->value, reason);
+		redact_value(reason, p->value, shown, sizeof(shown));
+		errbuf_set(err, errlen, "%s: property \"%s\" refused (value "
+		    "not shown): %s", what, p->name, shown);
 		return -EINVAL;
 	}
 	return 0;

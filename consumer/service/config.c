@@ -30,6 +30,7 @@
 #include "service/config_key.h"
 #include "service/config_value.h"
 #include "util/errbuf.h"
+#include "util/redact.h"
 #include "util/xmalloc.h"
 
 extern char **environ;
@@ -666,6 +667,25 @@ config_dump(const struct sbomd_config *c, FILE *f)
 		if (!same_group(i, i + 1))
 			fputs("};\n", f);
 	}
+}
+
+char *
+config_props_text(const struct config_props *p)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+
+	if (m == NULL) {
+		fprintf(stderr, "config: out of memory\n");
+		abort();
+	}
+	for (size_t i = 0; i < p->n; i++)
+		fprintf(m, "%s%s=%s", i == 0 ? "" : ",", p->v[i].name,
+		    redact_is_secret(p->v[i].name) ? REDACTED :
+		    p->v[i].value);
+	fclose(m);
+	return text;
 }
 
 /* ---- names ---- */

@@ -96,6 +96,9 @@ struct sbomd_config {
 		int64_t max_payload_bytes; /* largest input message decoded */
 		/* Confluent ids accepted on input; empty = any id */
 		struct config_intlist accepted_schema_ids;
+		/* writer schemas of WorkloadEvent (wire/writers.h); "" =
+		 * none */
+		char *writer_schemas_dir;
 	} kafka;
 	struct {
 		char *dir;		/* non-empty */
@@ -162,9 +165,17 @@ void config_free(struct sbomd_config *c);
 /*
  * Prints the configuration in libconfig syntax, every key, one group per
  * block, each key with a one-line comment; config_load reads it back to an
- * equal configuration. For "sbomd run --print-config".
+ * equal configuration, except that the values of secret librdkafka
+ * properties (util/redact.h: sasl.password, ...) are printed as
+ * "[redacted]". For "sbomd run --print-config".
  */
 void config_dump(const struct sbomd_config *c, FILE *f);
+
+/*
+ * A property list as "name=value,name=value" for the log, secret values
+ * (util/redact.h) shown as "[redacted]"; "" when empty. The caller frees.
+ */
+char *config_props_text(const struct config_props *p);
 
 /* Whether every key has the same value in a and b. */
 bool config_equal(const struct sbomd_config *a, const struct sbomd_config *b);

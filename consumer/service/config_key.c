@@ -228,6 +228,9 @@ const struct config_key config_keys[] = {
 	{.name = "kafka.accepted_schema_ids", .type = KT_INTLIST,
 	    FIELD(kafka.accepted_schema_ids), .min = 1, .max = INT32_MAX,
 	    .def = "", .doc = "confluent ids accepted on input; [] = any"},
+	{.name = "kafka.writer_schemas_dir", .type = KT_STRING,
+	    FIELD(kafka.writer_schemas_dir), .def = "",
+	    .doc = "newer writer schemas, *.avsc (ID.avsc); \"\" = none"},
 
 	{.name = "state.dir", .type = KT_STRING, FIELD(state.dir),
 	    .check = check_nonempty, .def = "/var/lib/sbomd",

@@ -17,6 +17,7 @@
 
 #include "util/duration.h"
 #include "util/errbuf.h"
+#include "util/redact.h"
 #include "util/xmalloc.h"
 
 #define KIB ((int64_t)1024)
@@ -684,10 +685,12 @@ config_value_print(FILE *f, const struct config_key *k, const void *field)
 		const struct config_props *l = field;
 		fputc('[', f);
 		for (size_t i = 0; i < l->n; i++) {
-			size_t n = strlen(l->v[i].name) +
-			    strlen(l->v[i].value) + 2;
+			/* secrets are not printed (util/redact.h) */
+			const char *v = redact_is_secret(l->v[i].name) ?
+			    REDACTED : l->v[i].value;
+			size_t n = strlen(l->v[i].name) + strlen(v) + 2;
 			char *item = xmalloc(n);
-			snprintf(item, n, "%s=%s", l->v[i].name, l->v[i].value);
+			snprintf(item, n, "%s=%s", l->v[i].name, v);
 			fputs(i == 0 ? " " : ", ", f);
 			dump_string(f, item);
 			free(item);

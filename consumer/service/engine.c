@@ -461,6 +461,34 @@ open_state(engine *e, char *err, size_t errlen)
 	return 0;
 }
 
+/* kafka.writer_schemas_dir: the writer schemas events may come in, each
+ * logged with what finds it. */
+static int
+open_writers(engine *e, char *err, size_t errlen)
+{
+	const char *dir = e->cfg->kafka.writer_schemas_dir;
+	char why[1024];
+	int rc;
+
+	if (dir[0] == '\0')
+		return 0;
+	if ((rc = wire_writers_load(dir, &e->writers, why,
+	    sizeof(why))) != 0) {
+		errbuf_set(err, errlen, "kafka.writer_schemas_dir: %s", why);
+		return rc;
+	}
+	e->wcfg.writers = e->writers;
+	for (size_t i = 0; i < wire_writers_count(e->writers); i++) {
+		char fp[24];
+		snprintf(fp, sizeof(fp), "0x%016llx", (unsigned long long)
+		    wire_writers_fp(e->writers, (int)i));
+		log_kv(LOG_INFO, "writer schema", "dir", dir, "file",
+		    wire_writers_file(e->writers, (int)i), "fingerprint", fp,
+		    (char *)NULL);
+	}
+	return 0;
+}
+
 static int
 engine_open(engine *e, char *err, size_t errlen)
 {
@@ -473,6 +501,8 @@ engine_open(engine *e, char *err, size_t errlen)
 	}
 	e->pub.wake_fd = e->wake[1];
 	init_buffers(e);
+	if ((rc = open_writers(e, err, errlen)) != 0)
+		return rc;
 	/* HTTP first: /readyz says "recovering" while recovery runs. */
 	publish_snapshot(e, clock_wall_ms());
 	if (cfg->http.listen[0] != '\0') {
@@ -498,10 +528,15 @@ engine_open(engine *e, char *err, size_t errlen)
 	/* Outcomes of an earlier run, not yet in Kafka. */
 	outbox_produce(e->ob, kio_producer(e->k),
 	    kio_changelog_topic(e->k));
+	char *cprops = config_props_text(&cfg->kafka.consumer_properties);
+	char *pprops = config_props_text(&cfg->kafka.producer_properties);
 	log_kv(LOG_INFO, "running", "brokers", cfg->kafka.brokers, "input",
 	    cfg->kafka.input_topic, "output", cfg->kafka.output_topic,
 	    "group", cfg->kafka.group_id, "backend", e->backend->name,
+	    "consumer_properties", cprops, "producer_properties", pprops,
 	    (char *)NULL);
+	free(cprops);
+	free(pprops);
 	return 0;
 }
 
@@ -524,6 +559,7 @@ engine_close(engine *e)
 		tracker_free(e->t);
 	outbox_free(e->ob);
 	free(e->schema_ids);
+	wire_writers_free(e->writers);
 	free(e->ev);
 	free(e->wo);
 	wire_buf_free(&e->wbuf);

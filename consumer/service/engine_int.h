@@ -29,6 +29,7 @@
 #include "store/store.h"
 #include "util/arena.h"
 #include "wire/wire.h"
+#include "wire/writers.h"
 
 /* The refs of one entity, all holding sources merged (outcomes, jobs). */
 struct refs {
@@ -120,6 +121,7 @@ struct engine {
 	/* ingest.c: input batch scratch */
 	struct wire_config wcfg;
 	uint32_t *schema_ids;
+	wire_writers *writers; /* kafka.writer_schemas_dir; NULL = none */
 	struct wire_event *ev; /* decode scratch (large) */
 	rd_kafka_message_t **msgs;
 	struct tracker_event *tev;

@@ -7,12 +7,19 @@
  * warning/error lines (message and fields, timestamp excluded) with the
  * second they were printed: a repeat within the same second only bumps a
  * counter, reported with the next line of that kind.
+ *
+ * Secrets: a field whose name is secret (util/redact.h: "password",
+ * "token", ...) is written as "[redacted]", and in every value and
+ * message a secret "NAME=VALUE" (a librdkafka property echoed in an error)
+ * has its value redacted. No line shows a password, whoever logs it.
  */
 #include "service/log.h"
 
 #include "util/clock.h"
+#include "util/redact.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -88,8 +95,12 @@ puts_(struct line *l, const char *s)
 static void
 put_value(struct line *l, const char *v, bool json)
 {
+	char *red = v != NULL ? redact_text(v) : NULL;
+
 	if (v == NULL)
 		v = "";
+	if (red != NULL)
+		v = red;
 	bool quote = !json && (v[0] == '\0' || strpbrk(v, " \"=\t\n") != NULL);
 	if (quote)
 		put(l, "\"", 1);
@@ -119,6 +130,7 @@ put_value(struct line *l, const char *v, bool json)
 	}
 	if (quote)
 		put(l, "\"", 1);
+	free(red);
 }
 
 static uint64_t
@@ -186,6 +198,8 @@ log_kv(enum log_level level, const char *msg, ...)
 	va_start(ap, msg);
 	for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
 		const char *v = va_arg(ap, const char *);
+		if (redact_is_secret(k))
+			v = REDACTED;
 		if (json) {
 			puts_(&l, ",\"");
 			put_value(&l, k, true);

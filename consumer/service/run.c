@@ -24,6 +24,7 @@
 #include "service/log.h"
 #include "service/statedir.h"
 #include "util/xmalloc.h"
+#include "wire/writers.h"
 
 static volatile sig_atomic_t run_stop;
 
@@ -150,6 +151,19 @@ run_main(int argc, char **argv)
 		config_dump(&cfg, stdout);
 		config_free(&cfg);
 		return 0;
+	}
+	/* Writer schemas are configuration: a bad one exits 2 before the
+	 * state directory or Kafka is touched (the engine loads them again). */
+	if (cfg.kafka.writer_schemas_dir[0] != '\0') {
+		wire_writers *w = NULL;
+		if (wire_writers_load(cfg.kafka.writer_schemas_dir, &w, err,
+		    sizeof(err)) != 0) {
+			fprintf(stderr, "sbomd run: configuration: "
+			    "kafka.writer_schemas_dir: %s\n", err);
+			config_free(&cfg);
+			return 2;
+		}
+		wire_writers_free(w);
 	}
 	log_setup((enum log_level)cfg.log.level,
 	    cfg.log.format == CONFIG_LOG_TEXT ? LOG_TEXT : LOG_JSON);

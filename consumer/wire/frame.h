@@ -44,6 +44,12 @@ struct wire_config {
 	const uint32_t *schema_ids; /* accepted Confluent ids (caller's) */
 	size_t nschema_ids;
 	bool any_schema_id;	    /* accept every Confluent id */
+	/* Writer schemas of WorkloadEvent (wire/writers.h), found by
+	 * single-object fingerprint or Confluent id; NULL = none. Their
+	 * records are resolved to the reader schema, and a decoded event's
+	 * strings then point into the set's buffer (valid until the next
+	 * decode with it): one decoding thread per set. */
+	struct wire_writers *writers;
 };
 
 /*

@@ -40,6 +40,7 @@
 
 #include "util/errbuf.h"
 #include "util/xmalloc.h"
+#include "wire/writers.h"
 
 #define NO_ELEM SIZE_MAX
 
@@ -605,16 +606,91 @@ decode_payload(const struct schema *s, int v, const void *p, size_t len,
 	return rd_record(&r, s, v, out);
 }
 
+/*
+ * The writer schema of cfg->writers that msg's header names (a
+ * single-object fingerprint that is none of s's versions, or a Confluent
+ * id with a file of its own), or -1. *fr and *off describe the header.
+ */
+static int
+foreign_writer(const struct schema *s, const uint8_t *p, size_t len,
+    const struct wire_config *cfg, struct wire_frame *fr, size_t *off)
+{
+	if (cfg == NULL || cfg->writers == NULL)
+		return -1;
+	if (len >= WIRE_SINGLE_OBJECT_HEADER && p[0] == 0xc3 && p[1] == 0x01) {
+		uint64_t fp = 0;
+		for (int i = 7; i >= 0; i--)
+			fp = fp << 8 | p[2 + i];
+		for (size_t v = 0; v < s->nversions; v++)
+			if (s->fps[v] == fp)
+				return -1;
+		*fr = (struct wire_frame){ WIRE_FRAMING_SINGLE_OBJECT, 0 };
+		*off = WIRE_SINGLE_OBJECT_HEADER;
+		return wire_writers_find_fp(cfg->writers, fp);
+	}
+	if (len >= WIRE_CONFLUENT_HEADER && p[0] == 0x00) {
+		uint32_t id = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
+		    (uint32_t)p[3] << 8 | (uint32_t)p[4];
+		*fr = (struct wire_frame){ WIRE_FRAMING_CONFLUENT, id };
+		*off = WIRE_CONFLUENT_HEADER;
+		return wire_writers_find_id(cfg->writers, id);
+	}
+	return -1;
+}
+
+/* A message of writer schema wi of cfg->writers: bounded, resolved to the
+ * reader schema, then decoded as the current version. */
+static int
+decode_foreign(const struct schema *s, int wi, const uint8_t *p, size_t len,
+    const struct wire_config *cfg, void *out, struct wire_frame *frame,
+    const struct wire_frame *fr, size_t off, char *err, size_t errlen)
+{
+	size_t max = cfg->max_payload ? cfg->max_payload :
+	    WIRE_DEFAULT_MAX_PAYLOAD;
+	const uint8_t *body;
+	size_t blen;
+	char why[256];
+	int rc;
+
+	if (len - off > max) {
+		errbuf_set(err, errlen, "payload of %zu bytes exceeds the "
+		    "limit of %zu", len - off, max);
+		return -EMSGSIZE;
+	}
+	if ((rc = wire_writers_resolve(cfg->writers, wi, p + off, len - off,
+	    &body, &blen, err, errlen)) != 0)
+		return rc;
+	if (frame != NULL)
+		*frame = *fr;
+	if ((rc = decode_payload(s, 0, body, blen, 0, out, why,
+	    sizeof(why))) != 0)
+		errbuf_set(err, errlen, "writer schema %s, resolved: %s",
+		    wire_writers_file(cfg->writers, wi), why);
+	return rc;
+}
+
 static int
 decode(const struct schema *s, const void *msg, size_t len,
     const struct wire_config *cfg, void *out, struct wire_frame *frame,
     char *err, size_t errlen)
 {
+	struct wire_frame fr;
 	size_t off;
-	int v;
+	int v, wi = -1;
+
+	if (s == &event_schema &&
+	    (wi = foreign_writer(s, msg, len, cfg, &fr, &off)) >= 0)
+		return decode_foreign(s, wi, msg, len, cfg, out, frame, &fr,
+		    off, err, errlen);
 	int rc = wire_frame_parse(msg, len, cfg, s->fps, s->nversions, frame,
 	    &off, &v, err, errlen);
 
+	if (rc == -EPROTO && s == &event_schema && cfg != NULL &&
+	    cfg->writers != NULL && err != NULL && errlen > 0) {
+		size_t n = strlen(err);
+		snprintf(err + n, errlen - n, " (and no writer schema in "
+		    "kafka.writer_schemas_dir has it)");
+	}
 	if (rc != 0)
 		return rc;
 	return decode_payload(s, v, (const uint8_t *)msg + off, len - off, off,
