@@ -15,6 +15,7 @@ PACKAGES=(
   libjansson-dev libmicrohttpd-dev libzstd-dev zlib1g-dev
   libsqlite3-dev rpm sqlite3 libisal-dev isal kcat python3 zstd curl chromium
   docker-compose openjdk-17-jre-headless maven libclang-rt-14-dev
+  libcurl4-openssl-dev docker-registry skopeo openssl apache2-utils
 )
 
 SUDO=""

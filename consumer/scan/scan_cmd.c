@@ -5,6 +5,11 @@
  *   containerd:ROOT@IMAGE_ID     a containerd content store
  *   docker-archive:FILE          `docker save` output
  *   dir:ROOT                     a directory tree (as host scans read it)
+ *   registry:[HOST[:PORT]/]REPO[:TAG|@sha256:DIGEST]
+ *                                an image pulled from its registry
+ *                                (scan/oci/registry.h), credentials from
+ *                                --registry-auth (else the Docker
+ *                                config.json's default place)
  *
  * The scan is held to scan.max_packages' default (SCAN_DEFAULT_MAX_PACKAGES)
  * unless --max-packages says otherwise; `sbomd scan` reads no config
@@ -27,7 +32,9 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: sbomd scan [--platform OS/ARCH] [--max-packages N] TARGET\n"
+	    "usage: sbomd scan [--platform OS/ARCH] [--max-packages N]\n"
+	    "                  [--registry-auth FILE] [--registry-ca FILE]\n"
+	    "                  [--registry-insecure HOST[:PORT]] TARGET\n"
 	    "\n"
 	    "Writes a CycloneDX 1.5 SBOM of TARGET to standard output.\n"
 	    "A TARGET with more than N packages (default %d, as\n"
@@ -42,15 +49,30 @@ usage(FILE *f)
 	    "                           containerd's root)\n"
 	    "  docker-archive:FILE      a `docker save` tarball\n"
 	    "  dir:ROOT                 a directory tree, e.g. a host's /\n"
+	    "  registry:[HOST[:PORT]/]REPO[:TAG|@sha256:HEX]\n"
+	    "                           an image pulled from its registry (a\n"
+	    "                           manifest or index digest; Docker Hub\n"
+	    "                           when there is no HOST)\n"
+	    "\n"
+	    "registry options:\n"
+	    "  --registry-auth FILE     a Docker config.json (default\n"
+	    "                           $DOCKER_CONFIG/config.json, else\n"
+	    "                           ~/.docker/config.json)\n"
+	    "  --registry-ca FILE       PEM certificates trusted besides the\n"
+	    "                           system's\n"
+	    "  --registry-insecure H    plain HTTP to host H (repeatable)\n"
 	    "\n"
 	    "examples:\n"
 	    "  sbomd scan oci:./busybox-layout:latest\n"
 	    "  sbomd scan docker-archive:nginx.tar > nginx.cdx.json\n"
 	    "  sbomd scan containerd:/var/lib/containerd@sha256:4b7c...\n"
 	    "  sbomd scan dir:/\n"
+	    "  sbomd scan registry:registry.example.com/team/app:1.4\n"
 	    "\n"
 	    "exit status: 0 success, 2 usage error, 3 image not found (or a\n"
-	    "pull in progress), 4 scan failure (corrupt or unreadable input)\n",
+	    "pull in progress; a manifest or blob unknown to the registry, or\n"
+	    "a registry busy), 4 scan failure (corrupt or unreadable input,\n"
+	    "credentials refused, a registry unreachable)\n",
 	    SCAN_DEFAULT_MAX_PACKAGES);
 }
 
@@ -109,6 +131,8 @@ scan_target(const char *arg, struct scan_target *t, struct scan_request *req)
 		snprintf(t->content, sizeof(t->content),
 		    "%s/io.containerd.content.v1.content", root);
 		t->stores[0] = stat(t->content, &st) == 0 ? t->content : root;
+	} else if (strncmp(s, "registry:", 9) == 0) {
+		req->registry_ref = s + 9;
 	} else if (strncmp(s, "dir:", 4) == 0) {
 		req->root = s + 4;
 		req->kind = ENTITY_HOST;
@@ -118,7 +142,7 @@ scan_target(const char *arg, struct scan_target *t, struct scan_request *req)
 		usage(stderr);
 		return -EINVAL;
 	}
-	if (req->root == NULL) {
+	if (req->root == NULL && req->registry_ref == NULL) {
 		req->stores = t->stores;
 		req->nstores = 1;
 	}
@@ -137,7 +161,7 @@ static void
 scan_target_run(struct scan_target *t, struct scan_request *req,
     struct scan_result *res)
 {
-	if (t->digest == NULL) {
+	if (t->digest == NULL || req->registry_ref != NULL) {
 		scan_run(req, res);
 		return;
 	}
@@ -177,6 +201,10 @@ int
 scan_main(int argc, char **argv)
 {
 	const char *platform = NULL;
+	const char *insecure[16];
+	struct registry_config rc = { .auth_file = NULL };
+	registry *reg = NULL;
+	char rerr[512];
 	size_t max_packages = SCAN_DEFAULT_MAX_PACKAGES;
 	struct scan_target t = { 0 };
 	struct scan_result res;
@@ -190,6 +218,26 @@ scan_main(int argc, char **argv)
 		}
 		if (strcmp(argv[i], "--platform") == 0 && i + 1 < argc) {
 			platform = argv[++i];
+			continue;
+		}
+		if (strcmp(argv[i], "--registry-auth") == 0 && i + 1 < argc) {
+			rc.auth_file = argv[++i];
+			continue;
+		}
+		if (strcmp(argv[i], "--registry-ca") == 0 && i + 1 < argc) {
+			rc.ca_file = argv[++i];
+			continue;
+		}
+		if (strcmp(argv[i], "--registry-insecure") == 0 &&
+		    i + 1 < argc) {
+			if (rc.ninsecure == sizeof(insecure) /
+			    sizeof(insecure[0])) {
+				fprintf(stderr, "sbomd scan: too many "
+				    "--registry-insecure\n");
+				return 2;
+			}
+			insecure[rc.ninsecure++] = argv[++i];
+			rc.insecure_hosts = insecure;
 			continue;
 		}
 		if (strcmp(argv[i], "--max-packages") == 0 && i + 1 < argc) {
@@ -221,11 +269,17 @@ scan_main(int argc, char **argv)
 	t.spec = xstrdup(argv[i]);
 	if (scan_target(argv[i], &t, &req) != 0) {
 		status = 2;
+	} else if (req.registry_ref != NULL &&
+	    registry_new(&rc, &reg, rerr, sizeof(rerr)) != 0) {
+		fprintf(stderr, "sbomd scan: %s\n", rerr);
+		status = 2;
 	} else {
+		req.registry = reg;
 		scan_target_run(&t, &req, &res);
 		status = scan_report(&res);
 		scan_result_free(&res);
 	}
+	registry_free(reg);
 	free(t.spec);
 	return status;
 }

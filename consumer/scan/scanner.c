@@ -2,6 +2,8 @@
  * scanner: glue from a scan request to a CycloneDX document.
  *
  *   image: imagestore_load -> fileset -> catalogers -> cyclonedx_write
+ *          (not in the stores, scan.registry: registry_load by each
+ *          repo digest in turn, a fresh fileset for each)
  *   host/dir: dirscan_load  -> fileset -> catalogers -> cyclonedx_write
  *
  * Every catalog runs on every scan (an image may hold dpkg and apk
@@ -36,6 +38,12 @@ scan_classify(int rc)
 	case -EAGAIN: /* a pull in progress */
 	case -EIO:    /* the disk, or a store being rewritten */
 	case -EINTR:
+	/* a registry: credentials (fixed by an operator), a registry that
+	 * cannot be reached or a TLS failure (fixed by one) */
+	case -EACCES:
+	case -ETIMEDOUT:
+	case -ECONNREFUSED:
+	case -ECONNABORTED:
 		return ERROR_RETRYABLE;
 	default:
 		return ERROR_PERMANENT;
@@ -97,6 +105,57 @@ catalog_all(const fileset *fs, const char *subject, struct os_info *os,
 	return 0;
 }
 
+/*
+ * The image is in none of the stores: pulls it by each of its repo
+ * digests that names a repository, in order, until one works (each into
+ * a fresh fileset: a failed pull may have applied some layers). The
+ * error is the first reference's, saying how many others failed too.
+ */
+static int
+pull_by_digests(const struct scan_request *req, const struct image_query *q,
+    fileset **fs, struct image_found *found, struct scan_result *res)
+{
+	char first[SCAN_ERROR_MAX], why[SCAN_ERROR_MAX];
+	int rc = -ENOENT, frc = 0;
+	size_t tried = 0;
+
+	for (size_t i = 0; i < req->ndigests; i++) {
+		const char *ref = req->repo_digests[i];
+		if (ref == NULL || strchr(ref, '@') == NULL || ref[0] == '@')
+			continue;
+		struct registry_status st;
+		if (tried > 0) {
+			fileset_free(*fs);
+			*fs = fileset_new();
+		}
+		tried++;
+		rc = registry_load(req->registry, ref, q, req->limits, *fs,
+		    found, &st, why, sizeof(why));
+		if (rc == 0)
+			return 0;
+		if (st.retry_after_ms > res->retry_after_ms)
+			res->retry_after_ms = st.retry_after_ms;
+		if (frc == 0) {
+			frc = rc;
+			memcpy(first, why, sizeof(first));
+		}
+		if (rc == -ECANCELED)
+			break;
+	}
+	if (tried == 0) {
+		size_t n = strlen(res->error);
+		snprintf(res->error + n, sizeof(res->error) - n,
+		    "; no repo digest to pull it from a registry");
+		return -ENOENT;
+	}
+	if (tried == 1)
+		snprintf(res->error, sizeof(res->error), "%s", first);
+	else
+		snprintf(res->error, sizeof(res->error), "%s (and %zu other "
+		    "references failed)", first, tried - 1);
+	return frc;
+}
+
 void
 scan_run(const struct scan_request *req, struct scan_result *res)
 {
@@ -131,8 +190,17 @@ scan_run(const struct scan_request *req, struct scan_result *res)
 			.platform = req->platform,
 		};
 		struct image_found found;
-		rc = imagestore_load(req->stores, req->nstores, &q,
-		    req->limits, fs, &found, res->error, sizeof(res->error));
+		if (req->registry_ref != NULL)
+			rc = registry_load(req->registry, req->registry_ref,
+			    &q, req->limits, fs, &found, NULL, res->error,
+			    sizeof(res->error));
+		else
+			rc = imagestore_load(req->stores, req->nstores, &q,
+			    req->limits, fs, &found, res->error,
+			    sizeof(res->error));
+		if (rc == -ENOENT && req->registry != NULL &&
+		    req->registry_ref == NULL)
+			rc = pull_by_digests(req, &q, &fs, &found, res);
 		if (rc != 0) {
 			scan_failed(res, rc);
 			goto out;

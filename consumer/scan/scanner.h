@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "scan/oci/layers.h"
+#include "scan/oci/registry.h"
 #include "scan/sbom/cyclonedx.h"
 #include "util/vocab.h"
 
@@ -39,6 +40,13 @@ struct scan_request {
 	 * PKGLIST_POLL_EVERY lines, rows or packages) and the scan fails
 	 * with -ECANCELED. (The layer walk has its own, limits->cancel.) */
 	const atomic_int *cancel;
+	/* NULL, or the registry client: an image in none of the stores is
+	 * pulled by its repo digests ("name@sha256:…"), in order, until one
+	 * works (scan.registry). */
+	registry *registry;
+	/* With registry: pull this reference and look in no store (`sbomd
+	 * scan registry:REF`). */
+	const char *registry_ref;
 };
 
 /* The default of scan.max_packages (config/sbomd.cfg says the same). */
@@ -56,6 +64,9 @@ struct scan_result {
 	int rc;		    /* 0, or the negative errno of the failure */
 	enum error_class error_class;	/* when rc != 0 */
 	char error[SCAN_ERROR_MAX];	/* when rc != 0: what and why */
+	/* When rc != 0: the least delay (ms) before the next attempt, as
+	 * a registry's Retry-After asked; 0 when none. */
+	int64_t retry_after_ms;
 	/* Set by the scan pool for a job: wall clock (ms since the epoch)
 	 * when it started, and how long it ran. 0 from scan_run. */
 	int64_t started_at_ms;

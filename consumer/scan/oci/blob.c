@@ -227,7 +227,11 @@ blob_stream_read(void *ctx, void *buf, size_t len)
 	struct blob_stream *s = ctx;
 	ssize_t n;
 
-	if (s->fd >= 0) {
+	if (s->fn != NULL) {
+		n = s->fn(s->fnctx, buf, len);
+		if (n < 0)
+			return n;
+	} else if (s->fd >= 0) {
 		do
 			n = read(s->fd, buf, len);
 		while (n < 0 && errno == EINTR);
@@ -262,7 +266,7 @@ blob_stream_finish(struct blob_stream *s, uint8_t out[DIGEST_LEN],
 	if (n < 0) {
 		errbuf_set(err, errlen, "layer %s: read: %s", name,
 		    strerror((int)-n));
-		return -EIO;
+		return s->fn != NULL ? (int)n : -EIO;
 	}
 	if (EVP_DigestFinal_ex(s->md, out, &olen) != 1 || olen != DIGEST_LEN) {
 		errbuf_set(err, errlen, "layer %s: SHA-256 failed", name);

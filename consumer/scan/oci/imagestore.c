@@ -100,9 +100,9 @@ lookup_platform(struct image_lookup *L, const char *p, char *err,
 	return 0;
 }
 
-static int
-lookup_init(struct image_lookup *L, const struct image_query *q, char *err,
-    size_t errlen)
+int
+image_lookup_init(struct image_lookup *L, const struct image_query *q,
+    char *err, size_t errlen)
 {
 	char why[256];
 
@@ -281,9 +281,8 @@ layer_media_ok(const char *m)
 	return false;
 }
 
-/* Whether a descriptor's platform (absent: any) suits the query. */
-static bool
-platform_ok(const struct image_lookup *L, const json_t *d)
+bool
+image_platform_ok(const struct image_lookup *L, const json_t *d)
 {
 	const json_t *p = json_object_get(d, "platform");
 	if (!json_is_object(p))
@@ -418,7 +417,7 @@ image_search_index(struct image_store *s, struct image_lookup *L,
 			bool hint = hinted ||
 			    lookup_digest_hinted(L, d.digest) ||
 			    desc_tag_hinted(L, dj);
-			bool plat = platform_ok(L, dj);
+			bool plat = image_platform_ok(L, dj);
 			bool mine = round == 0 ? hint && plat :
 			    round == 1	       ? !hint && plat :
 						 !plat;
@@ -445,9 +444,8 @@ image_found_platform(struct image_found *f, const json_t *cfg)
 		    os, arch, var ? "/" : "", var ? var : "");
 }
 
-/* Parses the manifest's layer descriptors into *layers (n of them). */
-static int
-manifest_layers(const json_t *manifest, struct image_desc **layers,
+int
+image_manifest_layers(const json_t *manifest, struct image_desc **layers,
     size_t *n, char *err, size_t errlen)
 {
 	const json_t *lj = json_object_get(manifest, "layers");
@@ -530,7 +528,7 @@ apply_manifest(struct image_store *s, struct image_lookup *L,
 
 	if ((rc = image_desc_parse(json_object_get(h->manifest, "config"),
 		 &cfgd, "config", why, sizeof(why))) != 0 ||
-	    (rc = manifest_layers(h->manifest, &layers, &n, why,
+	    (rc = image_manifest_layers(h->manifest, &layers, &n, why,
 		 sizeof(why))) != 0)
 		goto fail;
 	/* The config (which is the image ID) and every layer must be there
@@ -691,7 +689,7 @@ imagestore_load(const char *const *stores, size_t nstores,
 	if (found == NULL)
 		found = &dummy;
 	memset(found, 0, sizeof(*found));
-	if ((rc = lookup_init(&L, q, err, errlen)) != 0)
+	if ((rc = image_lookup_init(&L, q, err, errlen)) != 0)
 		goto out;
 
 	for (size_t i = 0; i < nstores; i++) {

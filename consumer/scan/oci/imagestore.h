@@ -59,6 +59,7 @@ enum imagestore_kind {
 	IMAGESTORE_OCI_LAYOUT,
 	IMAGESTORE_CONTAINERD,
 	IMAGESTORE_DOCKER_ARCHIVE,
+	IMAGESTORE_REGISTRY, /* pulled by scan/oci/registry */
 };
 
 struct image_found {

@@ -80,6 +80,17 @@ enum image_blob_kind {
 
 /* ---- imagestore.c ---- */
 
+/* Parses q into L (L zeroed, L->q, L->lim and L->fs set by the caller):
+ * 0, or -EINVAL naming the image ID or platform. L->hints is malloc'd. */
+int image_lookup_init(struct image_lookup *L, const struct image_query *q,
+    char *err, size_t errlen);
+/* Whether a descriptor's platform (absent: any) suits the query. */
+bool image_platform_ok(const struct image_lookup *L, const json_t *d);
+/* Parses a manifest's layer descriptors into *layers (malloc'd, n of
+ * them): -EINVAL, -EFBIG past IMAGESTORE_MAX_LAYERS. */
+int image_manifest_layers(const json_t *manifest, struct image_desc **layers,
+    size_t *n, char *err, size_t errlen);
+
 /* Remembers the first error seen while searching (store: its path). */
 void image_lookup_record(struct image_lookup *L, int rc, const char *store,
     const char *msg);
@@ -136,6 +147,8 @@ int blob_read_json(const struct image_store *s, const uint8_t d[DIGEST_LEN],
 struct blob_stream {
 	int fd;		    /* a blob file, or -1 */
 	struct archive *ar; /* or the current entry of an outer tar */
+	layer_read_fn fn;   /* or a reader (a registry's blob), when set */
+	void *fnctx;
 	EVP_MD_CTX *md;
 	uint64_t n; /* bytes passed */
 };
