@@ -625,12 +625,119 @@ class TestFakeRegistry(unittest.TestCase):
         self.assertIn(f"{self.host}/team/app:huge", got.stderr)
 
 
+# ---- the service --------------------------------------------------------------
+
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import service_test  # noqa: E402  (the broker, instance and outcome helpers)
+
+
+class TestServiceRegistry(service_test.Service):
+    """`sbomd run` with scan.registry: images in no store are pulled by
+    their repo digests from a real registry."""
+
+    @classmethod
+    def setUpClass(cls):
+        need_tools()
+        super().setUpClass()
+        try:
+            cls.pki = Pki(os.path.join(cls.class_work, "pki"))
+            cls.reg = Registry(cls.class_work, cls.pki, "svc")
+            cls.auth = write_auth(os.path.join(cls.class_work, "auth.json"), cls.reg.host)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if getattr(cls, "reg", None):
+            cls.reg.close()
+        super().tearDownClass()
+
+    def registry_config(self, auth=None):
+        empty = os.path.join(self.work, "empty-store")
+        os.makedirs(empty, exist_ok=True)
+        return self.config(scan=dict(stores=[empty], registry=True,
+                                     registry_auth_file=auth or self.auth,
+                                     registry_ca_file=self.pki.ca, registry_timeout="5s",
+                                     host_root=f"{self.work}/no-such-host-root", workers=2))
+
+    def image(self, name):
+        d, image_id = build_layout(self.work, name)
+        desc, _ = layout_manifest(d)
+        return d, image_id, f"{self.reg.host}/team/{name}@{desc['digest']}"
+
+    def test_pushed_late_retries_then_succeeds_and_no_more(self):
+        d, image_id, ref = self.image("late")
+        out = self.tail()
+        self.start(self.registry_config())
+        self.emit([self.set_(image_id, "node-1", repo_digests=[ref])])
+        r = out.wait(self.of(image_id, "RETRY_SCHEDULED"), count=2, timeout=30, what="2 retries")
+        for o in r[:2]:
+            self.assertEqual(o["error_class"], "RETRYABLE")
+            self.assertIn(ref, o["error"])
+            self.assertIn("manifest unknown", o["error"])
+        delays = [o["next_attempt_at"] - o["emitted_at"] for o in r[:2]]
+        self.assertTrue(800 <= delays[0] <= 1200 and 1700 <= delays[1] <= 2300, delays)
+        self.assertEqual(self.reg.push(d, "team/late:1"), ref.split("@")[1])
+        ok = out.wait(self.of(image_id, "SUCCEEDED"), timeout=30)[0]
+        self.assertEqual(ok["sbom"]["component_count"], 3)
+        self.settle(out)
+        got = self.statuses(out, image_id)
+        n = len(got)
+        self.assertEqual(got, [("RETRY_SCHEDULED", i) for i in range(1, n)] + [("SUCCEEDED", n)])
+
+    def test_corrupt_blob_is_permanent_naming_it(self):
+        d, image_id, ref = self.image("rot")
+        self.reg.push(d, "team/rot:1")
+        _, man = layout_manifest(d)
+        layer = man["layers"][0]["digest"]
+        p = self.reg.blob_path(layer)
+        data = bytearray(read_bytes(p))
+        data[len(data) // 2] ^= 0xFF
+        with open(p, "wb") as f:
+            f.write(bytes(data))
+        out = self.tail()
+        self.start(self.registry_config())
+        self.emit([self.set_(image_id, "node-1", repo_digests=[ref])])
+        o = out.wait(self.of(image_id, "FAILED"), timeout=30)[0]
+        self.assertEqual((o["error_class"], o["attempt"]), ("PERMANENT", 1))
+        self.assertIn(layer, o["error"])
+        self.assertIn("digest mismatch", o["error"])
+        self.assertIn(ref, o["error"])
+
+    def test_config_digest_not_the_entity_id_is_permanent(self):
+        d, image_id, ref = self.image("other")
+        self.reg.push(d, "team/other:1")
+        wrong = service_test.missing_id(0x77)
+        out = self.tail()
+        self.start(self.registry_config())
+        self.emit([self.set_(wrong, "node-1", repo_digests=[ref])])
+        o = out.wait(self.of(wrong, "FAILED"), timeout=30)[0]
+        self.assertEqual(o["error_class"], "PERMANENT")
+        self.assertIn(f"config digest {image_id} is not the image ID {wrong}", o["error"])
+        self.assertIn(ref, o["error"])
+
+    def test_wrong_credentials_retry_until_fixed(self):
+        d, image_id, ref = self.image("creds")
+        self.reg.push(d, "team/creds:1")
+        auth = write_auth(os.path.join(self.work, "auth.json"), self.reg.host, password="wrong")
+        out = self.tail()
+        self.start(self.registry_config(auth=auth))
+        self.emit([self.set_(image_id, "node-1", repo_digests=[ref])])
+        o = out.wait(self.of(image_id, "RETRY_SCHEDULED"), timeout=30)[0]
+        self.assertEqual(o["error_class"], "RETRYABLE")
+        self.assertIn("authentication", o["error"])
+        self.assertIn(ref, o["error"])
+        write_auth(auth, self.reg.host)  # the operator fixes them
+        out.wait(self.of(image_id, "SUCCEEDED"), timeout=30)
+
+
 def main():
     global SBOMD
     if len(sys.argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
-    SBOMD = os.path.abspath(sys.argv[1])
+    SBOMD = service_test.SBOMD = os.path.abspath(sys.argv[1])
     prog = unittest.main(argv=[sys.argv[0]] + sys.argv[2:], exit=False, verbosity=2)
     r = prog.result
     if not r.wasSuccessful():

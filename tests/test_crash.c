@@ -405,7 +405,7 @@ sim_batch(struct sim *s, uint64_t b)
 			uint64_t r = srnd(s, 20);
 			char msg[64];
 			struct tracker_result res = {true, ERROR_RETRYABLE,
-			    NULL};
+			    NULL, 0};
 			uint32_t attempt = s->jobs[j].attempt;
 			if (r >= 10) {
 				res.ok = false;

@@ -803,7 +803,7 @@ rt_drive(tracker *t, store *s, const struct rt_ids *ids, int64_t *nowp,
 		} else if (njobs > 0) {
 			size_t j = rng_below(njobs);
 			struct tracker_result res = {true, ERROR_RETRYABLE,
-			    NULL};
+			    NULL, 0};
 			char msg[128];
 			size_t kindres = rng_below(10);
 			if (kindres >= 4) {
@@ -1063,7 +1063,7 @@ test_large_record(void **state)
 	}
 	struct tracker_job job;
 	struct tracker_outcome o;
-	struct tracker_result fail = {false, ERROR_RETRYABLE, error};
+	struct tracker_result fail = {false, ERROR_RETRYABLE, error, 0};
 	while (tracker_pop_due(t, T0, &job))
 		assert_int_equal(tracker_complete(t, job.handle, job.attempt,
 		    &fail, T0, &o), 0);
@@ -1163,7 +1163,7 @@ test_retry_schedule_kept(void **state)
 	struct tracker_key kb, kd;
 	struct tracker_job job;
 	struct tracker_outcome o;
-	struct tracker_result fail = {false, ERROR_RETRYABLE, "timeout"};
+	struct tracker_result fail = {false, ERROR_RETRYABLE, "timeout", 0};
 
 	test_config(&c);
 	c.retry.base_ms = 10 * MIN_MS;
@@ -1792,7 +1792,7 @@ corrupt_fixture(const char *dir)
 	}
 	struct tracker_job job;
 	struct tracker_outcome o;
-	struct tracker_result fail = {false, ERROR_RETRYABLE, "boom"};
+	struct tracker_result fail = {false, ERROR_RETRYABLE, "boom", 0};
 	assert_true(tracker_pop_due(t, T0, &job));
 	assert_int_equal(tracker_complete(t, job.handle, job.attempt, &fail,
 	    T0, &o), 0);
@@ -2548,7 +2548,7 @@ test_migrate_v1(void **state)
 	set1(t, ENTITY_HOST, hn, "node-a", NULL, T0);
 	struct tracker_job job;
 	struct tracker_outcome o;
-	struct tracker_result ok = {true, ERROR_RETRYABLE, NULL};
+	struct tracker_result ok = {true, ERROR_RETRYABLE, NULL, 0};
 	assert_true(tracker_pop_due(t, T0, &job));
 	assert_int_equal(tracker_complete(t, job.handle, job.attempt, &ok, T0,
 	    &o), 0);

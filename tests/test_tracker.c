@@ -184,6 +184,38 @@ test_backoff_schedule(void **state)
 	tracker_free(t);
 }
 
+/* A registry's Retry-After (not_before) is a lower bound of the next
+ * attempt: later than the backoff, it wins; earlier, the backoff does. */
+static void
+test_not_before_raises_the_backoff(void **state)
+{
+	(void)state;
+	struct tracker_config c = test_config();
+	tracker *t = tracker_new(&c);
+	int64_t now = T0;
+	set_img(t, IMG_A, "node-1", now);
+	struct tracker_job job = pop(t, now);
+	struct tracker_result r = {.ok = false,
+	    .error_class = ERROR_RETRYABLE, .error = "HTTP 429",
+	    .not_before = now + 30 * MIN};
+	struct tracker_outcome o;
+	assert_int_equal(tracker_complete(t, job.handle, job.attempt, &r, now,
+	    &o), 0);
+	check(t);
+	assert_int_equal(o.status, OUTCOME_RETRY_SCHEDULED);
+	assert_int_equal(o.next_attempt_at, now + 30 * MIN);
+	struct tracker_job none;
+	assert_false(tracker_pop_due(t, now + 30 * MIN - 1, &none));
+	now += 30 * MIN;
+	job = pop(t, now);
+	r.not_before = now + 1 * MIN; /* the 10 min backoff is later */
+	assert_int_equal(tracker_complete(t, job.handle, job.attempt, &r, now,
+	    &o), 0);
+	check(t);
+	assert_int_equal(o.next_attempt_at, now + 10 * MIN);
+	tracker_free(t);
+}
+
 /* A SET of an image that is already queued keeps its backoff schedule. */
 static void
 test_set_keeps_schedule(void **state)
@@ -723,6 +755,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dedup),
 		cmocka_unit_test(test_backoff_schedule),
+		cmocka_unit_test(test_not_before_raises_the_backoff),
 		cmocka_unit_test(test_set_keeps_schedule),
 		cmocka_unit_test(test_no_retry_cases),
 		cmocka_unit_test(test_unset_cancels),

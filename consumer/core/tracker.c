@@ -645,6 +645,8 @@ tracker_complete(tracker *t, uint32_t h, uint32_t attempt,
 		uint64_t seed = t->cfg.jitter_seed ^ k64 ^
 		    ((uint64_t)attempt << 32);
 		int64_t due = now + policy_backoff(&t->cfg.retry, attempt, seed);
+		if (r->not_before > due)
+			due = r->not_before;
 		entry_set_state(t, e, ENTRY_QUEUED);
 		dueheap_push(t->heap, h, due);
 		outcome_fill(t, h, OUTCOME_RETRY_SCHEDULED, attempt, out);

@@ -174,6 +174,9 @@ struct tracker_result {
 	bool ok;
 	enum error_class error_class;
 	const char *error;
+	/* 0, or the earliest time of a retry (a registry's Retry-After):
+	 * the backoff's due time is raised to it. */
+	int64_t not_before;
 };
 
 /* A read-only picture of one entry (for inspection and tests). */

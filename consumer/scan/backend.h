@@ -35,6 +35,7 @@
 
 #include "scan/job.h"
 #include "scan/oci/layers.h"
+#include "scan/oci/registry.h"
 #include "scan/scanner.h"
 
 struct scan_backend {
@@ -72,6 +73,9 @@ struct scan_oci_config {
 	/* scan.max_packages: more packages fail the scan, PERMANENT, naming
 	 * the count and the bound; 0: SCAN_DEFAULT_MAX_PACKAGES */
 	size_t max_packages;
+	/* scan.registry: NULL, or how to pull an image in none of the
+	 * stores by its repo digests (scan/oci/registry.h) */
+	const struct registry_config *registry;
 };
 
 extern const struct scan_backend scan_backend_oci;

@@ -26,6 +26,12 @@
  * set (plus the final json_dumps of at most scan.max_packages
  * packages).
  *
+ * Registry (scan.registry): an image in none of the stores is pulled by
+ * its repo digests (scan_run, scan/oci/registry.h); the registry
+ * object, shared by the workers, caches tokens under its own lock. A
+ * registry's Retry-After reaches the result (retry_after_ms), which the
+ * engine passes to the tracker as the earliest next attempt.
+ *
  * Concurrency: the context is read-only after init; scan_run is thread-safe,
  * so any number of workers may scan at once.
  */
@@ -51,7 +57,10 @@ struct oci_ctx {
 	bool have_limits;
 	size_t max_sbom;	/* bytes, > 0 */
 	size_t max_packages;	/* 0: the scanner's default */
+	registry *registry;	/* NULL: scan.registry off */
 };
+
+static void oci_fini(void *ctx);
 
 static int
 oci_init(const void *config, void **ctxp, char *err, size_t errlen)
@@ -89,6 +98,13 @@ oci_init(const void *config, void **ctxp, char *err, size_t errlen)
 	x->max_sbom = c->max_sbom_bytes > 0 ? c->max_sbom_bytes :
 	    SCAN_DEFAULT_MAX_SBOM;
 	x->max_packages = c->max_packages;
+	if (c->registry != NULL) {
+		int rc = registry_new(c->registry, &x->registry, err, errlen);
+		if (rc != 0) {
+			oci_fini(x);
+			return rc;
+		}
+	}
 	*ctxp = x;
 	return 0;
 }
@@ -135,6 +151,7 @@ oci_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
 		.now_ms = clock_wall_ms(),
 		.max_packages = x->max_packages,
 		.cancel = cancel,
+		.registry = x->registry,
 	};
 	scan_run(&req, res);
 	if (res->rc == 0 && res->sbom_len > x->max_sbom)
@@ -155,6 +172,7 @@ oci_fini(void *ctx)
 	struct oci_ctx *x = ctx;
 	if (x == NULL)
 		return;
+	registry_free(x->registry);
 	strv_free(x->stores, x->nstores);
 	free(x->platform);
 	free(x->host_root);

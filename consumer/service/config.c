@@ -160,6 +160,14 @@ set_scalar(struct loader *ld, const struct config_key *k,
 	int rc;
 
 	switch (k->type) {
+	case KT_BOOL:
+		if (type != CONFIG_TYPE_BOOL)
+			return fail_at(ld, s, k->name, "expected true or false, "
+			    "got %s", setting_type_name(type));
+		rc = config_value_set_string(k, field,
+		    config_setting_get_bool(s) ? "true" : "false", reason,
+		    sizeof(reason));
+		break;
 	case KT_STRING:
 	case KT_ENUM:
 	case KT_DURATION:

@@ -127,6 +127,12 @@ struct sbomd_config {
 		struct config_strlist stores;
 		char *platform;		/* "os/arch[/variant]" */
 		char *host_root;	/* non-empty */
+		int32_t registry;	/* 0/1: pull what no store holds */
+		char *registry_auth_file; /* "": the default place */
+		char *registry_ca_file;	/* "": the system's CAs only */
+		struct config_strlist registry_insecure_hosts;
+		struct config_strlist registry_mirrors; /* REGISTRY=URL */
+		int64_t registry_timeout_ms;
 		struct config_strlist exec_argv; /* non-empty for exec */
 		struct config_intlist exec_retryable_exit_codes; /* 1..255 */
 		int64_t max_sbom_bytes;	/* bound on one SBOM (both backends) */

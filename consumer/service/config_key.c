@@ -63,6 +63,22 @@ check_topic_or_empty(const char *s, char *err, size_t errlen)
 }
 
 /* "os/arch" or "os/arch/variant", each part of [A-Za-z0-9._-]. */
+/* "REGISTRY=http[s]://HOST[:PORT]" */
+static int
+check_mirror(const char *s, char *err, size_t errlen)
+{
+	const char *eq = strchr(s, '=');
+	if (eq == NULL || eq == s || (strncmp(eq + 1, "https://", 8) != 0 &&
+	    strncmp(eq + 1, "http://", 7) != 0)) {
+		errbuf_set(err, errlen, "\"%s\": want REGISTRY=https://HOST"
+		    "[:PORT]", s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static const char *const bool_names[] = { "false", "true", NULL };
+
 static int
 check_platform(const char *s, char *err, size_t errlen)
 {
@@ -299,6 +315,24 @@ const struct config_key config_keys[] = {
 	{.name = "scan.platform", .type = KT_STRING, FIELD(scan.platform),
 	    .check = check_platform, .def = "linux/amd64",
 	    .doc = "picked from multi-platform indexes"},
+	{.name = "scan.registry", .type = KT_BOOL, FIELD(scan.registry),
+	    .names = bool_names, .def = "false",
+	    .doc = "pull images in no store from their registry"},
+	{.name = "scan.registry_auth_file", .type = KT_STRING,
+	    FIELD(scan.registry_auth_file), .def = "",
+	    .doc = "Docker config.json; \"\": $DOCKER_CONFIG/config.json"},
+	{.name = "scan.registry_ca_file", .type = KT_STRING,
+	    FIELD(scan.registry_ca_file), .def = "",
+	    .doc = "PEM CAs trusted besides the system's"},
+	{.name = "scan.registry_insecure_hosts", .type = KT_STRLIST,
+	    FIELD(scan.registry_insecure_hosts), .check = check_nonempty,
+	    .def = "", .doc = "host[:port] spoken to in plain HTTP"},
+	{.name = "scan.registry_mirrors", .type = KT_STRLIST,
+	    FIELD(scan.registry_mirrors), .check = check_mirror, .def = "",
+	    .doc = "\"REGISTRY=https://MIRROR\", tried first"},
+	{.name = "scan.registry_timeout", .type = KT_DURATION,
+	    FIELD(scan.registry_timeout_ms), .min = 1, .def = "30s",
+	    .doc = "connect, or no byte received, for this long"},
 	{.name = "scan.host_root", .type = KT_STRING, FIELD(scan.host_root),
 	    .check = check_nonempty, .def = "/host",
 	    .doc = "catalogued by HOST scans"},

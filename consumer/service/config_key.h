@@ -32,6 +32,8 @@ enum config_ktype {
 	KT_STRLIST,	/* struct config_strlist */
 	KT_PROPS,	/* struct config_props */
 	KT_INTLIST,	/* struct config_intlist */
+	KT_BOOL,	/* int32_t 0/1; true/false in the file, names[] are
+			 * {"false", "true"} */
 };
 
 /* Checks a string value (or list item, or property name): 0, or -EINVAL

@@ -155,6 +155,7 @@ config_value_set_string(const struct config_key *k, void *field,
 	case KT_STRING:
 		return set_str(k, field, s, err, errlen);
 	case KT_ENUM:
+	case KT_BOOL:
 		return set_enum(k, field, s, err, errlen);
 	case KT_DURATION:
 		return set_duration(k, field, s, err, errlen);
@@ -475,6 +476,7 @@ config_value_set_text(const struct config_key *k, void *field,
 	switch (k->type) {
 	case KT_STRING:
 	case KT_ENUM:
+	case KT_BOOL:
 	case KT_DURATION:
 		return config_value_set_string(k, field, text, err, errlen);
 	case KT_INT:
@@ -544,6 +546,7 @@ config_value_equal(const struct config_key *k, const void *a,
 	case KT_STRING:
 		return str_eq(*(char *const *)a, *(char *const *)b);
 	case KT_ENUM:
+	case KT_BOOL:
 	case KT_INT:
 		return int_get(a, k->size) == int_get(b, k->size);
 	case KT_FLOAT: {
@@ -653,6 +656,9 @@ config_value_print(FILE *f, const struct config_key *k, const void *field)
 		break;
 	case KT_ENUM:
 		dump_string(f, k->names[int_get(field, k->size)]);
+		break;
+	case KT_BOOL:
+		fputs(int_get(field, k->size) ? "true" : "false", f);
 		break;
 	case KT_INT:
 		dump_int(f, int_get(field, k->size));

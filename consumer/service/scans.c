@@ -42,6 +42,19 @@ scans_open(engine *e, char *err, size_t errlen)
 		e->backend = &scan_backend_exec;
 		rc = e->backend->init(&xc, &e->bctx, err, errlen);
 	} else {
+		struct registry_config regc = {
+			.auth_file = c->scan.registry_auth_file[0] ?
+			    c->scan.registry_auth_file : NULL,
+			.ca_file = c->scan.registry_ca_file[0] ?
+			    c->scan.registry_ca_file : NULL,
+			.insecure_hosts = (const char *const *)
+			    c->scan.registry_insecure_hosts.v,
+			.ninsecure = c->scan.registry_insecure_hosts.n,
+			.mirrors = (const char *const *)
+			    c->scan.registry_mirrors.v,
+			.nmirrors = c->scan.registry_mirrors.n,
+			.timeout_ms = c->scan.registry_timeout_ms,
+		};
 		struct scan_oci_config oc = {
 			.stores = (const char *const *)c->scan.stores.v,
 			.nstores = c->scan.stores.n,
@@ -49,6 +62,7 @@ scans_open(engine *e, char *err, size_t errlen)
 			.host_root = c->scan.host_root,
 			.max_sbom_bytes = (size_t)c->scan.max_sbom_bytes,
 			.max_packages = (size_t)c->scan.max_packages,
+			.registry = c->scan.registry ? &regc : NULL,
 		};
 		e->backend = &scan_backend_oci;
 		rc = e->backend->init(&oc, &e->bctx, err, errlen);
@@ -202,6 +216,8 @@ complete_one(engine *e, struct scan_completion *c, int64_t now)
 			.ok = res->rc == 0,
 			.error_class = res->error_class,
 			.error = res->rc == 0 ? NULL : res->error,
+			.not_before = res->rc != 0 && res->retry_after_ms > 0 ?
+			    now + res->retry_after_ms : 0,
 		};
 		struct tracker_outcome out;
 		count_finished(e, res);
