@@ -31,7 +31,7 @@ RUN apt-get update \
       build-essential cmake pkg-config \
       liblmdb-dev libssl-dev librdkafka-dev libavro-dev libconfig-dev \
       libarchive-dev libjansson-dev libmicrohttpd-dev libzstd-dev zlib1g-dev \
-      libsqlite3-dev libisal-dev \
+      libsqlite3-dev libisal-dev libcurl4-openssl-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -51,12 +51,12 @@ LABEL org.opencontainers.image.title="sbomd" \
 
 # The shared libraries the binary links (ldd build/sbomd | dpkg -S) plus
 # libavro23 and libmicrohttpd12 (the build's pkg-config dependencies),
-# ca-certificates (TLS to brokers) and curl (the HEALTHCHECK probe only).
+# ca-certificates (TLS to brokers and registries) and curl (the HEALTHCHECK probe only).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       liblmdb0 libssl3 librdkafka1 libavro23 libconfig9 libarchive13 \
       libjansson4 libmicrohttpd12 libzstd1 zlib1g libsqlite3-0 libisal2 \
-      ca-certificates curl \
+      libcurl4 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
 
 # A fixed non-root uid/gid, so volumes and bind mounts can be chowned ahead.

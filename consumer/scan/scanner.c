@@ -151,8 +151,9 @@ pull_by_digests(const struct scan_request *req, const struct image_query *q,
 	if (tried == 1)
 		snprintf(res->error, sizeof(res->error), "%s", first);
 	else
-		snprintf(res->error, sizeof(res->error), "%s (and %zu other "
-		    "references failed)", first, tried - 1);
+		snprintf(res->error, sizeof(res->error), "%.*s (and %zu other "
+		    "references failed)", (int)sizeof(res->error) - 64, first,
+		    tried - 1);
 	return frc;
 }
 
