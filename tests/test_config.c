@@ -276,8 +276,8 @@ test_key_names(void **state)
 		    0);
 		assert_int_equal(strncmp(env, "SBOMD_", 6), 0);
 	}
-	/* every key of config/sbomd.cfg: 41 */
-	assert_int_equal(n, 41);
+	/* every key of config/sbomd.cfg: 45 */
+	assert_int_equal(n, 45);
 	assert_int_equal(config_env_name("scan.workers", env, sizeof(env)), 0);
 	assert_string_equal(env, "SBOMD_SCAN_WORKERS");
 	assert_int_equal(config_env_name("retry.base_backoff", env,
