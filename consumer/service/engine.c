@@ -26,9 +26,12 @@
  *
  * Backpressure: when the outbox holds more than engine.max_outbox
  * outcomes and dead letters, more than engine.max_changelog_bytes of
- * changelog records, or the heap more than engine.max_pending entries,
- * the assigned partitions are paused; they resume below 90% of all
- * three. Changelog records have their own bound: every committed change
+ * changelog records, the heap more than engine.max_pending entries, or
+ * the tracker state.max_entities entities (in any state: DONE and
+ * FAILED ones count, they hold memory until forgotten), the assigned
+ * partitions are paused; they resume below 90% of all four. The entity
+ * bound is checked after each batch, so it may be passed by up to one
+ * batch (engine.batch_max events). Changelog records have their own bound: every committed change
  * makes one, so under load a whole poll batch's worth (engine.batch_max)
  * is always on its way to the broker; counted with the outcomes they
  * would pause the input after nearly every batch. Their bound is in
@@ -190,14 +193,16 @@ set_paused(engine *e, bool pause, enum pause_reason why)
 		return;
 	e->paused = pause;
 	kio_set_paused(e->k, pause);
-	char ob[24], heap[24], cl[24];
+	char ob[24], heap[24], cl[24], ents[24];
 	snprintf(ob, sizeof(ob), "%zu",
 	    outbox_live(e->ob) - outbox_live_changelog(e->ob));
 	snprintf(heap, sizeof(heap), "%zu", tracker_heap_size(e->t));
 	snprintf(cl, sizeof(cl), "%zu", outbox_live_changelog_bytes(e->ob));
+	snprintf(ents, sizeof(ents), "%zu", tracker_count(e->t));
 	log_kv(why == PAUSE_BACKPRESSURE ? LOG_WARN : LOG_INFO,
 	    pause ? "input paused" : "input resumed", "reason", reasons[why],
-	    "outbox", ob, "heap", heap, "changelog_bytes", cl, (char *)NULL);
+	    "outbox", ob, "heap", heap, "changelog_bytes", cl, "entities",
+	    ents, (char *)NULL);
 }
 
 static void
@@ -209,10 +214,13 @@ backpressure(engine *e)
 	size_t mo = (size_t)e->cfg->engine.max_outbox;
 	size_t mc = (size_t)e->cfg->engine.max_changelog_bytes;
 	size_t mp = (size_t)e->cfg->engine.max_pending;
-	if (!e->paused && (ob > mo || cl > mc || heap > mp))
+	size_t ents = tracker_count(e->t);
+	size_t me = (size_t)e->cfg->state.max_entities;
+	e->snap->at_max_entities = ents >= me;
+	if (!e->paused && (ob > mo || cl > mc || heap > mp || ents >= me))
 		set_paused(e, true, PAUSE_BACKPRESSURE);
 	else if (e->paused && ob <= mo - mo / 10 && cl <= mc - mc / 10 &&
-	    heap <= mp - mp / 10)
+	    heap <= mp - mp / 10 && ents < me - me / 10)
 		set_paused(e, false, RESUME_BELOW_BOUNDS);
 }
 
@@ -264,7 +272,12 @@ publish_snapshot(engine *e, int64_t now)
 			s->by_state[i] = tracker_count_state(e->t,
 			    (enum entry_state)i);
 		s->heap = tracker_heap_size(e->t);
+		struct tracker_stats ts;
+		tracker_stats(e->t, &ts);
+		s->clock_clamped = ts.clock_clamped;
+		s->sources_pruned = ts.sources_pruned;
 	}
+	s->max_entities = (uint64_t)e->cfg->state.max_entities;
 	int64_t due;
 	s->next_due_ms = INT64_MIN;
 	s->overdue_ms = 0;
