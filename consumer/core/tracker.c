@@ -679,6 +679,24 @@ tracker_apply_batch(tracker *t, struct tracker_batch_item *items, size_t n,
 	}
 }
 
+void
+tracker_shift_due(tracker *t, int64_t delta)
+{
+	dueheap_shift(t->heap, delta);
+}
+
+int64_t
+tracker_clock_now(tracker *t, struct clock_watch *w, int64_t *jump)
+{
+	int64_t d;
+	int64_t now = clock_watch_now(w, &d);
+	if (d != 0)
+		tracker_shift_due(t, d);
+	if (jump != NULL)
+		*jump = d;
+	return now;
+}
+
 bool
 tracker_next_due(const tracker *t, int64_t *due)
 {

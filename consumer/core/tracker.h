@@ -3,7 +3,8 @@
  * machine (docs/architecture.md "The tracker"), the dedup map and the due
  * heap. No Kafka, no Avro,
  * no I/O, no threads, no clock: time is always passed in (ms since the
- * epoch), so every transition is exact and replayable.
+ * epoch), so every transition is exact and replayable; the caller moves
+ * the due times when the wall clock jumps (tracker_shift_due).
  *
  * Semantics (the contract the tests check):
  *
@@ -119,6 +120,7 @@
 #include <stdint.h>
 
 #include "core/policy.h"
+#include "util/clock.h"
 
 #define TRACKER_KEY_LEN 32
 #define TRACKER_MAX_NAME 253
@@ -269,6 +271,20 @@ struct tracker_batch_item {
  */
 void tracker_apply_batch(tracker *t, struct tracker_batch_item *items,
     size_t n, int64_t now);
+
+/*
+ * The wall clock jumped by delta ms (clock_watch): every heap time (scan
+ * due times, forget timers) moves by delta, so that what was due in 5
+ * minutes is still due in 5 minutes and nothing expires early or late
+ * because of the jump. O(heap). Nothing is marked dirty: the stored due
+ * times of entries not written again are from before the jump (see
+ * docs/architecture.md "Time").
+ */
+void tracker_shift_due(tracker *t, int64_t delta);
+
+/* Reads w (clock_watch_now) and moves the due times by the jump it saw,
+ * if any (*jump, may be NULL): the time to pass to the calls here. */
+int64_t tracker_clock_now(tracker *t, struct clock_watch *w, int64_t *jump);
 
 /* The soonest heap time (scan or forget) in *due: true, or false when the
  * heap is empty. */

@@ -72,6 +72,25 @@
 #define COMMIT_RETRY_MS 1000
 #define COMMIT_FAIL_LOG_MS 10000
 
+/* ---- time --------------------------------------------------------------- */
+
+int64_t
+engine_now(engine *e)
+{
+	int64_t jump = 0, now;
+	if (e->t == NULL)
+		return clock_watch_now(&e->clock, NULL);
+	now = tracker_clock_now(e->t, &e->clock, &jump);
+	if (jump != 0) {
+		char by[32];
+		snprintf(by, sizeof(by), "%+.3f", (double)jump / 1000.0);
+		log_kv(LOG_WARN, "wall clock jumped: due times moved with it",
+		    "seconds", by, (char *)NULL);
+		e->snap->clock_jumps++;
+	}
+	return now;
+}
+
 /* ---- committing --------------------------------------------------------- */
 
 static int
@@ -303,7 +322,7 @@ publish_snapshot(engine *e, int64_t now)
 void
 engine_publish(engine *e)
 {
-	publish_snapshot(e, clock_wall_ms());
+	publish_snapshot(e, engine_now(e));
 }
 
 static void
@@ -437,7 +456,7 @@ open_state(engine *e, char *err, size_t errlen)
 	memset(&rec, 0, sizeof(rec));
 	if (cfg->state.changelog_topic[0] == '\0' &&
 	    (rc = store_load_partition(e->st, STORE_ALL_PARTITIONS, e->t,
-		 clock_wall_ms(), &rec, err, errlen)) != 0)
+		 engine_now(e), &rec, err, errlen)) != 0)
 		return rc;
 	if ((rc = store_outbox_foreach(e->st, load_outbox_record, e->ob)) !=
 	    0) {
@@ -469,7 +488,7 @@ engine_open(engine *e, char *err, size_t errlen)
 	e->pub.wake_fd = e->wake[1];
 	init_buffers(e);
 	/* HTTP first: /readyz says "recovering" while recovery runs. */
-	publish_snapshot(e, clock_wall_ms());
+	publish_snapshot(e, engine_now(e));
 	if (cfg->http.listen[0] != '\0') {
 		e->http = http_start(cfg->http.listen, &e->pub, err, errlen);
 		if (e->http == NULL)
@@ -536,7 +555,7 @@ engine_close(engine *e)
 static int
 iterate(engine *e, bool *more, char *err, size_t errlen)
 {
-	int64_t now = clock_wall_ms();
+	int64_t now = engine_now(e);
 	kio_poll_producer(e->k, 0);
 	scans_complete(e, now);
 	size_t n = ingest_batch(e, now);
@@ -569,7 +588,7 @@ engine_loop(engine *e, char *err, size_t errlen)
 			{ e->wake[0], POLLIN, 0 },
 			{ scan_pool_wakeup_fd(e->pool), POLLIN, 0 },
 		};
-		int timeout = wait_time(e, clock_wall_ms(), more);
+		int timeout = wait_time(e, engine_now(e), more);
 		if (timeout > 0 && poll(pfd, 2, timeout) < 0 && errno != EINTR) {
 			int rc = -errno;
 			errbuf_set(err, errlen, "poll: %s", strerror(errno));
@@ -598,7 +617,7 @@ engine_loop(engine *e, char *err, size_t errlen)
 static int
 shutdown_drain(engine *e, char *err, size_t errlen)
 {
-	int64_t now = clock_wall_ms();
+	int64_t now = engine_now(e);
 	log_kv(LOG_INFO, "shutting down", (char *)NULL);
 	set_paused(e, true, PAUSE_SHUTDOWN);
 	scan_pool_shutdown(e->pool, true);
@@ -636,6 +655,7 @@ engine_run(const struct sbomd_config *cfg, volatile sig_atomic_t *stop,
 	e->cfg = cfg;
 	e->stop = stop;
 	e->wake[0] = e->wake[1] = -1;
+	clock_watch_init(&e->clock, NULL);
 	e->snap = xcalloc(1, sizeof(*e->snap));
 	publish_init(&e->pub);
 

@@ -166,6 +166,11 @@ metrics_state(struct textbuf *b, const struct snapshot *s)
 	    "ahead of now: applied as observed now.");
 	textbuf_printf(b, "sbomd_events_clock_clamped_total %" PRIu64 "\n",
 	    s->clock_clamped);
+	head(b, "sbomd_clock_jumps_total", "counter",
+	    "Jumps of the wall clock (1 s or more against the monotonic "
+	    "clock); the due times moved with each.");
+	textbuf_printf(b, "sbomd_clock_jumps_total %" PRIu64 "\n",
+	    s->clock_jumps);
 	head(b, "sbomd_sources_pruned_total", "counter",
 	    "Source records of sources that UNSET an entity, dropped to make "
 	    "room under dedup.max_sources / dedup.max_entity_bytes.");
