@@ -1859,6 +1859,9 @@ test_map_limit(void **state)
 	assert_true(committed >= 1);
 	assert_non_null(strstr(err, "limit"));
 	assert_non_null(strstr(err, "2 MiB"));
+	/* the key to raise, as the configuration spells it */
+	assert_non_null(strstr(err, "state.max_map_size"));
+	assert_null(strstr(err, "state.max_size"));
 	assert_non_null(strstr(err, dir));
 	assert_int_equal(store_map_size(s), 2u << 20);
 	/* trying again fails the same way and still keeps everything */
