@@ -13,6 +13,9 @@
  *   pop_retry    with N queued: pop a due entry, fail it (retryable),
  *                which reschedules it with backoff (tracker API)
  *   heap_cycle   the due heap alone: pop the minimum and push it back later
+ *   wide_4000    one image gaining 4,000 sources, one SET each (one tag):
+ *                sources added per second, and the time of the last 100
+ *                (adding a source must not cost a rebuild of the entity)
  *   bytes/entry  RSS growth after set_new, divided by N
  * Each event's strings are generated inside the timed loop into one small
  * buffer, as a decoder would hand them over (hot in cache): the figures
@@ -93,6 +96,41 @@ apply_batch(tracker *t, struct batch *b, const size_t *idx, size_t n,
 	tracker_clear_dirty(t); /* as the store's commit would */
 }
 
+/* One image gaining nsrc sources (one tag each): the seconds it takes,
+ * and in *tail those of the last 100. */
+static double
+wide_entity(const struct tracker_config *cfg, size_t nsrc, double *tail)
+{
+	tracker *t = tracker_new(cfg);
+	char id[DIGEST_STR_LEN], tagbuf[48], src[48];
+	make_event(7, id, tagbuf);
+	const char *tag = tagbuf;
+	struct tracker_outcome out;
+	char err[128];
+	double t0 = now_s(), tstart = 0;
+	for (size_t i = 0; i < nsrc; i++) {
+		snprintf(src, sizeof(src), "node-%06zu.cluster.local", i);
+		struct tracker_event e = {
+			.type = EVENT_SET, .kind = ENTITY_IMAGE, .id = id,
+			.source = src, .tags = &tag, .ntags = 1,
+			.observed_at = T0,
+		};
+		if (i == nsrc - 100)
+			tstart = now_s();
+		if (tracker_apply(t, &e, T0, &out, err, sizeof(err)) >
+		    APPLY_DEDUP) {
+			fprintf(stderr, "unexpected apply result: %s\n", err);
+			exit(1);
+		}
+		if (i % BATCH == BATCH - 1)
+			tracker_clear_dirty(t);
+	}
+	double t1 = now_s();
+	*tail = t1 - tstart;
+	tracker_free(t);
+	return t1 - t0;
+}
+
 static void
 apply_set(tracker *t, size_t i, int64_t now)
 {
@@ -144,6 +182,8 @@ main(int argc, char **argv)
 		seq[i] = i;
 	struct batch *bt = malloc(sizeof(*bt));
 	double *bytes = calloc((size_t)runs, sizeof(double));
+	double *wide = calloc((size_t)runs, sizeof(double));
+	double *wide_tail = calloc((size_t)runs, sizeof(double));
 
 	for (int r = 0; r < runs; r++) {
 		malloc_trim(0);
@@ -230,6 +270,8 @@ main(int argc, char **argv)
 		t1 = now_s();
 		heap_cycle[r] = (double)n / (t1 - t0);
 		dueheap_free(h);
+
+		wide[r] = wide_entity(&cfg, 4000, &wide_tail[r]);
 	}
 	printf("tracker benchmark: N=%zu, runs=%d (medians)\n", n, runs);
 	printf("  set_new      %8.2f M ops/s\n", median(set_new, runs) / 1e6);
@@ -240,6 +282,9 @@ main(int argc, char **argv)
 	printf("  pop_retry    %8.2f M ops/s\n", median(pop_retry, runs) / 1e6);
 	printf("  heap_cycle   %8.2f M ops/s\n", median(heap_cycle, runs) / 1e6);
 	printf("  bytes/entry  %8.1f\n", median(bytes, runs));
+	printf("  wide_4000    %8.2f k sources/s (%.1f ms in all, last 100 "
+	    "%.1f us each)\n", 4000 / median(wide, runs) / 1e3,
+	    median(wide, runs) * 1e3, median(wide_tail, runs) * 1e4);
 	free(order);
 	free(seq);
 	free(bt);
@@ -250,5 +295,7 @@ main(int argc, char **argv)
 	free(pop_retry);
 	free(heap_cycle);
 	free(bytes);
+	free(wide);
+	free(wide_tail);
 	return 0;
 }

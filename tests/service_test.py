@@ -1415,6 +1415,87 @@ class TestDurability(Service):
         self.stop_run()
 
 
+class TestBounds(Service):
+    """The state stays bounded however many distinct ids arrive."""
+
+    def test_max_entities_pauses_input_and_stays_responsive(self):
+        """SBOMD_TEST_BOUND_EVENTS (default 30,000) SETs of random image
+        ids against state.max_entities = SBOMD_TEST_BOUND_ENTITIES (default
+        20,000): the input pauses at the bound (entities in every state
+        count), the RSS stays under 200 MiB + 1 KiB per allowed entity
+        (README "Limits and trust"), /healthz, `sbomd state stats` and
+        SIGTERM answer while paused; restarted with a higher bound it
+        resumes and applies the rest (with many events: up to twice the
+        bound, where it pauses again). Run it with 1,000,000 events by
+        setting the variables (~10 minutes here: the input is applied at a
+        few thousand events a second with a changelog on dev-kafka)."""
+        n = int(os.environ.get("SBOMD_TEST_BOUND_EVENTS", "30000"))
+        bound = int(os.environ.get("SBOMD_TEST_BOUND_ENTITIES", "20000"))
+        batch = 1000
+        path = os.path.join(self.work, "events.jsonl")
+        rnd = random.Random(0xB0A7D)
+        with open(path, "w") as f:
+            buf = []
+            for _ in range(n):
+                buf.append('{"type":"SET","kind":"CONTAINER_IMAGE","id":"sha256:%064x","source":"node-1"}\n'
+                           % rnd.getrandbits(256))
+                if len(buf) == 10000:
+                    f.write("".join(buf))
+                    buf = []
+            f.write("".join(buf))
+            # One producer's clock a year ahead: applied as now, counted.
+            f.write('{"type":"SET","kind":"CONTAINER_IMAGE","id":"sha256:%064x","source":"node-2",'
+                    '"observed_at":%d}\n' % (rnd.getrandbits(256), int(time.time() * 1000) + 365 * 86400000))
+        n += 1
+        with open(path) as f:
+            r = subprocess.run([SBOMD, "emit", "-b", self.brokers, "-t", self.input_topic, "--wait", "120s"],
+                               stdin=f, capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        os.unlink(path)
+        # Track only: the entities stay QUEUED, nothing is forgotten.
+        cfg = self.config(scan=dict(backend="none"), state=dict(max_entities=bound),
+                          engine=dict(batch_max=batch))
+        self.start(cfg)
+        slow = max(120, n // 1500)  # applied with a changelog on dev-kafka: ~3,000 events/s here
+        m = self.wait_metrics(lambda m: m("sbomd_input_paused_max_entities") == 1, "the entity bound", slow)
+        time.sleep(1)  # paused: nothing more is applied
+        m = self.metrics()
+        ents = m.total("sbomd_entities")
+        self.assertEqual(m("sbomd_input_paused"), 1)
+        self.assertEqual(m("sbomd_entities_limit"), bound)
+        self.assertGreaterEqual(ents, bound)
+        self.assertLessEqual(ents, bound + batch, "more than one batch past the bound")
+        self.assertLess(m.total("sbomd_events_consumed_total"), n)
+        rss = int(re.search(r"^VmRSS:\s+(\d+) kB", read(f"/proc/{self.run.pid}/status"), re.M).group(1)) * 1024
+        limit = (200 << 20) + 1024 * bound
+        print(f"{ents:.0f} entities of {n} events, RSS {rss >> 20} MiB (limit {limit >> 20} MiB)",
+              file=sys.stderr)
+        self.assertLess(rss, limit)
+        self.assertIn("input paused", self.log())
+        # Responsive while paused.
+        self.assertEqual(get(self.http + "/healthz"), (200, "ok\n"))
+        text = self.state_cmd(cfg, "stats")
+        self.assertGreaterEqual(int(re.search(r"^entities\s+(\d+)", text, re.M).group(1)), bound - batch)
+        clamped = m("sbomd_events_clock_clamped_total")
+        t0 = time.monotonic()
+        self.stop_run()
+        self.assertLess(time.monotonic() - t0, 15, "SIGTERM took too long")
+
+        # A higher bound: the input resumes, and the rest is applied (or,
+        # with many events, up to the new bound, where it pauses again).
+        bound2 = min(n + 1, 2 * bound)
+        self.start(self.config(scan=dict(backend="none"), state=dict(max_entities=bound2),
+                               engine=dict(batch_max=batch)))
+        if bound2 > n:
+            m = self.wait_metrics(lambda m: m.total("sbomd_entities") == n, f"all {n} entities", slow)
+            self.assertEqual(m("sbomd_input_paused_max_entities"), 0)
+            self.assertEqual(clamped + m("sbomd_events_clock_clamped_total"), 1)
+        else:
+            m = self.wait_metrics(lambda m: m("sbomd_input_paused_max_entities") == 1 and
+                                  m.total("sbomd_entities") >= bound2, "the raised bound", slow)
+            self.assertLessEqual(m.total("sbomd_entities"), bound2 + batch)
+        self.stop_run()
+
 class TestLag(Service):
     """The group's lag as operators read it: Kafka's own consumer-group
     command against the real broker (the mock cluster does not answer the

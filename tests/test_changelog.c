@@ -512,7 +512,7 @@ test_produce_refuses(void **state)
 	    err, sizeof(err)), -EINVAL);
 	assert_null(r);
 	assert_non_null(strstr(err, "kafka.consumer_properties: "
-	    "fetch.max.bytez"));
+	    "property \"fetch.max.bytez\" refused"));
 }
 
 static void

@@ -1616,6 +1616,220 @@ test_map_growth(void **state)
 	tracker_free(t2);
 }
 
+/* One SET of image img from source "node-<i>" (one tag) at observed. */
+static enum apply_result
+set_from(tracker *t, const char *img, unsigned i, int64_t observed,
+    char *err, size_t errlen)
+{
+	char src[32];
+	snprintf(src, sizeof(src), "node-%05u", i);
+	const char *tags[1] = {"registry.local/app:1.0"};
+	struct tracker_event ev = {
+		.type = EVENT_SET, .kind = ENTITY_IMAGE, .id = img,
+		.source = src, .tags = tags, .ntags = 1, .observed_at = observed,
+	};
+	struct tracker_outcome o;
+	return tracker_apply(t, &ev, observed, &o, err, errlen);
+}
+
+/* The sources of one entity are bounded where events are applied, not
+ * only where records are loaded: 4,097 sources (one more than the loader
+ * takes) applied, committed and reopened load again. The 4,097th is
+ * refused while all hold the image; once some have UNSET it, the oldest
+ * of those make room. */
+static void
+test_many_sources(void **state)
+{
+	const char *dir = *state;
+	store *s = open_store(dir, NULL);
+	tracker *t = new_tracker();
+	char img[DIGEST_STR_LEN], err[256];
+	image_id(4097, img);
+	enum apply_result r = APPLY_NEW;
+	for (unsigned i = 0; i < TRACKER_MAX_SOURCES + 1; i++) {
+		err[0] = '\0';
+		r = set_from(t, img, i, T0 + i, err, sizeof(err));
+		if (i < TRACKER_MAX_SOURCES)
+			assert_true(r == APPLY_NEW || r == APPLY_UPDATED);
+	}
+	assert_int_equal(r, APPLY_INVALID);
+	assert_non_null(strstr(err, "dedup.max_sources"));
+	commit(s, t, NULL);
+	store_close(s);
+
+	struct store_recovery rec;
+	tracker *t2 = reopen(dir, &s, T0 + 10000, &rec);
+	assert_int_equal(rec.entries, 1);
+	assert_trackers_equal(t, t2);
+	struct tracker_key key;
+	assert_int_equal(tracker_key_from_id(ENTITY_IMAGE, img, &key, err,
+	    sizeof(err)), 0);
+	struct tracker_info info;
+	assert_int_equal(tracker_info_get(t2, tracker_find(t2, &key), &info),
+	    0);
+	assert_int_equal(info.nsources, TRACKER_MAX_SOURCES);
+
+	/* Sources 10, 11 and 12 UNSET it: a new source makes room by
+	 * dropping their records (up to max_sources / 16 at a time; the
+	 * order is test_tracker's). */
+	char src[32];
+	for (unsigned i = 10; i < 13; i++) {
+		snprintf(src, sizeof(src), "node-%05u", i);
+		assert_int_equal(unset1(t2, ENTITY_IMAGE, img, src, T0 + 20000,
+		    NULL), APPLY_UPDATED);
+	}
+	assert_int_equal(set_from(t2, img, 5000, T0 + 30000, err,
+	    sizeof(err)), APPLY_UPDATED);
+	assert_int_equal(tracker_info_get(t2, tracker_find(t2, &key), &info),
+	    0);
+	assert_int_equal(info.nsources, TRACKER_MAX_SOURCES - 2);
+	/* their UNSETs are forgotten: the sources are unknown again */
+	snprintf(src, sizeof(src), "node-%05u", 12);
+	assert_int_equal(unset1(t2, ENTITY_IMAGE, img, src, T0 + 20000, NULL),
+	    APPLY_UNKNOWN);
+	check_tracker(t2);
+	commit(s, t2, NULL);
+	store_close(s);
+	tracker *t3 = reopen(dir, &s, T0 + 40000, &rec);
+	assert_trackers_equal(t2, t3);
+	store_close(s);
+	tracker_free(t);
+	tracker_free(t2);
+	tracker_free(t3);
+}
+
+/* A random string of 1..max bytes (printable) into buf. */
+static const char *
+rand_str(char *buf, size_t max)
+{
+	size_t n = 1 + rng_below(max);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (char)('a' + rng_below(26));
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Encodes entity h of t and loads the record into a fresh tracker: every
+ * record the encoder writes must load. */
+static void
+assert_record_loads(const tracker *t, uint32_t h, tracker *fresh)
+{
+	uint8_t *buf = NULL;
+	size_t cap = 0, len = tracker_record_encode(t, h, &buf, &cap);
+	char err[256];
+	struct tracker_key key;
+	if (tracker_record_validate(buf, len, &key, NULL, err,
+		sizeof(err)) != 0 ||
+	    tracker_record_load(fresh, buf, len, T0, NULL, err,
+		sizeof(err)) != 0)
+		fail_msg("a record the encoder wrote (%zu bytes) does not "
+		    "load: %s", len, err);
+	uint8_t *again = NULL;
+	size_t cap2 = 0;
+	size_t len2 = tracker_record_encode(fresh, tracker_find(fresh, &key),
+	    &again, &cap2);
+	/* SCANNING loads QUEUED: the rest is byte for byte the same */
+	assert_int_equal(len2, len);
+	free(buf);
+	free(again);
+}
+
+/*
+ * Property: random entities -- random sources (a few to past
+ * max_sources), tags and digests (counts and lengths up to and beyond
+ * the bounds), UNSETs, scan errors of up to 1.1 KiB -- go through the
+ * record encoder and back through the loader: every record the encoder
+ * produces decodes. Run under small bounds (max_sources 20, so entries
+ * also cross the source index's threshold; 64 KiB per entity) and under
+ * the defaults with one entity at TRACKER_MAX_SOURCES.
+ */
+static void
+test_records_always_load(void **state)
+{
+	(void)state;
+	rng_seed(0x5eed);
+	for (int round = 0; round < 2; round++) {
+		struct tracker_config c;
+		test_config(&c);
+		if (round == 0) {
+			c.max_sources = 20;
+			c.max_entity_bytes = TRACKER_MIN_ENTITY_BYTES;
+		}
+		tracker *t = tracker_new(&c);
+		char (*refbuf)[TRACKER_MAX_REF_LEN + 40] = xcalloc(
+		    2 * (TRACKER_MAX_REFS + 4), sizeof(*refbuf));
+		const char *tags[TRACKER_MAX_REFS + 4];
+		const char *digs[TRACKER_MAX_REFS + 4];
+		char img[8][DIGEST_STR_LEN], src[32], msg[TRACKER_MAX_ERROR + 100];
+		for (unsigned i = 0; i < 8; i++)
+			image_id(900 + i, img[i]);
+		size_t invalid = 0, pruned_checked = 0;
+		int ops = round == 0 ? 6000 : 4200;
+		for (int op = 0; op < ops; op++) {
+			int64_t now = T0 + op;
+			const char *id = img[round == 0 ? rng_below(8) : 0];
+			snprintf(src, sizeof(src), "node-%u",
+			    (unsigned)(round == 0 ? rng_below(40) : (unsigned)op));
+			struct tracker_event ev = {
+				.type = round == 0 && rng_below(3) == 0 ?
+				    EVENT_UNSET : EVENT_SET,
+				.kind = ENTITY_IMAGE, .id = id, .source = src,
+				.observed_at = now,
+			};
+			if (round == 0 && ev.type == EVENT_SET) {
+				size_t big = rng_below(10) == 0;
+				ev.ntags = big ? rng_below(TRACKER_MAX_REFS + 4) :
+				    rng_below(3);
+				ev.ndigests = big ? rng_below(TRACKER_MAX_REFS + 4) :
+				    rng_below(2);
+				for (size_t k = 0; k < ev.ntags; k++)
+					tags[k] = rand_str(refbuf[k], big ?
+					    TRACKER_MAX_REF_LEN + 30 : 40);
+				for (size_t k = 0; k < ev.ndigests; k++)
+					digs[k] = rand_str(refbuf[TRACKER_MAX_REFS
+					    + 4 + k], big ? TRACKER_MAX_REF_LEN + 30 :
+					    80);
+				ev.tags = tags;
+				ev.digests = digs;
+			}
+			struct tracker_outcome o;
+			char err[256];
+			enum apply_result r = tracker_apply(t, &ev, now, &o, err,
+			    sizeof(err));
+			invalid += r == APPLY_INVALID;
+			/* scans: pop what is due, fail or succeed it */
+			struct tracker_job job;
+			while (tracker_pop_due(t, now, &job)) {
+				struct tracker_result res = {rng_below(2) == 0,
+				    ERROR_RETRYABLE,
+				    rand_str(msg, TRACKER_MAX_ERROR + 90), 0};
+				tracker_complete(t, job.handle, job.attempt, &res,
+				    now, &o);
+			}
+			if (round == 1 && op % 500 != 0 && op != ops - 1)
+				continue;
+			check_tracker(t);
+			tracker *fresh = new_tracker();
+			struct handles hs = all_handles(t);
+			for (size_t i = 0; i < hs.n; i++)
+				assert_record_loads(t, hs.h[i], fresh);
+			pruned_checked += hs.n;
+			free(hs.h);
+			tracker_free(fresh);
+		}
+		struct tracker_stats st;
+		tracker_stats(t, &st);
+		print_message("round %d: %zu refused, %llu sources pruned, "
+		    "%zu records loaded back\n", round, invalid,
+		    (unsigned long long)st.sources_pruned, pruned_checked);
+		assert_true(invalid > 0);
+		if (round == 0)
+			assert_true(st.sources_pruned > 0);
+		free(refbuf);
+		tracker_free(t);
+	}
+}
+
 static void
 test_map_limit(void **state)
 {
@@ -1647,6 +1861,9 @@ test_map_limit(void **state)
 	assert_true(committed >= 1);
 	assert_non_null(strstr(err, "limit"));
 	assert_non_null(strstr(err, "2 MiB"));
+	/* the key to raise, as the configuration spells it */
+	assert_non_null(strstr(err, "state.max_map_size"));
+	assert_null(strstr(err, "state.max_size"));
 	assert_non_null(strstr(err, dir));
 	assert_int_equal(store_map_size(s), 2u << 20);
 	/* trying again fails the same way and still keeps everything */
@@ -2716,6 +2933,9 @@ main(void)
 		    dir_teardown),
 		cmocka_unit_test_setup_teardown(test_map_growth, dir_setup,
 		    dir_teardown),
+		cmocka_unit_test_setup_teardown(test_many_sources, dir_setup,
+		    dir_teardown),
+		cmocka_unit_test(test_records_always_load),
 		cmocka_unit_test_setup_teardown(test_map_limit, dir_setup,
 		    dir_teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, dir_setup,

@@ -577,6 +577,173 @@ test_config_validation(void **state)
 	assert_int_equal(tracker_config_validate(&c, err, sizeof(err)),
 	    -EINVAL);
 	assert_non_null(strstr(err, "dedup.rescan_after"));
+	c = test_config();
+	c.max_sources = TRACKER_MAX_SOURCES + 1; /* more than a record holds */
+	assert_int_equal(tracker_config_validate(&c, err, sizeof(err)),
+	    -EINVAL);
+	assert_non_null(strstr(err, "dedup.max_sources"));
+	c.max_sources = 0;
+	assert_int_equal(tracker_config_validate(&c, err, sizeof(err)),
+	    -EINVAL);
+	c = test_config();
+	c.max_entity_bytes = 1000;
+	assert_int_equal(tracker_config_validate(&c, err, sizeof(err)),
+	    -EINVAL);
+	assert_non_null(strstr(err, "dedup.max_entity_bytes"));
+	c = test_config();
+	c.max_clock_skew_ms = -1;
+	assert_int_equal(tracker_config_validate(&c, err, sizeof(err)),
+	    -EINVAL);
+	assert_non_null(strstr(err, "dedup.max_clock_skew"));
+}
+
+static size_t
+nsources(tracker *t, const char *id)
+{
+	return info_of(t, ENTITY_IMAGE, id).nsources;
+}
+
+/* dedup.max_sources: at the bound, records of sources that UNSET the
+ * image make room, the oldest observed_at first, max_sources / 16 at a
+ * time; when every source holds it the SET is refused and nothing
+ * changes. */
+static void
+test_max_sources(void **state)
+{
+	(void)state;
+	struct tracker_config c = test_config();
+	c.max_sources = 32; /* room is made 2 at a time */
+	tracker *t = tracker_new(&c);
+	char src[32], err[256];
+	for (int i = 0; i < 32; i++) {
+		snprintf(src, sizeof(src), "node-%02d", i);
+		assert_true(set_img(t, IMG_A, src, T0 + i) <= APPLY_UPDATED);
+	}
+	/* every source holds it: refused, with the key named */
+	struct tracker_outcome out;
+	const char *tags[1] = {"repo/app:1"};
+	struct tracker_event e = {.type = EVENT_SET, .kind = ENTITY_IMAGE,
+	    .id = IMG_A, .source = "node-new", .tags = tags, .ntags = 1,
+	    .observed_at = T0 + 100};
+	assert_int_equal(tracker_apply(t, &e, T0 + 100, &out, err,
+	    sizeof(err)), APPLY_INVALID);
+	assert_non_null(strstr(err, "dedup.max_sources"));
+	assert_non_null(strstr(err, IMG_A));
+	assert_int_equal(nsources(t, IMG_A), 32);
+	check(t);
+	/* known sources still update */
+	assert_int_equal(ev(t, EVENT_SET, ENTITY_IMAGE, IMG_A, "node-05",
+	    "repo/app:2", T0 + 101, T0 + 101, NULL), APPLY_UPDATED);
+
+	/* 3 UNSET it, node-07 earliest, then node-03, then node-20 */
+	assert_int_equal(ev(t, EVENT_UNSET, ENTITY_IMAGE, IMG_A, "node-20",
+	    NULL, T0 + 203, T0 + 203, NULL), APPLY_UPDATED);
+	assert_int_equal(ev(t, EVENT_UNSET, ENTITY_IMAGE, IMG_A, "node-07",
+	    NULL, T0 + 201, T0 + 201, NULL), APPLY_UPDATED);
+	assert_int_equal(ev(t, EVENT_UNSET, ENTITY_IMAGE, IMG_A, "node-03",
+	    NULL, T0 + 202, T0 + 202, NULL), APPLY_UPDATED);
+	assert_int_equal(set_img(t, IMG_A, "node-new", T0 + 300),
+	    APPLY_UPDATED);
+	assert_int_equal(nsources(t, IMG_A), 31);
+	/* node-07 and node-03 went; node-20 is still remembered */
+	assert_int_equal(ev(t, EVENT_UNSET, ENTITY_IMAGE, IMG_A, "node-07",
+	    NULL, T0 + 301, T0 + 301, NULL), APPLY_UNKNOWN);
+	assert_int_equal(ev(t, EVENT_UNSET, ENTITY_IMAGE, IMG_A, "node-03",
+	    NULL, T0 + 301, T0 + 301, NULL), APPLY_UNKNOWN);
+	assert_int_equal(ev(t, EVENT_SET, ENTITY_IMAGE, IMG_A, "node-20",
+	    "repo/app:1", T0 + 1, T0 + 301, NULL), APPLY_STALE);
+	struct tracker_stats st;
+	tracker_stats(t, &st);
+	assert_int_equal(st.sources_pruned, 2);
+	/* another new source fits (31 + 1), the next prunes node-20 */
+	assert_int_equal(set_img(t, IMG_A, "node-new2", T0 + 400),
+	    APPLY_UPDATED);
+	assert_int_equal(set_img(t, IMG_A, "node-new3", T0 + 401),
+	    APPLY_UPDATED);
+	assert_int_equal(nsources(t, IMG_A), 32);
+	assert_int_equal(ev(t, EVENT_UNSET, ENTITY_IMAGE, IMG_A, "node-20",
+	    NULL, T0 + 1, T0 + 402, NULL), APPLY_UNKNOWN);
+	tracker_free(t);
+}
+
+/* dedup.max_entity_bytes: the tags and digests of all sources of an
+ * entity are bounded; one event over it alone is refused. */
+static void
+test_max_entity_bytes(void **state)
+{
+	(void)state;
+	struct tracker_config c = test_config();
+	c.max_entity_bytes = TRACKER_MIN_ENTITY_BYTES; /* 64 KiB */
+	tracker *t = tracker_new(&c);
+	static char refs[TRACKER_MAX_REFS][TRACKER_MAX_REF_LEN + 1];
+	const char *tags[TRACKER_MAX_REFS];
+	for (int i = 0; i < TRACKER_MAX_REFS; i++) {
+		memset(refs[i], 'r', TRACKER_MAX_REF_LEN);
+		snprintf(refs[i], 8, "%03d", i);
+		refs[i][3] = '/';
+		tags[i] = refs[i];
+	}
+	char err[256], src[32];
+	struct tracker_outcome out;
+	/* 64 tags of 512 bytes and as many digests: 64 KiB in one event */
+	struct tracker_event e = {.type = EVENT_SET, .kind = ENTITY_IMAGE,
+	    .id = IMG_A, .source = "node-a", .tags = tags,
+	    .ntags = TRACKER_MAX_REFS, .digests = tags,
+	    .ndigests = TRACKER_MAX_REFS, .observed_at = T0};
+	assert_int_equal(tracker_apply(t, &e, T0, &out, err, sizeof(err)),
+	    APPLY_INVALID);
+	assert_non_null(strstr(err, "dedup.max_entity_bytes"));
+	assert_false(present(t, ENTITY_IMAGE, IMG_A));
+	/* 16 KiB a source: the fourth does not fit while all hold it */
+	e.ndigests = 0;
+	e.ntags = 32;
+	for (int i = 0; i < 4; i++) {
+		snprintf(src, sizeof(src), "node-%d", i);
+		e.source = src;
+		e.observed_at = T0 + i;
+		enum apply_result r = tracker_apply(t, &e, T0 + i, &out, err,
+		    sizeof(err));
+		assert_int_equal(r, i < 3 ? (i ? APPLY_UPDATED : APPLY_NEW) :
+		    APPLY_INVALID);
+		check(t);
+	}
+	assert_non_null(strstr(err, "dedup.max_entity_bytes"));
+	assert_int_equal(nsources(t, IMG_A), 3);
+	/* once node-1 UNSETs it, its tags go and make room */
+	assert_int_equal(ev(t, EVENT_UNSET, ENTITY_IMAGE, IMG_A, "node-1",
+	    NULL, T0 + 10, T0 + 10, NULL), APPLY_UPDATED);
+	assert_int_equal(tracker_apply(t, &e, T0 + 11, &out, err,
+	    sizeof(err)), APPLY_UPDATED);
+	check(t);
+	assert_int_equal(nsources(t, IMG_A), 4);
+	tracker_free(t);
+}
+
+/* An observed_at far ahead of now is clamped to now: it cannot lock its
+ * source out of later events (and is counted). */
+static void
+test_clock_skew_clamped(void **state)
+{
+	(void)state;
+	struct tracker_config c = test_config();
+	tracker *t = tracker_new(&c);
+	int64_t year = 365LL * 24 * 60 * MIN;
+	assert_int_equal(ev(t, EVENT_SET, ENTITY_IMAGE, IMG_A, "node-a",
+	    "repo/app:1", T0 + year, T0, NULL), APPLY_NEW);
+	/* a minute later, the source's real clock: not stale */
+	struct tracker_outcome out;
+	assert_int_equal(ev(t, EVENT_UNSET, ENTITY_IMAGE, IMG_A, "node-a",
+	    NULL, T0 + MIN, T0 + MIN, &out), APPLY_UPDATED);
+	assert_int_equal(out.status, OUTCOME_CANCELLED);
+	/* within the allowed skew (10 minutes by default) it is kept */
+	assert_int_equal(ev(t, EVENT_SET, ENTITY_IMAGE, IMG_A, "node-a",
+	    "repo/app:1", T0 + 9 * MIN, T0 + 2 * MIN, NULL), APPLY_UPDATED);
+	assert_int_equal(ev(t, EVENT_UNSET, ENTITY_IMAGE, IMG_A, "node-a",
+	    NULL, T0 + 3 * MIN, T0 + 3 * MIN, NULL), APPLY_STALE);
+	struct tracker_stats st;
+	tracker_stats(t, &st);
+	assert_int_equal(st.clock_clamped, 1);
+	tracker_free(t);
 }
 
 /* Hosts and images share the key space without colliding. */
@@ -766,6 +933,9 @@ main(void)
 		cmocka_unit_test(test_attempt_overflow),
 		cmocka_unit_test(test_invalid_input),
 		cmocka_unit_test(test_config_validation),
+		cmocka_unit_test(test_max_sources),
+		cmocka_unit_test(test_max_entity_bytes),
+		cmocka_unit_test(test_clock_skew_clamped),
 		cmocka_unit_test(test_host_keys),
 		cmocka_unit_test(test_generations),
 		cmocka_unit_test(test_partition_move),

@@ -2,15 +2,20 @@
  * blob: the variable-size part of a tracker entry, one slab record per
  * entry: the host name (hosts only), the last error, and one record per
  * source (node) holding the tags and digests it reported. Sources are
- * kept sorted by name, so the store's record encoding of an entry is
- * canonical. Source names are strtab ids: each source record holds one
- * reference on its name (taken by the caller when it adds the record,
- * dropped by blob_discard); the pool compares their text when it places
- * a new source.
+ * kept in the order they were added (the store's record encoding sorts
+ * them by name, so it stays canonical: blob_sources_sorted). Source names
+ * are strtab ids: each source record holds one reference on its name
+ * (taken by the caller when it adds the record, dropped by blob_discard
+ * and blob_prune).
  *
- * A blob is rebuilt whole on every change (blob_rebuild): changes are
- * rare next to lookups, and one contiguous record keeps a lookup to one
- * cache miss after the entry's.
+ * One contiguous record keeps a lookup to one cache miss after the
+ * entry's. A blob has room to grow: adding a source appends its record
+ * (blob_append_src), the blob doubling when it is full, so adding the
+ * n-th source costs amortised O(1), not a copy of the n before it. Other
+ * changes (the error, a source's refs) rewrite the record in place when
+ * its size stays, else rebuild the blob (blob_rebuild, O(size)). Finding
+ * a source is a walk over the records (blob_find_src); the tracker keeps
+ * an index (srcidx.h) for entities with many sources.
  *
  * Nothing here fails: memory comes from the slab and xmalloc, which
  * abort when it runs out. Single-threaded: the tracker owns its pool.
@@ -44,15 +49,14 @@ struct blob_src {
 
 /*
  * A change for blob_rebuild: the error replaced (when err_set), and the
- * record of source id replaced by a new one (when new_src; inserted in
- * name order if absent) or removed (when drop_src).
+ * record of source id replaced by a new one (when new_src; added at the
+ * end if absent).
  */
 struct blob_edit {
 	bool err_set;
 	const char *err;	/* err_set: the new error, errlen bytes */
 	size_t errlen;
 	bool new_src;
-	bool drop_src;
 	uint32_t id;
 	int64_t observed;
 	bool holding;
@@ -68,11 +72,32 @@ void blob_pool_free(blob_pool *p);
 
 /* A blob with name[0..namelen) (at most 255 bytes), no error, no source. */
 uint8_t *blob_new(blob_pool *p, const char *name, size_t namelen);
+/* The blob's size in bytes (what it holds, not its capacity). */
+size_t blob_used(const uint8_t *b);
+/* The number of source records holding the entity. */
+size_t blob_nhold(const uint8_t *b);
+/* The size of the record ed would add (ed->new_src). */
+size_t blob_src_size(const struct blob_edit *ed);
+/* Appends the record of ed (ed->new_src; source ed->id must have none
+ * yet), growing *b when it is full: amortised O(1). Returns the new
+ * record's offset. */
+size_t blob_append_src(blob_pool *p, uint8_t **b, const struct blob_edit *ed);
+/* Drops records that do not hold the entity, the lowest observed_at
+ * first (ties: the lowest id), except the record of source keep (may be
+ * UINT32_MAX): at least k of them, and more until they freed at least
+ * bytes bytes (as many as there are at most), releasing their name
+ * references. Returns how many went. O(n log n). */
+size_t blob_prune(blob_pool *p, uint8_t **b, size_t k, size_t bytes,
+    uint32_t keep);
+/* The bytes held by records that do not hold the entity, except keep's. */
+size_t blob_unheld_bytes(const uint8_t *b, uint32_t keep);
 /* Releases a blob (NULL is ignored). */
 void blob_release(blob_pool *p, uint8_t *b);
 /* Releases a blob and the name reference of each of its source records. */
 void blob_discard(blob_pool *p, uint8_t *b);
-/* Replaces *b by a new blob with the edit applied; the old one is released. */
+/* Applies the edit: in place when the sizes allow it, else *b is
+ * replaced by a new blob and the old one released. A new source (absent
+ * before) is added at the end. */
 void blob_rebuild(blob_pool *p, uint8_t **b, const struct blob_edit *ed);
 
 /* The host name (namelen bytes, "" for images) and the last error. */
@@ -82,7 +107,7 @@ const char *blob_error(const uint8_t *b, size_t *errlen);
 size_t blob_nsrc(const uint8_t *b);
 
 /*
- * Walking the source records in name order:
+ * Walking the source records (in the order they were added):
  *   for (size_t i = 0, off = blob_src_first(b); i < blob_nsrc(b); i++)
  *           off = blob_src_next(b, off, &r);
  */
@@ -93,6 +118,11 @@ size_t blob_src_next(const uint8_t *b, size_t off, struct blob_src *r);
  * the next call on the pool); returns their number. */
 size_t blob_sources(blob_pool *p, const uint8_t *b,
     const struct blob_src **out);
+/* The same, sorted by source name (bytes, then length): O(n log n). */
+size_t blob_sources_sorted(blob_pool *p, const uint8_t *b,
+    const struct blob_src **out);
+/* The record at offset off (from blob_append_src or a walk). */
+void blob_src_at(const uint8_t *b, size_t off, struct blob_src *r);
 
 /* Whether some source holds the entity. */
 bool blob_referenced(const uint8_t *b);

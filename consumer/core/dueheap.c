@@ -309,3 +309,10 @@ dueheap_check(const dueheap *h, char *err, size_t errlen)
 	}
 	return 0;
 }
+
+void
+dueheap_shift(dueheap *h, int64_t delta)
+{
+	for (size_t i = 0; i < h->len; i++)
+		h->nodes[i].due += delta;
+}

@@ -48,6 +48,9 @@ size_t dueheap_size(const dueheap *h);
 void dueheap_append(dueheap *h, uint32_t handle, int64_t due);
 void dueheap_build(dueheap *h);
 
+/* Adds delta to every due time (the order stays): O(n). */
+void dueheap_shift(dueheap *h, int64_t delta);
+
 /* Renumbers insertion sequences from 0, keeping the order (see .c). */
 void dueheap_renumber(dueheap *h);
 /* For tests: sets the next insertion sequence number. */

@@ -53,6 +53,9 @@ tracker_config_defaults(struct tracker_config *c)
 	c->rescan_after_ms = 24LL * 3600 * 1000;
 	c->forget_after_ms = 24LL * 3600 * 1000;
 	c->jitter_seed = 0x5b0bd;
+	c->max_sources = TRACKER_MAX_SOURCES;
+	c->max_entity_bytes = TRACKER_DEFAULT_ENTITY_BYTES;
+	c->max_clock_skew_ms = 10LL * 60 * 1000;
 }
 
 int
@@ -70,6 +73,23 @@ tracker_config_validate(const struct tracker_config *c, char *err,
 		errbuf_set(err, errlen, "dedup.forget_after must be >= 0");
 		return -EINVAL;
 	}
+	if (c->max_sources < 1 || c->max_sources > TRACKER_MAX_SOURCES) {
+		errbuf_set(err, errlen, "dedup.max_sources must be 1-%d "
+		    "(what a stored record may hold)", TRACKER_MAX_SOURCES);
+		return -EINVAL;
+	}
+	if (c->max_entity_bytes < TRACKER_MIN_ENTITY_BYTES ||
+	    c->max_entity_bytes > TRACKER_MAX_ENTITY_BYTES) {
+		errbuf_set(err, errlen, "dedup.max_entity_bytes must be "
+		    "%d KiB-%d MiB", TRACKER_MIN_ENTITY_BYTES >> 10,
+		    TRACKER_MAX_ENTITY_BYTES >> 20);
+		return -EINVAL;
+	}
+	if (c->max_clock_skew_ms < 0 ||
+	    c->max_clock_skew_ms > DURATION_MAX_MS) {
+		errbuf_set(err, errlen, "dedup.max_clock_skew must be >= 0");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -82,6 +102,7 @@ tracker_new(const struct tracker_config *c)
 	t->heap = dueheap_new();
 	t->sources = strtab_new();
 	t->blobs = blob_pool_new(t->sources);
+	t->srcx = srcidx_new();
 	return t;
 }
 
@@ -102,6 +123,7 @@ tracker_free(tracker *t)
 	dueheap_free(t->heap);
 	blob_pool_free(t->blobs);
 	strtab_free(t->sources);
+	srcidx_free(t->srcx);
 	free(t->dirty);
 	free(t->deleted);
 	free(t);
@@ -213,6 +235,98 @@ source_check(const char *source, size_t *len, char *err, size_t errlen)
 	return false;
 }
 
+/* ---- source records (blob.h), with the index of wide entries ---- */
+
+/* The record of source sid in entry h: true with *r, or false. */
+static bool
+src_find(const tracker *t, uint32_t h, uint32_t sid, struct blob_src *r)
+{
+	const uint8_t *b = entry_at(t, h)->blob;
+	if (!blob_indexed(b))
+		return blob_find_src(b, sid, r);
+	uint32_t off = srcidx_get(t->srcx, h, sid);
+	if (off == SRCIDX_NONE)
+		return false;
+	blob_src_at(b, off, r);
+	return true;
+}
+
+/* Adds the record of ed (a source entry h has none of): amortised O(1). */
+static void
+src_add(tracker *t, uint32_t h, const struct blob_edit *ed)
+{
+	struct entry *e = entry_at(t, h);
+	bool was = blob_indexed(e->blob);
+	size_t off = blob_append_src(t->blobs, &e->blob, ed);
+	if (was)
+		srcidx_put(t->srcx, h, ed->id, (uint32_t)off);
+	else if (blob_indexed(e->blob))
+		srcidx_entry(t, h, e->blob, false);
+}
+
+/* Any other change of entry h's blob; records that moved are indexed
+ * again (O(sources) for a wide entry, unless the change was in place). */
+static void
+src_edit(tracker *t, uint32_t h, const struct blob_edit *ed)
+{
+	struct entry *e = entry_at(t, h);
+	const uint8_t *before = e->blob;
+	size_t used = blob_used(before);
+	bool was = blob_indexed(before);
+	blob_rebuild(t->blobs, &e->blob, ed);
+	if (blob_indexed(e->blob) &&
+	    (!was || e->blob != before || blob_used(e->blob) != used))
+		srcidx_entry(t, h, e->blob, false);
+}
+
+/*
+ * Makes room in entry h for a record of srcbytes bytes that replaces
+ * oldbytes (0 for a new source, which also counts against max_sources),
+ * dropping records of sources that UNSET the entity (not keep's): true,
+ * or false with the reason in err when that is not enough (nothing
+ * changed then).
+ */
+static bool
+src_room(tracker *t, uint32_t h, uint32_t keep, size_t srcbytes,
+    size_t oldbytes, bool new_src, char *err, size_t errlen)
+{
+	struct entry *e = entry_at(t, h);
+	const uint8_t *b = e->blob;
+	size_t nsrc = blob_nsrc(b), max = t->cfg.max_sources;
+	size_t used = blob_used(b) - oldbytes + srcbytes;
+	size_t maxb = t->cfg.max_entity_bytes;
+	bool over_n = new_src && nsrc + 1 > max, over_b = used > maxb;
+	if (!over_n && !over_b)
+		return true;
+	char id[TRACKER_MAX_NAME + 8];
+	tracker_id_string(t, h, id, sizeof(id));
+	size_t unheld = blob_nsrc(b) - blob_nhold(b);
+	/* (A record loaded under a higher bound may hold more already.) */
+	size_t need_n = over_n ? nsrc + 1 - max : 0;
+	if (unheld < need_n) { /* (keep is none for a new source) */
+		errbuf_set(err, errlen, "%.80s has %zu sources holding it, "
+		    "the most dedup.max_sources (%zu) allows", id, nsrc, max);
+		return false;
+	}
+	size_t need = over_b ? used - maxb : 0;
+	if (over_b && blob_unheld_bytes(b, keep) < need) {
+		errbuf_set(err, errlen, "%.80s would hold %zu bytes of sources, "
+		    "tags and digests, over dedup.max_entity_bytes (%zu)", id,
+		    used, maxb);
+		return false;
+	}
+	size_t k = over_n ? need_n - 1 + (max / 16 > 0 ? max / 16 : 1) : 0;
+	bool was = blob_indexed(b);
+	if (was)
+		srcidx_entry(t, h, b, true);
+	t->stats.sources_pruned += blob_prune(t->blobs, &e->blob, k, need,
+	    keep);
+	if (blob_indexed(e->blob))
+		srcidx_entry(t, h, e->blob, false);
+	mark_dirty(t, h);
+	return true;
+}
+
 /* ---- the state machine ---- */
 
 static void
@@ -322,7 +436,7 @@ set_new(tracker *t, const struct tracker_event *ev,
 	e->blob = blob_new(t->blobs, key->kind == ENTITY_HOST ? ev->id : "",
 	    key->kind == ENTITY_HOST ? namelen : 0);
 	ed->id = strtab_intern(t->sources, ev->source, srclen);
-	blob_rebuild(t->blobs, &e->blob, ed);
+	src_add(t, h, ed);
 	idmap_insert(t->map, hash, h);
 	dueheap_push(t->heap, h, now);
 	mark_dirty(t, h);
@@ -349,14 +463,21 @@ apply_set(tracker *t, const struct tracker_event *ev,
 		.ntags = ntags, .tags = t->tags, .ndigests = ndigests,
 		.digests = t->digests,
 	};
-	if (h == IDMAP_NONE)
+	if (h == IDMAP_NONE) {
+		if (blob_src_size(&ed) > t->cfg.max_entity_bytes) {
+			errbuf_set(err, errlen, "%zu bytes of tags and digests, "
+			    "over dedup.max_entity_bytes (%zu)",
+			    blob_src_size(&ed), t->cfg.max_entity_bytes);
+			return APPLY_INVALID;
+		}
 		return set_new(t, ev, key, hash, namelen, &ed, srclen, now,
 		    err, errlen);
+	}
 
 	struct entry *e = entry_at(t, h);
 	uint32_t sid = strtab_lookup(t->sources, ev->source, srclen);
 	struct blob_src r;
-	bool known = sid != STRTAB_NONE && blob_find_src(e->blob, sid, &r);
+	bool known = sid != STRTAB_NONE && src_find(t, h, sid, &r);
 	enum apply_result res;
 
 	if (known && ev->observed_at < r.observed)
@@ -370,10 +491,18 @@ apply_set(tracker *t, const struct tracker_event *ev,
 		}
 		res = APPLY_DEDUP;
 	} else {
-		if (!known)
-			sid = strtab_intern(t->sources, ev->source, srclen);
-		ed.id = sid;
-		blob_rebuild(t->blobs, &e->blob, &ed);
+		if (!src_room(t, h, known ? sid : STRTAB_NONE,
+			blob_src_size(&ed), known ? r.size : 0, !known, err,
+			errlen))
+			return APPLY_INVALID;
+		e = entry_at(t, h);
+		if (!known) {
+			ed.id = strtab_intern(t->sources, ev->source, srclen);
+			src_add(t, h, &ed);
+		} else {
+			ed.id = sid;
+			src_edit(t, h, &ed);
+		}
 		mark_dirty(t, h);
 		res = APPLY_UPDATED;
 	}
@@ -401,7 +530,7 @@ apply_unset(tracker *t, const struct tracker_event *ev,
 	struct entry *e = entry_at(t, h);
 	uint32_t sid = strtab_lookup(t->sources, ev->source, srclen);
 	struct blob_src r;
-	if (sid == STRTAB_NONE || !blob_find_src(e->blob, sid, &r))
+	if (sid == STRTAB_NONE || !src_find(t, h, sid, &r))
 		return APPLY_UNKNOWN;
 	if (ev->observed_at < r.observed)
 		return APPLY_STALE;
@@ -417,7 +546,7 @@ apply_unset(tracker *t, const struct tracker_event *ev,
 		.new_src = true, .id = sid, .observed = ev->observed_at,
 		.holding = false,
 	};
-	blob_rebuild(t->blobs, &e->blob, &ed);
+	src_edit(t, h, &ed);
 	mark_dirty(t, h);
 	if (blob_referenced(e->blob))
 		return APPLY_UPDATED;
@@ -462,6 +591,14 @@ apply_keyed(tracker *t, const struct tracker_event *ev,
     char *err, size_t errlen)
 {
 	size_t namelen = ev->kind == ENTITY_HOST ? strlen(ev->id) : 0;
+	struct tracker_event clamped;
+	if (ev->observed_at > now &&
+	    ev->observed_at - now > t->cfg.max_clock_skew_ms) {
+		clamped = *ev;
+		clamped.observed_at = now;
+		ev = &clamped;
+		t->stats.clock_clamped++;
+	}
 	if (ev->type == EVENT_SET)
 		return apply_set(t, ev, key, namelen, now, err, errlen);
 	return apply_unset(t, ev, key, now, out, err, errlen);
@@ -542,6 +679,24 @@ tracker_apply_batch(tracker *t, struct tracker_batch_item *items, size_t n,
 	}
 }
 
+void
+tracker_shift_due(tracker *t, int64_t delta)
+{
+	dueheap_shift(t->heap, delta);
+}
+
+int64_t
+tracker_clock_now(tracker *t, struct clock_watch *w, int64_t *jump)
+{
+	int64_t d;
+	int64_t now = clock_watch_now(w, &d);
+	if (d != 0)
+		tracker_shift_due(t, d);
+	if (jump != NULL)
+		*jump = d;
+	return now;
+}
+
 bool
 tracker_next_due(const tracker *t, int64_t *due)
 {
@@ -592,8 +747,9 @@ is_scanning(const tracker *t, uint32_t h, uint32_t attempt)
 }
 
 static void
-set_error(tracker *t, struct entry *e, const char *msg)
+set_error(tracker *t, uint32_t h, const char *msg)
 {
+	struct entry *e = entry_at(t, h);
 	if (msg == NULL)
 		msg = ""; /* memcmp/memmove of NULL is undefined even for 0 */
 	size_t len = strnlen(msg, TRACKER_MAX_ERROR), oldlen;
@@ -601,7 +757,7 @@ set_error(tracker *t, struct entry *e, const char *msg)
 	if (len == oldlen && memcmp(old, msg, len) == 0)
 		return;
 	struct blob_edit ed = {.err_set = true, .err = msg, .errlen = len};
-	blob_rebuild(t->blobs, &e->blob, &ed);
+	src_edit(t, h, &ed);
 }
 
 /* The entry's last error as a C string in t's scratch, or NULL. */
@@ -629,13 +785,13 @@ tracker_complete(tracker *t, uint32_t h, uint32_t attempt,
 	if (r->ok) {
 		e->attempts = 0;
 		e->last_scan = now;
-		set_error(t, e, NULL);
+		set_error(t, h, NULL);
 		entry_set_state(t, e, ENTRY_DONE);
 		outcome_fill(t, h, OUTCOME_SUCCEEDED, attempt, out);
 		return 0;
 	}
 	e->attempts = (uint16_t)attempt;
-	set_error(t, e, r->error ? r->error : "scan failed");
+	set_error(t, h, r->error ? r->error : "scan failed");
 	out->error = error_copy(t, e);
 	out->error_class = (int)r->error_class;
 	if (policy_should_retry(&t->cfg.retry, (enum entity_kind)e->kind,
@@ -709,11 +865,14 @@ tracker_sources(const tracker *t, uint32_t h,
 	if (!entry_is_live(t, h))
 		return -ENOENT;
 	const uint8_t *b = entry_at(t, h)->blob;
-	size_t off = blob_src_first(b);
+	const struct blob_src *recs;
+	size_t n = blob_sources_sorted(t->blobs, b, &recs);
+	/* fn may call back into the tracker: copy the order first. */
+	struct blob_src *v = xcalloc(n ? n : 1, sizeof(*v));
+	memcpy(v, recs, n * sizeof(*v));
 	struct tracker_source_info si;
-	for (size_t i = 0; i < blob_nsrc(b); i++) {
-		struct blob_src r;
-		off = blob_src_next(b, off, &r);
+	for (size_t i = 0; i < n; i++) {
+		struct blob_src r = v[i];
 		si.source = strtab_get(t->sources, r.id, NULL);
 		si.observed_at = r.observed;
 		si.holding = r.holding;
@@ -727,6 +886,7 @@ tracker_sources(const tracker *t, uint32_t h,
 			    &si.digest_lens[k]);
 		fn(ctx, &si);
 	}
+	free(v);
 	return 0;
 }
 
@@ -755,6 +915,12 @@ tracker_count(const tracker *t)
 	return t->count;
 }
 
+void
+tracker_stats(const tracker *t, struct tracker_stats *s)
+{
+	*s = t->stats;
+}
+
 size_t
 tracker_count_state(const tracker *t, enum entry_state s)
 {
@@ -777,6 +943,40 @@ tracker_foreach(const tracker *t, void (*fn)(void *ctx, uint32_t handle),
 }
 
 /* ---- invariants ---- */
+
+/* The blob's counts and, for a wide entry, the index agree with the
+ * records; no source twice. */
+static int
+check_sources(const tracker *t, uint32_t h, char *err, size_t errlen)
+{
+	const uint8_t *b = entry_at(t, h)->blob;
+	size_t off = blob_src_first(b), nhold = 0;
+	for (size_t i = 0; i < blob_nsrc(b); i++) {
+		struct blob_src r, r2;
+		size_t at = off;
+		off = blob_src_next(b, off, &r);
+		nhold += r.holding;
+		if (blob_indexed(b) &&
+		    srcidx_get(t->srcx, h, r.id) != (uint32_t)at) {
+			errbuf_set(err, errlen, "handle %u: source %u not "
+			    "indexed at %zu", h, r.id, at);
+			return -EINVAL;
+		}
+		if (!blob_indexed(b) && i < 64 &&
+		    (!blob_find_src(b, r.id, &r2) || r2.off != at)) {
+			errbuf_set(err, errlen, "handle %u: source %u twice",
+			    h, r.id);
+			return -EINVAL;
+		}
+	}
+	if (off != blob_used(b) || nhold != blob_nhold(b)) {
+		errbuf_set(err, errlen, "handle %u: blob of %zu bytes, %zu "
+		    "holding, records say %zu and %zu", h, blob_used(b),
+		    blob_nhold(b), off, nhold);
+		return -EINVAL;
+	}
+	return 0;
+}
 
 /* Whether live entry h's state agrees with its heap membership and its
  * references; 0, or -EINVAL with err. */
@@ -818,13 +1018,14 @@ check_entry(const tracker *t, uint32_t h, char *err, size_t errlen)
 		errbuf_set(err, errlen, "handle %u: too many sources", h);
 		return -EINVAL;
 	}
-	return 0;
+	return check_sources(t, h, err, errlen);
 }
 
 int
 tracker_check(const tracker *t, char *err, size_t errlen)
 {
 	size_t counts[ENTRY_STATE_COUNT] = {0}, live = 0, in_heap = 0;
+	size_t indexed = 0;
 	int rc;
 	if ((rc = idmap_check(t->map, err, errlen)) != 0 ||
 	    (rc = dueheap_check(t->heap, err, errlen)) != 0)
@@ -842,6 +1043,8 @@ tracker_check(const tracker *t, char *err, size_t errlen)
 			return rc;
 		live++;
 		counts[entry_state(entry_at(t, h))]++;
+		if (blob_indexed(entry_at(t, h)->blob))
+			indexed += blob_nsrc(entry_at(t, h)->blob);
 		in_heap += dueheap_contains(t->heap, h);
 	}
 	if (live != t->count || live != idmap_count(t->map) ||
@@ -849,6 +1052,11 @@ tracker_check(const tracker *t, char *err, size_t errlen)
 		errbuf_set(err, errlen,
 		    "count %zu, live %zu, map %zu, heap %zu vs %zu", t->count,
 		    live, idmap_count(t->map), dueheap_size(t->heap), in_heap);
+		return -EINVAL;
+	}
+	if (indexed != srcidx_count(t->srcx)) {
+		errbuf_set(err, errlen, "source index holds %zu, wide entries "
+		    "%zu", srcidx_count(t->srcx), indexed);
 		return -EINVAL;
 	}
 	for (int s = 0; s < ENTRY_STATE_COUNT; s++) {

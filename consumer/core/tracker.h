@@ -3,7 +3,8 @@
  * machine (docs/architecture.md "The tracker"), the dedup map and the due
  * heap. No Kafka, no Avro,
  * no I/O, no threads, no clock: time is always passed in (ms since the
- * epoch), so every transition is exact and replayable.
+ * epoch), so every transition is exact and replayable; the caller moves
+ * the due times when the wall clock jumps (tracker_shift_due).
  *
  * Semantics (the contract the tests check):
  *
@@ -91,7 +92,23 @@
  * Limits (bounded memory; violations are APPLY_INVALID with a reason):
  * ids and source names up to 253 bytes without control characters, up to
  * TRACKER_MAX_REFS tags and as many digests per source, each up to
- * TRACKER_MAX_REF_LEN bytes, up to TRACKER_MAX_SOURCES sources per entity.
+ * TRACKER_MAX_REF_LEN bytes; per entity, up to cfg.max_sources source
+ * records (at most TRACKER_MAX_SOURCES, what a record may hold) and
+ * cfg.max_entity_bytes bytes of them (tags, digests, per-source overhead;
+ * the last error, at most TRACKER_MAX_ERROR bytes, comes on top). A SET
+ * that would pass either bound first makes room by dropping records of
+ * sources that no longer hold the entity (UNSET), the oldest observed_at
+ * first -- at least max_sources / 16 of them at a time, so that the cost
+ * is amortised -- and is refused only when that is not enough (every
+ * source holds it). A dropped record only forgets that its source
+ * UNSET the entity: a later, older SET from it counts again. Each record
+ * the tracker holds therefore encodes into a record tracker_record_load
+ * accepts.
+ *
+ * Clock skew. An event whose observed_at is more than
+ * cfg.max_clock_skew_ms ahead of now is applied as if observed at now
+ * (and counted: tracker_stats), so that a far-future timestamp cannot
+ * make its source's later events stale.
  *
  * Threads: the engine thread owns a tracker; nothing here locks.
  */
@@ -103,12 +120,16 @@
 #include <stdint.h>
 
 #include "core/policy.h"
+#include "util/clock.h"
 
 #define TRACKER_KEY_LEN 32
 #define TRACKER_MAX_NAME 253
 #define TRACKER_MAX_REFS 64
 #define TRACKER_MAX_REF_LEN 512
-#define TRACKER_MAX_SOURCES 4096
+#define TRACKER_MAX_SOURCES 4096 /* what a record may hold */
+#define TRACKER_DEFAULT_ENTITY_BYTES (1 << 20)
+#define TRACKER_MIN_ENTITY_BYTES (64 << 10)
+#define TRACKER_MAX_ENTITY_BYTES (64 << 20)
 #define TRACKER_MAX_ERROR 1024
 #define TRACKER_NONE UINT32_MAX
 #define TRACKER_MAX_ENTRIES (1u << 28) /* handles in memory at once */
@@ -135,6 +156,15 @@ struct tracker_config {
 	int64_t rescan_after_ms; /* 0 = DONE entities are never rescanned */
 	int64_t forget_after_ms; /* >= 0 */
 	uint64_t jitter_seed;	 /* mixed with key and attempt for jitter */
+	size_t max_sources;	 /* per entity, 1..TRACKER_MAX_SOURCES */
+	size_t max_entity_bytes; /* per entity, see "Limits" */
+	int64_t max_clock_skew_ms; /* >= 0, see "Clock skew" */
+};
+
+/* Counters since tracker_new. */
+struct tracker_stats {
+	uint64_t clock_clamped;	 /* events whose observed_at was clamped */
+	uint64_t sources_pruned; /* UNSET source records dropped for room */
 };
 
 struct tracker_event {
@@ -245,6 +275,20 @@ struct tracker_batch_item {
 void tracker_apply_batch(tracker *t, struct tracker_batch_item *items,
     size_t n, int64_t now);
 
+/*
+ * The wall clock jumped by delta ms (clock_watch): every heap time (scan
+ * due times, forget timers) moves by delta, so that what was due in 5
+ * minutes is still due in 5 minutes and nothing expires early or late
+ * because of the jump. O(heap). Nothing is marked dirty: the stored due
+ * times of entries not written again are from before the jump (see
+ * docs/architecture.md "Time").
+ */
+void tracker_shift_due(tracker *t, int64_t delta);
+
+/* Reads w (clock_watch_now) and moves the due times by the jump it saw,
+ * if any (*jump, may be NULL): the time to pass to the calls here. */
+int64_t tracker_clock_now(tracker *t, struct clock_watch *w, int64_t *jump);
+
 /* The soonest heap time (scan or forget) in *due: true, or false when the
  * heap is empty. */
 bool tracker_next_due(const tracker *t, int64_t *due);
@@ -278,6 +322,7 @@ void tracker_id_string(const tracker *t, uint32_t handle, char *buf,
     size_t buflen);
 
 size_t tracker_count(const tracker *t);
+void tracker_stats(const tracker *t, struct tracker_stats *s);
 size_t tracker_count_state(const tracker *t, enum entry_state s);
 size_t tracker_heap_size(const tracker *t);
 /* Calls fn for every live handle. */

@@ -29,6 +29,7 @@
 #include "core/blob.h"
 #include "core/dueheap.h"
 #include "core/idmap.h"
+#include "core/srcidx.h"
 #include "core/strtab.h"
 #include "core/tracker.h"
 #include "util/xmalloc.h"
@@ -68,6 +69,8 @@ struct tracker {
 	dueheap *heap;
 	blob_pool *blobs;
 	strtab *sources;
+	srcidx *srcx; /* the source records of entries with many (srcidx.h) */
+	struct tracker_stats stats;
 
 	uint32_t *dirty;
 	size_t ndirty, dirtycap;
@@ -187,6 +190,30 @@ entry_alloc(tracker *t)
 	return h;
 }
 
+/* Whether an entry whose blob is b has its sources in t->srcx. */
+static inline bool
+blob_indexed(const uint8_t *b)
+{
+	return blob_nsrc(b) > SRCIDX_MIN;
+}
+
+/* Puts (or takes, when del) every source record of entry h, blob b,
+ * into (out of) the source index. */
+static inline void
+srcidx_entry(tracker *t, uint32_t h, const uint8_t *b, bool del)
+{
+	size_t off = blob_src_first(b);
+	for (size_t i = 0; i < blob_nsrc(b); i++) {
+		struct blob_src r;
+		size_t at = off;
+		off = blob_src_next(b, off, &r);
+		if (del)
+			srcidx_del(t->srcx, h, r.id);
+		else
+			srcidx_put(t->srcx, h, r.id, (uint32_t)at);
+	}
+}
+
 /* Takes live entry h out of memory (blob, heap, map, counters) and frees
  * its handle. Its dirty mark stays with the handle: the dirty list may
  * hold it, and a reuse of the handle is then written once. */
@@ -197,6 +224,8 @@ entry_drop(tracker *t, uint32_t h)
 	struct tracker_key key;
 	key.kind = e->kind;
 	memcpy(key.bytes, e->key, TRACKER_KEY_LEN);
+	if (blob_indexed(e->blob))
+		srcidx_entry(t, h, e->blob, true);
 	blob_discard(t->blobs, e->blob);
 	e->blob = NULL;
 	dueheap_remove(t->heap, h);

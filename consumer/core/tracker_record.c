@@ -102,21 +102,21 @@ tracker_record_append(const tracker *t, uint32_t h, uint8_t **buf,
 	wb_put(&w, name, namelen);
 	wb_uint(&w, errlen, 2);
 	wb_put(&w, error, errlen);
-	wb_uint(&w, blob_nsrc(b), 2);
-	size_t off = blob_src_first(b);
-	for (size_t i = 0; i < blob_nsrc(b); i++) {
-		struct blob_src r;
-		off = blob_src_next(b, off, &r);
+	const struct blob_src *recs;
+	size_t nsrc = blob_sources_sorted(t->blobs, b, &recs);
+	wb_uint(&w, nsrc, 2);
+	for (size_t i = 0; i < nsrc; i++) {
+		const struct blob_src *r = &recs[i];
 		size_t nlen;
-		const char *sname = strtab_get(t->sources, r.id, &nlen);
+		const char *sname = strtab_get(t->sources, r->id, &nlen);
 		wb_uint(&w, nlen, 1);
 		wb_put(&w, sname, nlen);
-		wb_uint(&w, (uint64_t)r.observed, 8);
-		wb_uint(&w, r.holding, 1);
-		wb_uint(&w, r.ntags, 1);
-		wb_uint(&w, r.ndigests, 1);
-		const uint8_t *q = r.refs;
-		for (size_t k = 0; k < (size_t)r.ntags + r.ndigests; k++) {
+		wb_uint(&w, (uint64_t)r->observed, 8);
+		wb_uint(&w, r->holding, 1);
+		wb_uint(&w, r->ntags, 1);
+		wb_uint(&w, r->ndigests, 1);
+		const uint8_t *q = r->refs;
+		for (size_t k = 0; k < (size_t)r->ntags + r->ndigests; k++) {
 			const char *s;
 			size_t len;
 			q = blob_ref_next(q, &s, &len);
@@ -437,7 +437,7 @@ build_blob(tracker *t, const struct rec_head *h, const uint8_t *end)
 		s.ed.new_src = true;
 		s.ed.id = strtab_intern(t->sources, (const char *)s.name,
 		    s.len);
-		blob_rebuild(t->blobs, &b, &s.ed);
+		blob_append_src(t->blobs, &b, &s.ed); /* no duplicates */
 	}
 	return b;
 }
@@ -453,6 +453,8 @@ place(tracker *t, const struct rec_head *h, uint8_t *b, int64_t now,
 	if (hd != TRACKER_NONE) {
 		e = entry_at(t, hd);
 		dueheap_remove(t->heap, hd);
+		if (blob_indexed(e->blob))
+			srcidx_entry(t, hd, e->blob, true);
 		blob_discard(t->blobs, e->blob);
 		if (e->partition != h->partition) {
 			deleted_push(t, e->partition, e->kind, e->key);
@@ -472,6 +474,8 @@ place(tracker *t, const struct rec_head *h, uint8_t *b, int64_t now,
 	e->first_seen = h->first_seen;
 	e->last_scan = h->last_scan;
 	e->blob = b;
+	if (blob_indexed(b))
+		srcidx_entry(t, hd, b, false);
 	if (h->state == ENTRY_SCANNING) {
 		/* Interrupted (a crash, or another instance's): run it
 		 * again, same attempt. */

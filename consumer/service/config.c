@@ -631,6 +631,9 @@ config_to_tracker(const struct sbomd_config *c, struct tracker_config *t)
 	t->retry = c->retry;
 	t->rescan_after_ms = c->dedup.rescan_after_ms;
 	t->forget_after_ms = c->dedup.forget_after_ms;
+	t->max_sources = (size_t)c->dedup.max_sources;
+	t->max_entity_bytes = (size_t)c->dedup.max_entity_bytes;
+	t->max_clock_skew_ms = c->dedup.max_clock_skew_ms;
 }
 
 /* ---- dump ---- */

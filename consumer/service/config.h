@@ -104,6 +104,7 @@ struct sbomd_config {
 		char *dir;		/* non-empty */
 		char *changelog_topic;	/* "" = none (a lone instance) */
 		int64_t max_map_size;	/* bytes: the LMDB map size */
+		int64_t max_entities;	/* pause input at this many entities */
 	} state;
 	/* retry.*: base_backoff, max_backoff, multiplier, jitter,
 	 * max_attempts, failed_rescan_after (policy_validate holds) */
@@ -111,6 +112,9 @@ struct sbomd_config {
 	struct {
 		int64_t rescan_after_ms; /* 0 = never */
 		int64_t forget_after_ms;
+		int64_t max_sources;	 /* per entity (tracker.h "Limits") */
+		int64_t max_entity_bytes;
+		int64_t max_clock_skew_ms; /* observed_at ahead of now */
 	} dedup;
 	struct {
 		int64_t max_outbox;	/* pause input above this many outcomes */

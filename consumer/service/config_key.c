@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/policy.h"
+#include "core/tracker.h"
 #include "service/config.h"
 #include "util/errbuf.h"
 
@@ -258,6 +259,10 @@ const struct config_key config_keys[] = {
 	{.name = "state.max_map_size", .type = KT_SIZE,
 	    FIELD(state.max_map_size), .min = MIB, .max = 1024 * TIB,
 	    .def = "64GiB", .doc = "LMDB map size: the state's upper bound"},
+	{.name = "state.max_entities", .type = KT_INT,
+	    FIELD(state.max_entities), .min = 1, .max = TRACKER_MAX_ENTRIES,
+	    .def = "5000000",
+	    .doc = "pause input at this many entities, in any state"},
 
 	{.name = "retry.base_backoff", .type = KT_DURATION,
 	    FIELD(retry.base_ms), .min = 1, .def = "5m",
@@ -283,6 +288,17 @@ const struct config_key config_keys[] = {
 	{.name = "dedup.forget_after", .type = KT_DURATION,
 	    FIELD(dedup.forget_after_ms), .min = 0, .def = "24h",
 	    .doc = "unreferenced entities are forgotten after"},
+	{.name = "dedup.max_sources", .type = KT_INT,
+	    FIELD(dedup.max_sources), .min = 1, .max = TRACKER_MAX_SOURCES,
+	    .def = "4096", .doc = "source records per entity; past it UNSET "
+	    "ones are dropped, else the event is dead-lettered"},
+	{.name = "dedup.max_entity_bytes", .type = KT_SIZE,
+	    FIELD(dedup.max_entity_bytes), .min = TRACKER_MIN_ENTITY_BYTES,
+	    .max = TRACKER_MAX_ENTITY_BYTES, .def = "1MiB",
+	    .doc = "tags, digests and source records per entity"},
+	{.name = "dedup.max_clock_skew", .type = KT_DURATION,
+	    FIELD(dedup.max_clock_skew_ms), .min = 0, .def = "10m",
+	    .doc = "observed_at further ahead of now is taken as now"},
 
 	{.name = "engine.max_outbox", .type = KT_INT, FIELD(engine.max_outbox),
 	    .min = 1, .max = 1000000000, .def = "10000",

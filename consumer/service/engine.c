@@ -26,9 +26,12 @@
  *
  * Backpressure: when the outbox holds more than engine.max_outbox
  * outcomes and dead letters, more than engine.max_changelog_bytes of
- * changelog records, or the heap more than engine.max_pending entries,
- * the assigned partitions are paused; they resume below 90% of all
- * three. Changelog records have their own bound: every committed change
+ * changelog records, the heap more than engine.max_pending entries, or
+ * the tracker state.max_entities entities (in any state: DONE and
+ * FAILED ones count, they hold memory until forgotten), the assigned
+ * partitions are paused; they resume below 90% of all four. The entity
+ * bound is checked after each batch, so it may be passed by up to one
+ * batch (engine.batch_max events). Changelog records have their own bound: every committed change
  * makes one, so under load a whole poll batch's worth (engine.batch_max)
  * is always on its way to the broker; counted with the outcomes they
  * would pause the input after nearly every batch. Their bound is in
@@ -71,6 +74,25 @@
 #define COMMIT_EVERY_MS 10
 #define COMMIT_RETRY_MS 1000
 #define COMMIT_FAIL_LOG_MS 10000
+
+/* ---- time --------------------------------------------------------------- */
+
+int64_t
+engine_now(engine *e)
+{
+	int64_t jump = 0, now;
+	if (e->t == NULL)
+		return clock_watch_now(&e->clock, NULL);
+	now = tracker_clock_now(e->t, &e->clock, &jump);
+	if (jump != 0) {
+		char by[32];
+		snprintf(by, sizeof(by), "%+.3f", (double)jump / 1000.0);
+		log_kv(LOG_WARN, "wall clock jumped: due times moved with it",
+		    "seconds", by, (char *)NULL);
+		e->snap->clock_jumps++;
+	}
+	return now;
+}
 
 /* ---- committing --------------------------------------------------------- */
 
@@ -201,14 +223,16 @@ set_paused(engine *e, bool pause, enum pause_reason why)
 		return;
 	e->paused = pause;
 	kio_set_paused(e->k, pause);
-	char ob[24], heap[24], cl[24];
+	char ob[24], heap[24], cl[24], ents[24];
 	snprintf(ob, sizeof(ob), "%zu",
 	    outbox_live(e->ob) - outbox_live_changelog(e->ob));
 	snprintf(heap, sizeof(heap), "%zu", tracker_heap_size(e->t));
 	snprintf(cl, sizeof(cl), "%zu", outbox_live_changelog_bytes(e->ob));
+	snprintf(ents, sizeof(ents), "%zu", tracker_count(e->t));
 	log_kv(why == PAUSE_BACKPRESSURE ? LOG_WARN : LOG_INFO,
 	    pause ? "input paused" : "input resumed", "reason", reasons[why],
-	    "outbox", ob, "heap", heap, "changelog_bytes", cl, (char *)NULL);
+	    "outbox", ob, "heap", heap, "changelog_bytes", cl, "entities",
+	    ents, (char *)NULL);
 }
 
 static void
@@ -220,10 +244,13 @@ backpressure(engine *e)
 	size_t mo = (size_t)e->cfg->engine.max_outbox;
 	size_t mc = (size_t)e->cfg->engine.max_changelog_bytes;
 	size_t mp = (size_t)e->cfg->engine.max_pending;
-	if (!e->paused && (ob > mo || cl > mc || heap > mp))
+	size_t ents = tracker_count(e->t);
+	size_t me = (size_t)e->cfg->state.max_entities;
+	e->snap->at_max_entities = ents >= me;
+	if (!e->paused && (ob > mo || cl > mc || heap > mp || ents >= me))
 		set_paused(e, true, PAUSE_BACKPRESSURE);
 	else if (e->paused && ob <= mo - mo / 10 && cl <= mc - mc / 10 &&
-	    heap <= mp - mp / 10)
+	    heap <= mp - mp / 10 && ents < me - me / 10)
 		set_paused(e, false, RESUME_BELOW_BOUNDS);
 }
 
@@ -275,7 +302,12 @@ publish_snapshot(engine *e, int64_t now)
 			s->by_state[i] = tracker_count_state(e->t,
 			    (enum entry_state)i);
 		s->heap = tracker_heap_size(e->t);
+		struct tracker_stats ts;
+		tracker_stats(e->t, &ts);
+		s->clock_clamped = ts.clock_clamped;
+		s->sources_pruned = ts.sources_pruned;
 	}
+	s->max_entities = (uint64_t)e->cfg->state.max_entities;
 	int64_t due;
 	s->next_due_ms = INT64_MIN;
 	s->overdue_ms = 0;
@@ -301,7 +333,7 @@ publish_snapshot(engine *e, int64_t now)
 void
 engine_publish(engine *e)
 {
-	publish_snapshot(e, clock_wall_ms());
+	publish_snapshot(e, engine_now(e));
 }
 
 static void
@@ -442,7 +474,7 @@ open_state(engine *e, char *err, size_t errlen)
 	memset(&rec, 0, sizeof(rec));
 	if (cfg->state.changelog_topic[0] == '\0' &&
 	    (rc = store_load_partition(e->st, STORE_ALL_PARTITIONS, e->t,
-		 clock_wall_ms(), &rec, err, errlen)) != 0)
+		 engine_now(e), &rec, err, errlen)) != 0)
 		return rc;
 	if ((rc = store_outbox_foreach(e->st, load_outbox_record, e->ob)) !=
 	    0) {
@@ -504,7 +536,7 @@ engine_open(engine *e, char *err, size_t errlen)
 	if ((rc = open_writers(e, err, errlen)) != 0)
 		return rc;
 	/* HTTP first: /readyz says "recovering" while recovery runs. */
-	publish_snapshot(e, clock_wall_ms());
+	publish_snapshot(e, engine_now(e));
 	if (cfg->http.listen[0] != '\0') {
 		struct http_limits lim = {
 			(unsigned)cfg->http.max_connections,
@@ -584,7 +616,7 @@ engine_close(engine *e)
 static int
 iterate(engine *e, bool *more, char *err, size_t errlen)
 {
-	int64_t now = clock_wall_ms();
+	int64_t now = engine_now(e);
 	kio_poll_producer(e->k, 0);
 	scans_complete(e, now);
 	size_t n = ingest_batch(e, now);
@@ -620,7 +652,7 @@ engine_loop(engine *e, char *err, size_t errlen)
 			{ e->wake[0], POLLIN, 0 },
 			{ scan_pool_wakeup_fd(e->pool), POLLIN, 0 },
 		};
-		int timeout = wait_time(e, clock_wall_ms(), more);
+		int timeout = wait_time(e, engine_now(e), more);
 		if (timeout > 0 && poll(pfd, 2, timeout) < 0 && errno != EINTR) {
 			int rc = -errno;
 			errbuf_set(err, errlen, "poll: %s", strerror(errno));
@@ -651,7 +683,7 @@ engine_loop(engine *e, char *err, size_t errlen)
 static int
 shutdown_drain(engine *e, char *err, size_t errlen)
 {
-	int64_t now = clock_wall_ms();
+	int64_t now = engine_now(e);
 	int64_t budget = e->cfg->engine.shutdown_timeout_ms;
 	/* The whole shutdown, leaving the group included, within the
 	 * budget; the last quarter of it is kept for the offset commit and
@@ -694,6 +726,7 @@ engine_run(const struct sbomd_config *cfg, volatile sig_atomic_t *stop,
 	e->cfg = cfg;
 	e->stop = stop;
 	e->wake[0] = e->wake[1] = -1;
+	clock_watch_init(&e->clock, NULL);
 	e->snap = xcalloc(1, sizeof(*e->snap));
 	publish_init(&e->pub);
 

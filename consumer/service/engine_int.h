@@ -105,6 +105,7 @@ struct engine {
 	int64_t shutdown_deadline; /* clock_mono_ms; 0 until shutdown */
 	const struct sbomd_config *cfg;
 	volatile sig_atomic_t *stop;
+	struct clock_watch clock; /* now: engine_now */
 	tracker *t;
 	store *st;
 	kio *k;
@@ -216,5 +217,10 @@ void outcomes_emit(engine *e, const struct tracker_outcome *o,
     const struct scan_result *res, int64_t now);
 void outcomes_dead_letter(engine *e, const rd_kafka_message_t *m,
     const char *why);
+
+/* The wall time now, for the tracker and everything it schedules; a jump
+ * of the wall clock moves the due times with it (tracker_clock_now),
+ * logged and counted. Engine thread. */
+int64_t engine_now(engine *e);
 
 #endif

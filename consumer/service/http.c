@@ -174,6 +174,30 @@ metrics_state(struct textbuf *b, const struct snapshot *s)
 	for (int i = 0; i < ENTRY_STATE_COUNT; i++)
 		textbuf_printf(b, "sbomd_entities{state=\"%s\"} %" PRIu64 "\n",
 		    entry_state_name((enum entry_state)i), s->by_state[i]);
+	head(b, "sbomd_entities_limit", "gauge",
+	    "state.max_entities: input is paused while the entities (all "
+	    "states) reach it.");
+	textbuf_printf(b, "sbomd_entities_limit %" PRIu64 "\n",
+	    s->max_entities);
+	head(b, "sbomd_input_paused_max_entities", "gauge",
+	    "1 while the tracked entities are at state.max_entities.");
+	textbuf_printf(b, "sbomd_input_paused_max_entities %d\n",
+	    s->at_max_entities ? 1 : 0);
+	head(b, "sbomd_events_clock_clamped_total", "counter",
+	    "Events whose observed_at was more than dedup.max_clock_skew "
+	    "ahead of now: applied as observed now.");
+	textbuf_printf(b, "sbomd_events_clock_clamped_total %" PRIu64 "\n",
+	    s->clock_clamped);
+	head(b, "sbomd_clock_jumps_total", "counter",
+	    "Jumps of the wall clock (1 s or more against the monotonic "
+	    "clock); the due times moved with each.");
+	textbuf_printf(b, "sbomd_clock_jumps_total %" PRIu64 "\n",
+	    s->clock_jumps);
+	head(b, "sbomd_sources_pruned_total", "counter",
+	    "Source records of sources that UNSET an entity, dropped to make "
+	    "room under dedup.max_sources / dedup.max_entity_bytes.");
+	textbuf_printf(b, "sbomd_sources_pruned_total %" PRIu64 "\n",
+	    s->sources_pruned);
 	head(b, "sbomd_heap_entries", "gauge",
 	    "Entries in the due heap (queued scans and forget timers).");
 	textbuf_printf(b, "sbomd_heap_entries %" PRIu64 "\n", s->heap);

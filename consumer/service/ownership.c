@@ -394,7 +394,7 @@ load_staged(struct replay *rp)
 {
 	engine *e = rp->e;
 	struct ownership *o = &e->own;
-	int64_t now = clock_wall_ms();
+	int64_t now = engine_now(e);
 	memset(&rp->rec, 0, sizeof(rp->rec));
 	tracker_reserve(e->t, o->nents);
 	for (size_t i = 0; i < o->nents; i++) {
@@ -579,7 +579,7 @@ restore(engine *e, int32_t p)
 	int64_t ckpt_before = stored_checkpoint(e, p);
 	struct store_recovery rec = rp.rec;
 	if (!rp.loaded)
-		rc = store_load_partition(e->st, p, e->t, clock_wall_ms(), &rec,
+		rc = store_load_partition(e->st, p, e->t, engine_now(e), &rec,
 		    err, sizeof(err));
 	if (rc != 0) {
 		log_kv(LOG_ERROR, "loading the partition failed", "partition",
@@ -649,7 +649,7 @@ static size_t
 let_go(engine *e, int32_t p, size_t *dropped)
 {
 	char why[512];
-	scans_release_partition(e, p, clock_wall_ms());
+	scans_release_partition(e, p, engine_now(e));
 	if (engine_commit_now(e, why, sizeof(why)) != 0)
 		log_kv(LOG_ERROR, "commit on release failed", "error", why,
 		    (char *)NULL);
@@ -799,7 +799,7 @@ own_revoking(void *ctx, const rd_kafka_topic_partition_list_t *parts,
 {
 	engine *e = ctx;
 	struct ownership *o = &e->own;
-	int64_t now = clock_wall_ms();
+	int64_t now = engine_now(e);
 	if (o->on && lost && e->txn.on) {
 		/* Nothing can be committed for them any more, and memory
 		 * holds work not in Kafka: back to what Kafka has. */
@@ -872,7 +872,7 @@ void
 own_rewind(engine *e, const rd_kafka_topic_partition_list_t *gone)
 {
 	struct ownership *o = &e->own;
-	int64_t now = clock_wall_ms();
+	int64_t now = engine_now(e);
 	size_t released = 0;
 	for (size_t p = 0; p < o->cap; p++)
 		if (o->owned[p] != OWN_NONE)

@@ -79,6 +79,11 @@ struct snapshot {
 	struct hist commit_duration;
 	uint64_t by_state[ENTRY_STATE_COUNT];
 	uint64_t heap;
+	uint64_t max_entities;	 /* state.max_entities */
+	bool at_max_entities;	 /* input paused for it */
+	uint64_t clock_clamped;	 /* events with observed_at clamped to now */
+	uint64_t sources_pruned; /* UNSET source records dropped for room */
+	uint64_t clock_jumps;	 /* wall clock jumps the due times followed */
 	int64_t next_due_ms;	 /* -1 none, else ms from now (may be < 0) */
 	int64_t overdue_ms;	 /* how late the soonest due entry is, >= 0 */
 	uint64_t outbox;	/* outcomes and dead letters unsent */

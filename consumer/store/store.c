@@ -273,7 +273,14 @@ migrate(store *s, char *err, size_t errlen)
 			return rc;
 		if (rc == 0)
 			break;
-		if (rc != MDB_MAP_FULL || s->map_size >= s->max_map_size)
+		if (rc == MDB_MAP_FULL && s->map_size >= s->max_map_size) {
+			errbuf_set(err, errlen, "state store %s is full while "
+			    "migrating from format 1: the map reached its limit "
+			    "of %zu MiB (raise state.max_map_size)", s->dir,
+			    s->max_map_size >> 20);
+			return -ENOSPC;
+		}
+		if (rc != MDB_MAP_FULL)
 			return mdb_fail(rc, "migrating from format 1", s, err,
 			    errlen);
 		size_t grown = s->map_size * 2 < s->max_map_size ?

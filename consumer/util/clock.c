@@ -32,6 +32,49 @@ clock_mono_us(void)
 	return ms_of(CLOCK_MONOTONIC, 1000);
 }
 
+static int64_t
+sys_wall(void *arg)
+{
+	(void)arg;
+	return clock_wall_ms();
+}
+
+static int64_t
+sys_mono(void *arg)
+{
+	(void)arg;
+	return clock_mono_ms();
+}
+
+const struct clock_src clock_system = { sys_wall, sys_mono, NULL };
+
+void
+clock_watch_init(struct clock_watch *w, const struct clock_src *src)
+{
+	w->src = src != NULL ? *src : clock_system;
+	w->started = false;
+	w->wall = w->mono = 0;
+}
+
+int64_t
+clock_watch_now(struct clock_watch *w, int64_t *jump)
+{
+	int64_t wall = w->src.wall_ms(w->src.arg);
+	int64_t mono = w->src.mono_ms(w->src.arg);
+	int64_t d = 0;
+	if (w->started) {
+		d = (wall - w->wall) - (mono - w->mono);
+		if (d > -CLOCK_JUMP_MS && d < CLOCK_JUMP_MS)
+			d = 0;
+	}
+	w->wall = wall;
+	w->mono = mono;
+	w->started = true;
+	if (jump != NULL)
+		*jump = d;
+	return wall;
+}
+
 void
 clock_format(int64_t ms, char *buf, size_t len)
 {
