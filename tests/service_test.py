@@ -22,7 +22,7 @@ skipping it. Exit status: 0 passed, 1 failed, 77 passed with skips.
 Usage: tests/service_test.py PATH/TO/sbomd [TestClass[.test_name] ...]
 """
 import concurrent.futures, datetime, itertools, json, os, random, re, shlex, shutil, signal, socket, subprocess, sys, tempfile, threading, time, unittest, warnings
-import urllib.error, urllib.request
+import html, urllib.error, urllib.parse, urllib.request
 from html.parser import HTMLParser
 
 SBOMD = None
@@ -1164,13 +1164,58 @@ class TestHttp(Service):
         self.assertEqual(self.run.wait(30), 0)
 
 
+    def test_status_in_pages_of_2500_entities(self):
+        """/status lists the entities a page at a time (?limit, ?after):
+        following the next links from the first page visits each of 2,500
+        entities exactly once, no page longer than its limit; a limit past
+        the largest page (1,000) is cut to it; a bad limit or cursor is a
+        400 that says why."""
+        self.start(self.config(scan=dict(backend="none")))
+        ids = [missing_id(0x10000 + i) for i in range(2500)]
+        self.emit([self.set_(i, "node-1") for i in ids])
+        self.wait_metrics(lambda m: m("sbomd_entities", state="QUEUED") == 2500, "2,500 entities")
+        next_link = lambda body: (m := re.search(r'<a id="next" href="([^"]+)"', body)) and html.unescape(m.group(1))
+        seen, url, cursors = [], "/status?limit=300", []
+        while url:
+            st, body = get(self.http + url)
+            self.assertEqual(st, 200, body)
+            rows = Tables(body).tables["entities"][1:]
+            self.assertLessEqual(len(rows), 300, url)
+            self.assertIn(f"{len(rows)} of 2500 entities on this page", body)
+            seen += [r[0] for r in rows]
+            url = next_link(body)
+            if url:
+                cursors.append(urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["after"][0])
+        self.assertEqual(len(cursors), 8, "9 pages of at most 300")
+        self.assertEqual(len(seen), len(set(seen)), "an entity on two pages")
+        self.assertEqual(sorted(seen), sorted(ids))
+        # The default page, and a limit past the largest page.
+        st, body = get(self.http + "/status")
+        self.assertEqual((st, len(Tables(body).tables["entities"]) - 1), (200, 100))
+        st, body = get(self.http + "/status?limit=100000")
+        self.assertEqual((st, len(Tables(body).tables["entities"]) - 1), (200, 1000))
+        self.assertIn("at most 1000, the largest page", body)
+        # Refused, with the reason.
+        slot, first_id = cursors[0].split(":", 1)
+        for query, why in [("limit=ten", "limit \"ten\": want a whole number"), ("limit=0", "limit 0"),
+                           ("after=x", "after \"x\": not a cursor"),
+                           ("after=99999999", "past the 2500 slots in use"),
+                           ("after=" + urllib.parse.quote(f"{slot}:{seen[0]}"),
+                            "the order this cursor comes from is gone"),
+                           ("after=1:" + "x" * 400, "too long for a cursor")]:
+            st, body = get(f"{self.http}/status?{query}")
+            self.assertEqual(st, 400, f"{query}: {body[:300]}")
+            self.assertIn(why, body, query)
+        self.stop_run()
+
+
 class Tables(HTMLParser):
     """The tables of an HTML page: {id: [[cell text, ...] per row]}."""
 
-    def __init__(self, html):
+    def __init__(self, text):
         super().__init__()
         self.tables, self.table, self.row, self.cell = {}, None, None, None
-        self.feed(html)
+        self.feed(text)
 
     def handle_starttag(self, tag, attrs):
         if tag == "table":
@@ -1218,9 +1263,13 @@ class TestBrowser(Service):
                            capture_output=True, text=True, timeout=120)
         self.assertEqual(r.returncode, 0, r.stderr[-2000:])
         t = Tables(r.stdout).tables
-        self.assertEqual(sorted(t), ["lag", "outcomes", "retries", "states"], r.stdout[:2000])
+        self.assertEqual(sorted(t), ["entities", "lag", "outcomes", "retries", "states"], r.stdout[:2000])
         self.assertEqual(t["states"], [["QUEUED", "SCANNING", "DONE", "FAILED", "CANCELLED", "outbox", "workers busy"],
                                        ["1", "0", "1", "0", "0", "0", "0 / 2"]])
+        head, *entities = t["entities"]
+        self.assertEqual(head, ["id", "state", "refs", "failed attempts", "due", "last error"])
+        self.assertEqual(sorted(e[:4] for e in entities), sorted([[g, "QUEUED", "shop/cart:7", "1"],
+                                                                  [self.image_a, "DONE", "", "0"]]))
         head, *retries = t["retries"]
         self.assertEqual(head, ["id", "refs", "attempt", "next attempt", "last error"])
         self.assertEqual(len(retries), 1, retries)

@@ -942,6 +942,28 @@ tracker_foreach(const tracker *t, void (*fn)(void *ctx, uint32_t handle),
 			fn(ctx, h);
 }
 
+size_t
+tracker_page(const tracker *t, uint32_t from, size_t max_slots,
+    uint32_t *out, size_t max, uint32_t *next)
+{
+	size_t n = 0;
+	uint32_t h = from;
+	size_t left = t->nhandles > from ? t->nhandles - from : 0;
+	if (left > max_slots)
+		left = max_slots;
+	for (; left > 0 && n < max; left--, h++)
+		if (entry_at(t, h)->flags & FLAG_LIVE)
+			out[n++] = h;
+	*next = from < t->nhandles ? h : t->nhandles;
+	return n;
+}
+
+uint32_t
+tracker_slots(const tracker *t)
+{
+	return t->nhandles;
+}
+
 /* ---- invariants ---- */
 
 /* The blob's counts and, for a wide entry, the index agree with the

@@ -329,6 +329,22 @@ size_t tracker_heap_size(const tracker *t);
 void tracker_foreach(const tracker *t, void (*fn)(void *ctx, uint32_t handle),
     void *ctx);
 
+/*
+ * Listing a page at a time (the status page): handles are slots of the
+ * entry pool, and slot order is the one order the tracker can resume
+ * cheaply. tracker_page examines the slots from `from` on, at most
+ * max_slots of them, and stores the live handles it meets in out, at most
+ * max; it returns how many it stored and sets *next to the first slot it
+ * did not examine (tracker_slots(t) when it reached the end). The order
+ * is stable while entities stay tracked; a new entity may take a freed
+ * slot anywhere (the most recently freed first), so a listing that goes
+ * on across changes may miss entities added meanwhile, never repeats one.
+ */
+size_t tracker_page(const tracker *t, uint32_t from, size_t max_slots,
+    uint32_t *out, size_t max, uint32_t *next);
+/* Slots ever used: every handle is below this. */
+uint32_t tracker_slots(const tracker *t);
+
 /* ---- durability and partitions (records: tracker_record.h) ---- */
 
 /* Makes room in the map for n more entries (a loader that knows how many

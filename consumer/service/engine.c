@@ -355,10 +355,25 @@ answer(engine *e, struct pub_req *q, int64_t now)
 		json_decref(o);
 		return;
 	}
+	/* A page of entities: bounded work whatever their number. */
+	struct view_page page;
+	char why[512];
+	if (view_page_open(e->t, q->has_limit ? q->limit : NULL,
+	    q->has_after ? q->after : NULL, &page, why, sizeof(why)) != 0) {
+		size_t n = strlen(why);
+		q->body = xmalloc(n + 2);
+		memcpy(q->body, why, n);
+		memcpy(q->body + n, "\n", 2);
+		q->len = n + 1;
+		q->status = 400;
+		q->plain = true;
+		return;
+	}
 	publish_snapshot(e, now);
 	struct textbuf b = { 0 };
 	struct view_status v = { e->t, e->snap, &e->recent,
-		e->cfg->kafka.input_topic, e->cfg->kafka.output_topic, now };
+		e->cfg->kafka.input_topic, e->cfg->kafka.output_topic, now,
+		&page };
 	view_status_html(&b, &v);
 	q->body = textbuf_take(&b, &q->len);
 	q->status = 200;

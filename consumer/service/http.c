@@ -12,7 +12,9 @@
  *                           changelog and the changelog can be written,
  *                           else 503 with the reason
  *   /api/v1/entities/{id}   one entity as JSON (the engine renders it)
- *   /status                 an HTML page for people (the engine renders it)
+ *   /status                 an HTML page for people (the engine renders it),
+ *                           ?limit=N&after=CURSOR: one page of entities
+ *                           (views.h); 400 with the reason for a bad one
  *
  * Connections: libmicrohttpd's epoll mode (MHD_USE_AUTO picks it on
  * Linux; no FD_SETSIZE ceiling) on a pool of HTTP_THREADS threads, so a
@@ -351,13 +353,10 @@ reply_text(struct MHD_Connection *c, unsigned status, const char *text)
 
 /* Posts a request to the engine and waits for its answer. */
 static enum MHD_Result
-ask_engine(http_server *h, struct MHD_Connection *c, enum pub_req_kind kind,
-    const char *id, const char *type)
+ask_engine(http_server *h, struct MHD_Connection *c, struct pub_req *q,
+    const char *type)
 {
 	struct publish *p = h->pub;
-	struct pub_req *q = xcalloc(1, sizeof(*q));
-	q->kind = kind;
-	snprintf(q->id, sizeof(q->id), "%s", id ? id : "");
 	pthread_mutex_lock(&p->mu);
 	q->next = p->reqs;
 	p->reqs = q;
@@ -379,10 +378,35 @@ ask_engine(http_server *h, struct MHD_Connection *c, enum pub_req_kind kind,
 		return reply_text(c, 503, "the engine did not answer in time\n");
 	}
 	pthread_mutex_unlock(&p->mu);
-	enum MHD_Result r = reply(c, (unsigned)q->status, type, q->body,
-	    q->len);
+	enum MHD_Result r = reply(c, (unsigned)q->status, q->plain ?
+	    "text/plain; charset=utf-8" : type, q->body, q->len);
 	free(q);
 	return r;
+}
+
+/* /status?limit=N&after=CURSOR: the engine reads them (views.h). */
+static enum MHD_Result
+ask_status(http_server *h, struct MHD_Connection *c)
+{
+	const char *limit = MHD_lookup_connection_value(c,
+	    MHD_GET_ARGUMENT_KIND, "limit");
+	const char *after = MHD_lookup_connection_value(c,
+	    MHD_GET_ARGUMENT_KIND, "after");
+	struct pub_req *q = xcalloc(1, sizeof(*q));
+	if ((limit && strlen(limit) >= sizeof(q->limit)) ||
+	    (after && strlen(after) >= sizeof(q->after))) {
+		free(q);
+		return reply_text(c, 400, limit && strlen(limit) >=
+		    sizeof(q->limit) ? "limit: too long for a number of "
+		    "entities\n" : "after: too long for a cursor (want SLOT "
+		    "or SLOT:ID, as in a page's next link)\n");
+	}
+	q->kind = PUB_REQ_STATUS;
+	q->has_limit = limit != NULL;
+	q->has_after = after != NULL;
+	snprintf(q->limit, sizeof(q->limit), "%s", limit ? limit : "");
+	snprintf(q->after, sizeof(q->after), "%s", after ? after : "");
+	return ask_engine(h, c, q, "text/html; charset=utf-8");
 }
 
 static enum MHD_Result
@@ -437,12 +461,14 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 		}
 		return reply_text(c, 200, "ready\n");
 	}
-	if (strncmp(url, "/api/v1/entities/", 17) == 0 && url[17] != '\0')
-		return ask_engine(h, c, PUB_REQ_ENTITY, url + 17,
-		    "application/json");
+	if (strncmp(url, "/api/v1/entities/", 17) == 0 && url[17] != '\0') {
+		struct pub_req *q = xcalloc(1, sizeof(*q));
+		q->kind = PUB_REQ_ENTITY;
+		snprintf(q->id, sizeof(q->id), "%s", url + 17);
+		return ask_engine(h, c, q, "application/json");
+	}
 	if (strcmp(url, "/status") == 0 || strcmp(url, "/") == 0)
-		return ask_engine(h, c, PUB_REQ_STATUS, NULL,
-		    "text/html; charset=utf-8");
+		return ask_status(h, c);
 	return reply_text(c, 404,
 	    "not found; try /status, /metrics, /healthz, /readyz, "
 	    "/api/v1/entities/{id}\n");

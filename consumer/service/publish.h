@@ -122,9 +122,14 @@ enum pub_req_kind { PUB_REQ_ENTITY = 0, PUB_REQ_STATUS = 1 };
 struct pub_req {
 	enum pub_req_kind kind;
 	char id[300];
+	/* PUB_REQ_STATUS: the query's limit and after (views.h), present or
+	 * not; longer ones are refused before they get here */
+	char limit[24], after[328];
+	bool has_limit, has_after;
 	struct pub_req *next;
 	bool done, abandoned;
 	int status;  /* HTTP status */
+	bool plain;  /* the body is text/plain (an error), not the usual type */
 	char *body;  /* malloc'd, by the engine */
 	size_t len;
 };

@@ -1,12 +1,19 @@
 /*
  * views: see views.h. The status page is plain HTML with a 5 s refresh,
  * no scripts; every string from outside (ids, refs, errors, topic names)
- * is escaped. Its tables have ids (states, retries, outcomes, lag) that
- * the browser test reads. The pending-retries table lists at most 50
- * rows (soonest first); `sbomd state list` shows them all.
+ * is escaped. Its tables have ids (states, entities, retries, outcomes,
+ * lag) that the browser test reads. The page lists one page of entities
+ * (views.h: at most STATUS_LIMIT_MAX, in slot order, with a "next page"
+ * link); its pending-retries table holds the retries among them, soonest
+ * first. The counts by state come from the tracker's counters, so one
+ * request costs the same with ten entities or ten million: at most
+ * limit + 1 entries and STATUS_SLOTS_MAX slots read (about 5 MB, a
+ * millisecond or so), on the engine thread. `sbomd state list` shows
+ * every entity at once.
  */
 #include "service/views.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +21,8 @@
 
 #include "util/clock.h"
 #include "util/duration.h"
+#include "util/errbuf.h"
 #include "util/xmalloc.h"
-
-#define STATUS_ROWS 50
 
 void
 recent_add(struct recent_outcomes *r, const struct recent_outcome *o)
@@ -138,32 +144,98 @@ view_entity_json(const tracker *t, uint32_t h, int scanning)
 
 /* ---- the status page ---------------------------------------------------- */
 
+/* A decimal in [0, max]: 0, or -EINVAL. */
+static int
+parse_uint(const char *s, size_t len, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (len == 0 || len > 20)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+		if (v > max)
+			return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+int
+view_page_open(const tracker *t, const char *limit, const char *after,
+    struct view_page *p, char *err, size_t errlen)
+{
+	memset(p, 0, sizeof(*p));
+	p->limit = STATUS_LIMIT_DEFAULT;
+	p->first = true;
+	if (limit != NULL) {
+		size_t len = strlen(limit);
+		uint64_t v = 0;
+		if (len == 0 || strspn(limit, "0123456789") != len) {
+			errbuf_set(err, errlen, "limit \"%.40s\": want a whole "
+			    "number of entities, 1 to %d", limit,
+			    STATUS_LIMIT_MAX);
+			return -EINVAL;
+		}
+		/* Any number larger than the largest page is cut to it. */
+		if (parse_uint(limit, len, STATUS_LIMIT_MAX, &v) != 0) {
+			p->limit = STATUS_LIMIT_MAX;
+			p->clamped = true;
+		} else if (v == 0) {
+			errbuf_set(err, errlen, "limit 0: want 1 to %d "
+			    "entities a page", STATUS_LIMIT_MAX);
+			return -EINVAL;
+		} else {
+			p->limit = (size_t)v;
+		}
+	}
+	if (after == NULL)
+		return 0;
+	p->first = false;
+	const char *colon = strchr(after, ':');
+	size_t slen = colon ? (size_t)(colon - after) : strlen(after);
+	uint64_t slot;
+	if (strlen(after) > STATUS_CURSOR_MAX ||
+	    parse_uint(after, slen, UINT32_MAX, &slot) != 0 ||
+	    (colon != NULL && colon[1] == '\0')) {
+		errbuf_set(err, errlen, "after \"%.80s\": not a cursor (want "
+		    "SLOT or SLOT:ID, as in a page's next link)", after);
+		return -EINVAL;
+	}
+	if (slot >= tracker_slots(t)) {
+		errbuf_set(err, errlen, "after \"%.80s\": slot %" PRIu64 " is "
+		    "past the %" PRIu32 " slots in use (a cursor from before "
+		    "a restart?); start again at /status", after, slot,
+		    tracker_slots(t));
+		return -EINVAL;
+	}
+	if (colon != NULL) {
+		const char *id = colon + 1;
+		struct tracker_key k1, k2;
+		if (tracker_key_from_id(ENTITY_IMAGE, id, &k1, NULL, 0) != 0 &&
+		    tracker_key_from_id(ENTITY_HOST, id, &k2, NULL, 0) != 0) {
+			errbuf_set(err, errlen, "after \"%.80s\": \"%.80s\" is "
+			    "neither an image ID nor a host name", after, id);
+			return -EINVAL;
+		}
+		uint32_t h = view_find_entity(t, id);
+		if (h != TRACKER_NONE && h != (uint32_t)slot) {
+			errbuf_set(err, errlen, "after \"%.80s\": %.80s is in "
+			    "slot %" PRIu32 " now, the order this cursor comes "
+			    "from is gone (a restart?); start again at /status",
+			    after, id, h);
+			return -EINVAL;
+		}
+	}
+	p->from = (uint32_t)slot + 1;
+	return 0;
+}
+
 struct pending_row {
 	uint32_t h;
 	int64_t due;
 };
-
-struct pending_scan {
-	const tracker *t;
-	struct pending_row *v;
-	size_t n, cap;
-};
-
-/* Retries: queued entities that failed at least once. */
-static void
-pending_collect(void *ctx, uint32_t h)
-{
-	struct pending_scan *p = ctx;
-	struct tracker_info in;
-	if (tracker_info_get(p->t, h, &in) != 0 ||
-	    in.state != ENTRY_QUEUED || in.attempts == 0)
-		return;
-	if (p->n == p->cap) {
-		p->cap = p->cap ? p->cap * 2 : 64;
-		p->v = xreallocarray(p->v, p->cap, sizeof(*p->v));
-	}
-	p->v[p->n++] = (struct pending_row){ h, in.due };
-}
 
 static int
 pending_cmp(const void *a, const void *b)
@@ -174,7 +246,7 @@ pending_cmp(const void *a, const void *b)
 	return x->h < y->h ? -1 : x->h > y->h;
 }
 
-/* The first ref a holding source reported, for the retries table. */
+/* The first ref a holding source reported. */
 static void
 refs_first(void *ctx, const struct tracker_source_info *si)
 {
@@ -231,23 +303,107 @@ page_states(struct textbuf *b, const struct snapshot *s)
 	    s->outbox, s->workers_busy, s->workers);
 }
 
+/* s percent-encoded for a query string, then escaped for an attribute. */
 static void
-page_retries(struct textbuf *b, const struct view_status *v)
+append_query_value(struct textbuf *b, const char *s)
 {
-	struct pending_scan ps = { v->t, NULL, 0, 0 };
-	tracker_foreach(v->t, pending_collect, &ps);
-	if (ps.n > 1)
-		qsort(ps.v, ps.n, sizeof(*ps.v), pending_cmp);
-	textbuf_printf(b, "<h2>Pending retries (%zu), soonest first</h2>\n"
-			 "<table id=\"retries\"><tr><th>id</th><th>refs</th>"
-			 "<th>attempt</th><th>next attempt</th>"
-			 "<th>last error</th></tr>\n", ps.n);
-	for (size_t i = 0; i < ps.n && i < STATUS_ROWS; i++) {
+	static const char hex[] = "0123456789ABCDEF";
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("-._~:", c) != NULL) {
+			textbuf_append(b, (const char *)&c, 1);
+		} else {
+			char e[3] = { '%', hex[c >> 4], hex[c & 15] };
+			textbuf_append(b, e, 3);
+		}
+	}
+}
+
+/* The page of entities: hs[0..n) in slot order. */
+static void
+page_entities(struct textbuf *b, const struct view_status *v,
+    const uint32_t *hs, size_t n)
+{
+	textbuf_printf(b, "<table id=\"entities\"><tr><th>id</th><th>state"
+			 "</th><th>refs</th><th>failed attempts</th>"
+			 "<th>due</th><th>last error</th></tr>\n");
+	for (size_t i = 0; i < n; i++) {
 		struct tracker_info in;
 		char id[300], ref[200] = "", when[128];
-		tracker_info_get(v->t, ps.v[i].h, &in);
-		tracker_id_string(v->t, ps.v[i].h, id, sizeof(id));
-		tracker_sources(v->t, ps.v[i].h, refs_first, ref);
+		if (tracker_info_get(v->t, hs[i], &in) != 0)
+			continue;
+		tracker_id_string(v->t, hs[i], id, sizeof(id));
+		tracker_sources(v->t, hs[i], refs_first, ref);
+		view_when(in.in_heap ? in.due : -1, v->now, when, sizeof(when));
+		textbuf_printf(b, "<tr><td><code>");
+		textbuf_append_html(b, id);
+		textbuf_printf(b, "</code></td><td>%s</td><td>",
+		    entry_state_name(in.state));
+		textbuf_append_html(b, ref);
+		textbuf_printf(b, "</td><td class=\"num\">%u</td><td>%s</td>"
+				 "<td>", in.attempts, when);
+		textbuf_append_html(b, in.last_error ? in.last_error : "");
+		textbuf_printf(b, "</td></tr>\n");
+	}
+	textbuf_printf(b, "</table>\n");
+}
+
+/* Where the page is in the listing, and the link to the next one. */
+static void
+page_nav(struct textbuf *b, const struct view_status *v,
+    const struct view_page *p, size_t n, bool more, uint32_t last)
+{
+	textbuf_printf(b, "<p id=\"page\">%zu of %zu entities on this page "
+			 "(at most %zu%s, in slot order)",
+	    n, tracker_count(v->t), p->limit, p->clamped ? ", the largest "
+	    "page" : "");
+	if (!p->first)
+		textbuf_printf(b, " &middot; <a id=\"first\" href=\"/status?"
+				 "limit=%zu\">first page</a>", p->limit);
+	if (more) {
+		textbuf_printf(b, " &middot; <a id=\"next\" href=\"/status?"
+				 "limit=%zu&amp;after=%" PRIu32, p->limit,
+		    last);
+		struct tracker_info in;
+		if (tracker_info_get(v->t, last, &in) == 0) {
+			char id[300];
+			tracker_id_string(v->t, last, id, sizeof(id));
+			textbuf_printf(b, ":");
+			append_query_value(b, id);
+		}
+		textbuf_printf(b, "\">next page</a>");
+	}
+	textbuf_printf(b, "</p>\n");
+}
+
+/* Retries among the page's entities: queued after a failed attempt,
+ * soonest first. */
+static void
+page_retries(struct textbuf *b, const struct view_status *v,
+    const uint32_t *hs, size_t n)
+{
+	struct pending_row *rows = xcalloc(n ? n : 1, sizeof(*rows));
+	size_t nr = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct tracker_info in;
+		if (tracker_info_get(v->t, hs[i], &in) == 0 &&
+		    in.state == ENTRY_QUEUED && in.attempts > 0)
+			rows[nr++] = (struct pending_row){ hs[i], in.due };
+	}
+	if (nr > 1)
+		qsort(rows, nr, sizeof(*rows), pending_cmp);
+	textbuf_printf(b, "<h2>Pending retries on this page (%zu), soonest "
+			 "first</h2>\n"
+			 "<table id=\"retries\"><tr><th>id</th><th>refs</th>"
+			 "<th>attempt</th><th>next attempt</th>"
+			 "<th>last error</th></tr>\n", nr);
+	for (size_t i = 0; i < nr; i++) {
+		struct tracker_info in;
+		char id[300], ref[200] = "", when[128];
+		tracker_info_get(v->t, rows[i].h, &in);
+		tracker_id_string(v->t, rows[i].h, id, sizeof(id));
+		tracker_sources(v->t, rows[i].h, refs_first, ref);
 		view_when(in.due, v->now, when, sizeof(when));
 		textbuf_printf(b, "<tr><td><code>");
 		textbuf_append_html(b, id);
@@ -258,12 +414,8 @@ page_retries(struct textbuf *b, const struct view_status *v)
 		textbuf_append_html(b, in.last_error ? in.last_error : "");
 		textbuf_printf(b, "</td></tr>\n");
 	}
-	if (ps.n > STATUS_ROWS)
-		textbuf_printf(b, "<tr><td colspan=\"5\">&hellip; %zu more "
-				 "(sbomd state list)</td></tr>\n",
-		    ps.n - STATUS_ROWS);
 	textbuf_printf(b, "</table>\n");
-	free(ps.v);
+	free(rows);
 }
 
 static void
@@ -322,11 +474,26 @@ page_lag(struct textbuf *b, const struct snapshot *s)
 void
 view_status_html(struct textbuf *b, const struct view_status *v)
 {
+	struct view_page first = { STATUS_LIMIT_DEFAULT, false, true, 0 };
+	const struct view_page *p = v->page ? v->page : &first;
+	/* One more than the page shows: whether a next page has any. */
+	uint32_t *hs = xcalloc(p->limit + 1, sizeof(*hs));
+	uint32_t next;
+	size_t n = tracker_page(v->t, p->from, STATUS_SLOTS_MAX, hs,
+	    p->limit + 1, &next);
+	/* Past the limit, or the slot budget ran out before the end. */
+	bool more = n > p->limit || next < tracker_slots(v->t);
+	uint32_t last = n > p->limit ? hs[p->limit - 1] : next - 1;
+	if (n > p->limit)
+		n = p->limit;
 	page_head(b, v);
 	page_states(b, v->snap);
-	page_retries(b, v);
+	page_nav(b, v, p, n, more, last);
+	page_entities(b, v, hs, n);
+	page_retries(b, v, hs, n);
 	page_outcomes(b, v->recent);
 	page_lag(b, v->snap);
+	free(hs);
 	textbuf_printf(b, "<p><a href=\"/metrics\">metrics</a> &middot; "
 			 "<a href=\"/healthz\">healthz</a> &middot; "
 			 "<a href=\"/readyz\">readyz</a></p></body></html>\n");

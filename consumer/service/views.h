@@ -50,12 +50,47 @@ json_t *view_entity_json(const tracker *t, uint32_t h, int scanning);
 /* "2026-11-28T07:31:50.156Z (in 5s)" / "(... 3m ago)"; "-" for ms < 0. */
 void view_when(int64_t ms, int64_t now, char *buf, size_t len);
 
+/*
+ * The status page lists the tracked entities a page at a time, in the
+ * tracker's slot order (tracker_page), so that one request's work on the
+ * engine thread is bounded: at most limit + 1 entities and
+ * STATUS_SLOTS_MAX slots are visited; the counts come from counters.
+ * ?limit=N sets the page size (default STATUS_LIMIT_DEFAULT, larger ones
+ * are cut to STATUS_LIMIT_MAX); ?after=CURSOR goes on from a page's
+ * "next page" link. A cursor is "SLOT:ID", the last slot the page covered
+ * and the entity that was in it, or "SLOT" alone when that slot was
+ * empty.
+ */
+#define STATUS_LIMIT_DEFAULT 100
+#define STATUS_LIMIT_MAX 1000
+#define STATUS_SLOTS_MAX 65536 /* slots examined per page, live or not */
+#define STATUS_CURSOR_MAX 320  /* bytes of a cursor, ID included */
+
+struct view_page {
+	size_t limit;	/* 1..STATUS_LIMIT_MAX */
+	bool clamped;	/* a larger limit was asked for */
+	bool first;	/* no cursor: the first page */
+	uint32_t from;	/* the first slot to examine */
+};
+
+/*
+ * Reads /status's query (either string NULL when absent): 0, or -EINVAL
+ * with the reason in err (the 400's body). A cursor whose entity is no
+ * longer tracked still holds its place (the listing goes on after its
+ * slot); one whose entity is tracked in another slot now, or whose slot
+ * is past every slot, comes from another order (the service restarted)
+ * and is refused.
+ */
+int view_page_open(const tracker *t, const char *limit, const char *after,
+    struct view_page *p, char *err, size_t errlen);
+
 struct view_status {
 	const tracker *t;
 	const struct snapshot *snap;
 	const struct recent_outcomes *recent;
 	const char *input_topic, *output_topic;
 	int64_t now;
+	const struct view_page *page; /* NULL: the first page, default limit */
 };
 
 /* The /status page. */
