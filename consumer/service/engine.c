@@ -43,7 +43,9 @@
  * commit, drain the outbox, commit the stored offsets, leave the group,
  * all by one deadline, engine.shutdown_timeout from the start (the drain
  * ends at three quarters of it); each step is given up at its deadline,
- * so a broker gone cannot hold the exit.
+ * so a broker gone cannot hold the exit: the last revoke's wait for the
+ * changelog ends at it too (ownership.c), and the Kafka clients' destroy
+ * is waited for a little past it at most (kafkaio.c, DESTROY_GRACE_MS).
  */
 #define _GNU_SOURCE /* pipe2 */
 #include "service/engine.h"

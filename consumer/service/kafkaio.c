@@ -46,6 +46,12 @@
  * that one in turn. */
 #define CONSUMER_REFENCE_MS 60000
 
+/* Closing: how long past engine.shutdown_timeout each client's destroy
+ * may take (the consumer's, then the producer's) before it is left to
+ * finish in the background: the whole shutdown ends within the budget
+ * and 2 x this. */
+#define DESTROY_GRACE_MS 300
+
 struct part_off {
 	int32_t partition;
 	int64_t next; /* offset + 1 of the newest applied message */
@@ -83,6 +89,8 @@ struct kio {
 	char fatal_why[640];
 	bool closing;	  /* the consumer closes: no blocking commit on
 			   * revoke */
+	bool abandoned;	  /* a client's destroy outlived the deadline and
+			   * runs on in the background (kclient_destroy_by) */
 };
 
 /* ---- callbacks ---------------------------------------------------------- */
@@ -492,9 +500,10 @@ open_producer(kio *k, int init_timeout_ms, char *err, size_t errlen)
 }
 
 /* Destroys the producer; what it still holds is purged (the outbox keeps
- * or makes it again). */
+ * or makes it again). Waited for until deadline_ms (monotonic), or for as
+ * long as it takes when deadline_ms < 0. */
 static void
-close_producer(kio *k)
+close_producer(kio *k, int64_t deadline_ms)
 {
 	if (k->prod == NULL)
 		return;
@@ -504,7 +513,14 @@ close_producer(kio *k)
 	if (k->changelog != NULL)
 		rd_kafka_topic_destroy(k->changelog);
 	k->changelog = NULL;
-	rd_kafka_destroy(k->prod);
+	if (deadline_ms < 0) {
+		rd_kafka_destroy(k->prod);
+	} else if (!kclient_destroy_by(k->prod, 0, deadline_ms)) {
+		log_kv(LOG_WARN, "the Kafka producer was still closing at "
+		    "engine.shutdown_timeout: left to finish in the "
+		    "background", (char *)NULL);
+		k->abandoned = true;
+	}
 	k->prod = NULL;
 }
 
@@ -590,8 +606,18 @@ close_consumer(kio *k, int64_t deadline_ms)
 		rd_kafka_event_destroy(ev);
 	}
 	rd_kafka_queue_destroy(q);
-	rd_kafka_destroy_flags(k->cons, closed ? 0 :
-	    RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	/* librdkafka's destroy can outlast our deadline (kclient.h: an
+	 * offset commit deferred while the coordinator is unreachable holds
+	 * it for up to session.timeout.ms): not waited for past it. */
+	if (!kclient_destroy_by(k->cons, closed ? 0 :
+	    RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE, deadline_ms +
+	    DESTROY_GRACE_MS)) {
+		log_kv(LOG_WARN, "the Kafka consumer was still closing at "
+		    "engine.shutdown_timeout (an offset commit waiting for "
+		    "an unreachable group coordinator?): left to finish in "
+		    "the background", (char *)NULL);
+		k->abandoned = true;
+	}
 	k->cons = NULL;
 	k->closing = false;
 }
@@ -628,12 +654,15 @@ kio_close(kio *k, int64_t deadline_ms)
 		return;
 	close_consumer(k, deadline_ms);
 	/* Undelivered messages stay in the outbox for the next start. */
-	close_producer(k);
+	close_producer(k, deadline_ms + 2 * DESTROY_GRACE_MS);
 	if (k->assignment)
 		rd_kafka_topic_partition_list_destroy(k->assignment);
 	free(k->offs);
 	free(k->sealed);
-	free(k);
+	/* A destroy still running in the background may call back with k
+	 * as the opaque: k stays until the process exits. */
+	if (!k->abandoned)
+		free(k);
 }
 
 rd_kafka_t *
@@ -1065,7 +1094,7 @@ kio_txn_renew(kio *k, const struct kio_txn_wait *w, char *err,
     size_t errlen)
 {
 	for (;;) {
-		close_producer(k);
+		close_producer(k, -1);
 		int rc = open_producer(k, TXN_CALL_TIMEOUT_MS, err, errlen);
 		if (rc == 0) {
 			log_kv(LOG_INFO, "transactional producer replaced",

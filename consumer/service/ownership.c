@@ -755,12 +755,17 @@ own_assigned(void *ctx, const rd_kafka_topic_partition_list_t *parts)
 }
 
 /* Waits until the broker has every record committed so far, up to
- * engine.shutdown_timeout; true when it has. */
+ * engine.shutdown_timeout, and while shutting down no later than the
+ * shutdown's deadline (this runs in the last revoke, inside kio_close,
+ * after the drain has spent most of the budget: a whole budget more here
+ * held the exit with the broker gone); true when it has. */
 static bool
 wait_acks(engine *e)
 {
 	uint64_t target = outbox_last_seq(e->ob);
 	int64_t deadline = clock_mono_ms() + e->cfg->engine.shutdown_timeout_ms;
+	if (e->shutdown_deadline != 0 && e->shutdown_deadline < deadline)
+		deadline = e->shutdown_deadline;
 	outbox_produce(e->ob, kio_producer(e->k),
 	    kio_changelog_topic(e->k));
 	while (outbox_unacked_min(e->ob) <= target) {
