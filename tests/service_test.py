@@ -2680,6 +2680,36 @@ class TestExactlyOnce(Members):
         self.wait_lag_zero()
         a.stop()
 
+    def test_sigterm_with_the_broker_gone_within_shutdown_timeout(self):
+        """Exactly-once, the broker down while a transaction waits: SIGTERM
+        ends the process within engine.shutdown_timeout plus 1.5 s, the
+        transaction calls (send offsets, commit, abort) included."""
+        out = self.tail()
+        props = [p for p in self.broker.consumer_properties if not p.startswith("session.timeout.ms=")]
+        a = self.eos_member("a", engine=dict(shutdown_timeout="3s"),
+                            kafka=dict(consumer_properties=props + ["session.timeout.ms=10000"]))
+        a.start()
+        self.wait_owned([a])
+        x = missing_id(0x8301)
+        self.emit([self.set_(x, "node-1")])
+        out.wait(self.of(x, "RETRY_SCHEDULED"))
+        self.broker.down()
+        self.addCleanup(self.broker.up)
+        # Retries come every 1-2 s: the next one's change waits in a
+        # transaction that cannot end.
+        time.sleep(2.5)
+        a.alive()
+        t0 = time.monotonic()
+        a.p.send_signal(signal.SIGTERM)
+        try:
+            a.p.wait(30)
+        except subprocess.TimeoutExpired:
+            self.fail(f"SIGTERM not done after 30 s with the broker down:\n{a.log()[-3000:]}")
+        took = time.monotonic() - t0
+        self.assertLess(took, 3 + 1.5, f"shutdown took {took:.1f} s:\n{a.log()[-3000:]}")
+        print(f"exactly-once shutdown with the broker down: {took:.2f} s (engine.shutdown_timeout 3 s)",
+              file=sys.stderr)
+
     # librdkafka's mock cluster (dev-kafka) accepts transactions but writes
     # no transaction markers: an aborted transaction's records stay visible
     # to read_committed consumers there. Only a real broker can show this.

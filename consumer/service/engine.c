@@ -705,7 +705,9 @@ shutdown_drain(engine *e, char *err, size_t errlen)
 	/* The whole shutdown, leaving the group included, within the
 	 * budget; the last quarter of it is kept for the offset commit and
 	 * leaving the group. */
-	e->shutdown_deadline = clock_mono_ms() + budget;
+	e->shutdown_deadline = kio_deadline(e->k) != 0 ? kio_deadline(e->k) :
+	    clock_mono_ms() + budget;
+	kio_set_deadline(e->k, e->shutdown_deadline);
 	log_kv(LOG_INFO, "shutting down", (char *)NULL);
 	set_paused(e, true, PAUSE_SHUTDOWN);
 	scan_pool_shutdown(e->pool, true);

@@ -85,6 +85,8 @@ struct kio {
 	bool cons_broken;	 /* the consumer hit a fatal error (a static
 				  * member fenced): kio_consumer_renew */
 	int64_t cons_renewed_ms; /* monotonic; 0: never */
+	int64_t deadline_ms; /* monotonic; 0: none. Shutdown: every
+			      * transaction call ends by then */
 	bool fatal;
 	char fatal_why[640];
 	bool closing;	  /* the consumer closes: no blocking commit on
@@ -1020,6 +1022,29 @@ positions(kio *k)
 	return v;
 }
 
+/* A transaction call's timeout: base, or what is left of the shutdown's
+ * budget (kio_set_deadline) when that is less; at least 10 ms. */
+static int
+call_timeout(const kio *k, int base)
+{
+	if (k->deadline_ms == 0)
+		return base;
+	int64_t left = k->deadline_ms - clock_mono_ms();
+	return left < 10 ? 10 : left < base ? (int)left : base;
+}
+
+void
+kio_set_deadline(kio *k, int64_t deadline_ms)
+{
+	k->deadline_ms = deadline_ms;
+}
+
+int64_t
+kio_deadline(const kio *k)
+{
+	return k->deadline_ms;
+}
+
 /* One call, again while it fails retriably (broker or coordinator away),
  * until stop is set. */
 static int
@@ -1032,18 +1057,24 @@ txn_call(kio *k, int what, const rd_kafka_topic_partition_list_t *offs,
 			rd_kafka_consumer_group_metadata_t *md =
 			    rd_kafka_consumer_group_metadata(k->cons);
 			e = rd_kafka_send_offsets_to_transaction(k->prod, offs,
-			    md, TXN_CALL_TIMEOUT_MS);
+			    md, call_timeout(k, TXN_CALL_TIMEOUT_MS));
 			rd_kafka_consumer_group_metadata_destroy(md);
 		} else {
 			e = rd_kafka_commit_transaction(k->prod,
-			    TXN_CALL_TIMEOUT_MS);
+			    call_timeout(k, TXN_CALL_TIMEOUT_MS));
 		}
 		int rc = txn_error(k, e, what == 0 ? "send offsets" :
 		    "commit", err, errlen);
 		if (rc != -EAGAIN)
 			return rc;
-		if (w->stop != NULL && *w->stop)
+		if (w->stop != NULL && *w->stop) {
+			/* The shutdown's budget starts now: the abort that
+			 * follows is bounded by it too. */
+			if (k->deadline_ms == 0)
+				k->deadline_ms = clock_mono_ms() +
+				    k->cfg->engine.shutdown_timeout_ms;
 			return -EINTR;
+		}
 		log_kv(LOG_WARN, "transaction call failed, retrying", "error",
 		    err, (char *)NULL);
 		rd_kafka_poll(k->prod, 0);
@@ -1077,7 +1108,7 @@ kio_txn_abort(kio *k)
 {
 	char why[512];
 	rd_kafka_error_t *e = rd_kafka_abort_transaction(k->prod,
-	    TXN_INIT_TIMEOUT_MS);
+	    call_timeout(k, TXN_INIT_TIMEOUT_MS));
 	if (txn_error(k, e, "abort", why, sizeof(why)) != 0)
 		log_kv(LOG_ERROR, "transaction abort failed", "error", why,
 		    (char *)NULL);
@@ -1095,7 +1126,8 @@ kio_txn_renew(kio *k, const struct kio_txn_wait *w, char *err,
 {
 	for (;;) {
 		close_producer(k, -1);
-		int rc = open_producer(k, TXN_CALL_TIMEOUT_MS, err, errlen);
+		int rc = open_producer(k, call_timeout(k, TXN_CALL_TIMEOUT_MS),
+		    err, errlen);
 		if (rc == 0) {
 			log_kv(LOG_INFO, "transactional producer replaced",
 			    (char *)NULL);

@@ -153,6 +153,14 @@ void kio_consumer_failed(kio *k, const char *why);
 bool kio_consumer_broken(const kio *k);
 int kio_consumer_renew(kio *k, char *err, size_t errlen);
 
+/* Shutdown: every transaction call (send offsets, commit, abort, a new
+ * producer's init) is given at most what is left until deadline_ms
+ * (monotonic), so a shutdown with the broker gone keeps its budget. */
+void kio_set_deadline(kio *k, int64_t deadline_ms);
+/* The deadline set (0: none); a transaction call that finds the stop flag
+ * raised sets it to engine.shutdown_timeout from then. */
+int64_t kio_deadline(const kio *k);
+
 /* Whether librdkafka raised a fatal error; err gets its text. */
 bool kio_fatal(const kio *k, char *err, size_t errlen);
 

@@ -8,25 +8,104 @@
  * (it then drains, within engine.shutdown_timeout, and exits 0); SIGHUP
  * does not reload the configuration: a terminal or supervisor that hangs
  * up gets the same clean shutdown. SIGPIPE is ignored.
+ *
+ * The shutdown watchdog: a thread that, once the flag is raised, gives the
+ * engine engine.shutdown_timeout plus WATCHDOG_MARGIN_MS to return, and
+ * past that ends the process (exit status 1) after logging why. The engine
+ * keeps its own budget; the watchdog is for the calls it cannot cut short
+ * (a Kafka transaction call with the broker gone returns after its own
+ * timeout, whatever we give it). Nothing is lost by it: the state is made
+ * for kill -9 (LMDB, the outbox, offsets committed only after the state).
  */
 #include "service/run.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "service/config.h"
 #include "service/engine.h"
 #include "service/log.h"
 #include "service/statedir.h"
+#include "util/clock.h"
 #include "util/xmalloc.h"
 #include "wire/writers.h"
 
 static volatile sig_atomic_t run_stop;
+
+#define WATCHDOG_MARGIN_MS 1000
+
+struct watchdog {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;	     /* engine_run returned (under mu) */
+	int64_t budget_ms;   /* engine.shutdown_timeout + the margin */
+};
+
+static void *
+watchdog_main(void *arg)
+{
+	struct watchdog *w = arg;
+	int64_t deadline = 0;
+	pthread_mutex_lock(&w->mu);
+	while (!w->done) {
+		int64_t now = clock_mono_ms();
+		if (deadline == 0 && run_stop)
+			deadline = now + w->budget_ms;
+		if (deadline != 0 && now >= deadline) {
+			pthread_mutex_unlock(&w->mu);
+			char ms[24];
+			snprintf(ms, sizeof(ms), "%lld",
+			    (long long)w->budget_ms);
+			log_kv(LOG_ERROR, "shutdown took longer than "
+			    "engine.shutdown_timeout; exiting now (the state "
+			    "is durable: what was not published is sent after "
+			    "the restart)", "waited_ms", ms, (char *)NULL);
+			_exit(1);
+		}
+		/* The flag is set from a signal handler: looked at every
+		 * 100 ms. */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+static int
+engine_run_watched(const struct sbomd_config *cfg, char *err, size_t errlen)
+{
+	struct watchdog w = { .done = false,
+	    .budget_ms = cfg->engine.shutdown_timeout_ms + WATCHDOG_MARGIN_MS };
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	bool watched = pthread_create(&w.thread, NULL, watchdog_main, &w) == 0;
+	int rc = engine_run(cfg, &run_stop, err, errlen);
+	if (watched) {
+		pthread_mutex_lock(&w.mu);
+		w.done = true;
+		pthread_cond_signal(&w.cv);
+		pthread_mutex_unlock(&w.mu);
+		pthread_join(w.thread, NULL);
+	}
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.mu);
+	return rc;
+}
 
 static void
 on_signal(int sig)
@@ -181,7 +260,7 @@ run_main(int argc, char **argv)
 	int lock = -1;
 	int rc = take_state_dir(&cfg, &lock, err, sizeof(err));
 	if (rc == 0)
-		rc = engine_run(&cfg, &run_stop, err, sizeof(err));
+		rc = engine_run_watched(&cfg, err, sizeof(err));
 	statedir_unlock(lock);
 	if (rc != 0)
 		log_kv(LOG_ERROR, "stopped", "error", err, (char *)NULL);
