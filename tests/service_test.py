@@ -2680,6 +2680,7 @@ class TestExactlyOnce(Members):
         self.wait_lag_zero()
         a.stop()
 
+    @only_with("kafka")
     def test_sigterm_with_the_broker_gone_within_shutdown_timeout(self):
         """Exactly-once, the broker down while a transaction waits: SIGTERM
         ends the process within engine.shutdown_timeout plus 1.5 s, the
