@@ -451,8 +451,9 @@ class RegistryCase(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.reg.close()
-        if getattr(cls, "treg", None):
-            cls.treg.close()
+        for r in ("treg", "mreg"):
+            if getattr(cls, r, None):
+                getattr(cls, r).close()
         shutil.rmtree(cls.work, ignore_errors=True)
 
     def scan(self, ref, *more, auth=None, ca=True):
@@ -564,6 +565,44 @@ class TestScanRegistry(RegistryCase):
         self.assertIn("PERMANENT", got.stderr)
         self.assertTrue("digest mismatch" in got.stderr or "corrupt" in got.stderr, got.stderr)
 
+    def test_mirror_serves_when_the_upstream_is_down(self):
+        d, _ = build_layout(self.work, "mir")
+        digest = self.reg.push(d, "team/mir:1")
+        down = f"127.0.0.1:{free_port()}"  # nothing listens there
+        ref = f"{down}/team/mir@{digest}"
+        got = self.scan(ref)
+        self.assertEqual(got.returncode, 4, got.stderr)
+        self.assertIn("cannot connect", got.stderr)
+        # Its mirror has the image (credentials and CA of the mirror's host).
+        self.assertSameAsOci(d, ref, "--registry-mirror", f"{down}=https://{self.reg.host}")
+        # A mirror of another registry is not used.
+        got = self.scan(ref, "--registry-mirror", f"docker.io=https://{self.reg.host}")
+        self.assertEqual(got.returncode, 4, got.stderr)
+        self.assertIn("cannot connect", got.stderr)
+
+    def test_failing_mirrors_hand_over_to_the_upstream(self):
+        d, _ = build_layout(self.work, "mirfail")
+        digest = self.reg.push(d, "team/mirfail:1")
+        # One mirror that does not answer, one that has not got the image.
+        empty = type(self).mreg = Registry(self.work, self.pki, "mirror-empty")
+        auth = os.path.join(self.work, "mirror-auth.json")
+        b = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        with open(auth, "w") as f:
+            json.dump({"auths": {self.reg.host: {"auth": b}, empty.host: {"auth": b}}}, f)
+        ref = f"{self.reg.host}/team/mirfail@{digest}"
+        mirrors = ["--registry-mirror", f"{self.reg.host}=https://127.0.0.1:{free_port()}",
+                   "--registry-mirror", f"{self.reg.host}=https://{empty.host}"]
+        self.assertSameAsOci(d, ref, *mirrors, auth=auth)
+        # With the upstream down too, the last endpoint's reason is told.
+        self.reg.stop()
+        try:
+            got = self.scan(ref, *mirrors, auth=auth)
+            self.assertEqual(got.returncode, 4, got.stderr)
+            self.assertIn("cannot connect", got.stderr)
+            self.assertIn(ref, got.stderr)
+        finally:
+            self.reg.start()
+
     def test_bearer_token_registry(self):
         treg = type(self).treg = Registry(self.work, self.pki, "token", token=True)
         d, _ = build_layout(self.work, "tok")
@@ -653,12 +692,13 @@ class TestServiceRegistry(service_test.Service):
             cls.reg.close()
         super().tearDownClass()
 
-    def registry_config(self, auth=None):
+    def registry_config(self, auth=None, insecure=()):
         empty = os.path.join(self.work, "empty-store")
         os.makedirs(empty, exist_ok=True)
         return self.config(scan=dict(stores=[empty], registry=True,
                                      registry_auth_file=auth or self.auth,
                                      registry_ca_file=self.pki.ca, registry_timeout="5s",
+                                     registry_insecure_hosts=list(insecure),
                                      host_root=f"{self.work}/no-such-host-root", workers=2))
 
     def image(self, name):
@@ -716,6 +756,56 @@ class TestServiceRegistry(service_test.Service):
         self.assertEqual(o["error_class"], "PERMANENT")
         self.assertIn(f"config digest {image_id} is not the image ID {wrong}", o["error"])
         self.assertIn(ref, o["error"])
+
+    def test_rate_limited_next_attempt_not_before_retry_after(self):
+        # A registry answering every request 429 with Retry-After: 5,
+        # while the first backoff is 1 s.
+        hits = []
+
+        class Busy(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                hits.append(self.path)
+                self.send_response(429)
+                self.send_header("Retry-After", "5")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        busy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+        threading.Thread(target=busy.serve_forever, daemon=True).start()
+        self.addCleanup(busy.server_close)
+        self.addCleanup(busy.shutdown)
+        host = f"127.0.0.1:{busy.server_address[1]}"
+        image_id = service_test.missing_id(0x42)
+        ref = f"{host}/team/busy@sha256:{'ab' * 32}"
+        out = self.tail()
+        self.start(self.registry_config(insecure=[host]))
+        self.emit([self.set_(image_id, "node-1", repo_digests=[ref])])
+        o = out.wait(self.of(image_id, "RETRY_SCHEDULED"), timeout=30)[0]
+        self.assertEqual(o["error_class"], "RETRYABLE")
+        self.assertIn(ref, o["error"])
+        self.assertIn("429", o["error"])
+        self.assertGreaterEqual(o["next_attempt_at"] - o["emitted_at"], 4900, o)
+        self.assertLessEqual(o["next_attempt_at"] - o["emitted_at"], 6000, o)
+        self.assertTrue(hits)
+
+    def test_registry_down_then_restarted(self):
+        d, image_id, ref = self.image("down")
+        self.reg.push(d, "team/down:1")
+        out = self.tail()
+        self.start(self.registry_config())
+        self.reg.stop()
+        try:
+            self.emit([self.set_(image_id, "node-1", repo_digests=[ref])])
+            o = out.wait(self.of(image_id, "RETRY_SCHEDULED"), timeout=30)[0]
+            self.assertEqual(o["error_class"], "RETRYABLE")
+            self.assertIn("cannot connect", o["error"])
+            self.assertIn(ref, o["error"])
+        finally:
+            self.reg.start()
+        out.wait(self.of(image_id, "SUCCEEDED"), timeout=30)
 
     def test_wrong_credentials_retry_until_fixed(self):
         d, image_id, ref = self.image("creds")

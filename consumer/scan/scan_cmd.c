@@ -9,7 +9,10 @@
  *                                an image pulled from its registry
  *                                (scan/oci/registry.h), credentials from
  *                                --registry-auth (else the Docker
- *                                config.json's default place)
+ *                                config.json's default place),
+ *                                --registry-ca, --registry-insecure and
+ *                                --registry-mirror as the scan.registry*
+ *                                keys
  *
  * The scan is held to scan.max_packages' default (SCAN_DEFAULT_MAX_PACKAGES)
  * unless --max-packages says otherwise; `sbomd scan` reads no config
@@ -34,7 +37,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: sbomd scan [--platform OS/ARCH] [--max-packages N]\n"
 	    "                  [--registry-auth FILE] [--registry-ca FILE]\n"
-	    "                  [--registry-insecure HOST[:PORT]] TARGET\n"
+	    "                  [--registry-insecure HOST[:PORT]]\n"
+	    "                  [--registry-mirror REGISTRY=URL] TARGET\n"
 	    "\n"
 	    "Writes a CycloneDX 1.5 SBOM of TARGET to standard output.\n"
 	    "A TARGET with more than N packages (default %d, as\n"
@@ -61,6 +65,9 @@ usage(FILE *f)
 	    "  --registry-ca FILE       PEM certificates trusted besides the\n"
 	    "                           system's\n"
 	    "  --registry-insecure H    plain HTTP to host H (repeatable)\n"
+	    "  --registry-mirror R=URL  try URL before registry R (as\n"
+	    "                           scan.registry_mirrors; repeatable,\n"
+	    "                           in order)\n"
 	    "\n"
 	    "examples:\n"
 	    "  sbomd scan oci:./busybox-layout:latest\n"
@@ -202,6 +209,7 @@ scan_main(int argc, char **argv)
 {
 	const char *platform = NULL;
 	const char *insecure[16];
+	const char *mirrors[16];
 	struct registry_config rc = { .auth_file = NULL };
 	registry *reg = NULL;
 	char rerr[512];
@@ -238,6 +246,18 @@ scan_main(int argc, char **argv)
 			}
 			insecure[rc.ninsecure++] = argv[++i];
 			rc.insecure_hosts = insecure;
+			continue;
+		}
+		if (strcmp(argv[i], "--registry-mirror") == 0 &&
+		    i + 1 < argc) {
+			if (rc.nmirrors == sizeof(mirrors) /
+			    sizeof(mirrors[0])) {
+				fprintf(stderr, "sbomd scan: too many "
+				    "--registry-mirror\n");
+				return 2;
+			}
+			mirrors[rc.nmirrors++] = argv[++i];
+			rc.mirrors = mirrors;
 			continue;
 		}
 		if (strcmp(argv[i], "--max-packages") == 0 && i + 1 < argc) {

@@ -1222,6 +1222,16 @@ registry_tokens_clear(registry *r)
 	regauth_tokens_clear(&r->tokens);
 }
 
+void
+registry_upstream(const registry *r, const struct registry_ref *ref,
+    char *out, size_t outlen)
+{
+	const char *host = strcmp(ref->name, "docker.io") == 0 ?
+	    "registry-1.docker.io" : ref->name;
+	snprintf(out, outlen, "%s://%s",
+	    host_insecure(r, ref->name) ? "http" : "https", host);
+}
+
 /* Sets p up for the endpoint base (credentials under cred_name). */
 static void
 pull_init(struct pull *p, registry *r, const struct registry_ref *ref,
@@ -1301,11 +1311,7 @@ registry_load(registry *r, const char *refstr, const struct image_query *q,
 				continue;
 			cred = hp;
 		} else {
-			const char *host = strcmp(ref.name, "docker.io") == 0 ?
-			    "registry-1.docker.io" : ref.name;
-			snprintf(base, sizeof(base), "%s://%s",
-			    host_insecure(r, ref.name) ? "http" : "https",
-			    host);
+			registry_upstream(r, &ref, base, sizeof(base));
 			cred = ref.name;
 		}
 		struct pull p;

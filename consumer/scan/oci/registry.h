@@ -70,6 +70,12 @@ struct registry_ref {
 int registry_ref_parse(const char *s, struct registry_ref *r, char *err,
     size_t errlen);
 
+/* The registry's own endpoint for ref (after its mirrors):
+ * "https://registry-1.docker.io" for docker.io, "http://HOST" for an
+ * insecure host, else "https://HOST". */
+void registry_upstream(const registry *r, const struct registry_ref *ref,
+    char *out, size_t outlen);
+
 /* What a pull tells besides its code. */
 struct registry_status {
 	/* The registry's Retry-After (a 429 or 503), in ms; 0 when none. */
