@@ -1,0 +1,707 @@
+/*
+ * layercache: one file per layer, DIR/<64 hex of the diffID>, and an
+ * in-memory index of them (key, size, last use) sorted by key.
+ *
+ * An entry, little-endian:
+ *
+ *   0   "SBOMDLC\0"
+ *   8   u32 format (LAYER_CACHE_FORMAT), u32 0
+ *   16  the diffID (32 bytes)
+ *   48  u64 payload length
+ *   56  payload: u64 compressed, u64 uncompressed, u64 entries (the
+ *       layer's struct layer_stats); u32 count, then per removal u8
+ *       below, u32 length, path; u32 count, then per file u32 length,
+ *       path, u64 length, data
+ *   end SHA-256 of every byte before it
+ *
+ * Writing: the whole entry is built in memory, written to
+ * DIR/.tmp.<pid>.<n> (O_EXCL), fsync'd, then renamed over DIR/<hex>. A
+ * reader sees the old entry, the new one or none, never a mix; a crash
+ * leaves a temporary file (removed by the next open when its process is
+ * gone) or, on a file system that reorders, a torn entry, which fails
+ * its checksum. Reading: the whole file (at most an entry's bound) is
+ * read and checked: magic, format, key, length, checksum, then decoded
+ * with every length bounded by the bytes left. Anything wrong is a miss,
+ * and the file is removed (unless a writer replaced it meanwhile).
+ *
+ * Bound. bytes (the sum of the indexed files' sizes) stays at or under
+ * max_bytes after every put: the least recently used entries (smallest
+ * tick) are removed first. A delta whose entry would be over a quarter
+ * of the bound is not stored. Recency survives restarts through the
+ * files' modification times: a hit touches its file, and open orders the
+ * entries it finds by them. Another process sharing the directory (an
+ * `sbomd scan` next to the service) is tolerated: renames are atomic and
+ * a file not in the index is read all the same (and indexed); each
+ * process keeps the bound for what it knows.
+ *
+ * Cost: a hit reads and hashes one file (a few KiB to a few MiB: the
+ * package databases of the layer); the index is a binary search, an
+ * eviction a linear scan (a cache holds thousands of layers, not
+ * millions).
+ *
+ * Concurrency: mu guards the index, the counters and every rename and
+ * unlink in the directory; files are read and temporary files written
+ * without it. Any thread may call any function but close.
+ */
+#include "scan/oci/layercache.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/errbuf.h"
+#include "util/fsutil.h"
+#include "util/xmalloc.h"
+
+static const char lc_magic[8] = "SBOMDLC";
+#define LC_HEADER 56
+#define LC_TRAILER DIGEST_LEN
+static const char lc_tmp_prefix[] = ".tmp.";
+
+struct lc_entry {
+	uint8_t key[DIGEST_LEN];
+	uint64_t size;	/* bytes of its file */
+	uint64_t tick;	/* last use: larger is more recent */
+};
+
+struct layer_cache {
+	char *dir;
+	int dfd;
+	uint64_t max_bytes;
+	uint64_t max_entry; /* max_bytes / 4 */
+	uint32_t format;
+	atomic_uint_fast64_t tmpseq; /* temporary file names */
+	pthread_mutex_t mu;
+	struct lc_entry *e; /* sorted by key, unique */
+	size_t n, cap;
+	uint64_t tick;	    /* the last tick given */
+	struct layer_cache_counters ct; /* entries, bytes: of e[] */
+};
+
+/* ---- encoding -------------------------------------------------------- */
+
+struct lc_buf {
+	unsigned char *p;
+	size_t len, cap;
+	bool over; /* passed max_entry: stop */
+	size_t max;
+};
+
+static void
+lc_put_bytes(struct lc_buf *b, const void *data, size_t len)
+{
+	if (b->over || len > b->max - b->len) {
+		b->over = true;
+		return;
+	}
+	if (b->len + len > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + len)
+			cap *= 2;
+		b->p = xrealloc(b->p, cap);
+		b->cap = cap;
+	}
+	if (len > 0)
+		memcpy(b->p + b->len, data, len);
+	b->len += len;
+}
+
+static void
+lc_put_u64(struct lc_buf *b, uint64_t v)
+{
+	unsigned char x[8];
+	for (int i = 0; i < 8; i++)
+		x[i] = (unsigned char)(v >> (8 * i));
+	lc_put_bytes(b, x, 8);
+}
+
+static void
+lc_put_u32(struct lc_buf *b, uint32_t v)
+{
+	unsigned char x[4];
+	for (int i = 0; i < 4; i++)
+		x[i] = (unsigned char)(v >> (8 * i));
+	lc_put_bytes(b, x, 4);
+}
+
+static uint64_t
+lc_get_u64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint32_t
+lc_get_u32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+static void
+lc_put_file(void *ctx, const struct fileset_file *f)
+{
+	struct lc_buf *b = ctx;
+	size_t pl = strlen(f->path);
+	lc_put_u32(b, (uint32_t)pl);
+	lc_put_bytes(b, f->path, pl);
+	lc_put_u64(b, f->len);
+	lc_put_bytes(b, f->data, f->len);
+}
+
+/* The entry for d under key, in b (b->over when past max). */
+static void
+lc_encode(const layer_cache *c, const uint8_t key[DIGEST_LEN],
+    const layer_delta *d, struct lc_buf *b)
+{
+	const struct layer_stats *st = layer_delta_stats_const(d);
+	lc_put_bytes(b, lc_magic, sizeof(lc_magic));
+	lc_put_u32(b, c->format);
+	lc_put_u32(b, 0);
+	lc_put_bytes(b, key, DIGEST_LEN);
+	lc_put_u64(b, 0); /* the payload length, set below */
+	lc_put_u64(b, st->compressed);
+	lc_put_u64(b, st->uncompressed);
+	lc_put_u64(b, st->entries);
+	size_t nrm = layer_delta_nremovals(d);
+	lc_put_u32(b, (uint32_t)nrm);
+	for (size_t i = 0; i < nrm; i++) {
+		bool below;
+		const char *p = layer_delta_removal(d, i, &below);
+		size_t pl = strlen(p);
+		unsigned char k = below ? 1 : 0;
+		lc_put_bytes(b, &k, 1);
+		lc_put_u32(b, (uint32_t)pl);
+		lc_put_bytes(b, p, pl);
+	}
+	const fileset *fs = layer_delta_files_const(d);
+	lc_put_u32(b, (uint32_t)fileset_count(fs));
+	fileset_foreach(fs, "", lc_put_file, b);
+	if (b->over)
+		return;
+	uint64_t plen = b->len - LC_HEADER;
+	for (int i = 0; i < 8; i++)
+		b->p[48 + i] = (unsigned char)(plen >> (8 * i));
+	uint8_t sum[DIGEST_LEN];
+	digest_sha256(b->p, b->len, sum);
+	lc_put_bytes(b, sum, sizeof(sum));
+}
+
+/* A reader of a payload: every read bounded by what is left. */
+struct lc_rd {
+	const unsigned char *p;
+	size_t left;
+};
+
+static bool
+lc_take(struct lc_rd *r, size_t n, const unsigned char **out)
+{
+	if (n > r->left)
+		return false;
+	*out = r->p;
+	r->p += n;
+	r->left -= n;
+	return true;
+}
+
+static bool
+lc_take_u32(struct lc_rd *r, uint32_t *v)
+{
+	const unsigned char *p;
+	if (!lc_take(r, 4, &p))
+		return false;
+	*v = lc_get_u32(p);
+	return true;
+}
+
+static bool
+lc_take_u64(struct lc_rd *r, uint64_t *v)
+{
+	const unsigned char *p;
+	if (!lc_take(r, 8, &p))
+		return false;
+	*v = lc_get_u64(p);
+	return true;
+}
+
+/* A path of len bytes, NUL-terminated in a fresh buffer; NULL when it
+ * holds a NUL or is not there. */
+static char *
+lc_take_path(struct lc_rd *r, uint32_t len)
+{
+	const unsigned char *p;
+	if (len > 65536 || !lc_take(r, len, &p) || memchr(p, '\0', len))
+		return NULL;
+	char *s = xmalloc((size_t)len + 1);
+	memcpy(s, p, len);
+	s[len] = '\0';
+	return s;
+}
+
+/* Decodes and checks a whole entry for key: the delta, or NULL. */
+static layer_delta *
+lc_decode(const layer_cache *c, const uint8_t key[DIGEST_LEN],
+    const unsigned char *buf, size_t len)
+{
+	if (len < LC_HEADER + LC_TRAILER ||
+	    memcmp(buf, lc_magic, sizeof(lc_magic)) != 0 ||
+	    lc_get_u32(buf + 8) != c->format ||
+	    memcmp(buf + 16, key, DIGEST_LEN) != 0 ||
+	    lc_get_u64(buf + 48) != len - LC_HEADER - LC_TRAILER)
+		return NULL;
+	uint8_t sum[DIGEST_LEN];
+	digest_sha256(buf, len - LC_TRAILER, sum);
+	if (memcmp(sum, buf + len - LC_TRAILER, DIGEST_LEN) != 0)
+		return NULL;
+
+	struct lc_rd r = { buf + LC_HEADER, len - LC_HEADER - LC_TRAILER };
+	layer_delta *d = layer_delta_new();
+	struct layer_stats *st = layer_delta_stats(d);
+	uint32_t n;
+	if (!lc_take_u64(&r, &st->compressed) ||
+	    !lc_take_u64(&r, &st->uncompressed) ||
+	    !lc_take_u64(&r, &st->entries) || !lc_take_u32(&r, &n))
+		goto bad;
+	for (uint32_t i = 0; i < n; i++) {
+		const unsigned char *k;
+		uint32_t pl;
+		if (!lc_take(&r, 1, &k) || *k > 1 || !lc_take_u32(&r, &pl))
+			goto bad;
+		char *p = lc_take_path(&r, pl);
+		if (p == NULL)
+			goto bad;
+		int rc = layer_delta_remove(d, p, *k == 1);
+		free(p);
+		if (rc != 0)
+			goto bad;
+	}
+	if (!lc_take_u32(&r, &n))
+		goto bad;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t pl;
+		uint64_t dl;
+		const unsigned char *data;
+		if (!lc_take_u32(&r, &pl))
+			goto bad;
+		char *p = lc_take_path(&r, pl);
+		if (p == NULL)
+			goto bad;
+		int rc = -EINVAL;
+		if (lc_take_u64(&r, &dl) && dl <= r.left &&
+		    lc_take(&r, (size_t)dl, &data))
+			rc = fileset_put(layer_delta_files(d), p, data,
+			    (size_t)dl);
+		free(p);
+		if (rc != 0)
+			goto bad;
+	}
+	if (r.left != 0)
+		goto bad;
+	return d;
+bad:
+	layer_delta_free(d);
+	return NULL;
+}
+
+/* ---- the index (mu held) --------------------------------------------- */
+
+static size_t
+lc_lower(const layer_cache *c, const uint8_t key[DIGEST_LEN])
+{
+	size_t lo = 0, hi = c->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (memcmp(c->e[mid].key, key, DIGEST_LEN) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static struct lc_entry *
+lc_find(layer_cache *c, const uint8_t key[DIGEST_LEN])
+{
+	size_t i = lc_lower(c, key);
+	if (i < c->n && memcmp(c->e[i].key, key, DIGEST_LEN) == 0)
+		return &c->e[i];
+	return NULL;
+}
+
+/* Indexes key with size (replacing an entry there), as used now. */
+static void
+lc_index(layer_cache *c, const uint8_t key[DIGEST_LEN], uint64_t size,
+    uint64_t tick)
+{
+	size_t i = lc_lower(c, key);
+	if (i < c->n && memcmp(c->e[i].key, key, DIGEST_LEN) == 0) {
+		c->ct.bytes -= c->e[i].size;
+	} else {
+		if (c->n == c->cap) {
+			c->cap = c->cap ? c->cap * 2 : 64;
+			c->e = xreallocarray(c->e, c->cap, sizeof(c->e[0]));
+		}
+		memmove(&c->e[i + 1], &c->e[i], (c->n - i) * sizeof(c->e[0]));
+		memcpy(c->e[i].key, key, DIGEST_LEN);
+		c->n++;
+	}
+	c->e[i].size = size;
+	c->e[i].tick = tick;
+	c->ct.bytes += size;
+	c->ct.entries = c->n;
+}
+
+static void
+lc_unindex(layer_cache *c, struct lc_entry *e)
+{
+	size_t i = (size_t)(e - c->e);
+	c->ct.bytes -= e->size;
+	memmove(&c->e[i], &c->e[i + 1], (c->n - i - 1) * sizeof(c->e[0]));
+	c->n--;
+	c->ct.entries = c->n;
+}
+
+static void
+lc_name(const uint8_t key[DIGEST_LEN], char name[DIGEST_STR_LEN])
+{
+	char ds[DIGEST_STR_LEN];
+	digest_format(key, ds);
+	memcpy(name, ds + 7, 65); /* after "sha256:" */
+}
+
+/* Evicts least recently used entries, but keep, until bytes <= max. */
+static void
+lc_evict(layer_cache *c, const uint8_t *keep)
+{
+	while (c->ct.bytes > c->max_bytes) {
+		struct lc_entry *victim = NULL;
+		for (size_t i = 0; i < c->n; i++) {
+			if (keep != NULL &&
+			    memcmp(c->e[i].key, keep, DIGEST_LEN) == 0)
+				continue;
+			if (victim == NULL || c->e[i].tick < victim->tick)
+				victim = &c->e[i];
+		}
+		if (victim == NULL)
+			return;
+		char name[DIGEST_STR_LEN];
+		lc_name(victim->key, name);
+		(void)unlinkat(c->dfd, name, 0);
+		lc_unindex(c, victim);
+		c->ct.evictions++;
+	}
+}
+
+/* ---- open and close --------------------------------------------------- */
+
+/* Whether a temporary file's writer is gone (".tmp.<pid>.<n>"). */
+static bool
+lc_tmp_stale(const char *name)
+{
+	char *end;
+	long pid = strtol(name + sizeof(lc_tmp_prefix) - 1, &end, 10);
+	if (end == name + sizeof(lc_tmp_prefix) - 1 || *end != '.' || pid <= 0)
+		return true;
+	if ((pid_t)pid == getpid())
+		return true; /* ours from an earlier life (pid 1 in a box) */
+	return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+static int
+lc_cmp_tick(const void *a, const void *b)
+{
+	const struct lc_entry *x = a, *y = b;
+	return x->tick < y->tick ? -1 : x->tick > y->tick;
+}
+
+static int
+lc_cmp_key(const void *a, const void *b)
+{
+	const struct lc_entry *x = a, *y = b;
+	return memcmp(x->key, y->key, DIGEST_LEN);
+}
+
+/* Indexes the directory's entries, oldest use first. */
+static int
+lc_scan(layer_cache *c, char *err, size_t errlen)
+{
+	int fd = dup(c->dfd);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (dir == NULL) {
+		errbuf_set(err, errlen, "layer cache %s: %s", c->dir,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -EIO;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		struct stat st;
+		uint8_t key[DIGEST_LEN];
+		char full[DIGEST_STR_LEN + 8];
+		if (strncmp(de->d_name, lc_tmp_prefix,
+			sizeof(lc_tmp_prefix) - 1) == 0) {
+			if (lc_tmp_stale(de->d_name))
+				(void)unlinkat(c->dfd, de->d_name, 0);
+			continue;
+		}
+		if (strlen(de->d_name) != 64)
+			continue;
+		snprintf(full, sizeof(full), "sha256:%s", de->d_name);
+		if (digest_parse(full, key, NULL, 0) != 0 ||
+		    fstatat(c->dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (c->n == c->cap) {
+			c->cap = c->cap ? c->cap * 2 : 64;
+			c->e = xreallocarray(c->e, c->cap, sizeof(c->e[0]));
+		}
+		memcpy(c->e[c->n].key, key, DIGEST_LEN);
+		c->e[c->n].size = (uint64_t)st.st_size;
+		/* Nanoseconds since the epoch: the order of last use. */
+		c->e[c->n].tick = (uint64_t)st.st_mtim.tv_sec * 1000000000u +
+		    (uint64_t)st.st_mtim.tv_nsec;
+		c->n++;
+	}
+	closedir(dir);
+	/* Renumber by recency, then sort by key. */
+	qsort(c->e, c->n, sizeof(c->e[0]), lc_cmp_tick);
+	for (size_t i = 0; i < c->n; i++) {
+		c->e[i].tick = ++c->tick;
+		c->ct.bytes += c->e[i].size;
+	}
+	qsort(c->e, c->n, sizeof(c->e[0]), lc_cmp_key);
+	c->ct.entries = c->n;
+	return 0;
+}
+
+int
+layer_cache_open(const struct layer_cache_options *o, layer_cache **out,
+    char *err, size_t errlen)
+{
+	layer_cache *c;
+	int rc;
+
+	*out = NULL;
+	uint64_t max = o->max_bytes ? o->max_bytes : LAYER_CACHE_DEFAULT_MAX;
+	if (o->dir == NULL || o->dir[0] == '\0') {
+		errbuf_set(err, errlen, "layer cache: no directory");
+		return -EINVAL;
+	}
+	if (max < LAYER_CACHE_MIN_MAX) {
+		errbuf_set(err, errlen, "layer cache %s: a bound of %llu "
+		    "bytes, less than %llu", o->dir, (unsigned long long)max,
+		    (unsigned long long)LAYER_CACHE_MIN_MAX);
+		return -EINVAL;
+	}
+	if ((rc = fs_mkdir_p(o->dir)) != 0) {
+		errbuf_set(err, errlen, "layer cache %s: mkdir: %s", o->dir,
+		    strerror(-rc));
+		return -EIO;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->dir = xstrdup(o->dir);
+	c->max_bytes = max;
+	c->max_entry = max / 4;
+	c->format = o->format ? o->format : LAYER_CACHE_FORMAT;
+	pthread_mutex_init(&c->mu, NULL);
+	c->dfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->dfd < 0) {
+		errbuf_set(err, errlen, "layer cache %s: open: %s", o->dir,
+		    strerror(errno));
+		layer_cache_close(c);
+		return -EIO;
+	}
+	if ((rc = lc_scan(c, err, errlen)) != 0) {
+		layer_cache_close(c);
+		return rc;
+	}
+	lc_evict(c, NULL);
+	c->ct.evictions = 0; /* the bound lowered since: not this run's */
+	*out = c;
+	return 0;
+}
+
+void
+layer_cache_close(layer_cache *c)
+{
+	if (c == NULL)
+		return;
+	if (c->dfd >= 0)
+		close(c->dfd);
+	pthread_mutex_destroy(&c->mu);
+	free(c->e);
+	free(c->dir);
+	free(c);
+}
+
+/* ---- get and put ----------------------------------------------------- */
+
+/* Reads the file name (at most max bytes) whole: 0, -ENOENT, -EFBIG,
+ * -EIO. *ino: the file's inode, for a removal that must not hit a newer
+ * file. */
+static int
+lc_read(layer_cache *c, const char *name, unsigned char **out, size_t *len,
+    ino_t *ino)
+{
+	struct stat st;
+	int fd = openat(c->dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK);
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT : -EIO;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EIO;
+	}
+	*ino = st.st_ino;
+	if ((uint64_t)st.st_size > c->max_entry) {
+		close(fd);
+		return -EFBIG;
+	}
+	size_t want = (size_t)st.st_size, got = 0;
+	unsigned char *buf = xmalloc(want ? want : 1);
+	while (got < want) {
+		ssize_t n = read(fd, buf + got, want - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	/* Its use is its recency, for the next open. */
+	(void)futimens(fd, NULL);
+	close(fd);
+	*out = buf;
+	*len = got;
+	return 0;
+}
+
+int
+layer_cache_get(layer_cache *c, const uint8_t diff[DIGEST_LEN],
+    layer_delta **out)
+{
+	char name[DIGEST_STR_LEN];
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	ino_t ino = 0;
+
+	*out = NULL;
+	lc_name(diff, name);
+	int rc = lc_read(c, name, &buf, &len, &ino);
+	layer_delta *d = rc == 0 ? lc_decode(c, diff, buf, len) : NULL;
+	free(buf);
+
+	pthread_mutex_lock(&c->mu);
+	struct lc_entry *e = lc_find(c, diff);
+	if (d != NULL) {
+		lc_index(c, diff, len, ++c->tick);
+		c->ct.hits++;
+	} else {
+		c->ct.misses++;
+		if (rc != -ENOENT) {
+			/* Not intact: gone, unless a writer just replaced
+			 * it with another file. */
+			struct stat st;
+			if (fstatat(c->dfd, name, &st, AT_SYMLINK_NOFOLLOW) ==
+				0 && st.st_ino == ino) {
+				(void)unlinkat(c->dfd, name, 0);
+				c->ct.rejected++;
+				if (e != NULL)
+					lc_unindex(c, e);
+			}
+		} else if (e != NULL) {
+			lc_unindex(c, e); /* removed behind our back */
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	*out = d;
+	return d != NULL ? 0 : -ENOENT;
+}
+
+/* Writes all of buf to fd. */
+static int
+lc_write_all(int fd, const unsigned char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EIO;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+layer_cache_put(layer_cache *c, const uint8_t diff[DIGEST_LEN],
+    const layer_delta *d)
+{
+	struct lc_buf b = { .max = c->max_entry };
+	char name[DIGEST_STR_LEN], tmp[64] = "";
+	int fd = -1, rc;
+
+	lc_encode(c, diff, d, &b);
+	if (b.over) {
+		pthread_mutex_lock(&c->mu);
+		c->ct.too_large++;
+		pthread_mutex_unlock(&c->mu);
+		rc = -EFBIG;
+		goto out;
+	}
+	lc_name(diff, name);
+	snprintf(tmp, sizeof(tmp), "%s%ld.%llu", lc_tmp_prefix, (long)getpid(),
+	    (unsigned long long)atomic_fetch_add(&c->tmpseq, 1));
+	fd = openat(c->dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600);
+	if (fd < 0) {
+		rc = -EIO;
+		goto out;
+	}
+	if (lc_write_all(fd, b.p, b.len) != 0 || fsync(fd) != 0) {
+		rc = -EIO;
+		goto out;
+	}
+	close(fd);
+	fd = -1;
+	pthread_mutex_lock(&c->mu);
+	if (renameat(c->dfd, tmp, c->dfd, name) != 0) {
+		pthread_mutex_unlock(&c->mu);
+		rc = -EIO;
+		goto out;
+	}
+	tmp[0] = '\0'; /* renamed: nothing to remove */
+	lc_index(c, diff, b.len, ++c->tick);
+	c->ct.stores++;
+	lc_evict(c, diff);
+	pthread_mutex_unlock(&c->mu);
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc == -EIO && tmp[0] != '\0')
+		(void)unlinkat(c->dfd, tmp, 0);
+	free(b.p);
+	return rc;
+}
+
+void
+layer_cache_counters(layer_cache *c, struct layer_cache_counters *out)
+{
+	pthread_mutex_lock(&c->mu);
+	*out = c->ct;
+	pthread_mutex_unlock(&c->mu);
+}
