@@ -100,6 +100,7 @@ for kind in archive oci-gzip oci-plain oci-zstd containerd; do
   fi
   ok "$kind: the same SBOM without the cache, cold and warm"
 done
+grep -q '"name": "newpkg"' "$WORK/archive-none.n" || fail "newpkg is missing"
 grep -q '"name": "libfoo1"' "$WORK/archive-none.n" && fail "libfoo1 was removed by layer 2"
 grep -q 'Apache-2.0' "$WORK/archive-none.n" || fail "layer 3's copyright is not reported"
 grep -q 'BSD-3-Clause' "$WORK/archive-none.n" && fail "layer 3's opaque directory did not hide libbar's copyright"
