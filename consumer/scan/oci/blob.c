@@ -343,22 +343,12 @@ int
 blob_cached_layer(struct image_lookup *L, const uint8_t *diff,
     const char *name, char *err, size_t errlen)
 {
-	layer_delta *d = NULL;
-	int rc;
-
 	if (L->cache == NULL || diff == NULL)
 		return -ENOENT;
 	if (L->lim->cancel != NULL && atomic_load(L->lim->cancel) != 0) {
 		errbuf_set(err, errlen, "layer %s: cancelled", name);
 		return -ECANCELED;
 	}
-	if (layer_cache_get(L->cache, diff, &d) != 0)
-		return -ENOENT;
-	if (!layer_stats_fit(layer_delta_stats_const(d), L->lim)) {
-		layer_delta_free(d);
-		return -ENOENT; /* read again: it fails as it should */
-	}
-	rc = layer_delta_apply(L->fs, d, name, err, errlen);
-	layer_delta_free(d);
-	return rc;
+	return layer_cache_apply(L->cache, diff, L->lim, L->fs, name, err,
+	    errlen);
 }

@@ -12,17 +12,23 @@
  *       layer's struct layer_stats); u32 count, then per removal u8
  *       below, u32 length, path; u32 count, then per file u32 length,
  *       path, u64 length, data
- *   end SHA-256 of every byte before it
+ *   end u64 CRC-64 (ECMA-182, reflected; ISA-L) of every byte before it
  *
  * Writing: the whole entry is built in memory, written to
- * DIR/.tmp.<pid>.<n> (O_EXCL), fsync'd, then renamed over DIR/<hex>. A
- * reader sees the old entry, the new one or none, never a mix; a crash
- * leaves a temporary file (removed by the next open when its process is
- * gone) or, on a file system that reorders, a torn entry, which fails
- * its checksum. Reading: the whole file (at most an entry's bound) is
- * read and checked: magic, format, key, length, checksum, then decoded
- * with every length bounded by the bytes left. Anything wrong is a miss,
- * and the file is removed (unless a writer replaced it meanwhile).
+ * DIR/.tmp.<pid>.<n> (O_EXCL), then renamed over DIR/<hex>. A reader
+ * sees the old entry, the new one or none, never a mix. There is no
+ * fsync: after a crash an entry may be lost (a miss) or torn (a file
+ * system that writes the rename before the data: zeros or a short
+ * file), and a torn entry fails its checksum, so a crash costs re-reads,
+ * never a wrong SBOM; a temporary file is removed by the next open once
+ * its process is gone. The checksum guards against tearing and bit rot,
+ * not an attacker: the directory is trusted like state.dir. Reading:
+ * the file (at most an entry's bound) is mapped and checked (magic,
+ * format, key, length, checksum), then its payload is walked once to
+ * check every length against the bytes left and every file's path
+ * (fileset_wanted), and only then applied, so applying cannot stop
+ * halfway on a bad entry. Anything wrong is a miss, and the file is
+ * removed (unless a writer replaced it meanwhile).
  *
  * Bound. bytes (the sum of the indexed files' sizes) stays at or under
  * max_bytes after every put: the least recently used entries (smallest
@@ -34,8 +40,10 @@
  * a file not in the index is read all the same (and indexed); each
  * process keeps the bound for what it knows.
  *
- * Cost: a hit reads and hashes one file (a few KiB to a few MiB: the
- * package databases of the layer); the index is a binary search, an
+ * Cost: a hit maps one file (a few KiB to a few tens of MiB: the
+ * layer's package databases and copyright files), checksums it (CRC-64,
+ * several GB/s) and copies its files into the image's fileset once; the
+ * index is a binary search, an
  * eviction a linear scan (a cache holds thousands of layers, not
  * millions).
  *
@@ -48,6 +56,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <isa-l/crc64.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -55,6 +64,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -64,7 +74,7 @@
 
 static const char lc_magic[8] = "SBOMDLC";
 #define LC_HEADER 56
-#define LC_TRAILER DIGEST_LEN
+#define LC_TRAILER 8 /* CRC-64 */
 static const char lc_tmp_prefix[] = ".tmp.";
 
 struct lc_entry {
@@ -193,9 +203,7 @@ lc_encode(const layer_cache *c, const uint8_t key[DIGEST_LEN],
 	uint64_t plen = b->len - LC_HEADER;
 	for (int i = 0; i < 8; i++)
 		b->p[48 + i] = (unsigned char)(plen >> (8 * i));
-	uint8_t sum[DIGEST_LEN];
-	digest_sha256(b->p, b->len, sum);
-	lc_put_bytes(b, sum, sizeof(sum));
+	lc_put_u64(b, crc64_ecma_refl(0, b->p, b->len));
 }
 
 /* A reader of a payload: every read bounded by what is left. */
@@ -235,83 +243,103 @@ lc_take_u64(struct lc_rd *r, uint64_t *v)
 	return true;
 }
 
-/* A path of len bytes, NUL-terminated in a fresh buffer; NULL when it
- * holds a NUL or is not there. */
-static char *
-lc_take_path(struct lc_rd *r, uint32_t len)
+/* Where a decoded entry goes: nothing (a check), a delta, or straight
+ * into an image's fileset. */
+struct lc_sink {
+	layer_delta *d;
+	fileset *fs;
+	char *path; /* a NUL-terminated copy of the current path */
+	size_t pathcap;
+};
+
+static const char *
+lc_sink_path(struct lc_sink *k, const unsigned char *p, uint32_t len)
 {
-	const unsigned char *p;
-	if (len > 65536 || !lc_take(r, len, &p) || memchr(p, '\0', len))
-		return NULL;
-	char *s = xmalloc((size_t)len + 1);
-	memcpy(s, p, len);
-	s[len] = '\0';
-	return s;
+	if (k->pathcap < (size_t)len + 1) {
+		free(k->path);
+		k->pathcap = (size_t)len + 1 > 256 ? (size_t)len + 1 : 256;
+		k->path = xmalloc(k->pathcap);
+	}
+	memcpy(k->path, p, len);
+	k->path[len] = '\0';
+	return k->path;
 }
 
-/* Decodes and checks a whole entry for key: the delta, or NULL. */
-static layer_delta *
-lc_decode(const layer_cache *c, const uint8_t key[DIGEST_LEN],
+/* Whether the entry's header and checksum are those of an intact entry
+ * of this format for key. */
+static bool
+lc_intact(const layer_cache *c, const uint8_t key[DIGEST_LEN],
     const unsigned char *buf, size_t len)
 {
-	if (len < LC_HEADER + LC_TRAILER ||
-	    memcmp(buf, lc_magic, sizeof(lc_magic)) != 0 ||
-	    lc_get_u32(buf + 8) != c->format ||
-	    memcmp(buf + 16, key, DIGEST_LEN) != 0 ||
-	    lc_get_u64(buf + 48) != len - LC_HEADER - LC_TRAILER)
-		return NULL;
-	uint8_t sum[DIGEST_LEN];
-	digest_sha256(buf, len - LC_TRAILER, sum);
-	if (memcmp(sum, buf + len - LC_TRAILER, DIGEST_LEN) != 0)
-		return NULL;
+	return len >= LC_HEADER + LC_TRAILER &&
+	    memcmp(buf, lc_magic, sizeof(lc_magic)) == 0 &&
+	    lc_get_u32(buf + 8) == c->format &&
+	    memcmp(buf + 16, key, DIGEST_LEN) == 0 &&
+	    lc_get_u64(buf + 48) == len - LC_HEADER - LC_TRAILER &&
+	    crc64_ecma_refl(0, buf, len - LC_TRAILER) ==
+	    lc_get_u64(buf + len - LC_TRAILER);
+}
 
+/*
+ * Walks the payload of an intact entry into k (nothing when k has
+ * neither d nor fs): 0, -EINVAL when it does not decode (a check first,
+ * so that applying to a fileset cannot stop halfway for that), or
+ * fileset_put's error (-EFBIG: the image's files pass the fileset bound).
+ * st: the layer's stats.
+ */
+static int
+lc_walk(const unsigned char *buf, size_t len, struct layer_stats *st,
+    struct lc_sink *k)
+{
 	struct lc_rd r = { buf + LC_HEADER, len - LC_HEADER - LC_TRAILER };
-	layer_delta *d = layer_delta_new();
-	struct layer_stats *st = layer_delta_stats(d);
-	uint32_t n;
+	const unsigned char *p;
+	uint32_t n, pl;
+	int rc;
+
 	if (!lc_take_u64(&r, &st->compressed) ||
 	    !lc_take_u64(&r, &st->uncompressed) ||
 	    !lc_take_u64(&r, &st->entries) || !lc_take_u32(&r, &n))
-		goto bad;
+		return -EINVAL;
 	for (uint32_t i = 0; i < n; i++) {
-		const unsigned char *k;
-		uint32_t pl;
-		if (!lc_take(&r, 1, &k) || *k > 1 || !lc_take_u32(&r, &pl))
-			goto bad;
-		char *p = lc_take_path(&r, pl);
-		if (p == NULL)
-			goto bad;
-		int rc = layer_delta_remove(d, p, *k == 1);
-		free(p);
-		if (rc != 0)
-			goto bad;
+		const unsigned char *kind;
+		if (!lc_take(&r, 1, &kind) || *kind > 1 ||
+		    !lc_take_u32(&r, &pl) || pl > 65536 ||
+		    !lc_take(&r, pl, &p) || memchr(p, '\0', pl) != NULL)
+			return -EINVAL;
+		if (k->d != NULL &&
+		    layer_delta_remove(k->d, lc_sink_path(k, p, pl),
+			*kind == 1) != 0)
+			return -EINVAL;
+		if (k->fs != NULL) {
+			const char *path = lc_sink_path(k, p, pl);
+			if (*kind == 1)
+				fileset_remove_below(k->fs, path);
+			else
+				fileset_remove(k->fs, path);
+		}
 	}
 	if (!lc_take_u32(&r, &n))
-		goto bad;
+		return -EINVAL;
 	for (uint32_t i = 0; i < n; i++) {
-		uint32_t pl;
-		uint64_t dl;
 		const unsigned char *data;
-		if (!lc_take_u32(&r, &pl))
-			goto bad;
-		char *p = lc_take_path(&r, pl);
-		if (p == NULL)
-			goto bad;
-		int rc = -EINVAL;
-		if (lc_take_u64(&r, &dl) && dl <= r.left &&
-		    lc_take(&r, (size_t)dl, &data))
-			rc = fileset_put(layer_delta_files(d), p, data,
-			    (size_t)dl);
-		free(p);
+		uint64_t dl;
+		if (!lc_take_u32(&r, &pl) || pl > 4096 ||
+		    !lc_take(&r, pl, &p) || memchr(p, '\0', pl) != NULL ||
+		    !lc_take_u64(&r, &dl) || dl > r.left ||
+		    !lc_take(&r, (size_t)dl, &data))
+			return -EINVAL;
+		const char *path = lc_sink_path(k, p, pl);
+		if (k->d == NULL && k->fs == NULL) {
+			if (!fileset_wanted(path) || dl > FILESET_MAX_FILE)
+				return -EINVAL;
+			continue;
+		}
+		rc = fileset_put(k->d != NULL ? layer_delta_files(k->d) : k->fs,
+		    path, data, (size_t)dl);
 		if (rc != 0)
-			goto bad;
+			return k->d != NULL ? -EINVAL : rc;
 	}
-	if (r.left != 0)
-		goto bad;
-	return d;
-bad:
-	layer_delta_free(d);
-	return NULL;
+	return r.left == 0 ? 0 : -EINVAL;
 }
 
 /* ---- the index (mu held) --------------------------------------------- */
@@ -549,14 +577,16 @@ layer_cache_close(layer_cache *c)
 
 /* ---- get and put ----------------------------------------------------- */
 
-/* Reads the file name (at most max bytes) whole: 0, -ENOENT, -EFBIG,
+/* Maps the file name (at most max_entry bytes): 0, -ENOENT, -EFBIG,
  * -EIO. *ino: the file's inode, for a removal that must not hit a newer
- * file. */
+ * file. Unmap with munmap(*out, *len) when *len > 0. */
 static int
-lc_read(layer_cache *c, const char *name, unsigned char **out, size_t *len,
+lc_map(layer_cache *c, const char *name, unsigned char **out, size_t *len,
     ino_t *ino)
 {
 	struct stat st;
+	*out = NULL;
+	*len = 0;
 	int fd = openat(c->dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
 	    O_NONBLOCK);
 	if (fd < 0)
@@ -570,43 +600,32 @@ lc_read(layer_cache *c, const char *name, unsigned char **out, size_t *len,
 		close(fd);
 		return -EFBIG;
 	}
-	size_t want = (size_t)st.st_size, got = 0;
-	unsigned char *buf = xmalloc(want ? want : 1);
-	while (got < want) {
-		ssize_t n = read(fd, buf + got, want - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
+	if (st.st_size == 0) {
+		close(fd);
+		return 0; /* empty: torn, not intact */
 	}
+	void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd,
+	    0);
 	/* Its use is its recency, for the next open. */
 	(void)futimens(fd, NULL);
 	close(fd);
-	*out = buf;
-	*len = got;
+	if (m == MAP_FAILED)
+		return -EIO;
+	*out = m;
+	*len = (size_t)st.st_size;
 	return 0;
 }
 
-int
-layer_cache_get(layer_cache *c, const uint8_t diff[DIGEST_LEN],
-    layer_delta **out)
+/* Accounts for a lookup of diff: a hit (size: its file's), or a miss
+ * whose file, when rc says one was there, was not intact. */
+static void
+lc_account(layer_cache *c, const uint8_t diff[DIGEST_LEN], const char *name,
+    bool hit, int rc, size_t size, ino_t ino)
 {
-	char name[DIGEST_STR_LEN];
-	unsigned char *buf = NULL;
-	size_t len = 0;
-	ino_t ino = 0;
-
-	*out = NULL;
-	lc_name(diff, name);
-	int rc = lc_read(c, name, &buf, &len, &ino);
-	layer_delta *d = rc == 0 ? lc_decode(c, diff, buf, len) : NULL;
-	free(buf);
-
 	pthread_mutex_lock(&c->mu);
 	struct lc_entry *e = lc_find(c, diff);
-	if (d != NULL) {
-		lc_index(c, diff, len, ++c->tick);
+	if (hit) {
+		lc_index(c, diff, size, ++c->tick);
 		c->ct.hits++;
 	} else {
 		c->ct.misses++;
@@ -626,8 +645,79 @@ layer_cache_get(layer_cache *c, const uint8_t diff[DIGEST_LEN],
 		}
 	}
 	pthread_mutex_unlock(&c->mu);
+}
+
+int
+layer_cache_get(layer_cache *c, const uint8_t diff[DIGEST_LEN],
+    layer_delta **out)
+{
+	char name[DIGEST_STR_LEN];
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	ino_t ino = 0;
+	layer_delta *d = NULL;
+
+	*out = NULL;
+	lc_name(diff, name);
+	int rc = lc_map(c, name, &buf, &len, &ino);
+	if (rc == 0 && lc_intact(c, diff, buf, len)) {
+		d = layer_delta_new();
+		struct lc_sink k = { .d = d };
+		if (lc_walk(buf, len, layer_delta_stats(d), &k) != 0) {
+			layer_delta_free(d);
+			d = NULL;
+		}
+		free(k.path);
+	}
+	if (len > 0)
+		munmap(buf, len);
+	lc_account(c, diff, name, d != NULL, rc, len, ino);
 	*out = d;
 	return d != NULL ? 0 : -ENOENT;
+}
+
+int
+layer_cache_apply(layer_cache *c, const uint8_t diff[DIGEST_LEN],
+    const struct layer_limits *lim, fileset *fs, const char *layer,
+    char *err, size_t errlen)
+{
+	char name[DIGEST_STR_LEN];
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	ino_t ino = 0;
+	struct layer_stats st;
+	struct lc_sink check = { 0 }, k = { .fs = fs };
+	bool hit = false;
+
+	lc_name(diff, name);
+	int rc = lc_map(c, name, &buf, &len, &ino);
+	if (rc == 0 && lc_intact(c, diff, buf, len) &&
+	    lc_walk(buf, len, &st, &check) == 0) {
+		hit = true;
+		if (!layer_stats_fit(&st, lim)) {
+			/* Read under larger bounds: read again, so that the
+			 * layer fails as it should. Not a corrupt entry. */
+			munmap(buf, len);
+			pthread_mutex_lock(&c->mu);
+			c->ct.misses++;
+			pthread_mutex_unlock(&c->mu);
+			free(check.path);
+			return -ENOENT;
+		}
+		rc = lc_walk(buf, len, &st, &k);
+		if (rc != 0)
+			errbuf_set(err, errlen, "layer %s: the image's wanted "
+			    "files pass the fileset bound (%u files, %u bytes)",
+			    layer, FILESET_MAX_FILES, FILESET_MAX_BYTES);
+	}
+	if (len > 0)
+		munmap(buf, len);
+	lc_account(c, diff, name, hit, rc, len, ino);
+	free(check.path);
+	free(k.path);
+	if (!hit)
+		return -ENOENT;
+	return rc;
 }
 
 /* Writes all of buf to fd. */
@@ -671,7 +761,7 @@ layer_cache_put(layer_cache *c, const uint8_t diff[DIGEST_LEN],
 		rc = -EIO;
 		goto out;
 	}
-	if (lc_write_all(fd, b.p, b.len) != 0 || fsync(fd) != 0) {
+	if (lc_write_all(fd, b.p, b.len) != 0) {
 		rc = -EIO;
 		goto out;
 	}

@@ -10,10 +10,10 @@
  * digest and its uncompressed stream against the diffID (the caller's
  * duty: blob.c). The cache is bounded in bytes (least recently used
  * entries go first), versioned (LAYER_CACHE_FORMAT: an entry of another
- * format is a miss), crash-safe (an entry is written to a temporary file,
- * fsync'd and renamed into place, and carries a SHA-256 of its bytes: a
- * torn or corrupt entry is a miss, removed), and thread-safe: any number
- * of scans may read and write it at once.
+ * format is a miss), crash-safe (an entry is written to a temporary file
+ * and renamed into place, and carries a CRC-64 of its bytes: a torn or
+ * corrupt entry is a miss, removed), and thread-safe: any number of
+ * scans may read and write it at once.
  */
 #ifndef SBOMD_SCAN_LAYERCACHE_H
 #define SBOMD_SCAN_LAYERCACHE_H
@@ -69,6 +69,17 @@ void layer_cache_close(layer_cache *c);
  * frees it), or -ENOENT (not cached, or an entry that was not intact). */
 int layer_cache_get(layer_cache *c, const uint8_t diff[DIGEST_LEN],
     layer_delta **out);
+
+/*
+ * Applies the cached delta of the layer whose diffID is diff straight to
+ * fs (the image's lower layers), as layer_delta_apply would: 0;
+ * -ENOENT when it is not cached intact, or was read under larger
+ * bounds than lim's (fs untouched: the caller reads the layer); -EFBIG
+ * when the files pass the fileset bound (err names layer).
+ */
+int layer_cache_apply(layer_cache *c, const uint8_t diff[DIGEST_LEN],
+    const struct layer_limits *lim, fileset *fs, const char *layer,
+    char *err, size_t errlen);
 
 /* Stores d under diff, evicting the least recently used entries past the
  * bound. 0, -EFBIG (the entry would be over a quarter of the bound: not
