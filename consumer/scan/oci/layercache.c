@@ -487,7 +487,8 @@ lc_scan(layer_cache *c, char *err, size_t errlen)
 		}
 		if (strlen(de->d_name) != 64)
 			continue;
-		snprintf(full, sizeof(full), "sha256:%s", de->d_name);
+		memcpy(full, "sha256:", 7);
+		memcpy(full + 7, de->d_name, 65);
 		if (digest_parse(full, key, NULL, 0) != 0 ||
 		    fstatat(c->dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
 		    !S_ISREG(st.st_mode))
@@ -505,12 +506,14 @@ lc_scan(layer_cache *c, char *err, size_t errlen)
 	}
 	closedir(dir);
 	/* Renumber by recency, then sort by key. */
-	qsort(c->e, c->n, sizeof(c->e[0]), lc_cmp_tick);
+	if (c->n > 1)
+		qsort(c->e, c->n, sizeof(c->e[0]), lc_cmp_tick);
 	for (size_t i = 0; i < c->n; i++) {
 		c->e[i].tick = ++c->tick;
 		c->ct.bytes += c->e[i].size;
 	}
-	qsort(c->e, c->n, sizeof(c->e[0]), lc_cmp_key);
+	if (c->n > 1)
+		qsort(c->e, c->n, sizeof(c->e[0]), lc_cmp_key);
 	c->ct.entries = c->n;
 	return 0;
 }
