@@ -603,6 +603,34 @@ class TestScanRegistry(RegistryCase):
         finally:
             self.reg.start()
 
+    def test_layer_cache_same_sbom_and_known_layers_not_fetched(self):
+        d, _ = build_layout(self.work, "lcache", compress="gzip")
+        self.reg.push(d, "team/lcache:1")
+        ref = f"{self.reg.host}/team/lcache:1"
+        cache = os.path.join(self.work, "layer-cache")
+        none = self.scan(ref)
+        cold = self.scan(ref, "--layer-cache", cache)
+        warm = self.scan(ref, "--layer-cache", cache)
+        for got in (none, cold, warm):
+            self.assertEqual(got.returncode, 0, got.stderr)
+            self.assertEqual(strip_volatile(got.stdout), strip_volatile(none.stdout))
+        _, man = layout_manifest(d)
+        n = len(man["layers"])
+        self.assertIn(f"0 layers from the cache, {n} not in it, {n} stored", cold.stderr)
+        self.assertIn(f"{n} layers from the cache, 0 not in it, 0 stored", warm.stderr)
+        # Every layer blob on the registry's disk corrupted: a warm scan
+        # does not fetch them, a scan without the cache fails.
+        for l in man["layers"]:
+            p = self.reg.blob_path(l["digest"])
+            data = bytearray(read_bytes(p))
+            data[len(data) // 2] ^= 0xFF
+            with open(p, "wb") as f:
+                f.write(bytes(data))
+        again = self.scan(ref, "--layer-cache", cache)
+        self.assertEqual(again.returncode, 0, again.stderr)
+        self.assertEqual(strip_volatile(again.stdout), strip_volatile(none.stdout))
+        self.assertEqual(self.scan(ref).returncode, 4)
+
     def test_bearer_token_registry(self):
         treg = type(self).treg = Registry(self.work, self.pki, "token", token=True)
         d, _ = build_layout(self.work, "tok")

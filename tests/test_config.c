@@ -229,6 +229,8 @@ test_default_values(void **state)
 	assert_int_equal(c.scan.exec_argv.n, 0);
 	assert_int_equal(c.scan.max_sbom_bytes, 64LL << 20);
 	assert_int_equal(c.scan.max_packages, SCAN_DEFAULT_MAX_PACKAGES);
+	assert_string_equal(c.scan.layer_cache_dir, "layer-cache");
+	assert_int_equal(c.scan.layer_cache_max_bytes, 1LL << 30);
 	assert_string_equal(c.http.listen, "127.0.0.1:8080");
 	assert_int_equal(c.log.level, CONFIG_LOG_INFO);
 	assert_int_equal(c.log.format, CONFIG_LOG_JSON);
@@ -278,8 +280,8 @@ test_key_names(void **state)
 		    0);
 		assert_int_equal(strncmp(env, "SBOMD_", 6), 0);
 	}
-	/* every key of config/sbomd.cfg: 55 */
-	assert_int_equal(n, 55);
+	/* every key of config/sbomd.cfg: 57 */
+	assert_int_equal(n, 57);
 	assert_int_equal(config_env_name("scan.workers", env, sizeof(env)), 0);
 	assert_string_equal(env, "SBOMD_SCAN_WORKERS");
 	assert_int_equal(config_env_name("retry.base_backoff", env,

@@ -76,6 +76,10 @@ struct scan_oci_config {
 	/* scan.registry: NULL, or how to pull an image in none of the
 	 * stores by its repo digests (scan/oci/registry.h) */
 	const struct registry_config *registry;
+	/* scan.layer_cache_dir: NULL, or the per-layer catalog cache's
+	 * directory (opened by init, shared by the workers) */
+	const char *layer_cache_dir;
+	uint64_t layer_cache_max_bytes; /* 0: LAYER_CACHE_DEFAULT_MAX */
 };
 
 extern const struct scan_backend scan_backend_oci;

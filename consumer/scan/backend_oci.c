@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scan/oci/layercache.h"
 #include "util/clock.h"
 #include "util/errbuf.h"
 #include "util/xmalloc.h"
@@ -58,6 +59,7 @@ struct oci_ctx {
 	size_t max_sbom;	/* bytes, > 0 */
 	size_t max_packages;	/* 0: the scanner's default */
 	registry *registry;	/* NULL: scan.registry off */
+	layer_cache *layer_cache; /* NULL: scan.layer_cache_dir off */
 };
 
 static void oci_fini(void *ctx);
@@ -101,6 +103,21 @@ oci_init(const void *config, void **ctxp, char *err, size_t errlen)
 	if (c->registry != NULL) {
 		int rc = registry_new(c->registry, &x->registry, err, errlen);
 		if (rc != 0) {
+			oci_fini(x);
+			return rc;
+		}
+	}
+	if (c->layer_cache_dir != NULL && c->layer_cache_dir[0] != '\0') {
+		struct layer_cache_options lo = {
+			.dir = c->layer_cache_dir,
+			.max_bytes = c->layer_cache_max_bytes,
+		};
+		char why[512];
+		int rc = layer_cache_open(&lo, &x->layer_cache, why,
+		    sizeof(why));
+		if (rc != 0) {
+			errbuf_set(err, errlen, "scan.layer_cache_dir: %s",
+			    why);
 			oci_fini(x);
 			return rc;
 		}
@@ -152,6 +169,7 @@ oci_scan(void *ctx, const struct scan_job *job, const atomic_int *cancel,
 		.max_packages = x->max_packages,
 		.cancel = cancel,
 		.registry = x->registry,
+		.layer_cache = x->layer_cache,
 	};
 	scan_run(&req, res);
 	if (res->rc == 0 && res->sbom_len > x->max_sbom)
@@ -173,6 +191,7 @@ oci_fini(void *ctx)
 	if (x == NULL)
 		return;
 	registry_free(x->registry);
+	layer_cache_close(x->layer_cache);
 	strv_free(x->stores, x->nstores);
 	free(x->platform);
 	free(x->host_root);

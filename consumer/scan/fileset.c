@@ -185,6 +185,41 @@ fileset_wanted(const char *path)
 	return false;
 }
 
+/* Whether s is dir itself or lies below it ("" holds everything). */
+static bool
+fileset_under(const char *s, const char *dir, size_t dlen)
+{
+	return dlen == 0 || (strncmp(s, dir, dlen) == 0 &&
+	    (s[dlen] == '\0' || s[dlen] == '/'));
+}
+
+bool
+fileset_wanted_below(const char *dir)
+{
+	size_t dlen = strlen(dir);
+	if (dlen == 0)
+		return true;
+	/* A fixed path below dir: dir is one of its proper ancestors. */
+	for (size_t i = 0; fileset_wanted_paths[i] != NULL; i++) {
+		const char *w = fileset_wanted_paths[i];
+		if (strlen(w) > dlen && fileset_under(w, dir, dlen))
+			return true;
+	}
+	/* var/lib/dpkg/status.d/<name>: dir is status.d or above it. */
+	if (fileset_under("var/lib/dpkg/status.d", dir, dlen))
+		return true;
+	/* usr/share/doc/<pkg>/copyright: dir is usr/share/doc or above it,
+	 * or one package's directory. */
+	if (fileset_under("usr/share/doc", dir, dlen))
+		return true;
+	static const char doc[] = "usr/share/doc/";
+	if (strncmp(dir, doc, sizeof(doc) - 1) == 0) {
+		const char *pkg = dir + sizeof(doc) - 1;
+		return fileset_component(pkg, strlen(pkg));
+	}
+	return false;
+}
+
 int
 fileset_put(fileset *fs, const char *path, const void *data, size_t len)
 {

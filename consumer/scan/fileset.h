@@ -39,6 +39,12 @@ void fileset_free(fileset *fs);
  * fileset_wanted_paths, a file directly in var/lib/dpkg/status.d/, or
  * usr/share/doc/<package>/copyright. */
 bool fileset_wanted(const char *path);
+/* Whether some path fileset_wanted accepts could lie strictly below the
+ * directory dir ("" is the root): a removal of everything below dir can
+ * touch a fileset only then. */
+bool fileset_wanted_below(const char *dir);
+/* Changing what is wanted changes what a layer contributes: bump
+ * LAYER_CACHE_FORMAT (scan/oci/layercache.h) with it. */
 /* The paths fileset_wanted names one by one; NULL-terminated. */
 extern const char *const fileset_wanted_paths[];
 

@@ -16,7 +16,9 @@
  *
  * The scan is held to scan.max_packages' default (SCAN_DEFAULT_MAX_PACKAGES)
  * unless --max-packages says otherwise; `sbomd scan` reads no config
- * file.
+ * file. --layer-cache DIR uses (and fills) a per-layer catalog cache
+ * (scan/oci/layercache.h) of LAYER_CACHE_DEFAULT_MAX bytes; a line on
+ * stderr says how many layers came from it.
  */
 #include "scan/scan_cmd.h"
 
@@ -27,6 +29,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "scan/oci/layercache.h"
 #include "scan/scanner.h"
 #include "util/clock.h"
 #include "util/xmalloc.h"
@@ -36,6 +39,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: sbomd scan [--platform OS/ARCH] [--max-packages N]\n"
+	    "                  [--layer-cache DIR]\n"
 	    "                  [--registry-auth FILE] [--registry-ca FILE]\n"
 	    "                  [--registry-insecure HOST[:PORT]]\n"
 	    "                  [--registry-mirror REGISTRY=URL] TARGET\n"
@@ -57,6 +61,10 @@ usage(FILE *f)
 	    "                           an image pulled from its registry (a\n"
 	    "                           manifest or index digest; Docker Hub\n"
 	    "                           when there is no HOST)\n"
+	    "\n"
+	    "--layer-cache DIR: keep what was catalogued from each layer in\n"
+	    "DIR (at most 1 GiB, least recently used layers go), and read\n"
+	    "no layer that DIR already holds.\n"
 	    "\n"
 	    "registry options:\n"
 	    "  --registry-auth FILE     a Docker config.json (default\n"
@@ -212,6 +220,8 @@ scan_main(int argc, char **argv)
 	const char *mirrors[16];
 	struct registry_config rc = { .auth_file = NULL };
 	registry *reg = NULL;
+	const char *cache_dir = NULL;
+	layer_cache *cache = NULL;
 	char rerr[512];
 	size_t max_packages = SCAN_DEFAULT_MAX_PACKAGES;
 	struct scan_target t = { 0 };
@@ -226,6 +236,10 @@ scan_main(int argc, char **argv)
 		}
 		if (strcmp(argv[i], "--platform") == 0 && i + 1 < argc) {
 			platform = argv[++i];
+			continue;
+		}
+		if (strcmp(argv[i], "--layer-cache") == 0 && i + 1 < argc) {
+			cache_dir = argv[++i];
 			continue;
 		}
 		if (strcmp(argv[i], "--registry-auth") == 0 && i + 1 < argc) {
@@ -293,12 +307,28 @@ scan_main(int argc, char **argv)
 	    registry_new(&rc, &reg, rerr, sizeof(rerr)) != 0) {
 		fprintf(stderr, "sbomd scan: %s\n", rerr);
 		status = 2;
+	} else if (cache_dir != NULL && layer_cache_open(
+	    &(struct layer_cache_options){ .dir = cache_dir }, &cache, rerr,
+	    sizeof(rerr)) != 0) {
+		fprintf(stderr, "sbomd scan: --layer-cache: %s\n", rerr);
+		status = 2;
 	} else {
 		req.registry = reg;
+		req.layer_cache = cache;
 		scan_target_run(&t, &req, &res);
 		status = scan_report(&res);
 		scan_result_free(&res);
+		if (cache != NULL) {
+			struct layer_cache_counters ct;
+			layer_cache_counters(cache, &ct);
+			fprintf(stderr, "sbomd scan: layer cache %s: %llu "
+			    "layers from the cache, %llu not in it, %llu stored\n",
+			    cache_dir, (unsigned long long)ct.hits,
+			    (unsigned long long)ct.misses,
+			    (unsigned long long)ct.stores);
+		}
 	}
+	layer_cache_close(cache);
 	registry_free(reg);
 	free(t.spec);
 	return status;

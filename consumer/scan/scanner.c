@@ -189,6 +189,7 @@ scan_run(const struct scan_request *req, struct scan_result *res)
 			.ndigests = req->ndigests,
 			.repo_tags = req->repo_tags, .ntags = req->ntags,
 			.platform = req->platform,
+			.layer_cache = req->layer_cache,
 		};
 		struct image_found found;
 		if (req->registry_ref != NULL)

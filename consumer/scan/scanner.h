@@ -44,6 +44,9 @@ struct scan_request {
 	 * pulled by its repo digests ("name@sha256:…"), in order, until one
 	 * works (scan.registry). */
 	registry *registry;
+	/* NULL, or the per-layer catalog cache (scan/oci/layercache.h),
+	 * shared by every scan: known layers are not read. */
+	struct layer_cache *layer_cache;
 	/* With registry: pull this reference and look in no store (`sbomd
 	 * scan registry:REF`). */
 	const char *registry_ref;

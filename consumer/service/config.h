@@ -141,6 +141,10 @@ struct sbomd_config {
 		struct config_intlist exec_retryable_exit_codes; /* 1..255 */
 		int64_t max_sbom_bytes;	/* bound on one SBOM (both backends) */
 		int64_t max_packages;	/* bound on one scan's packages (oci) */
+		/* the per-layer catalog cache (oci): "" = off; relative:
+		 * inside state.dir */
+		char *layer_cache_dir;
+		int64_t layer_cache_max_bytes; /* its bound, >= 1 MiB */
 	} scan;
 	struct {
 		char *listen;		/* "host:port", ":port" or "" = off */

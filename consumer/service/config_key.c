@@ -363,6 +363,12 @@ const struct config_key config_keys[] = {
 	{.name = "scan.max_packages", .type = KT_INT,
 	    FIELD(scan.max_packages), .min = 1, .max = 100000000,
 	    .def = "100000", .doc = "more packages fail the scan (oci)"},
+	{.name = "scan.layer_cache_dir", .type = KT_STRING,
+	    FIELD(scan.layer_cache_dir), .def = "layer-cache",
+	    .doc = "per-layer catalog cache; relative: in state.dir; \"\": off"},
+	{.name = "scan.layer_cache_max_bytes", .type = KT_SIZE,
+	    FIELD(scan.layer_cache_max_bytes), .min = MIB, .max = 1024 * TIB,
+	    .def = "1GiB", .doc = "its bound: least recently used layers go"},
 
 	{.name = "http.listen", .type = KT_STRING, FIELD(http.listen),
 	    .check = check_listen, .def = "127.0.0.1:8080",

@@ -42,6 +42,17 @@ scans_open(engine *e, char *err, size_t errlen)
 		e->backend = &scan_backend_exec;
 		rc = e->backend->init(&xc, &e->bctx, err, errlen);
 	} else {
+		/* scan.layer_cache_dir: relative to state.dir. */
+		char cache_dir[4096];
+		const char *lcd = c->scan.layer_cache_dir;
+		if (lcd[0] == '\0' || lcd[0] == '/')
+			snprintf(cache_dir, sizeof(cache_dir), "%s", lcd);
+		else if ((size_t)snprintf(cache_dir, sizeof(cache_dir), "%s/%s",
+			     c->state.dir, lcd) >= sizeof(cache_dir)) {
+			snprintf(err, errlen, "scan.layer_cache_dir: %s/%s: "
+			    "path too long", c->state.dir, lcd);
+			return -EINVAL;
+		}
 		struct registry_config regc = {
 			.auth_file = c->scan.registry_auth_file[0] ?
 			    c->scan.registry_auth_file : NULL,
@@ -63,6 +74,9 @@ scans_open(engine *e, char *err, size_t errlen)
 			.max_sbom_bytes = (size_t)c->scan.max_sbom_bytes,
 			.max_packages = (size_t)c->scan.max_packages,
 			.registry = c->scan.registry ? &regc : NULL,
+			.layer_cache_dir = cache_dir[0] ? cache_dir : NULL,
+			.layer_cache_max_bytes =
+			    (uint64_t)c->scan.layer_cache_max_bytes,
 		};
 		e->backend = &scan_backend_oci;
 		rc = e->backend->init(&oc, &e->bctx, err, errlen);

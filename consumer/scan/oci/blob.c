@@ -27,6 +27,7 @@
 #include <archive.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,10 +283,13 @@ blob_stream_finish(struct blob_stream *s, uint8_t out[DIGEST_LEN],
 int
 blob_apply_layer(struct image_lookup *L, struct blob_stream *src,
     const char *name, const uint8_t want0[DIGEST_LEN], const uint8_t *want1,
-    char *err, size_t errlen)
+    const uint8_t *diff, char *err, size_t errlen)
 {
 	uint8_t got[DIGEST_LEN];
 	char gs[DIGEST_STR_LEN], why[512];
+	layer_delta *d = layer_delta_new();
+	struct layer_read_info info = { .want_diff = L->cache != NULL &&
+		diff != NULL };
 	int rc, frc;
 
 	src->md = EVP_MD_CTX_new();
@@ -295,7 +299,7 @@ blob_apply_layer(struct image_lookup *L, struct blob_stream *src,
 		rc = -EIO;
 		goto out;
 	}
-	rc = layer_apply(L->fs, blob_stream_read, src, name, L->lim, err,
+	rc = layer_read(d, blob_stream_read, src, name, L->lim, &info, err,
 	    errlen);
 	if (rc != 0 && rc != -EINVAL)
 		goto out;
@@ -315,8 +319,36 @@ blob_apply_layer(struct image_lookup *L, struct blob_stream *src,
 		    name, (unsigned long long)src->n, gs);
 		rc = -EINVAL;
 	}
+	if (rc != 0)
+		goto out;
+	/* The blob is verified. Cached only when the uncompressed stream
+	 * is the config's diffID too: a plain tar is its own stream; a
+	 * gzip layer's inflated stream was hashed; zstd's is not seen. */
+	layer_delta_stats(d)->compressed = src->n;
+	if (info.want_diff &&
+	    ((info.comp == LAYER_COMP_PLAIN &&
+		 memcmp(got, diff, DIGEST_LEN) == 0) ||
+		(info.comp == LAYER_COMP_GZIP && info.diff_known &&
+		    memcmp(info.diff, diff, DIGEST_LEN) == 0)))
+		(void)layer_cache_put(L->cache, diff, d);
+	rc = layer_delta_apply(L->fs, d, name, err, errlen);
 out:
 	EVP_MD_CTX_free(src->md);
 	src->md = NULL;
+	layer_delta_free(d);
 	return rc;
+}
+
+int
+blob_cached_layer(struct image_lookup *L, const uint8_t *diff,
+    const char *name, char *err, size_t errlen)
+{
+	if (L->cache == NULL || diff == NULL)
+		return -ENOENT;
+	if (L->lim->cancel != NULL && atomic_load(L->lim->cancel) != 0) {
+		errbuf_set(err, errlen, "layer %s: cancelled", name);
+		return -ECANCELED;
+	}
+	return layer_cache_apply(L->cache, diff, L->lim, L->fs, name, err,
+	    errlen);
 }

@@ -431,6 +431,25 @@ image_search_index(struct image_store *s, struct image_lookup *L,
 
 /* ---- applying a manifest ------------------------------------------------ */
 
+uint8_t (*image_diff_ids(const struct image_lookup *L, const json_t *cfg,
+    size_t n))[DIGEST_LEN]
+{
+	const json_t *a = json_object_get(json_object_get(cfg, "rootfs"),
+	    "diff_ids");
+	if (L->cache == NULL || !json_is_array(a) || json_array_size(a) != n ||
+	    n == 0)
+		return NULL;
+	uint8_t (*ids)[DIGEST_LEN] = xcalloc(n, sizeof(*ids));
+	for (size_t i = 0; i < n; i++) {
+		const char *s = json_string_value(json_array_get(a, i));
+		if (s == NULL || digest_parse(s, ids[i], NULL, 0) != 0) {
+			free(ids);
+			return NULL;
+		}
+	}
+	return ids;
+}
+
 void
 image_found_platform(struct image_found *f, const json_t *cfg)
 {
@@ -495,10 +514,11 @@ blob_present(const struct image_store *s, const uint8_t d[DIGEST_LEN],
 	return rc == -ENOENT ? -EAGAIN : rc;
 }
 
-/* Applies one layer blob of store s. */
+/* Applies one layer blob of store s (diff: its diffID, or NULL). */
 static int
 apply_blob_layer(struct image_store *s, struct image_lookup *L,
-    const struct image_desc *d, char *err, size_t errlen)
+    const struct image_desc *d, const uint8_t *diff, char *err,
+    size_t errlen)
 {
 	struct blob_stream src = { .fd = -1 };
 	struct stat st;
@@ -509,8 +529,8 @@ apply_blob_layer(struct image_store *s, struct image_lookup *L,
 	rc = blob_check_size(d->dstr, d->size, st.st_size,
 	    L->lim->max_compressed, err, errlen);
 	if (rc == 0)
-		rc = blob_apply_layer(L, &src, d->dstr, d->digest, NULL, err,
-		    errlen);
+		rc = blob_apply_layer(L, &src, d->dstr, d->digest, NULL, diff,
+		    err, errlen);
 	close(src.fd);
 	return rc;
 }
@@ -521,6 +541,7 @@ apply_manifest(struct image_store *s, struct image_lookup *L,
     struct image_hit *h, struct image_found *f, char *err, size_t errlen)
 {
 	struct image_desc cfgd = { .size = -1 }, *layers = NULL;
+	uint8_t (*ids)[DIGEST_LEN] = NULL;
 	json_t *cfg = NULL;
 	char why[768];
 	size_t n = 0;
@@ -543,10 +564,17 @@ apply_manifest(struct image_store *s, struct image_lookup *L,
 		if ((rc = blob_present(s, layers[i].digest, why,
 			 sizeof(why))) != 0)
 			goto fail;
-	for (size_t i = 0; i < n; i++)
-		if ((rc = apply_blob_layer(s, L, &layers[i], why,
-			 sizeof(why))) != 0)
+	ids = image_diff_ids(L, cfg, n);
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *diff = ids != NULL ? ids[i] : NULL;
+		rc = blob_cached_layer(L, diff, layers[i].dstr, why,
+		    sizeof(why));
+		if (rc == -ENOENT)
+			rc = apply_blob_layer(s, L, &layers[i], diff, why,
+			    sizeof(why));
+		if (rc != 0)
 			goto fail;
+	}
 
 	f->store = s->index;
 	f->kind = s->kind;
@@ -561,6 +589,7 @@ fail:
 out:
 	json_decref(cfg);
 	free(layers);
+	free(ids);
 	return rc;
 }
 
@@ -686,6 +715,7 @@ imagestore_load(const char *const *stores, size_t nstores,
 	L.q = q;
 	L.lim = lim;
 	L.fs = fs;
+	L.cache = q->layer_cache;
 	if (found == NULL)
 		found = &dummy;
 	memset(found, 0, sizeof(*found));

@@ -23,6 +23,7 @@
 #include <stddef.h>
 
 #include "scan/fileset.h"
+#include "scan/oci/layercache.h"
 #include "scan/oci/layers.h"
 #include "util/digest.h"
 
@@ -53,6 +54,11 @@ struct image_query {
 	 * platform orders the search of multi-platform indexes (the image ID
 	 * decides); without one it filters them. */
 	const char *platform;
+	/* NULL, or the per-layer catalog cache (scan/oci/layercache.h):
+	 * a layer whose diffID it holds is not read, and a layer read and
+	 * verified is stored in it. Not part of what the query names: the
+	 * image found and the fileset are the same with it or without. */
+	struct layer_cache *layer_cache;
 };
 
 enum imagestore_kind {

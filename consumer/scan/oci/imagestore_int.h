@@ -37,6 +37,7 @@ struct image_lookup {
 	const struct image_query *q;
 	const struct layer_limits *lim; /* never NULL */
 	fileset *fs;			/* where layers are applied */
+	layer_cache *cache;		/* NULL: no per-layer cache */
 	bool have_id;
 	bool any; /* the query names nothing: the store's only image */
 	uint8_t id[DIGEST_LEN];
@@ -115,6 +116,14 @@ bool image_search_desc(struct image_store *s, struct image_lookup *L,
 /* The same for the descriptors of index idx (index.json: depth 0). */
 bool image_search_index(struct image_store *s, struct image_lookup *L,
     const json_t *idx, int depth, bool hinted, struct image_hit *h);
+/*
+ * The config's rootfs.diff_ids, one per layer (n), parsed (malloc'd),
+ * when L has a cache; NULL without a cache or when the config does not
+ * list n well-formed ones (its layers are then neither looked up nor
+ * stored).
+ */
+uint8_t (*image_diff_ids(const struct image_lookup *L, const json_t *cfg,
+    size_t n))[DIGEST_LEN];
 /* f->platform from an image config ("" when it says none). */
 void image_found_platform(struct image_found *f, const json_t *cfg);
 
@@ -156,11 +165,21 @@ struct blob_stream {
 /*
  * Applies the layer read through src to L->fs and checks that its bytes
  * hash to want0 or, when want1 is not NULL, to want1 (-EINVAL naming the
- * hash when they do not).
+ * hash when they do not). diff: NULL, or the layer's diffID from the
+ * config: with L->cache, the layer's delta is stored under it once both
+ * the blob and the uncompressed stream are verified.
  */
 int blob_apply_layer(struct image_lookup *L, struct blob_stream *src,
     const char *name, const uint8_t want0[DIGEST_LEN], const uint8_t *want1,
-    char *err, size_t errlen);
+    const uint8_t *diff, char *err, size_t errlen);
+/*
+ * Applies the layer whose diffID is diff from L->cache: 0; -ENOENT when
+ * there is no cache, no diff, no intact entry or one read under larger
+ * limits than L's (the caller reads the layer); -ECANCELED, or
+ * layer_delta_apply's error.
+ */
+int blob_cached_layer(struct image_lookup *L, const uint8_t *diff,
+    const char *name, char *err, size_t errlen);
 
 /* ---- oci_layout.c ---- */
 

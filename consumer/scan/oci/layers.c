@@ -41,6 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <isa-l/igzip_lib.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -123,12 +124,16 @@ struct layer_source {
 	int io_errno;	    /* 0, or errno of fn's failure (-EIO) */
 	bool started;	    /* the first read decided gzip or not */
 	struct layer_gunzip *gz; /* NULL: libarchive reads fn directly */
+	/* NULL, or the hash of the inflated stream: every buffer the gzip
+	 * stage hands out is added once, by the caller's thread. */
+	EVP_MD_CTX *diff_md;
 	char gz_why[160];	 /* the gzip stage's corruption, or "" */
 };
 
 /* One layer_apply call. */
 struct layer_walk {
 	struct archive *a;
+	layer_delta *delta; /* what the layer does, filled by the walk */
 	const char *name; /* the layer, for messages */
 	const struct layer_limits *lim;
 	struct layer_source src;
@@ -482,6 +487,12 @@ gz_read(struct archive *a, struct layer_source *s, const void **buff)
 		*buff = gz->out[slot];
 		n = (ssize_t)gz->outlen[slot];
 		gz->holding = true;
+		if (s->diff_md != NULL) {
+			/* Ours until the next call: hashed unlocked. */
+			pthread_mutex_unlock(&gz->mu);
+			EVP_DigestUpdate(s->diff_md, *buff, (size_t)n);
+			return n;
+		}
 	} else if (gz->err == -EINVAL) {
 		/* libarchive may word it as a truncation: keep ours. */
 		memcpy(s->gz_why, gz->why, sizeof(s->gz_why));
@@ -709,15 +720,32 @@ layer_link(struct layer_walk *w, const char *target, fileset *pending)
 	return rc;
 }
 
+/*
+ * Records that the layer removes w->path from the lower layers: exactly
+ * (below false) or everything below it. Only a removal that can touch a
+ * wanted file is kept: a fileset holds nothing else.
+ */
+static int
+layer_walk_remove(struct layer_walk *w, bool below, bool wanted)
+{
+	if (below ? !fileset_wanted_below(w->path) : !wanted)
+		return 0;
+	if (layer_delta_remove(w->delta, w->path, below) == 0)
+		return 0;
+	layer_fail(w, "more than %d whiteouts and replaced paths of wanted "
+		      "files",
+	    LAYER_MAX_REMOVALS);
+	return -EFBIG;
+}
+
 /* A whiteout or opaque marker; base points into w->path. */
 static int
-layer_whiteout(struct layer_walk *w, fileset *fs, char *base)
+layer_whiteout(struct layer_walk *w, char *base)
 {
 	if (strcmp(base, opaque_name) == 0) {
 		/* "D/.wh..wh..opq" -> D ("" for the root). */
 		base[base > w->path ? -1 : 0] = '\0';
-		fileset_remove_below(fs, w->path);
-		return 0;
+		return layer_walk_remove(w, true, false);
 	}
 	if (strncmp(base, wh_meta_prefix, sizeof(wh_meta_prefix) - 1) == 0)
 		return 0; /* aufs metadata (.wh..wh.plnk, .wh..wh.aufs) */
@@ -729,15 +757,15 @@ layer_whiteout(struct layer_walk *w, fileset *fs, char *base)
 	}
 	/* "D/.wh.NAME" -> "D/NAME", in place. */
 	memmove(base, victim, strlen(victim) + 1);
-	fileset_remove(fs, w->path);
-	fileset_remove_below(fs, w->path);
-	return 0;
+	int rc = layer_walk_remove(w, false, fileset_wanted(w->path));
+	if (rc == 0)
+		rc = layer_walk_remove(w, true, false);
+	return rc;
 }
 
 /* One entry whose header was just read. */
 static int
-layer_entry(struct layer_walk *w, struct archive_entry *e, fileset *fs,
-    fileset *pending)
+layer_entry(struct layer_walk *w, struct archive_entry *e, fileset *pending)
 {
 	const char *raw = archive_entry_pathname(e);
 	if (raw == NULL)
@@ -759,7 +787,7 @@ layer_entry(struct layer_walk *w, struct archive_entry *e, fileset *fs,
 		/* Skip first: the whiteout rewrites w->path. */
 		if ((rc = layer_skip(w, e)) != 0)
 			return rc;
-		return layer_whiteout(w, fs, base);
+		return layer_whiteout(w, base);
 	}
 
 	/* This entry replaces whatever lower layers and earlier entries of
@@ -767,13 +795,16 @@ layer_entry(struct layer_walk *w, struct archive_entry *e, fileset *fs,
 	 * had below it. */
 	const char *hardlink = archive_entry_hardlink(e);
 	bool dir = hardlink == NULL && archive_entry_filetype(e) == AE_IFDIR;
-	fileset_remove(fs, w->path);
+	bool wanted = fileset_wanted(w->path);
+	if ((rc = layer_walk_remove(w, false, wanted)) != 0)
+		return rc;
 	fileset_remove(pending, w->path);
 	if (!dir) {
-		fileset_remove_below(fs, w->path);
+		if ((rc = layer_walk_remove(w, true, false)) != 0)
+			return rc;
 		fileset_remove_below(pending, w->path);
 	}
-	if (!fileset_wanted(w->path))
+	if (!wanted)
 		return layer_skip(w, e);
 	if (hardlink != NULL) {
 		if ((rc = layer_link(w, hardlink, pending)) != 0)
@@ -786,34 +817,173 @@ layer_entry(struct layer_walk *w, struct archive_entry *e, fileset *fs,
 	return layer_skip(w, e);
 }
 
+/* ---- deltas ------------------------------------------------------- */
+
+struct layer_removal {
+	char *path;
+	bool below; /* everything strictly below path, not path itself */
+};
+
+struct layer_delta {
+	struct layer_removal *rm; /* in the order the walk met them */
+	size_t nrm, caprm;	  /* nrm <= LAYER_MAX_REMOVALS */
+	fileset *files;		  /* the layer's own wanted files */
+	struct layer_stats st;
+};
+
+layer_delta *
+layer_delta_new(void)
+{
+	layer_delta *d = xcalloc(1, sizeof(*d));
+	d->files = fileset_new();
+	return d;
+}
+
+void
+layer_delta_free(layer_delta *d)
+{
+	if (d == NULL)
+		return;
+	for (size_t i = 0; i < d->nrm; i++)
+		free(d->rm[i].path);
+	free(d->rm);
+	fileset_free(d->files);
+	free(d);
+}
+
+int
+layer_delta_remove(layer_delta *d, const char *path, bool below)
+{
+	/* A layer repeats itself (a whiteout then the new file): one is
+	 * enough when the last one is the same. */
+	if (d->nrm > 0 && d->rm[d->nrm - 1].below == below &&
+	    strcmp(d->rm[d->nrm - 1].path, path) == 0)
+		return 0;
+	if (d->nrm >= LAYER_MAX_REMOVALS)
+		return -EFBIG;
+	if (d->nrm == d->caprm) {
+		d->caprm = d->caprm ? d->caprm * 2 : 16;
+		d->rm = xreallocarray(d->rm, d->caprm, sizeof(d->rm[0]));
+	}
+	d->rm[d->nrm].path = xstrdup(path);
+	d->rm[d->nrm].below = below;
+	d->nrm++;
+	return 0;
+}
+
+size_t
+layer_delta_nremovals(const layer_delta *d)
+{
+	return d->nrm;
+}
+
+const char *
+layer_delta_removal(const layer_delta *d, size_t i, bool *below)
+{
+	*below = d->rm[i].below;
+	return d->rm[i].path;
+}
+
+fileset *
+layer_delta_files(layer_delta *d)
+{
+	return d->files;
+}
+
+const fileset *
+layer_delta_files_const(const layer_delta *d)
+{
+	return d->files;
+}
+
+struct layer_stats *
+layer_delta_stats(layer_delta *d)
+{
+	return &d->st;
+}
+
+const struct layer_stats *
+layer_delta_stats_const(const layer_delta *d)
+{
+	return &d->st;
+}
+
+bool
+layer_stats_fit(const struct layer_stats *st, const struct layer_limits *lim)
+{
+	return st->compressed <= lim->max_compressed &&
+	    st->uncompressed <= lim->max_uncompressed &&
+	    st->entries <= lim->max_entries;
+}
+
 struct layer_merge {
-	struct layer_walk *w;
+	const char *name;
 	fileset *fs;
 	int rc;
+	char *err;
+	size_t errlen;
 };
 
 static void
 layer_merge_one(void *ctx, const struct fileset_file *f)
 {
 	struct layer_merge *m = ctx;
+	char shown[LAYER_SHOWN + 8];
 	if (m->rc != 0)
 		return;
 	m->rc = fileset_put(m->fs, f->path, f->data, f->len);
 	if (m->rc != 0) {
-		layer_show(m->w, f->path);
-		layer_fail(m->w, "the image's wanted files pass the fileset "
-				 "bound (%u files, %u bytes)",
-		    FILESET_MAX_FILES, FILESET_MAX_BYTES);
+		struct layer_walk w = { .name = m->name };
+		layer_show(&w, f->path);
+		memcpy(shown, w.shown, sizeof(shown));
+		errbuf_set(m->err, m->errlen, "layer %s: entry \"%s\": the "
+		    "image's wanted files pass the fileset bound (%u files, "
+		    "%u bytes)", m->name, shown, FILESET_MAX_FILES,
+		    FILESET_MAX_BYTES);
 	}
 }
 
 int
-layer_apply(fileset *fs, layer_read_fn fn, void *ctx, const char *name,
-    const struct layer_limits *lim, char *err, size_t errlen)
+layer_delta_apply(fileset *fs, const layer_delta *d, const char *name,
+    char *err, size_t errlen)
+{
+	for (size_t i = 0; i < d->nrm; i++) {
+		if (d->rm[i].below)
+			fileset_remove_below(fs, d->rm[i].path);
+		else
+			fileset_remove(fs, d->rm[i].path);
+	}
+	struct layer_merge m = { name ? name : "(unnamed)", fs, 0, err,
+		errlen };
+	fileset_foreach(d->files, "", layer_merge_one, &m);
+	return m.rc;
+}
+
+/* ---- the walk ------------------------------------------------------- */
+
+/* After the walk of a gzip layer: the rest of the inflated stream
+ * through the hash (libarchive stops at the tar's end marker). false
+ * when it cannot be read to its end. */
+static bool
+layer_drain_diff(struct layer_walk *w)
+{
+	const void *buf;
+	for (;;) {
+		ssize_t n = gz_read(w->a, &w->src, &buf);
+		if (n == 0)
+			return true;
+		if (n < 0)
+			return false;
+	}
+}
+
+int
+layer_read(layer_delta *d, layer_read_fn fn, void *ctx, const char *name,
+    const struct layer_limits *lim, struct layer_read_info *info, char *err,
+    size_t errlen)
 {
 	struct layer_limits deflim;
 	struct layer_walk w;
-	fileset *pending = NULL;
 	int rc = 0;
 
 	if (lim == NULL) {
@@ -821,6 +991,7 @@ layer_apply(fileset *fs, layer_read_fn fn, void *ctx, const char *name,
 		lim = &deflim;
 	}
 	memset(&w, 0, sizeof(w));
+	w.delta = d;
 	w.name = name ? name : "(unnamed)";
 	w.lim = lim;
 	w.err = err;
@@ -829,6 +1000,10 @@ layer_apply(fileset *fs, layer_read_fn fn, void *ctx, const char *name,
 	w.src.ctx = ctx;
 	w.src.max = lim->max_compressed;
 	errbuf_set(err, errlen, "%s", "");
+	if (info != NULL) {
+		info->comp = LAYER_COMP_OTHER;
+		info->diff_known = false;
+	}
 
 	w.a = archive_read_new();
 	if (w.a == NULL) {
@@ -836,7 +1011,14 @@ layer_apply(fileset *fs, layer_read_fn fn, void *ctx, const char *name,
 		return -ENOMEM;
 	}
 	w.src.buf = xmalloc(LAYER_READ_BUF);
-	pending = fileset_new();
+	if (info != NULL && info->want_diff) {
+		w.src.diff_md = EVP_MD_CTX_new();
+		if (w.src.diff_md == NULL ||
+		    EVP_DigestInit_ex(w.src.diff_md, EVP_sha256(), NULL) != 1) {
+			EVP_MD_CTX_free(w.src.diff_md);
+			w.src.diff_md = NULL; /* no diffID: not cached */
+		}
+	}
 
 	/* ARCHIVE_WARN from a filter means libarchive would run an external
 	 * program (zstd built without libzstd): refused. */
@@ -857,6 +1039,7 @@ layer_apply(fileset *fs, layer_read_fn fn, void *ctx, const char *name,
 		goto out;
 	}
 
+	fileset *pending = layer_delta_files(d);
 	uint64_t entries = 0;
 	for (;;) {
 		struct archive_entry *e;
@@ -886,20 +1069,47 @@ layer_apply(fileset *fs, layer_read_fn fn, void *ctx, const char *name,
 			rc = -EFBIG;
 			goto out;
 		}
-		if ((rc = layer_entry(&w, e, fs, pending)) != 0)
+		if ((rc = layer_entry(&w, e, pending)) != 0)
 			goto out;
 	}
-
-	struct layer_merge m = { &w, fs, 0 };
-	fileset_foreach(pending, "", layer_merge_one, &m);
-	rc = m.rc;
+	struct layer_stats *st = layer_delta_stats(d);
+	la_int64_t pos = archive_filter_bytes(w.a, 0);
+	st->uncompressed = pos > 0 ? (uint64_t)pos : 0;
+	st->entries = entries;
+	if (info != NULL) {
+		if (w.src.gz != NULL)
+			info->comp = LAYER_COMP_GZIP;
+		else if (archive_filter_code(w.a, 0) == ARCHIVE_FILTER_NONE)
+			info->comp = LAYER_COMP_PLAIN;
+		if (info->comp == LAYER_COMP_GZIP && w.src.diff_md != NULL &&
+		    layer_drain_diff(&w)) {
+			unsigned int dl = 0;
+			info->diff_known = EVP_DigestFinal_ex(w.src.diff_md,
+			    info->diff, &dl) == 1 && dl == DIGEST_LEN;
+		}
+	}
+	/* Read by the read thread: stable only after gz_stop. */
+	gz_stop(&w.src);
+	st->compressed = w.src.total;
 out:
 	archive_read_free(w.a);
 	gz_stop(&w.src);
-	fileset_free(pending);
+	EVP_MD_CTX_free(w.src.diff_md);
 	free(w.src.buf);
 	free(w.path);
 	free(w.link);
+	return rc;
+}
+
+int
+layer_apply(fileset *fs, layer_read_fn fn, void *ctx, const char *name,
+    const struct layer_limits *lim, char *err, size_t errlen)
+{
+	layer_delta *d = layer_delta_new();
+	int rc = layer_read(d, fn, ctx, name, lim, NULL, err, errlen);
+	if (rc == 0)
+		rc = layer_delta_apply(fs, d, name, err, errlen);
+	layer_delta_free(d);
 	return rc;
 }
 

@@ -945,10 +945,11 @@ pull_resolve(struct pull *p, struct image_lookup *L, const char *refpart,
 	return rc;
 }
 
-/* Streams layer d through blob_apply_layer. */
+/* Streams layer d through blob_apply_layer; a layer whose diffID (diff,
+ * or NULL) is in the per-layer cache is not fetched at all. */
 static int
 pull_layer(struct pull *p, struct image_lookup *L, const struct image_desc *d,
-    char *err, size_t errlen)
+    const uint8_t *diff, char *err, size_t errlen)
 {
 	uint64_t max = L->lim->max_compressed;
 	char path[200], what[200];
@@ -961,6 +962,9 @@ pull_layer(struct pull *p, struct image_lookup *L, const struct image_desc *d,
 		    (unsigned long long)max);
 		return -EFBIG;
 	}
+	if ((rc = blob_cached_layer(L, diff, d->dstr, err, errlen)) !=
+	    -ENOENT)
+		return rc;
 	if (d->size >= 0)
 		max = (uint64_t)d->size;
 	snprintf(path, sizeof(path), "blobs/%s", d->dstr);
@@ -969,7 +973,8 @@ pull_layer(struct pull *p, struct image_lookup *L, const struct image_desc *d,
 		 errlen)) != 0)
 		return rc;
 	struct blob_stream src = { .fd = -1, .fn = xfer_read, .fnctx = &x };
-	rc = blob_apply_layer(L, &src, d->dstr, d->digest, NULL, err, errlen);
+	rc = blob_apply_layer(L, &src, d->dstr, d->digest, NULL, diff, err,
+	    errlen);
 	if (rc != 0 && x.over)
 		errbuf_set(err, errlen, "layer %s: digest mismatch: longer "
 		    "than the %lld bytes its descriptor says", d->dstr,
@@ -992,6 +997,7 @@ pull_image(struct pull *p, struct image_lookup *L, struct image_found *f,
 	struct image_desc *layers = NULL;
 	uint8_t want[DIGEST_LEN], got[DIGEST_LEN];
 	json_t *cfg = NULL;
+	uint8_t (*ids)[DIGEST_LEN] = NULL;
 	unsigned visits = 0;
 	size_t n = 0;
 	int rc;
@@ -1012,9 +1018,11 @@ pull_image(struct pull *p, struct image_lookup *L, struct image_found *f,
 	if ((rc = pull_json(p, REQ_BLOB, h.cfg.dstr, h.cfg.digest, got, &cfg,
 		 err, errlen)) != 0)
 		goto out;
+	ids = image_diff_ids(L, cfg, n);
 	for (size_t i = 0; i < n; i++) {
 		*applied = true;
-		if ((rc = pull_layer(p, L, &layers[i], err, errlen)) != 0)
+		if ((rc = pull_layer(p, L, &layers[i], ids ? ids[i] : NULL,
+			 err, errlen)) != 0)
 			goto out;
 	}
 	f->store = 0;
@@ -1027,6 +1035,7 @@ out:
 	json_decref(cfg);
 	json_decref(h.manifest);
 	free(layers);
+	free(ids);
 	return rc;
 }
 
@@ -1292,6 +1301,7 @@ registry_load(registry *r, const char *refstr, const struct image_query *q,
 	L.q = q;
 	L.lim = lim;
 	L.fs = fs;
+	L.cache = q->layer_cache;
 	if ((rc = image_lookup_init(&L, q, why, sizeof(why))) != 0) {
 		errbuf_set(err, errlen, "registry %s: %s", ref.text, why);
 		goto out;
