@@ -1104,10 +1104,13 @@ registry_ref_parse(const char *s, struct registry_ref *r, char *err,
 			    "repository name", s);
 			return -EINVAL;
 		}
-	if (strcmp(r->name, "docker.io") == 0 && strchr(rest, '/') == NULL)
-		snprintf(r->repo, sizeof(r->repo), "library/%s", rest);
-	else
-		snprintf(r->repo, sizeof(r->repo), "%s", rest);
+	/* rest fits with room for "library/" (checked above) */
+	size_t off = 0, n = strlen(rest);
+	if (strcmp(r->name, "docker.io") == 0 && strchr(rest, '/') == NULL) {
+		memcpy(r->repo, "library/", 8);
+		off = 8;
+	}
+	memcpy(r->repo + off, rest, n + 1);
 	if (r->tag[0] == '\0' && r->digest[0] == '\0')
 		snprintf(r->tag, sizeof(r->tag), "latest");
 	snprintf(r->text, sizeof(r->text), "%s/%s%s%s%s%s", r->name, r->repo,
