@@ -215,6 +215,42 @@ test_every_byte_value(void **state)
 	}
 }
 
+/* Every byte value at every one of the 64 positions (the digits are
+ * decoded eight at a time: each lane of the word is checked), the whole
+ * digest compared with a digit-by-digit decoding. */
+static void
+test_every_byte_every_position(void **state)
+{
+	char s[DIGEST_STR_LEN];
+	uint8_t d[DIGEST_LEN], want[DIGEST_LEN];
+	char err[128];
+	(void)state;
+
+	for (int pos = 0; pos < 2 * DIGEST_LEN; pos++) {
+		for (int c = 1; c < 256; c++) {
+			snprintf(s, sizeof(s), "sha256:%s", abc_hex);
+			s[7 + pos] = (char)c;
+			int ok = (c >= '0' && c <= '9') ||
+			    (c >= 'a' && c <= 'f');
+			int rc = digest_parse(s, d, err, sizeof(err));
+			if (!ok) {
+				if (rc != -EINVAL)
+					fail_msg("byte 0x%02x at %d accepted",
+					    c, pos);
+				continue;
+			}
+			assert_int_equal(rc, 0);
+			for (int i = 0; i < DIGEST_LEN; i++) {
+				int hi = s[7 + 2 * i], lo = s[8 + 2 * i];
+				hi = hi <= '9' ? hi - '0' : hi - 'a' + 10;
+				lo = lo <= '9' ? lo - '0' : lo - 'a' + 10;
+				want[i] = (uint8_t)(hi << 4 | lo);
+			}
+			assert_memory_equal(d, want, DIGEST_LEN);
+		}
+	}
+}
+
 /*
  * Every prefix of a valid ID, each in a heap block of exactly its size, so
  * that AddressSanitizer catches a read past the terminating NUL.
@@ -285,6 +321,7 @@ main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_every_byte_value),
+		cmocka_unit_test(test_every_byte_every_position),
 		cmocka_unit_test(test_truncated_no_overread),
 		cmocka_unit_test(test_sha256_vectors),
 	};

@@ -117,6 +117,58 @@ complete(tracker *t, const struct tracker_job *job, bool ok,
 }
 
 /* The same image from many sources is queued once and scanned once. */
+/* One SET or UNSET without the invariant check (for long loops). */
+static enum apply_result
+apply_quick(tracker *t, enum event_type type, const char *id,
+    const char *source, const char *tag)
+{
+	struct tracker_outcome out;
+	const char *tags[1] = {tag};
+	struct tracker_event e = {
+		.type = type, .kind = ENTITY_IMAGE, .id = id, .source = source,
+		.tags = tags, .ntags = tag ? 1 : 0, .observed_at = T0,
+	};
+	char err[256];
+	return tracker_apply(t, &e, T0, &out, err, sizeof(err));
+}
+
+/* The control-character check of sources and refs (eight bytes at a
+ * time): every byte value at every position of a 1-40 byte name, in a
+ * source and in a tag. Bytes from 0x80 up (UTF-8) are accepted. */
+static void
+test_control_characters(void **state)
+{
+	(void)state;
+	struct tracker_config cfg = test_config();
+	tracker *t = tracker_new(&cfg);
+	char name[41];
+	for (size_t len = 1; len <= 40; len++) {
+		for (size_t pos = 0; pos < len; pos++) {
+			for (int c = 1; c < 256; c++) {
+				memset(name, 'a', len);
+				name[len] = '\0';
+				name[pos] = (char)c;
+				bool bad = c < 0x20 || c == 0x7f;
+				enum apply_result r = apply_quick(t, EVENT_SET,
+				    IMG_A, name, "repo/app:1");
+				if ((r == APPLY_INVALID) != bad)
+					fail_msg("source byte 0x%02x at %zu of "
+					    "%zu: %d", c, pos, len, (int)r);
+				/* (an unheld record can be pruned) */
+				if (!bad)
+					apply_quick(t, EVENT_UNSET, IMG_A, name,
+					    NULL);
+				r = apply_quick(t, EVENT_SET, IMG_B, "n1", name);
+				if ((r == APPLY_INVALID) != bad)
+					fail_msg("tag byte 0x%02x at %zu of "
+					    "%zu: %d", c, pos, len, (int)r);
+			}
+		}
+	}
+	check(t);
+	tracker_free(t);
+}
+
 static void
 test_dedup(void **state)
 {
@@ -921,6 +973,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dedup),
+		cmocka_unit_test(test_control_characters),
 		cmocka_unit_test(test_backoff_schedule),
 		cmocka_unit_test(test_not_before_raises_the_backoff),
 		cmocka_unit_test(test_set_keeps_schedule),
