@@ -27,7 +27,7 @@ Every sbomd SBOM with the cache equals the one without, but for serial
 number and timestamp; Trivy's package sets are compared with sbomd's.
 Nothing here downloads: Trivy comes from tools/trivy (scripts/setup.sh).
 """
-import argparse, glob, json, os, hashlib, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, glob, json, os, hashlib, resource, shutil, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE_MIN = 92_000_000
@@ -144,10 +144,16 @@ def build_images(work, n):
     open(os.path.join(work, "ready"), "w").write(str(n))
 
 
+LAST_CPU = [0.0]  # CPU seconds (user + system) of the last timed() run
+
+
 def timed(argv, stdout=subprocess.DEVNULL, env=None):
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run(argv, stdout=stdout, stderr=subprocess.PIPE, env=env)
     wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LAST_CPU[0] = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
     if p.returncode != 0:
         sys.exit(f"failed ({p.returncode}): {' '.join(argv)}\n{p.stderr.decode()[-2000:]}")
     return wall
@@ -194,33 +200,47 @@ def main():
             return timed(argv, stdout=f)
 
     # The first scan: without the cache, and filling an empty one.
+    # Alternating, with each run's CPU time (user + system): on a shared
+    # machine the CPU ratio is the steadier of the two.
     first = {"none": [], "cache": []}
+    fcpu = {"none": [], "cache": []}
     for r in range(a.rounds):
         first["none"].append(sbomd(0, False))
+        fcpu["none"].append(LAST_CPU[0])
         shutil.rmtree(cache, ignore_errors=True)
         first["cache"].append(sbomd(0, True))
+        fcpu["cache"].append(LAST_CPU[0])
     fn, fc = statistics.median(first["none"]), statistics.median(first["cache"])
+    cn, cc = statistics.median(fcpu["none"]), statistics.median(fcpu["cache"])
 
     # All images without the cache, then with one (empty at the start).
+    load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
     for i in range(a.images):
         sbomd(i, False, os.path.join(out, f"none{i}.json"))
     total_none = time.perf_counter() - t0
     shutil.rmtree(cache, ignore_errors=True)
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     for i in range(a.images):
         sbomd(i, True, os.path.join(out, f"cache{i}.json"))
     total_cache = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_cache = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
     for i in range(a.images):
         if normalised(os.path.join(out, f"none{i}.json")) != normalised(os.path.join(out, f"cache{i}.json")):
             sys.exit(f"image {i}: the SBOM with the cache differs from the one without")
     cache_bytes = sum(os.path.getsize(os.path.join(cache, f)) for f in os.listdir(cache))
 
-    print(f"\nfirst image (median of {a.rounds}): without the cache {fn:.3f}s, "
-          f"filling an empty cache {fc:.3f}s: {100 * (fc / fn - 1):+.1f}%")
+    print(f"\nfirst image (medians of {a.rounds}, alternating): without the cache "
+          f"{fn:.3f}s wall / {cn:.3f}s CPU, filling an empty cache {fc:.3f}s / "
+          f"{cc:.3f}s: {100 * (fc / fn - 1):+.1f}% wall, {100 * (cc / cn - 1):+.1f}% CPU")
     print(f"{a.images} images, sbomd without the cache: {total_none:6.2f}s")
     print(f"{a.images} images, sbomd with the cache:    {total_cache:6.2f}s "
-          f"({total_none / total_cache:.1f}x faster; cache {cache_bytes / 1e6:.1f} MB)", flush=True)
+          f"({total_none / total_cache:.1f}x faster; {cpu_cache:.2f} CPU-s; "
+          f"cache {cache_bytes / 1e6:.2f} MB)")
+    print(f"1-minute load average: {load0:.1f} before the two loops, "
+          f"{os.getloadavg()[0]:.1f} after", flush=True)
     total_trivy = None
     if not a.no_trivy:
         trivy = [a.trivy] if a.trivy else [p for p in glob.glob(os.path.join(

@@ -158,6 +158,32 @@ dpkg_fixture(fileset *fs)
 	    "License: The main library is licensed under GPL license\n");
 }
 
+/*
+ * The fileset keeps a copyright file as its licenses; what the cataloger
+ * reports from them is what scanning the file gives, even for names with
+ * a NUL byte (cut there, and then not recognised as duplicates).
+ */
+static void
+test_dpkg_copyright_nul(void **state)
+{
+	(void)state;
+	fileset *fs = fileset_new();
+	put(fs, "var/lib/dpkg/status", "Package: n\nStatus: install ok "
+	    "installed\nVersion: 1\n\n");
+	static const char cr[] = "License: a\0b, a\0c, \0z or a\n";
+	assert_int_equal(fileset_put(fs, "usr/share/doc/n/copyright", cr,
+	    sizeof(cr) - 1), 0);
+	struct pkglist l;
+	pkglist_init(&l);
+	char err[256] = "";
+	assert_int_equal(catalog_dpkg(fs, &l, err, sizeof(err)), 0);
+	assert_int_equal(l.n, 1);
+	static const char *const want[] = {"a", "a", "", NULL};
+	assert_licenses(&l.pkgs[0], want);
+	pkglist_free(&l);
+	fileset_free(fs);
+}
+
 static void
 test_dpkg(void **state)
 {
@@ -704,6 +730,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bound_and_cancel),
 		cmocka_unit_test(test_dpkg),
+		cmocka_unit_test(test_dpkg_copyright_nul),
 		cmocka_unit_test(test_dpkg_malformed),
 		cmocka_unit_test(test_apk),
 		cmocka_unit_test(test_os_release),

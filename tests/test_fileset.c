@@ -197,6 +197,38 @@ test_wanted(void **state)
 			fail_msg("%s should not be wanted", no[i]);
 }
 
+/* A copyright file is kept as the licenses it names (what the dpkg
+ * cataloger reads of it); an entry of another set is kept as it is. */
+static void
+test_copyright_kept(void **state)
+{
+	(void)state;
+	fileset *fs = fileset_new();
+	static const char cr[] = "Files: *\nLicense: MIT\n Permission is "
+	    "granted, see /usr/share/common-licenses/GPL-2.\n";
+	const char *path = "usr/share/doc/foo/copyright";
+	assert_int_equal(fileset_put(fs, path, cr, strlen(cr)), 0);
+	assert_content(fs, path, "MIT\nGPL-2\n");
+	/* Not a copyright file: whole. */
+	put_str(fs, "var/lib/dpkg/status", cr);
+	assert_content(fs, "var/lib/dpkg/status", cr);
+	/* Copied from another set: as it is, not scanned again. */
+	fileset *up = fileset_new();
+	const struct fileset_file *f = fileset_get(fs, path);
+	assert_int_equal(fileset_put_kept(up, f->path, f->data, f->len), 0);
+	assert_content(up, path, "MIT\nGPL-2\n");
+	/* No license: an empty entry, still there (it hides a lower one). */
+	assert_int_equal(fileset_put(up, "usr/share/doc/bar/copyright", "x",
+	    1), 0);
+	assert_content(up, "usr/share/doc/bar/copyright", "");
+	/* The file's own size is bounded, whatever is kept of it. */
+	assert_int_equal(fileset_put(up, "usr/share/doc/baz/copyright", cr,
+	    (size_t)FILESET_MAX_FILE + 1), -EFBIG);
+	assert_null(fileset_get(up, "usr/share/doc/baz/copyright"));
+	fileset_free(up);
+	fileset_free(fs);
+}
+
 static void
 test_bounds(void **state)
 {
@@ -397,7 +429,8 @@ test_dirscan_tree(void **state)
 		assert_string_equal(c.paths[i], want[i]);
 	assert_content(fs, "etc/os-release", "ID=debian\n");
 	assert_content(fs, "var/lib/dpkg/status.d/abs", "Package: a\n");
-	assert_content(fs, "usr/share/doc/foo-dev/copyright", "License: MIT\n");
+	/* a copyright file is kept as the licenses it names */
+	assert_content(fs, "usr/share/doc/foo-dev/copyright", "MIT\n");
 	fileset_free(fs);
 
 	/* a root given with a trailing slash reads the same */
@@ -456,6 +489,7 @@ main(void)
 		cmocka_unit_test(test_foreach_order),
 		cmocka_unit_test(test_invalid_paths),
 		cmocka_unit_test(test_wanted),
+		cmocka_unit_test(test_copyright_kept),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_random_vs_naive),
 		cmocka_unit_test(test_dirscan_tree),

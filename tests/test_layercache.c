@@ -2,7 +2,7 @@
  * test_layercache: the per-layer catalog cache on a real directory.
  * Round trips, a torn or corrupt entry (a miss, removed), the byte bound
  * with LRU eviction (also across a reopen), a format bump, a delta too
- * large to keep, and scans on several threads sharing one cache against
+ * large to keep, a copyright file kept as its licenses (a small entry), and scans on several threads sharing one cache against
  * the same scans without it (same documents but for serial number and
  * timestamp).
  */
@@ -353,6 +353,75 @@ test_format_bump(void **state)
 	layer_delta_free(d);
 }
 
+/* The bytes of the entries in dir. */
+static off_t
+dir_bytes(const char *dir)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "du -sb --apparent-size '%s'", dir);
+	FILE *f = popen(cmd, "r");
+	assert_non_null(f);
+	long long n = -1;
+	assert_int_equal(fscanf(f, "%lld", &n), 1);
+	pclose(f);
+	return (off_t)n;
+}
+
+static char *scan_one(const char *layout, const char *id, layer_cache *c);
+
+/*
+ * A layer's copyright files are kept in its entry as the licenses they
+ * name, not whole: a layer with a 200 KB copyright file makes an entry of
+ * a few KB, and the document from the cache is the one without it.
+ */
+static void
+test_copyright_kept_small(void **state)
+{
+	(void)state;
+	static const char status[] = "Package: big\nStatus: install ok "
+	    "installed\nArchitecture: amd64\nVersion: 1.0\n\n";
+	static char copyright[200000];
+	static const char head[] = "Format: https://www.debian.org/doc/"
+	    "packaging-manuals/copyright-format/1.0/\n\nFiles: *\n"
+	    "License: MIT or Apache-2.0\n";
+	memset(copyright, ' ', sizeof(copyright));
+	memcpy(copyright, head, sizeof(head) - 1);
+	static const char line[] = "\n Permission is hereby granted, see "
+	    "/usr/share/common-licenses/GPL-2 ...";
+	for (size_t k = sizeof(head); k + 80 < sizeof(copyright); k += 80)
+		memcpy(copyright + k, line, sizeof(line) - 1);
+	copyright[sizeof(copyright) - 1] = '\n';
+	struct ocil_file files[] = {
+		{ "etc/os-release", "ID=debian\n", 10 },
+		{ "usr/share/doc/big/copyright", copyright, sizeof(copyright) },
+		{ "var/lib/dpkg/status", status, strlen(status) },
+	};
+	char layout[256], id[DIGEST_STR_LEN], dir[256];
+	snprintf(layout, sizeof(layout), "%s/bigcopyright", tmpdir);
+	ocil_image(layout, files, 3, id);
+	char *want = scan_one(layout, id, NULL);
+	assert_non_null(strstr(want, "Apache-2.0"));
+	assert_non_null(strstr(want, "GPL-2"));
+
+	fresh_dir(dir, sizeof(dir));
+	layer_cache *c = open_cache(dir, 0, 0);
+	char *fill = scan_one(layout, id, c);
+	off_t bytes = dir_bytes(dir);
+	printf("entry for a 200 KB copyright file: %lld bytes\n",
+	    (long long)bytes);
+	assert_true(bytes < 16384);
+	char *hit = scan_one(layout, id, c);
+	struct layer_cache_counters ct;
+	layer_cache_counters(c, &ct);
+	assert_int_equal(ct.hits, 1);
+	assert_string_equal(fill, want);
+	assert_string_equal(hit, want);
+	layer_cache_close(c);
+	free(want);
+	free(fill);
+	free(hit);
+}
+
 /* ---- threads ---------------------------------------------------------- */
 
 #define NIMG 6
@@ -378,24 +447,30 @@ normalised(const char *sbom)
 }
 
 static char *
-scan_image(int i, layer_cache *cache)
+scan_one(const char *layout, const char *id, layer_cache *cache)
 {
-	const char *stores[] = { img_dirs[i] };
+	const char *stores[] = { layout };
 	struct scan_request req = {
 		.kind = ENTITY_IMAGE,
-		.image_id = img_ids[i],
+		.image_id = id,
 		.stores = stores,
 		.nstores = 1,
-		.now_ms = 1700000000000 + i,
+		.now_ms = 1700000000000,
 		.layer_cache = cache,
 	};
 	struct scan_result r;
 	scan_run(&req, &r);
 	if (r.rc != 0)
-		fail_msg("scan of %s: %s", img_ids[i], r.error);
+		fail_msg("scan of %s: %s", id, r.error);
 	char *s = normalised(r.sbom);
 	scan_result_free(&r);
 	return s;
+}
+
+static char *
+scan_image(int i, layer_cache *cache)
+{
+	return scan_one(img_dirs[i], img_ids[i], cache);
 }
 
 struct worker {
@@ -438,22 +513,27 @@ test_threads_share_layers(void **state)
 			    status_fmt, i, p, i, p);
 		snprintf(osr, sizeof(osr), "ID=debian\nVERSION_ID=\"%d\"\n",
 		    10 + i);
-		/* ~200 KB a layer: four fit the bound, six do not. */
+		/* ~200 KB a layer: four fit the bound, six do not. The
+		 * padding is a file kept whole (a copyright file is kept as
+		 * the few license names it gives): usr/lib/os-release, which
+		 * etc/os-release overrides. */
 		char cpath[64];
-		static char copyright[200000];
-		memset(copyright, 'x', sizeof(copyright));
+		static const char copyright[] = "License: MIT\n";
+		static char pad[200000];
+		memset(pad, 'x', sizeof(pad));
 		snprintf(cpath, sizeof(cpath), "usr/share/doc/pkg%d-0/copyright",
 		    i);
 		struct ocil_file files[] = {
 			{ "etc/os-release", osr, strlen(osr) },
-			{ cpath, copyright, sizeof(copyright) },
+			{ "usr/lib/os-release", pad, sizeof(pad) },
+			{ cpath, copyright, strlen(copyright) },
 			{ "var/lib/dpkg/status", status, n },
 		};
 		char d[256];
 		snprintf(d, sizeof(d), "%s/img%d", tmpdir, i);
 		img_dirs[i] = strdup(d);
 		assert_non_null(img_dirs[i]);
-		ocil_image(img_dirs[i], files, 3, img_ids[i]);
+		ocil_image(img_dirs[i], files, 4, img_ids[i]);
 		want_docs[i] = scan_image(i, NULL);
 	}
 	char dir[256];
@@ -493,6 +573,7 @@ main(void)
 		cmocka_unit_test(test_torn_and_corrupt),
 		cmocka_unit_test(test_eviction_bound),
 		cmocka_unit_test(test_format_bump),
+		cmocka_unit_test(test_copyright_kept_small),
 		cmocka_unit_test(test_threads_share_layers),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

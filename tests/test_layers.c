@@ -311,23 +311,23 @@ test_upper_replaces_lower(void **state)
 	tb_dir(t, "etc/");
 	tb_file(t, "etc/os-release", "ID=debian\n");
 	tb_file(t, "var/lib/dpkg/status", "Package: a\n");
-	tb_file(t, "usr/share/doc/a/copyright", "A");
+	tb_file(t, "usr/share/doc/a/copyright", "License: A\n");
 	apply_ok(fs, t, "L1");
 	t = tb_new(F_GZIP);
 	tb_file(t, "etc/os-release", "ID=ubuntu\n");
-	tb_file(t, "usr/share/doc/b/copyright", "B");
+	tb_file(t, "usr/share/doc/b/copyright", "License: B\n");
 	apply_ok(fs, t, "L2");
 	expect_file(fs, "etc/os-release", "ID=ubuntu\n");
 	expect_file(fs, "var/lib/dpkg/status", "Package: a\n");
-	expect_file(fs, "usr/share/doc/a/copyright", "A");
-	expect_file(fs, "usr/share/doc/b/copyright", "B");
+	expect_file(fs, "usr/share/doc/a/copyright", "A\n");
+	expect_file(fs, "usr/share/doc/b/copyright", "B\n");
 	assert_int_equal(fileset_count(fs), 4);
 
 	/* Within one layer the last entry for a path wins. */
 	t = tb_new(F_NONE);
 	tb_file(t, "etc/os-release", "first");
 	tb_file(t, "etc/os-release", "second");
-	tb_file(t, "usr/share/doc/a/copyright", "A2");
+	tb_file(t, "usr/share/doc/a/copyright", "License: A2\n");
 	tb_symlink(t, "usr/share/doc/a/copyright", "/dev/null");
 	apply_ok(fs, t, "L3");
 	expect_file(fs, "etc/os-release", "second");
@@ -373,9 +373,9 @@ test_whiteout_dir(void **state)
 	(void)state;
 	fileset *fs = fileset_new();
 	struct tb *t = tb_new(F_ZSTD);
-	tb_file(t, "usr/share/doc/a/copyright", "A");
-	tb_file(t, "usr/share/doc/ab/copyright", "AB");
-	tb_file(t, "usr/share/doc/b/copyright", "B");
+	tb_file(t, "usr/share/doc/a/copyright", "License: A\n");
+	tb_file(t, "usr/share/doc/ab/copyright", "License: AB\n");
+	tb_file(t, "usr/share/doc/b/copyright", "License: B\n");
 	tb_file(t, "var/lib/dpkg/status.d/x", "X");
 	apply_ok(fs, t, "L1");
 	t = tb_new(F_ZSTD);
@@ -384,8 +384,8 @@ test_whiteout_dir(void **state)
 	apply_ok(fs, t, "L2");
 	expect_none(fs, "usr/share/doc/a/copyright");
 	expect_none(fs, "var/lib/dpkg/status.d/x");
-	expect_file(fs, "usr/share/doc/ab/copyright", "AB");
-	expect_file(fs, "usr/share/doc/b/copyright", "B");
+	expect_file(fs, "usr/share/doc/ab/copyright", "AB\n");
+	expect_file(fs, "usr/share/doc/b/copyright", "B\n");
 	assert_int_equal(fileset_count(fs), 2);
 
 	/* A whiteout of "." or ".." is hostile. */
@@ -407,7 +407,7 @@ test_opaque_keeps_same_layer(void **state)
 		tb_file(t, "var/lib/dpkg/status.d/x", "X");
 		tb_file(t, "var/lib/dpkg/status.d/y", "Y");
 		tb_file(t, "var/lib/dpkg/status", "S");
-		tb_file(t, "usr/share/doc/a/copyright", "A");
+		tb_file(t, "usr/share/doc/a/copyright", "License: A\n");
 		apply_ok(fs, t, "L1");
 
 		t = tb_new(order == 2 ? F_ZSTD : F_GZIP);
@@ -424,7 +424,7 @@ test_opaque_keeps_same_layer(void **state)
 		expect_file(fs, "var/lib/dpkg/status.d/z", "Z");
 		/* Siblings of the opaque directory are untouched. */
 		expect_file(fs, "var/lib/dpkg/status", "S");
-		expect_file(fs, "usr/share/doc/a/copyright", "A");
+		expect_file(fs, "usr/share/doc/a/copyright", "A\n");
 		assert_int_equal(fileset_count(fs), 4);
 
 		/* An opaque root hides every lower file. */
@@ -508,11 +508,11 @@ test_absolute_normalised(void **state)
 	struct tb *t = tb_new(F_GZIP);
 	tb_file(t, "/etc/os-release", "abs");
 	tb_file(t, ".//var//lib/./dpkg/status", "dots");
-	tb_file(t, "./usr/share/doc/a/copyright", "A");
+	tb_file(t, "./usr/share/doc/a/copyright", "License: A\n");
 	apply_ok(fs, t, "L1");
 	expect_file(fs, "etc/os-release", "abs");
 	expect_file(fs, "var/lib/dpkg/status", "dots");
-	expect_file(fs, "usr/share/doc/a/copyright", "A");
+	expect_file(fs, "usr/share/doc/a/copyright", "A\n");
 	assert_int_equal(fileset_count(fs), 3);
 	/* Whiteouts are normalised the same way. */
 	t = tb_new(F_NONE);
@@ -529,7 +529,7 @@ test_symlinks(void **state)
 	fileset *fs = fileset_new();
 	struct tb *t = tb_new(F_GZIP);
 	tb_file(t, "etc/os-release", "old");
-	tb_file(t, "usr/share/doc/a/copyright", "A");
+	tb_file(t, "usr/share/doc/a/copyright", "License: A\n");
 	tb_file(t, "lib/apk/db/installed", "P:x\n");
 	apply_ok(fs, t, "L1");
 	t = tb_new(F_GZIP);
@@ -563,18 +563,18 @@ test_hardlinks(void **state)
 	(void)state;
 	fileset *fs = fileset_new();
 	struct tb *t = tb_new(F_GZIP);
-	tb_file(t, "usr/share/doc/a/copyright", "GPL");
+	tb_file(t, "usr/share/doc/a/copyright", "License: GPL\n");
 	tb_hardlink(t, "usr/share/doc/b/copyright",
 	    "./usr/share/doc/a/copyright");
 	/* Target not seen (yet, or not wanted): ignored, no failure. */
 	tb_hardlink(t, "usr/share/doc/c/copyright", "usr/share/doc/z/copyright");
 	tb_file(t, "etc/passwd", "root");
 	tb_hardlink(t, "etc/os-release", "etc/passwd");
-	tb_file(t, "usr/share/doc/z/copyright", "late");
+	tb_file(t, "usr/share/doc/z/copyright", "License: late\n");
 	apply_ok(fs, t, "L1");
-	expect_file(fs, "usr/share/doc/a/copyright", "GPL");
-	expect_file(fs, "usr/share/doc/b/copyright", "GPL");
-	expect_file(fs, "usr/share/doc/z/copyright", "late");
+	expect_file(fs, "usr/share/doc/a/copyright", "GPL\n");
+	expect_file(fs, "usr/share/doc/b/copyright", "GPL\n");
+	expect_file(fs, "usr/share/doc/z/copyright", "late\n");
 	expect_none(fs, "usr/share/doc/c/copyright");
 	expect_none(fs, "etc/os-release");
 	assert_int_equal(fileset_count(fs), 3);
@@ -586,7 +586,7 @@ test_hardlinks(void **state)
 	    "usr/share/doc/a/copyright");
 	apply_ok(fs, t, "L2");
 	expect_none(fs, "usr/share/doc/b/copyright");
-	expect_file(fs, "usr/share/doc/a/copyright", "GPL");
+	expect_file(fs, "usr/share/doc/a/copyright", "GPL\n");
 	fileset_free(fs);
 }
 
@@ -597,7 +597,7 @@ test_unwanted_skipped(void **state)
 	fileset *fs = fileset_new();
 	struct tb *t = tb_new(F_GZIP);
 	tb_file(t, "var/lib/dpkg/status-old", "x");
-	tb_file(t, "usr/share/doc/a/b/copyright", "x");
+	tb_file(t, "usr/share/doc/a/b/copyright", "License: x\n");
 	tb_file(t, "usr/share/doc/a/changelog.gz", "x");
 	tb_file(t, "etc/os-release.d", "x");
 	tb_file(t, "etc/os-release", "keep");

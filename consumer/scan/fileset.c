@@ -3,7 +3,8 @@
  *
  * Why an array: a fileset holds only the files the catalogers want (a
  * package database or two, an os-release, one copyright file per dpkg
- * package), so a few thousand entries at most; lookups, prefix scans
+ * package, kept as the few license names it gives), so a few thousand
+ * entries at most; lookups, prefix scans
  * (fileset_foreach, fileset_remove_below) and ordered iteration are then
  * all a binary search plus a contiguous range, and the memmove that an
  * insertion costs is a few KiB. The layer walker inserts in roughly tar
@@ -28,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scan/catalog/catalog.h"
 #include "util/xmalloc.h"
 
 /* The longest path stored (a path this long is not one a cataloger
@@ -158,6 +160,21 @@ const char *const fileset_wanted_paths[] = {
 	NULL,
 };
 
+/* Whether path is usr/share/doc/<package>/copyright. */
+static bool
+fileset_copyright(const char *path)
+{
+	static const char doc[] = "usr/share/doc/";
+	static const char copyright[] = "/copyright";
+	if (strncmp(path, doc, sizeof(doc) - 1) != 0)
+		return false;
+	const char *pkg = path + sizeof(doc) - 1;
+	size_t len = strlen(pkg), clen = sizeof(copyright) - 1;
+	if (len <= clen || strcmp(pkg + len - clen, copyright) != 0)
+		return false;
+	return fileset_component(pkg, len - clen);
+}
+
 bool
 fileset_wanted(const char *path)
 {
@@ -173,16 +190,7 @@ fileset_wanted(const char *path)
 		return fileset_component(rest, strlen(rest));
 	}
 
-	static const char doc[] = "usr/share/doc/";
-	static const char copyright[] = "/copyright";
-	if (strncmp(path, doc, sizeof(doc) - 1) == 0) {
-		const char *pkg = path + sizeof(doc) - 1;
-		size_t len = strlen(pkg), clen = sizeof(copyright) - 1;
-		if (len <= clen || strcmp(pkg + len - clen, copyright) != 0)
-			return false;
-		return fileset_component(pkg, len - clen);
-	}
-	return false;
+	return fileset_copyright(path);
 }
 
 /* Whether s is dir itself or lies below it ("" holds everything). */
@@ -220,25 +228,18 @@ fileset_wanted_below(const char *dir)
 	return false;
 }
 
-int
-fileset_put(fileset *fs, const char *path, const void *data, size_t len)
+/* Stores copy (len bytes and a NUL, ours: freed on failure) under path. */
+static int
+fileset_store(fileset *fs, const char *path, unsigned char *copy, size_t len)
 {
-	if (!fileset_path_ok(path))
-		return -EINVAL;
-	if (len > FILESET_MAX_FILE)
-		return -EFBIG;
 	size_t i = fileset_lower(fs, path);
 	bool replace = i < fs->n && strcmp(fs->files[i].path, path) == 0;
 	size_t old = replace ? fs->files[i].len : 0;
-	if (fs->bytes - old > FILESET_MAX_BYTES - len)
+	if (fs->bytes - old > FILESET_MAX_BYTES - len ||
+	    (!replace && fs->n >= FILESET_MAX_FILES)) {
+		free(copy);
 		return -EFBIG;
-	if (!replace && fs->n >= FILESET_MAX_FILES)
-		return -EFBIG;
-
-	unsigned char *copy = xmalloc(len + 1);
-	if (len > 0)
-		memcpy(copy, data, len);
-	copy[len] = '\0';
+	}
 	if (replace) {
 		free((unsigned char *)fs->files[i].data);
 	} else {
@@ -257,6 +258,36 @@ fileset_put(fileset *fs, const char *path, const void *data, size_t len)
 	fs->bytes = fs->bytes - old + len;
 	fileset_check(fs);
 	return 0;
+}
+
+int
+fileset_put_kept(fileset *fs, const char *path, const void *data,
+    size_t len)
+{
+	if (!fileset_path_ok(path))
+		return -EINVAL;
+	if (len > FILESET_MAX_FILE)
+		return -EFBIG;
+	unsigned char *copy = xmalloc(len + 1);
+	if (len > 0)
+		memcpy(copy, data, len);
+	copy[len] = '\0';
+	return fileset_store(fs, path, copy, len);
+}
+
+int
+fileset_put(fileset *fs, const char *path, const void *data, size_t len)
+{
+	if (!fileset_copyright(path))
+		return fileset_put_kept(fs, path, data, len);
+	if (!fileset_path_ok(path))
+		return -EINVAL;
+	if (len > FILESET_MAX_FILE)
+		return -EFBIG;
+	unsigned char *kept;
+	size_t klen;
+	catalog_dpkg_copyright(data, len, &kept, &klen);
+	return fileset_store(fs, path, kept, klen);
 }
 
 /* Drops files [lo, hi). */

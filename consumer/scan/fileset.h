@@ -4,7 +4,9 @@
  *
  * Paths are relative, normalised, without a leading "/" or "./"
  * ("var/lib/dpkg/status"). Only wanted files are kept (fileset_wanted),
- * each bounded in size, so a fileset stays small whatever the image.
+ * each bounded in size, so a fileset stays small whatever the image. A
+ * file is kept as the catalogers read it: the bytes, but for copyright
+ * files, of which only the licenses they name are kept (fileset_put).
  * The layer walker fills one layer after another: a file in an upper
  * layer replaces the lower one, a whiteout removes it, an opaque
  * directory removes everything below it from lower layers.
@@ -49,11 +51,22 @@ bool fileset_wanted_below(const char *dir);
 extern const char *const fileset_wanted_paths[];
 
 /*
- * Stores a copy of data under path, replacing any earlier file. -EFBIG
- * when the file or the set would pass its bound (nothing is stored),
- * -EINVAL for a path that is not normalised.
+ * Stores the file at path, whose content in the image is data, replacing
+ * any earlier file: what the catalogers read of it, a copy of data, but
+ * for a copyright file (usr/share/doc/<package>/copyright), of which the
+ * set keeps only the licenses it names (catalog_dpkg_copyright). -EFBIG
+ * when the file (len) or the set (what is kept) would pass its bound
+ * (nothing is stored), -EINVAL for a path that is not normalised.
  */
 int fileset_put(fileset *fs, const char *path, const void *data, size_t len);
+/*
+ * Stores a copy of an entry of another fileset (f->data as
+ * fileset_get gives it, already what the set keeps: a layer's files
+ * merged into the image's, a cached layer's files), with fileset_put's
+ * bounds and errors.
+ */
+int fileset_put_kept(fileset *fs, const char *path, const void *data,
+    size_t len);
 /* Removes path (a whiteout). */
 void fileset_remove(fileset *fs, const char *path);
 /* Removes everything strictly below directory dir (an opaque dir). */

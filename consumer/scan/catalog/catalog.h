@@ -23,6 +23,17 @@ int catalog_os(const fileset *fs, struct os_info *os, char *err,
     size_t errlen);
 int catalog_dpkg(const fileset *fs, struct pkglist *out, char *err,
     size_t errlen);
+/*
+ * What the dpkg cataloger reads of a copyright file (data, len bytes):
+ * the licenses it names, as scanning it gives them to a package (see
+ * dpkg.c), each followed by '\n', in *out (xmalloc'd, *outlen + 1 bytes
+ * with a NUL after the list; the caller frees it; *outlen 0 when it names
+ * none). A pure function of the file, so the
+ * fileset keeps this instead of the file (fileset_put) and the layer
+ * cache keeps it with the layer: a few bytes instead of some KiB.
+ */
+void catalog_dpkg_copyright(const void *data, size_t len,
+    unsigned char **out, size_t *outlen);
 int catalog_apk(const fileset *fs, struct pkglist *out, char *err,
     size_t errlen);
 /*

@@ -30,7 +30,10 @@
  * gives NAME. Names are kept as written (Trivy further maps some aliases
  * to SPDX ids; we do not), in first-seen order, deduplicated, at most
  * PKG_MAX_LICENSES per package and PKG_MAX_LICENSE_LEN bytes each, so a
- * hostile copyright file costs linear time.
+ * hostile copyright file costs linear time. The scan depends on the file
+ * alone, so it happens when the file is put in the fileset
+ * (catalog_dpkg_copyright: the fileset keeps the list of names, not the
+ * file, and so does the layer cache); the cataloger only takes the list.
  *
  * Input is bounded by the fileset (FILESET_MAX_FILE per file); parsing is
  * one pass per file with no allocation proportional to anything but the
@@ -382,20 +385,12 @@ dpkg_license_char(char c, bool last)
 	return !last && (c == '_' || c == '.' || c == '-');
 }
 
-/* Reads licenses for p from usr/share/doc/<name>/copyright, if present. */
+/* Adds to p (no licenses yet) the licenses copyright file d names. */
 static void
-dpkg_licenses(const fileset *fs, struct pkg *p)
+dpkg_copyright_scan(struct pkg *p, const char *d, size_t dlen)
 {
 	static const char cl[] = "/usr/share/common-licenses/";
-	char path[4200];
-	int n = snprintf(path, sizeof(path), "usr/share/doc/%s/copyright",
-	    p->name);
-	if (n < 0 || (size_t)n >= sizeof(path))
-		return;
-	const struct fileset_file *f = fileset_get(fs, path);
-	if (f == NULL)
-		return;
-	const char *d = (const char *)f->data, *end = d + f->len;
+	const char *end = d + dlen;
 	while (d < end) {
 		const char *eol = memchr(d, '\n', (size_t)(end - d));
 		if (eol == NULL)
@@ -424,6 +419,63 @@ dpkg_licenses(const fileset *fs, struct pkg *p)
 		}
 		d = eol < end ? eol + 1 : end;
 	}
+}
+
+void
+catalog_dpkg_copyright(const void *data, size_t len, unsigned char **out,
+    size_t *outlen)
+{
+	struct pkg p;
+	memset(&p, 0, sizeof(p));
+	dpkg_copyright_scan(&p, data, len);
+	size_t n = 0;
+	for (size_t i = 0; i < p.nlicenses; i++)
+		n += strlen(p.licenses[i]) + 1;
+	unsigned char *b = xmalloc(n + 1), *o = b;
+	for (size_t i = 0; i < p.nlicenses; i++) {
+		size_t l = strlen(p.licenses[i]);
+		memcpy(o, p.licenses[i], l);
+		o[l] = '\n';
+		o += l + 1;
+		free(p.licenses[i]);
+	}
+	free(p.licenses);
+	*o = '\0';
+	*out = b;
+	*outlen = n;
+}
+
+/*
+ * Gives p the licenses of usr/share/doc/<name>/copyright, if present: the
+ * fileset holds catalog_dpkg_copyright's list for it, taken as it is
+ * (it is what scanning the file gives a package without licenses).
+ */
+static void
+dpkg_licenses(const fileset *fs, struct pkg *p)
+{
+	char path[4200];
+	int n = snprintf(path, sizeof(path), "usr/share/doc/%s/copyright",
+	    p->name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return;
+	const struct fileset_file *f = fileset_get(fs, path);
+	if (f == NULL || f->len == 0)
+		return;
+	const char *d = (const char *)f->data, *end = d + f->len;
+	size_t count = 0;
+	for (const char *q = d; q < end; q++)
+		count += *q == '\n';
+	/* A list that did not come from catalog_dpkg_copyright (or one
+	 * without its last newline) is not one: nothing. */
+	if (end[-1] != '\n' || count > PKG_MAX_LICENSES || p->nlicenses != 0)
+		return;
+	p->licenses = xreallocarray(NULL, count + 1, sizeof(char *));
+	while (d < end) {
+		const char *eol = memchr(d, '\n', (size_t)(end - d));
+		p->licenses[p->nlicenses++] = xstrndup(d, (size_t)(eol - d));
+		d = eol + 1;
+	}
+	p->licenses[p->nlicenses] = NULL;
 }
 
 static bool

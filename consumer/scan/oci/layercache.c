@@ -284,7 +284,7 @@ lc_intact(const layer_cache *c, const uint8_t key[DIGEST_LEN],
  * Walks the payload of an intact entry into k (nothing when k has
  * neither d nor fs): 0, -EINVAL when it does not decode (a check first,
  * so that applying to a fileset cannot stop halfway for that), or
- * fileset_put's error (-EFBIG: the image's files pass the fileset bound).
+ * fileset_put_kept's error (-EFBIG: the image's files pass the fileset bound).
  * st: the layer's stats.
  */
 static int
@@ -334,8 +334,8 @@ lc_walk(const unsigned char *buf, size_t len, struct layer_stats *st,
 				return -EINVAL;
 			continue;
 		}
-		rc = fileset_put(k->d != NULL ? layer_delta_files(k->d) : k->fs,
-		    path, data, (size_t)dl);
+		rc = fileset_put_kept(k->d != NULL ? layer_delta_files(k->d) :
+		    k->fs, path, data, (size_t)dl);
 		if (rc != 0)
 			return k->d != NULL ? -EINVAL : rc;
 	}

@@ -30,7 +30,8 @@
  * semantics (whiteouts, links, what replaces what) change: entries of
  * another format are then misses, replaced as layers are read again.
  */
-#define LAYER_CACHE_FORMAT 1
+/* 2: a copyright file is kept as the licenses it names (fileset_put). */
+#define LAYER_CACHE_FORMAT 2
 
 /* The default bound of scan.layer_cache_max_bytes: 1 GiB. */
 #define LAYER_CACHE_DEFAULT_MAX ((uint64_t)1 << 30)

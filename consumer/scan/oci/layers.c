@@ -707,11 +707,11 @@ layer_link(struct layer_walk *w, const char *target, fileset *pending)
 	const struct fileset_file *t = fileset_get(pending, w->link);
 	if (t == NULL)
 		return 0;
-	/* A private copy: fileset_put may move what t points into. */
+	/* A private copy: fileset_put_kept may move what t points into. */
 	unsigned char *copy = xmalloc(t->len ? t->len : 1);
 	size_t len = t->len;
 	memcpy(copy, t->data, len);
-	rc = fileset_put(pending, w->path, copy, len);
+	rc = fileset_put_kept(pending, w->path, copy, len);
 	free(copy);
 	if (rc == -EFBIG)
 		layer_fail(w, "the wanted files pass the fileset bound");
@@ -931,7 +931,7 @@ layer_merge_one(void *ctx, const struct fileset_file *f)
 	char shown[LAYER_SHOWN + 8];
 	if (m->rc != 0)
 		return;
-	m->rc = fileset_put(m->fs, f->path, f->data, f->len);
+	m->rc = fileset_put_kept(m->fs, f->path, f->data, f->len);
 	if (m->rc != 0) {
 		struct layer_walk w = { .name = m->name };
 		layer_show(&w, f->path);
