@@ -2683,7 +2683,7 @@ class TestExactlyOnce(Members):
     @only_with("kafka")
     def test_sigterm_with_the_broker_gone_within_shutdown_timeout(self):
         """Exactly-once, the broker down while a transaction waits: SIGTERM
-        ends the process within engine.shutdown_timeout plus 1.5 s, the
+        ends the process within engine.shutdown_timeout plus 2.5 s, the
         transaction calls (send offsets, commit, abort) included."""
         out = self.tail()
         props = [p for p in self.broker.consumer_properties if not p.startswith("session.timeout.ms=")]
@@ -2707,7 +2707,8 @@ class TestExactlyOnce(Members):
         except subprocess.TimeoutExpired:
             self.fail(f"SIGTERM not done after 30 s with the broker down:\n{a.log()[-3000:]}")
         took = time.monotonic() - t0
-        self.assertLess(took, 3 + 1.5, f"shutdown took {took:.1f} s:\n{a.log()[-3000:]}")
+        # The budget, and the watchdog's 2 s for a call already running.
+        self.assertLess(took, 3 + 2.5, f"shutdown took {took:.1f} s:\n{a.log()[-3000:]}")
         print(f"exactly-once shutdown with the broker down: {took:.2f} s (engine.shutdown_timeout 3 s)",
               file=sys.stderr)
 

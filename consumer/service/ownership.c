@@ -714,6 +714,17 @@ own_assigned(void *ctx, const rd_kafka_topic_partition_list_t *parts)
 	engine *e = ctx;
 	struct ownership *o = &e->own;
 	int next = 0;
+	if (e->shutdown_deadline != 0) {
+		/* Assigned while the consumer closes (the group came back
+		 * during the shutdown): revoked again at once, so nothing is
+		 * restored or regained, which would not be bounded by the
+		 * shutdown's deadline. */
+		char n[16];
+		snprintf(n, sizeof(n), "%d", parts->cnt);
+		log_kv(LOG_INFO, "partitions assigned while shutting down: "
+		    "left alone", "count", n, (char *)NULL);
+		return;
+	}
 	for (int i = 0; o->on && i < PREFETCH_PARTITIONS; i++)
 		prefetch_next(e, parts, &next);
 	for (int i = 0; i < parts->cnt; i++) {

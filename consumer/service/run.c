@@ -40,7 +40,7 @@
 
 static volatile sig_atomic_t run_stop;
 
-#define WATCHDOG_MARGIN_MS 1000
+#define WATCHDOG_MARGIN_MS 2000
 
 struct watchdog {
 	pthread_t thread;
