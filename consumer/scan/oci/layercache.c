@@ -66,6 +66,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/errbuf.h"
@@ -90,6 +91,7 @@ struct layer_cache {
 	uint64_t max_entry; /* max_bytes / 4 */
 	uint32_t format;
 	atomic_uint_fast64_t tmpseq; /* temporary file names */
+	atomic_uint_fast64_t stamp;  /* the last mtime given (ns): lc_stamp */
 	pthread_mutex_t mu;
 	struct lc_entry *e; /* sorted by key, unique */
 	size_t n, cap;
@@ -367,6 +369,28 @@ lc_find(layer_cache *c, const uint8_t key[DIGEST_LEN])
 	return NULL;
 }
 
+/* Sets fd's mtime, the order of last use that the next open reads back,
+ * to a stamp larger than any this cache gave before: the kernel's own
+ * file times are coarse (a clock tick), so entries used within one tick
+ * would tie, and a reopen could evict the most recently used first. */
+static void
+lc_stamp(layer_cache *c, int fd)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	uint_fast64_t t = (uint_fast64_t)now.tv_sec * 1000000000u +
+	    (uint_fast64_t)now.tv_nsec;
+	uint_fast64_t last = atomic_load(&c->stamp), next;
+	do
+		next = t > last ? t : last + 1;
+	while (!atomic_compare_exchange_weak(&c->stamp, &last, next));
+	struct timespec ts[2] = {
+		{ 0, UTIME_OMIT },
+		{ (time_t)(next / 1000000000u), (long)(next % 1000000000u) },
+	};
+	(void)futimens(fd, ts);
+}
+
 /* Indexes key with size (replacing an entry there), as used now. */
 static void
 lc_index(layer_cache *c, const uint8_t key[DIGEST_LEN], uint64_t size,
@@ -502,6 +526,8 @@ lc_scan(layer_cache *c, char *err, size_t errlen)
 		/* Nanoseconds since the epoch: the order of last use. */
 		c->e[c->n].tick = (uint64_t)st.st_mtim.tv_sec * 1000000000u +
 		    (uint64_t)st.st_mtim.tv_nsec;
+		if (c->e[c->n].tick > atomic_load(&c->stamp))
+			atomic_store(&c->stamp, c->e[c->n].tick);
 		c->n++;
 	}
 	closedir(dir);
@@ -610,7 +636,7 @@ lc_map(layer_cache *c, const char *name, unsigned char **out, size_t *len,
 	void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd,
 	    0);
 	/* Its use is its recency, for the next open. */
-	(void)futimens(fd, NULL);
+	lc_stamp(c, fd);
 	close(fd);
 	if (m == MAP_FAILED)
 		return -EIO;
@@ -628,7 +654,17 @@ lc_account(layer_cache *c, const uint8_t diff[DIGEST_LEN], const char *name,
 	pthread_mutex_lock(&c->mu);
 	struct lc_entry *e = lc_find(c, diff);
 	if (hit) {
-		lc_index(c, diff, size, ++c->tick);
+		struct stat st;
+		if (e != NULL) {
+			e->tick = ++c->tick;
+		} else if (fstatat(c->dfd, name, &st, AT_SYMLINK_NOFOLLOW) ==
+		    0 && st.st_ino == ino) {
+			/* Written by another process since the open. */
+			lc_index(c, diff, size, ++c->tick);
+			lc_evict(c, diff);
+		}
+		/* else evicted by another thread since it was read: its
+		 * file is gone, it stays out of the index */
 		c->ct.hits++;
 	} else {
 		c->ct.misses++;
@@ -768,6 +804,7 @@ layer_cache_put(layer_cache *c, const uint8_t diff[DIGEST_LEN],
 		rc = -EIO;
 		goto out;
 	}
+	lc_stamp(c, fd);
 	close(fd);
 	fd = -1;
 	pthread_mutex_lock(&c->mu);
