@@ -4,7 +4,7 @@
 # in both builds (ctest -j$(nproc); the tests labelled `once` - Trivy
 # agreement, container files, the status page in a browser, the real
 # Apache Kafka broker's - only in the first), and runs each libFuzzer
-# target for a short fixed budget (FUZZ_TIME seconds, default 3). Exits non-zero if anything fails.
+# target for a short fixed budget (FUZZ_TIME seconds, default 2). Exits non-zero if anything fails.
 #
 # The tests labelled `kafka` run the service suite again on a real Apache
 # Kafka broker (scripts/kafka.sh, SBOMD_TEST_BROKER=kafka) in a phase of
@@ -110,7 +110,7 @@ fuzz() {
     echo "SKIP: clang cannot link libFuzzer targets"
     return 0
   fi
-  FUZZ_BUILD="$ROOT/build-fuzz" ./scripts/fuzz.sh "${FUZZ_TIME:-3}"
+  FUZZ_BUILD="$ROOT/build-fuzz" ./scripts/fuzz.sh "${FUZZ_TIME:-2}"
 }
 
 build() {
@@ -130,7 +130,7 @@ phase "setup" bash scripts/setup.sh
 phase "build (RelWithDebInfo)" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 phase "tests (sbomd dev-kafka)" ctest_pass build -LE kafka
 phase "tests on a real Apache Kafka broker (ctest -L kafka)" ctest_pass build -L kafka
-phase "fuzz targets (libFuzzer, clang), ${FUZZ_TIME:-3}s each" fuzz
+phase "fuzz targets (libFuzzer, clang), ${FUZZ_TIME:-2}s each" fuzz
 phase "build (address,undefined sanitizers)" build build-asan -DCMAKE_BUILD_TYPE=Debug \
   -DSANITIZE=address,undefined -DSBOMD_BUILD_BENCH=OFF
 phase "tests under ASan+UBSan (ctest -LE once)" asan_tests
