@@ -1318,7 +1318,7 @@ test_truncation(void **state)
 	(void)state;
 
 	rng_seed(0x5eed0003);
-	for (int i = 0; i < 300; i++) {
+	for (int i = 0; i < 200; i++) {
 		size_t v1_len = SIZE_MAX;
 
 		arena_reset();
