@@ -205,27 +205,25 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
 	kio *k = opaque;
-	if (k->cons_broken) {
-		/* A failed consumer closing (kio_consumer_renew): the engine
-		 * has already let its partitions go as lost. */
-		if (err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-			if (rd_kafka_rebalance_protocol(rk) != NULL &&
-			    strcmp(rd_kafka_rebalance_protocol(rk),
-				"COOPERATIVE") == 0)
-				assign_result(rd_kafka_incremental_unassign(rk,
-				    parts), 0, "incremental unassign");
-			else
-				assign_result(NULL, rd_kafka_assign(rk, NULL),
-				    "unassign");
-		}
-		return;
-	}
 	/* NULL outside the group (closing after the session was lost): the
 	 * protocol of the last rebalance then. */
 	const char *proto = rd_kafka_rebalance_protocol(rk);
 	if (proto != NULL)
 		k->cooperative = strcmp(proto, "COOPERATIVE") == 0;
 	bool cooperative = k->cooperative;
+	if (k->cons_broken) {
+		/* A failed consumer closing (kio_consumer_renew): the engine
+		 * has already let its partitions go as lost. */
+		if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+			return;
+		if (cooperative)
+			assign_result(rd_kafka_incremental_unassign(rk, parts),
+			    0, "incremental unassign");
+		else
+			assign_result(NULL, rd_kafka_assign(rk, NULL),
+			    "unassign");
+		return;
+	}
 	char n[16];
 	snprintf(n, sizeof(n), "%d", parts->cnt);
 	k->counters->rebalances++;
