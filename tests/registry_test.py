@@ -620,9 +620,13 @@ class TestScanRegistry(RegistryCase):
         self.assertIn(f"{n} layers from the cache, 0 not in it, 0 stored", warm.stderr)
         # Every layer blob on the registry's disk corrupted: a warm scan
         # does not fetch them, a scan without the cache fails.
+        # (Put back afterwards: the class's other images may share these
+        # blobs, and the class's tests run at once.)
         for l in man["layers"]:
             p = self.reg.blob_path(l["digest"])
-            data = bytearray(read_bytes(p))
+            orig = read_bytes(p)
+            self.addCleanup(lambda p=p, orig=orig: open(p, "wb").write(orig))
+            data = bytearray(orig)
             data[len(data) // 2] ^= 0xFF
             with open(p, "wb") as f:
                 f.write(bytes(data))
