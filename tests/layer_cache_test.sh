@@ -5,10 +5,13 @@
 # containerd content store. For each, the SBOM without the cache, with a
 # cold cache and with a warm one are the same but for serialNumber and
 # timestamp, and the warm scan reads no layer. Also: a cache filled from
-# one store kind serves another (the key is the diffID); an image whose
-# layer blobs are all garbage is still catalogued from a warm cache;
-# nothing is cached from a blob that fails its digest or a layer whose
-# uncompressed stream is not the config's diff_id; torn entries are
+# plain tars (whose diffIDs are verified) serves every other store kind
+# (the key is the diffID); one filled from gzip blobs (entries tied to
+# their blob) serves the same blobs, and a plain tar of the same layer is
+# read again, hashed and stored verified; an image whose layer blobs are
+# all garbage is still catalogued from a warm cache; nothing is cached
+# from a blob that fails its digest; an image whose config claims another
+# image's diffID cannot change that image's SBOM; torn entries are
 # ignored and the layer read again.
 #
 # Usage: tests/layer_cache_test.sh PATH/TO/sbomd
@@ -89,15 +92,8 @@ for kind in archive oci-gzip oci-plain oci-zstd containerd; do
   scan "$kind-warm" "$t" "$C"
   same "$kind-none" "$kind-cold"
   same "$kind-none" "$kind-warm"
-  if [ "$kind" = oci-zstd ]; then
-    # zstd's uncompressed stream is not seen: its diffID cannot be
-    # verified, so nothing is stored.
-    expect_counts "$kind-cold" "0 layers from the cache, 3 not in it, 0 stored"
-    expect_counts "$kind-warm" "0 layers from the cache, 3 not in it, 0 stored"
-  else
-    expect_counts "$kind-cold" "0 layers from the cache, 3 not in it, 3 stored"
-    expect_counts "$kind-warm" "3 layers from the cache, 0 not in it, 0 stored"
-  fi
+  expect_counts "$kind-cold" "0 layers from the cache, 3 not in it, 3 stored"
+  expect_counts "$kind-warm" "3 layers from the cache, 0 not in it, 0 stored"
   ok "$kind: the same SBOM without the cache, cold and warm"
 done
 grep -q '"name": "newpkg"' "$WORK/archive-none.n" || fail "newpkg is missing"
@@ -111,6 +107,22 @@ scan cross-zstd "oci:$WORK/oci-zstd" "$WORK/cache-archive"
 same archive-none cross-zstd
 expect_counts cross-zstd "3 layers from the cache, 0 not in it, 0 stored"
 ok "a cache filled from a docker-archive serves a zstd OCI layout"
+# Entries read from gzip blobs are tied to them: the same blobs in a
+# containerd store hit; the plain tars of a docker-archive are read again
+# and replace them with verified entries, which then serve the zstd
+# layout too.
+cp -r "$WORK/cache-oci-gzip" "$WORK/cache-cross"
+scan cross-ctd "containerd:$WORK/containerd@$id" "$WORK/cache-cross"
+expect_counts cross-ctd "3 layers from the cache, 0 not in it, 0 stored"
+scan cross-zstd-tied "oci:$WORK/oci-zstd" "$WORK/cache-cross"
+expect_counts cross-zstd-tied "0 layers from the cache, 3 not in it, 0 stored"
+scan cross-archive "docker-archive:$WORK/img.tar" "$WORK/cache-cross"
+same archive-none cross-archive
+expect_counts cross-archive "0 layers from the cache, 3 not in it, 3 stored"
+scan cross-zstd-verified "oci:$WORK/oci-zstd" "$WORK/cache-cross"
+same archive-none cross-zstd-verified
+expect_counts cross-zstd-verified "3 layers from the cache, 0 not in it, 0 stored"
+ok "gzip-read entries serve their own blobs; a plain tar replaces them verified"
 
 # ---- known layers are not read: every layer blob garbage.
 cp -r "$WORK/oci-gzip" "$WORK/oci-garbage"
@@ -142,9 +154,19 @@ grep -q "digest mismatch\|gzip" "$WORK/bad.err" || fail "corrupt blob: $(cat "$W
 ok "nothing is cached from a blob that fails its digest"
 
 # ---- a config whose diff_ids are not the layers' streams: the scan
-# works as before (diff_ids are not otherwise checked), nothing cached.
+# works as before (diff_ids are not otherwise checked), and what it
+# stores cannot change another image's SBOM. The lying image claims, for
+# its layer 1, the diffID of the victim's only layer.
+L4="$WORK/l4"
+mkdir -p "$L4/etc" "$L4/var/lib/dpkg"
+printf 'ID=alpine\nVERSION_ID=3.19.0\n' > "$L4/etc/os-release"
+pkg victimpkg 9.9 > "$L4/var/lib/dpkg/status"
+$TAR -C "$L4" -cf "$WORK/layer4.tar" .
+vid=$(python3 "$MK" --oci "$WORK/oci-victim" "$WORK/layer4.tar")
+python3 "$MK" --archive "$WORK/victim.tar" "$WORK/layer4.tar" >/dev/null
+D4=$(sha256sum "$WORK/layer4.tar" | cut -d' ' -f1)
 cp -r "$WORK/oci-gzip" "$WORK/oci-lying"
-python3 - "$WORK/oci-lying" <<'PY'
+python3 - "$WORK/oci-lying" "$D4" <<'PY'
 import hashlib, json, os, sys
 d = sys.argv[1]
 def blob(b):
@@ -155,16 +177,27 @@ idx = json.load(open(f"{d}/index.json"))
 md = idx["manifests"][0]
 man = json.load(open(f"{d}/blobs/sha256/" + md["digest"].split(":")[1]))
 cfg = json.load(open(f"{d}/blobs/sha256/" + man["config"]["digest"].split(":")[1]))
-# Layer 1 claims another layer's diffID (a poisoning attempt).
-cfg["rootfs"]["diff_ids"][0] = "sha256:" + "ab" * 32
+# Layer 1 claims the victim layer's diffID (a poisoning attempt).
+cfg["rootfs"]["diff_ids"][0] = "sha256:" + sys.argv[2]
 man["config"]["digest"], man["config"]["size"] = blob(json.dumps(cfg).encode())
 md["digest"], md["size"] = blob(json.dumps(man).encode())
 json.dump(idx, open(f"{d}/index.json", "w"))
 PY
 scan lying "oci:$WORK/oci-lying" "$WORK/cache-lying"
-expect_counts lying "0 layers from the cache, 3 not in it, 2 stored"
-[ -e "$WORK/cache-lying/$(printf 'ab%.0s' $(seq 32))" ] && fail "a lying diff_id was cached"
-ok "a layer whose stream is not its config's diff_id is not cached"
+grep -q '"name": "newpkg"' "$WORK/lying.n" || fail "the lying image's packages are missing"
+expect_counts lying "0 layers from the cache, 3 not in it, 3 stored"
+[ -e "$WORK/cache-lying/$D4" ] || fail "the lying layer's entry is not where the test expects it"
+for v in oci:oci-victim docker-archive:victim.tar; do
+  scan victim-none "${v%%:*}:$WORK/${v#*:}"
+  grep -q '"name": "victimpkg"' "$WORK/victim-none.n" || fail "$v: victimpkg is missing"
+  grep -q '"name": "newpkg"' "$WORK/victim-none.n" && fail "$v: newpkg is there"
+  scan victim "${v%%:*}:$WORK/${v#*:}" "$WORK/cache-lying"
+  same victim-none victim
+done
+# The OCI layout (gzip) missed the tied entry and stored a verified one,
+# which the docker-archive found.
+expect_counts victim "1 layers from the cache, 0 not in it, 0 stored"
+ok "an image claiming another image's diffID cannot change that image's SBOM"
 
 # ---- torn entries: ignored, the layers read again and stored whole.
 for f in "$WORK/cache-oci-gzip"/*; do

@@ -1,6 +1,7 @@
 /*
  * test_layercache: the per-layer catalog cache on a real directory.
- * Round trips, a torn or corrupt entry (a miss, removed), the byte bound
+ * Round trips, a torn or corrupt entry (a miss, removed), entries tied
+ * to their blob and verified ones, the byte bound
  * with LRU eviction (also across a reopen), a format bump, a delta too
  * large to keep, a copyright file kept as its licenses (a small entry), and scans on several threads sharing one cache against
  * the same scans without it (same documents but for serial number and
@@ -148,11 +149,11 @@ test_round_trip(void **state)
 	fresh_dir(dir, sizeof(dir));
 	layer_cache *c = open_cache(dir, 0, 0);
 	key_of(1, key);
-	assert_int_equal(layer_cache_get(c, key, &got), -ENOENT);
+	assert_int_equal(layer_cache_get(c, key, NULL, &got), -ENOENT);
 	assert_null(got);
 	layer_delta *d = delta_of(1, 5000);
-	assert_int_equal(layer_cache_put(c, key, d), 0);
-	assert_int_equal(layer_cache_get(c, key, &got), 0);
+	assert_int_equal(layer_cache_put(c, key, NULL, d), 0);
+	assert_int_equal(layer_cache_get(c, key, NULL, &got), 0);
 	assert_delta_equal(d, got);
 	layer_delta_free(got);
 	layer_cache_close(c);
@@ -163,7 +164,7 @@ test_round_trip(void **state)
 	layer_cache_counters(c, &ct);
 	assert_int_equal(ct.entries, 1);
 	assert_true(ct.bytes > 5000);
-	assert_int_equal(layer_cache_get(c, key, &got), 0);
+	assert_int_equal(layer_cache_get(c, key, NULL, &got), 0);
 	assert_delta_equal(d, got);
 	layer_delta_free(got);
 	layer_delta_free(d);
@@ -188,13 +189,13 @@ test_torn_and_corrupt(void **state)
 	layer_cache *c = open_cache(dir, 0, 0);
 	key_of(2, key);
 	layer_delta *d = delta_of(2, 20000);
-	assert_int_equal(layer_cache_put(c, key, d), 0);
+	assert_int_equal(layer_cache_put(c, key, NULL, d), 0);
 	entry_path(dir, 2, path, sizeof(path));
 	assert_int_equal(stat(path, &st), 0);
 
 	/* Torn: the last half gone. */
 	assert_int_equal(truncate(path, st.st_size / 2), 0);
-	assert_int_equal(layer_cache_get(c, key, &got), -ENOENT);
+	assert_int_equal(layer_cache_get(c, key, NULL, &got), -ENOENT);
 	assert_null(got);
 	assert_int_not_equal(access(path, F_OK), 0);
 	layer_cache_counters(c, &ct);
@@ -203,7 +204,7 @@ test_torn_and_corrupt(void **state)
 	assert_int_equal(ct.bytes, 0);
 
 	/* Corrupt: one byte of the payload flipped. */
-	assert_int_equal(layer_cache_put(c, key, d), 0);
+	assert_int_equal(layer_cache_put(c, key, NULL, d), 0);
 	int fd = open(path, O_RDWR);
 	assert_true(fd >= 0);
 	unsigned char b;
@@ -211,22 +212,22 @@ test_torn_and_corrupt(void **state)
 	b ^= 0x20;
 	assert_int_equal(pwrite(fd, &b, 1, 1000), 1);
 	close(fd);
-	assert_int_equal(layer_cache_get(c, key, &got), -ENOENT);
+	assert_int_equal(layer_cache_get(c, key, NULL, &got), -ENOENT);
 	layer_cache_counters(c, &ct);
 	assert_int_equal(ct.rejected, 2);
 
 	/* An entry of another layer's key under this name: a miss. */
 	uint8_t other[DIGEST_LEN];
 	key_of(3, other);
-	assert_int_equal(layer_cache_put(c, other, d), 0);
+	assert_int_equal(layer_cache_put(c, other, NULL, d), 0);
 	char opath[512];
 	entry_path(dir, 3, opath, sizeof(opath));
 	assert_int_equal(rename(opath, path), 0);
-	assert_int_equal(layer_cache_get(c, key, &got), -ENOENT);
+	assert_int_equal(layer_cache_get(c, key, NULL, &got), -ENOENT);
 
 	/* Whole again after a put. */
-	assert_int_equal(layer_cache_put(c, key, d), 0);
-	assert_int_equal(layer_cache_get(c, key, &got), 0);
+	assert_int_equal(layer_cache_put(c, key, NULL, d), 0);
+	assert_int_equal(layer_cache_get(c, key, NULL, &got), 0);
 	assert_delta_equal(d, got);
 	layer_delta_free(got);
 	layer_delta_free(d);
@@ -239,6 +240,76 @@ test_torn_and_corrupt(void **state)
 	layer_cache_close(c);
 	c = open_cache(dir, 0, 0);
 	assert_int_not_equal(access(tmp, F_OK), 0);
+	layer_cache_close(c);
+}
+
+/*
+ * An entry tied to its blob (read from a blob whose uncompressed stream
+ * was not hashed) stands for that blob only: a layer with the same
+ * diffID and another blob, or an unknown one, misses with *other set,
+ * and the flipped flag byte of a tied entry fails its checksum. A
+ * verified entry stands for every blob; a verified put replaces a tied
+ * entry.
+ */
+static void
+test_tied_to_blob(void **state)
+{
+	(void)state;
+	char dir[256], path[512], err[256];
+	uint8_t key[DIGEST_LEN], blob[DIGEST_LEN], blob2[DIGEST_LEN];
+	layer_delta *got = NULL;
+	struct layer_limits lim;
+	struct layer_cache_counters ct;
+	bool other;
+	layer_limits_default(&lim);
+	fresh_dir(dir, sizeof(dir));
+	layer_cache *c = open_cache(dir, 0, 0);
+	key_of(9, key);
+	digest_sha256("blob a", 6, blob);
+	digest_sha256("blob b", 6, blob2);
+	layer_delta *d = delta_of(9, 3000);
+	assert_int_equal(layer_cache_put(c, key, blob, d), 0);
+
+	assert_int_equal(layer_cache_get(c, key, blob, &got), 0);
+	assert_delta_equal(d, got);
+	layer_delta_free(got);
+	assert_int_equal(layer_cache_get(c, key, blob2, &got), -ENOENT);
+	assert_int_equal(layer_cache_get(c, key, NULL, &got), -ENOENT);
+	fileset *fs = fileset_new();
+	assert_int_equal(layer_cache_apply(c, key, blob2, &lim, fs, "l",
+	    &other, err, sizeof(err)), -ENOENT);
+	assert_true(other);
+	assert_int_equal(fileset_count(fs), 0);
+	assert_int_equal(layer_cache_apply(c, key, blob, &lim, fs, "l",
+	    &other, err, sizeof(err)), 0);
+	assert_false(other);
+	assert_int_equal(fileset_count(fs), 2);
+	fileset_free(fs);
+	layer_cache_counters(c, &ct);
+	assert_int_equal(ct.hits, 2);
+	assert_int_equal(ct.misses, 3);
+	assert_int_equal(ct.rejected, 0); /* misses, not corrupt: kept */
+	assert_int_equal(ct.entries, 1);
+
+	/* Claiming it verified is a changed byte: a miss, removed. */
+	entry_path(dir, 9, path, sizeof(path));
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	unsigned char b = 1;
+	assert_int_equal(pwrite(fd, &b, 1, 12), 1);
+	close(fd);
+	assert_int_equal(layer_cache_get(c, key, blob2, &got), -ENOENT);
+	layer_cache_counters(c, &ct);
+	assert_int_equal(ct.rejected, 1);
+
+	/* Verified: any blob. */
+	assert_int_equal(layer_cache_put(c, key, blob, d), 0);
+	assert_int_equal(layer_cache_put(c, key, NULL, d), 0);
+	assert_int_equal(layer_cache_get(c, key, blob2, &got), 0);
+	layer_delta_free(got);
+	assert_int_equal(layer_cache_get(c, key, NULL, &got), 0);
+	layer_delta_free(got);
+	layer_delta_free(d);
 	layer_cache_close(c);
 }
 
@@ -258,7 +329,7 @@ test_eviction_bound(void **state)
 	for (int i = 0; i < 10; i++) {
 		layer_delta *d = delta_of(i, 200000);
 		key_of(i, key);
-		assert_int_equal(layer_cache_put(c, key, d), 0);
+		assert_int_equal(layer_cache_put(c, key, NULL, d), 0);
 		layer_delta_free(d);
 	}
 	layer_cache_counters(c, &ct);
@@ -266,21 +337,21 @@ test_eviction_bound(void **state)
 	assert_int_equal(ct.evictions, 0);
 	/* 0 is used: 1 is now the least recent. */
 	key_of(0, key);
-	assert_int_equal(layer_cache_get(c, key, &got), 0);
+	assert_int_equal(layer_cache_get(c, key, NULL, &got), 0);
 	layer_delta_free(got);
 	for (int i = 10; i < 46; i++) {
 		layer_delta *d = delta_of(i, 150000 + (size_t)i * 1000);
 		key_of(i, key);
-		assert_int_equal(layer_cache_put(c, key, d), 0);
+		assert_int_equal(layer_cache_put(c, key, NULL, d), 0);
 		layer_delta_free(d);
 		layer_cache_counters(c, &ct);
 		assert_true(ct.bytes <= max);
 		if (i == 10) {
 			key_of(1, key);
-			assert_int_equal(layer_cache_get(c, key, &got),
+			assert_int_equal(layer_cache_get(c, key, NULL, &got),
 			    -ENOENT);
 			key_of(0, key);
-			assert_int_equal(layer_cache_get(c, key, &got), 0);
+			assert_int_equal(layer_cache_get(c, key, NULL, &got), 0);
 			layer_delta_free(got);
 		}
 	}
@@ -304,9 +375,9 @@ test_eviction_bound(void **state)
 	/* A delta over a quarter of the bound is not kept. */
 	layer_delta *big = delta_of(99, 600000);
 	key_of(99, key);
-	assert_int_equal(layer_cache_put(c, key, big), -EFBIG);
+	assert_int_equal(layer_cache_put(c, key, NULL, big), -EFBIG);
 	layer_delta_free(big);
-	assert_int_equal(layer_cache_get(c, key, &got), -ENOENT);
+	assert_int_equal(layer_cache_get(c, key, NULL, &got), -ENOENT);
 	layer_cache_close(c);
 
 	/* Reopened under a smaller bound: evicted down to it at once, the
@@ -315,7 +386,7 @@ test_eviction_bound(void **state)
 	layer_cache_counters(c, &ct);
 	assert_true(ct.bytes <= max / 2);
 	key_of(45, key);
-	assert_int_equal(layer_cache_get(c, key, &got), 0);
+	assert_int_equal(layer_cache_get(c, key, NULL, &got), 0);
 	layer_delta_free(got);
 	layer_cache_close(c);
 }
@@ -334,21 +405,21 @@ test_format_bump(void **state)
 	layer_cache *c = open_cache(dir, 0, 0);
 	layer_delta *d = delta_of(5, 1000);
 	key_of(5, key);
-	assert_int_equal(layer_cache_put(c, key, d), 0);
+	assert_int_equal(layer_cache_put(c, key, NULL, d), 0);
 	layer_cache_close(c);
 
 	c = open_cache(dir, 0, LAYER_CACHE_FORMAT + 1);
-	assert_int_equal(layer_cache_get(c, key, &got), -ENOENT);
+	assert_int_equal(layer_cache_get(c, key, NULL, &got), -ENOENT);
 	layer_cache_counters(c, &ct);
 	assert_int_equal(ct.rejected, 1);
 	assert_int_equal(ct.entries, 0);
-	assert_int_equal(layer_cache_put(c, key, d), 0);
-	assert_int_equal(layer_cache_get(c, key, &got), 0);
+	assert_int_equal(layer_cache_put(c, key, NULL, d), 0);
+	assert_int_equal(layer_cache_get(c, key, NULL, &got), 0);
 	layer_delta_free(got);
 	layer_cache_close(c);
 
 	c = open_cache(dir, 0, 0);
-	assert_int_equal(layer_cache_get(c, key, &got), -ENOENT);
+	assert_int_equal(layer_cache_get(c, key, NULL, &got), -ENOENT);
 	layer_cache_close(c);
 	layer_delta_free(d);
 }
@@ -571,6 +642,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_torn_and_corrupt),
+		cmocka_unit_test(test_tied_to_blob),
 		cmocka_unit_test(test_eviction_bound),
 		cmocka_unit_test(test_format_bump),
 		cmocka_unit_test(test_copyright_kept_small),

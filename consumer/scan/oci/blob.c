@@ -283,13 +283,13 @@ blob_stream_finish(struct blob_stream *s, uint8_t out[DIGEST_LEN],
 int
 blob_apply_layer(struct image_lookup *L, struct blob_stream *src,
     const char *name, const uint8_t want0[DIGEST_LEN], const uint8_t *want1,
-    const uint8_t *diff, char *err, size_t errlen)
+    const uint8_t *diff, bool verify, char *err, size_t errlen)
 {
 	uint8_t got[DIGEST_LEN];
 	char gs[DIGEST_STR_LEN], why[512];
 	layer_delta *d = layer_delta_new();
 	struct layer_read_info info = { .want_diff = L->cache != NULL &&
-		diff != NULL };
+		diff != NULL && verify };
 	int rc, frc;
 
 	src->md = EVP_MD_CTX_new();
@@ -321,16 +321,23 @@ blob_apply_layer(struct image_lookup *L, struct blob_stream *src,
 	}
 	if (rc != 0)
 		goto out;
-	/* The blob is verified. Cached only when the uncompressed stream
-	 * is the config's diffID too: a plain tar is its own stream; a
-	 * gzip layer's inflated stream was hashed; zstd's is not seen. */
+	/* The blob is verified. Cached as verified when the uncompressed
+	 * stream is the config's diffID too (a plain tar is its own
+	 * stream; a gzip layer's inflated stream was hashed when verify
+	 * asked for it); else tied to the blob, unless verify was asked
+	 * for and failed (an entry of another blob stays). */
 	layer_delta_stats(d)->compressed = src->n;
-	if (info.want_diff &&
-	    ((info.comp == LAYER_COMP_PLAIN &&
-		 memcmp(got, diff, DIGEST_LEN) == 0) ||
-		(info.comp == LAYER_COMP_GZIP && info.diff_known &&
-		    memcmp(info.diff, diff, DIGEST_LEN) == 0)))
-		(void)layer_cache_put(L->cache, diff, d);
+	if (L->cache != NULL && diff != NULL) {
+		bool checked = (info.comp == LAYER_COMP_PLAIN &&
+				   memcmp(got, diff, DIGEST_LEN) == 0) ||
+		    (info.want_diff && info.comp == LAYER_COMP_GZIP &&
+			info.diff_known &&
+			memcmp(info.diff, diff, DIGEST_LEN) == 0);
+		if (checked)
+			(void)layer_cache_put(L->cache, diff, NULL, d);
+		else if (!verify)
+			(void)layer_cache_put(L->cache, diff, got, d);
+	}
 	rc = layer_delta_apply(L->fs, d, name, err, errlen);
 out:
 	EVP_MD_CTX_free(src->md);
@@ -341,14 +348,16 @@ out:
 
 int
 blob_cached_layer(struct image_lookup *L, const uint8_t *diff,
-    const char *name, char *err, size_t errlen)
+    const uint8_t *blob, const char *name, bool *verify, char *err,
+    size_t errlen)
 {
+	*verify = false;
 	if (L->cache == NULL || diff == NULL)
 		return -ENOENT;
 	if (L->lim->cancel != NULL && atomic_load(L->lim->cancel) != 0) {
 		errbuf_set(err, errlen, "layer %s: cancelled", name);
 		return -ECANCELED;
 	}
-	return layer_cache_apply(L->cache, diff, L->lim, L->fs, name, err,
-	    errlen);
+	return layer_cache_apply(L->cache, diff, blob, L->lim, L->fs, name,
+	    verify, err, errlen);
 }

@@ -507,12 +507,13 @@ da_apply_layer(struct da *d, struct image_lookup *L, struct archive_entry *e,
 	/* Checked by da_check_layers. */
 	digest_parse(json_string_value(json_array_get(diff_ids, k)), want0,
 	    NULL, 0);
-	int rc = blob_cached_layer(L, want0, c->layers[k], err, errlen);
+	bool named = da_named_digest(c->layers[k], want1), verify;
+	int rc = blob_cached_layer(L, want0, named ? want1 : NULL,
+	    c->layers[k], &verify, err, errlen);
 	if (rc != -ENOENT)
 		return rc; /* from the cache: the entry is skipped */
-	bool named = da_named_digest(c->layers[k], want1);
 	return blob_apply_layer(L, &src, c->layers[k], want0,
-	    named ? want1 : NULL, want0, err, errlen);
+	    named ? want1 : NULL, want0, verify, err, errlen);
 }
 
 /* Applies the layers of image c, in order, in as few passes as it takes. */

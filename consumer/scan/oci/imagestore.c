@@ -517,7 +517,7 @@ blob_present(const struct image_store *s, const uint8_t d[DIGEST_LEN],
 /* Applies one layer blob of store s (diff: its diffID, or NULL). */
 static int
 apply_blob_layer(struct image_store *s, struct image_lookup *L,
-    const struct image_desc *d, const uint8_t *diff, char *err,
+    const struct image_desc *d, const uint8_t *diff, bool verify, char *err,
     size_t errlen)
 {
 	struct blob_stream src = { .fd = -1 };
@@ -530,7 +530,7 @@ apply_blob_layer(struct image_store *s, struct image_lookup *L,
 	    L->lim->max_compressed, err, errlen);
 	if (rc == 0)
 		rc = blob_apply_layer(L, &src, d->dstr, d->digest, NULL, diff,
-		    err, errlen);
+		    verify, err, errlen);
 	close(src.fd);
 	return rc;
 }
@@ -567,11 +567,12 @@ apply_manifest(struct image_store *s, struct image_lookup *L,
 	ids = image_diff_ids(L, cfg, n);
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *diff = ids != NULL ? ids[i] : NULL;
-		rc = blob_cached_layer(L, diff, layers[i].dstr, why,
-		    sizeof(why));
+		bool verify;
+		rc = blob_cached_layer(L, diff, layers[i].digest,
+		    layers[i].dstr, &verify, why, sizeof(why));
 		if (rc == -ENOENT)
-			rc = apply_blob_layer(s, L, &layers[i], diff, why,
-			    sizeof(why));
+			rc = apply_blob_layer(s, L, &layers[i], diff, verify,
+			    why, sizeof(why));
 		if (rc != 0)
 			goto fail;
 	}

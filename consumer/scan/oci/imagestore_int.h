@@ -166,20 +166,25 @@ struct blob_stream {
  * Applies the layer read through src to L->fs and checks that its bytes
  * hash to want0 or, when want1 is not NULL, to want1 (-EINVAL naming the
  * hash when they do not). diff: NULL, or the layer's diffID from the
- * config: with L->cache, the layer's delta is stored under it once both
- * the blob and the uncompressed stream are verified.
+ * config: with L->cache, once the blob is verified, the layer's delta is
+ * stored under it, verified when the uncompressed stream hashed to diff
+ * (a plain tar always; a gzip stream is hashed only when verify is set:
+ * blob_cached_layer says when), else tied to the blob's digest.
  */
 int blob_apply_layer(struct image_lookup *L, struct blob_stream *src,
     const char *name, const uint8_t want0[DIGEST_LEN], const uint8_t *want1,
-    const uint8_t *diff, char *err, size_t errlen);
+    const uint8_t *diff, bool verify, char *err, size_t errlen);
 /*
- * Applies the layer whose diffID is diff from L->cache: 0; -ENOENT when
- * there is no cache, no diff, no intact entry or one read under larger
- * limits than L's (the caller reads the layer); -ECANCELED, or
+ * Applies the layer whose diffID is diff and blob digest blob (NULL when
+ * not known before it is read) from L->cache: 0; -ENOENT when there is
+ * no cache, no diff, no intact entry for this blob, or one read under
+ * larger limits than L's (the caller reads the layer, with *verify: set
+ * when an entry of another blob is there); -ECANCELED, or
  * layer_delta_apply's error.
  */
 int blob_cached_layer(struct image_lookup *L, const uint8_t *diff,
-    const char *name, char *err, size_t errlen);
+    const uint8_t *blob, const char *name, bool *verify, char *err,
+    size_t errlen);
 
 /* ---- oci_layout.c ---- */
 

@@ -5,10 +5,13 @@
  * An entry, little-endian:
  *
  *   0   "SBOMDLC\0"
- *   8   u32 format (LAYER_CACHE_FORMAT), u32 0
+ *   8   u32 format (LAYER_CACHE_FORMAT), u32 flags (LC_VERIFIED: the
+ *       delta was read from a stream that hashed to the diffID)
  *   16  the diffID (32 bytes)
- *   48  u64 payload length
- *   56  payload: u64 compressed, u64 uncompressed, u64 entries (the
+ *   48  without LC_VERIFIED: the digest of the blob the delta was read
+ *       from, verified against its bytes (32 bytes; zeros with it)
+ *   80  u64 payload length
+ *   88  payload: u64 compressed, u64 uncompressed, u64 entries (the
  *       layer's struct layer_stats); u32 count, then per removal u8
  *       below, u32 length, path; u32 count, then per file u32 length,
  *       path, u64 length, data
@@ -74,7 +77,10 @@
 #include "util/xmalloc.h"
 
 static const char lc_magic[8] = "SBOMDLC";
-#define LC_HEADER 56
+#define LC_HEADER 88
+#define LC_LENGTH_AT 80
+#define LC_BLOB_AT 48
+#define LC_VERIFIED 1u
 #define LC_TRAILER 8 /* CRC-64 */
 static const char lc_tmp_prefix[] = ".tmp.";
 
@@ -175,13 +181,15 @@ lc_put_file(void *ctx, const struct fileset_file *f)
 /* The entry for d under key, in b (b->over when past max). */
 static void
 lc_encode(const layer_cache *c, const uint8_t key[DIGEST_LEN],
-    const layer_delta *d, struct lc_buf *b)
+    const uint8_t *blob, const layer_delta *d, struct lc_buf *b)
 {
+	static const uint8_t none[DIGEST_LEN];
 	const struct layer_stats *st = layer_delta_stats_const(d);
 	lc_put_bytes(b, lc_magic, sizeof(lc_magic));
 	lc_put_u32(b, c->format);
-	lc_put_u32(b, 0);
+	lc_put_u32(b, blob == NULL ? LC_VERIFIED : 0);
 	lc_put_bytes(b, key, DIGEST_LEN);
+	lc_put_bytes(b, blob != NULL ? blob : none, DIGEST_LEN);
 	lc_put_u64(b, 0); /* the payload length, set below */
 	lc_put_u64(b, st->compressed);
 	lc_put_u64(b, st->uncompressed);
@@ -204,7 +212,7 @@ lc_encode(const layer_cache *c, const uint8_t key[DIGEST_LEN],
 		return;
 	uint64_t plen = b->len - LC_HEADER;
 	for (int i = 0; i < 8; i++)
-		b->p[48 + i] = (unsigned char)(plen >> (8 * i));
+		b->p[LC_LENGTH_AT + i] = (unsigned char)(plen >> (8 * i));
 	lc_put_u64(b, crc64_ecma_refl(0, b->p, b->len));
 }
 
@@ -277,9 +285,20 @@ lc_intact(const layer_cache *c, const uint8_t key[DIGEST_LEN],
 	    memcmp(buf, lc_magic, sizeof(lc_magic)) == 0 &&
 	    lc_get_u32(buf + 8) == c->format &&
 	    memcmp(buf + 16, key, DIGEST_LEN) == 0 &&
-	    lc_get_u64(buf + 48) == len - LC_HEADER - LC_TRAILER &&
+	    lc_get_u64(buf + LC_LENGTH_AT) == len - LC_HEADER - LC_TRAILER &&
 	    crc64_ecma_refl(0, buf, len - LC_TRAILER) ==
 	    lc_get_u64(buf + len - LC_TRAILER);
+}
+
+/* Whether an intact entry may stand for a layer whose blob is blob (NULL:
+ * not known): one read from a stream verified against its diffID stands
+ * for any layer with that diffID; one read from a blob only for that
+ * blob, since its diffID is the image's word. */
+static bool
+lc_serves(const unsigned char *buf, const uint8_t *blob)
+{
+	return (lc_get_u32(buf + 12) & LC_VERIFIED) != 0 ||
+	    (blob != NULL && memcmp(buf + LC_BLOB_AT, blob, DIGEST_LEN) == 0);
 }
 
 /*
@@ -686,15 +705,25 @@ lc_account(layer_cache *c, const uint8_t diff[DIGEST_LEN], const char *name,
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* Counts a miss whose entry is intact and stays. */
+static void
+lc_count_miss(layer_cache *c)
+{
+	pthread_mutex_lock(&c->mu);
+	c->ct.misses++;
+	pthread_mutex_unlock(&c->mu);
+}
+
 int
 layer_cache_get(layer_cache *c, const uint8_t diff[DIGEST_LEN],
-    layer_delta **out)
+    const uint8_t *blob, layer_delta **out)
 {
 	char name[DIGEST_STR_LEN];
 	unsigned char *buf = NULL;
 	size_t len = 0;
 	ino_t ino = 0;
 	layer_delta *d = NULL;
+	bool intact = false;
 
 	*out = NULL;
 	lc_name(diff, name);
@@ -705,20 +734,27 @@ layer_cache_get(layer_cache *c, const uint8_t diff[DIGEST_LEN],
 		if (lc_walk(buf, len, layer_delta_stats(d), &k) != 0) {
 			layer_delta_free(d);
 			d = NULL;
+		} else if (!lc_serves(buf, blob)) {
+			layer_delta_free(d);
+			d = NULL;
+			intact = true;
 		}
 		free(k.path);
 	}
 	if (len > 0)
 		munmap(buf, len);
-	lc_account(c, diff, name, d != NULL, rc, len, ino);
+	if (intact)
+		lc_count_miss(c);
+	else
+		lc_account(c, diff, name, d != NULL, rc, len, ino);
 	*out = d;
 	return d != NULL ? 0 : -ENOENT;
 }
 
 int
 layer_cache_apply(layer_cache *c, const uint8_t diff[DIGEST_LEN],
-    const struct layer_limits *lim, fileset *fs, const char *layer,
-    char *err, size_t errlen)
+    const uint8_t *blob, const struct layer_limits *lim, fileset *fs,
+    const char *layer, bool *other, char *err, size_t errlen)
 {
 	char name[DIGEST_STR_LEN];
 	unsigned char *buf = NULL;
@@ -728,21 +764,26 @@ layer_cache_apply(layer_cache *c, const uint8_t diff[DIGEST_LEN],
 	struct lc_sink check = { 0 }, k = { .fs = fs };
 	bool hit = false;
 
+	if (other != NULL)
+		*other = false;
 	lc_name(diff, name);
 	int rc = lc_map(c, name, &buf, &len, &ino);
 	if (rc == 0 && lc_intact(c, diff, buf, len) &&
 	    lc_walk(buf, len, &st, &check) == 0) {
-		hit = true;
-		if (!layer_stats_fit(&st, lim)) {
-			/* Read under larger bounds: read again, so that the
-			 * layer fails as it should. Not a corrupt entry. */
+		/* Intact, but read from another blob (not verified against
+		 * the diffID), or read under larger bounds than lim's (read
+		 * again, so that the layer fails as it should): a miss, and
+		 * not a corrupt entry. */
+		bool serves = lc_serves(buf, blob);
+		if (!serves || !layer_stats_fit(&st, lim)) {
+			if (other != NULL)
+				*other = !serves;
 			munmap(buf, len);
-			pthread_mutex_lock(&c->mu);
-			c->ct.misses++;
-			pthread_mutex_unlock(&c->mu);
+			lc_count_miss(c);
 			free(check.path);
 			return -ENOENT;
 		}
+		hit = true;
 		rc = lc_walk(buf, len, &st, &k);
 		if (rc != 0)
 			errbuf_set(err, errlen, "layer %s: the image's wanted "
@@ -777,13 +818,13 @@ lc_write_all(int fd, const unsigned char *buf, size_t len)
 
 int
 layer_cache_put(layer_cache *c, const uint8_t diff[DIGEST_LEN],
-    const layer_delta *d)
+    const uint8_t *blob, const layer_delta *d)
 {
 	struct lc_buf b = { .max = c->max_entry };
 	char name[DIGEST_STR_LEN], tmp[64] = "";
 	int fd = -1, rc;
 
-	lc_encode(c, diff, d, &b);
+	lc_encode(c, diff, blob, d, &b);
 	if (b.over) {
 		pthread_mutex_lock(&c->mu);
 		c->ct.too_large++;

@@ -7,8 +7,16 @@
  * layer, and a registry pull fetches only the layers it does not know.
  *
  * A delta is stored only after the layer's blob was verified against its
- * digest and its uncompressed stream against the diffID (the caller's
- * duty: blob.c). The cache is bounded in bytes (least recently used
+ * digest (the caller's duty: blob.c). The diffID is the image config's
+ * word until the uncompressed stream is hashed, which costs a SHA-256 of
+ * the whole tar stream (as much CPU as the inflating): so an entry is
+ * either verified (read from a stream that hashed to its diffID: it
+ * stands for any layer with that diffID, whatever its compression) or
+ * tied to its blob (read from a gzip or zstd blob whose stream was not
+ * hashed: it stands only for layers with that same blob digest). An
+ * image that lies about its diffIDs can then plant nothing for another
+ * image; a layer first met as a gzip blob is read again, its stream
+ * hashed, when it turns up in another form (layer_cache_apply's other). The cache is bounded in bytes (least recently used
  * entries go first), versioned (LAYER_CACHE_FORMAT: an entry of another
  * format is a miss), crash-safe (an entry is written to a temporary file
  * and renamed into place, and carries a CRC-64 of its bytes: a torn or
@@ -18,6 +26,7 @@
 #ifndef SBOMD_SCAN_LAYERCACHE_H
 #define SBOMD_SCAN_LAYERCACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,8 +39,10 @@
  * semantics (whiteouts, links, what replaces what) change: entries of
  * another format are then misses, replaced as layers are read again.
  */
-/* 2: a copyright file is kept as the licenses it names (fileset_put). */
-#define LAYER_CACHE_FORMAT 2
+/* 2: a copyright file is kept as the licenses it names (fileset_put).
+ * 3: the blob an entry was read from, and whether its diffID was
+ * verified. */
+#define LAYER_CACHE_FORMAT 3
 
 /* The default bound of scan.layer_cache_max_bytes: 1 GiB. */
 #define LAYER_CACHE_DEFAULT_MAX ((uint64_t)1 << 30)
@@ -66,27 +77,33 @@ int layer_cache_open(const struct layer_cache_options *o, layer_cache **out,
     char *err, size_t errlen);
 void layer_cache_close(layer_cache *c);
 
-/* The delta of the layer whose diffID is diff: 0 with *out (the caller
- * frees it), or -ENOENT (not cached, or an entry that was not intact). */
+/* The delta of the layer whose diffID is diff and blob digest blob (NULL:
+ * not known): 0 with *out (the caller frees it), or -ENOENT (not cached,
+ * an entry that was not intact, or one tied to another blob). */
 int layer_cache_get(layer_cache *c, const uint8_t diff[DIGEST_LEN],
-    layer_delta **out);
+    const uint8_t *blob, layer_delta **out);
 
 /*
- * Applies the cached delta of the layer whose diffID is diff straight to
- * fs (the image's lower layers), as layer_delta_apply would: 0;
- * -ENOENT when it is not cached intact, or was read under larger
- * bounds than lim's (fs untouched: the caller reads the layer); -EFBIG
- * when the files pass the fileset bound (err names layer).
+ * Applies the cached delta of the layer whose diffID is diff and blob
+ * digest blob (NULL: not known) straight to fs (the image's lower
+ * layers), as layer_delta_apply would: 0; -ENOENT when it is not cached
+ * intact, is tied to another blob, or was read under larger bounds than
+ * lim's (fs untouched: the caller reads the layer); -EFBIG when the files
+ * pass the fileset bound (err names layer). *other (may be NULL): set when
+ * the miss was an entry tied to another blob, so that the caller hashes
+ * the stream it reads and stores a verified entry in its place.
  */
 int layer_cache_apply(layer_cache *c, const uint8_t diff[DIGEST_LEN],
-    const struct layer_limits *lim, fileset *fs, const char *layer,
-    char *err, size_t errlen);
+    const uint8_t *blob, const struct layer_limits *lim, fileset *fs,
+    const char *layer, bool *other, char *err, size_t errlen);
 
 /* Stores d under diff, evicting the least recently used entries past the
- * bound. 0, -EFBIG (the entry would be over a quarter of the bound: not
- * stored), or -EIO (nothing stored; the scan goes on). */
+ * bound: verified against diff when blob is NULL, else tied to the blob
+ * digest blob (whose bytes d was read from and checked against). 0,
+ * -EFBIG (the entry would be over a quarter of the bound: not stored), or
+ * -EIO (nothing stored; the scan goes on). */
 int layer_cache_put(layer_cache *c, const uint8_t diff[DIGEST_LEN],
-    const layer_delta *d);
+    const uint8_t *blob, const layer_delta *d);
 
 void layer_cache_counters(layer_cache *c, struct layer_cache_counters *out);
 

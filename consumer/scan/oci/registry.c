@@ -962,8 +962,9 @@ pull_layer(struct pull *p, struct image_lookup *L, const struct image_desc *d,
 		    (unsigned long long)max);
 		return -EFBIG;
 	}
-	if ((rc = blob_cached_layer(L, diff, d->dstr, err, errlen)) !=
-	    -ENOENT)
+	bool verify;
+	if ((rc = blob_cached_layer(L, diff, d->digest, d->dstr, &verify, err,
+		 errlen)) != -ENOENT)
 		return rc;
 	if (d->size >= 0)
 		max = (uint64_t)d->size;
@@ -973,8 +974,8 @@ pull_layer(struct pull *p, struct image_lookup *L, const struct image_desc *d,
 		 errlen)) != 0)
 		return rc;
 	struct blob_stream src = { .fd = -1, .fn = xfer_read, .fnctx = &x };
-	rc = blob_apply_layer(L, &src, d->dstr, d->digest, NULL, diff, err,
-	    errlen);
+	rc = blob_apply_layer(L, &src, d->dstr, d->digest, NULL, diff, verify,
+	    err, errlen);
 	if (rc != 0 && x.over)
 		errbuf_set(err, errlen, "layer %s: digest mismatch: longer "
 		    "than the %lld bytes its descriptor says", d->dstr,
