@@ -882,8 +882,18 @@ changelog_read(changelog_reader *r, int32_t p, int64_t from,
 			rc = -ETIMEDOUT;
 			goto out;
 		}
-		ssize_t n = rd_kafka_consume_batch(r->rkt, p,
-		    left < POLL_MS ? left : POLL_MS, msgs, READ_BATCH);
+		/* What is queued, without waiting; only when nothing is,
+		 * wait for one message. librdkafka's batch call waits until
+		 * the whole batch is there or the timeout passes, so asking
+		 * for READ_BATCH with a timeout held each partition's tail
+		 * (fewer records than that, and the end-of-partition event
+		 * does not end the wait) for the whole POLL_MS: 100 ms a
+		 * partition, a third of a restore's time. */
+		ssize_t n = rd_kafka_consume_batch(r->rkt, p, 0, msgs,
+		    READ_BATCH);
+		if (n == 0)
+			n = rd_kafka_consume_batch(r->rkt, p,
+			    left < POLL_MS ? left : POLL_MS, msgs, 1);
 		if (n <= 0) {
 			if (clock_mono_ms() - last_progress >= IDLE_CHECK_MS) {
 				if (partition_gone(r, p, deadline)) {
