@@ -58,7 +58,8 @@ too little for a changelog of 1 M entities.
    Checked every run: sbomd_changelog_restored_total = ENTITIES,
    sbomd_partitions_owned = PARTITIONS, the entities gauge sums to
    ENTITIES, no bad records, exit 0 after SIGTERM, and `sbomd state
-   stats` counts ENTITIES entities. Recorded at readiness: CPU seconds by
+   stats` counts ENTITIES entities. Recorded at readiness: sbomd's CPU
+   seconds (all its threads, those that ended too), CPU seconds by
    thread name (/proc/PID/task/*/stat: "sbomd" is the engine thread that
    restores, "rdk:*" librdkafka's), the broker JVM's CPU seconds during
    the restore, and /proc/PID/io (wchar: bytes handed to write(2);
@@ -437,6 +438,7 @@ def restore_run(a, broker, kafka, work, name, wrap=()):
     if t_ready is None:
         die(f"{name}: not ready after {a.timeout} s (see {inst.logp})")
     threads = threads_cpu(inst.pid)
+    cpu_proc = proc_cpu(inst.pid)  # with threads that ended (the stager)
     io = proc_io(inst.pid)
     cpu_b = broker.cpu_s() - cpu_b0
     # The snapshot behind /metrics is published every 250 ms.
@@ -476,7 +478,7 @@ def restore_run(a, broker, kafka, work, name, wrap=()):
          "join_s": t_as - inst.t_spawn,
          "partition_seconds": [float(o["seconds"]) for o in parts],
          "partition_records": [int(o["replayed"]) for o in parts],
-         "cpu_by_thread": threads, "broker_cpu_s": cpu_b, "io": io,
+         "cpu_by_thread": threads, "cpu_process_s": cpu_proc, "broker_cpu_s": cpu_b, "io": io,
          "data_mdb_bytes": os.path.getsize(os.path.join(inst.state, "data.mdb")),
          "loadavg_after": os.getloadavg()[0], "log": inst.logp, "pid": inst.pid}
     if not a.keep:
@@ -616,8 +618,8 @@ def restore(a, broker, work, res):
         print(f"[restore {r}] {a.entities:,} records in {x['restore_s']:.2f} s "
               f"({x['rate']:,.0f} entries/s); spawn -> ready {x['spawn_to_ready_s']:.2f} s; "
               f"per partition {min(x['partition_seconds']):.2f}-{max(x['partition_seconds']):.2f} s; "
-              f"CPU engine thread {th.get('engine', 0):.2f} s, librdkafka "
-              f"{sum(v for k, v in th.items() if k.startswith('rdk:')):.2f} s, broker JVM "
+              f"CPU sbomd {x['cpu_process_s']:.2f} s (engine thread {th.get('engine', 0):.2f} s, librdkafka "
+              f"{sum(v for k, v in th.items() if k.startswith('rdk:')):.2f} s), broker JVM "
               f"{x['broker_cpu_s']:.2f} s; wrote {x['io']['wchar'] / 2**20:,.0f} MiB "
               f"(disk {x['io']['write_bytes'] / 2**20:,.0f} MiB) for a "
               f"{x['data_mdb_bytes'] / 2**20:,.0f} MiB data.mdb; load {x['loadavg_after']:.2f}",
@@ -887,7 +889,8 @@ def summary(a, res):
             ("    restore time, s (assigned -> last restored)",
              mmm([x["restore_s"] for x in runs]), ""),
             ("    spawn -> /readyz 200, s", mmm([x["spawn_to_ready_s"] for x in runs]), ""),
-            ("    CPU s: engine thread / librdkafka / broker JVM",
+            ("    CPU s: sbomd / engine thread / librdkafka / broker JVM",
+             f"{med([x['cpu_process_s'] for x in runs]):.2f} / "
              f"{med([x['cpu_by_thread'].get('engine', 0) for x in runs]):.2f} / "
              f"{med([sum(v for k, v in x['cpu_by_thread'].items() if k.startswith('rdk:')) for x in runs]):.2f} / "
              f"{med([x['broker_cpu_s'] for x in runs]):.2f}", "medians"),

@@ -76,6 +76,17 @@ enum own_state {
 };
 
 /* ownership.c: the partitions this instance works on. */
+/* ownership.c: the records a replay of one partition has staged: entries
+ * (sorted: in key order, the newest record of each key only) and the
+ * bytes of their records. */
+struct replay_batch {
+	struct store_entry *ents;
+	size_t nents, cap;
+	size_t nbytes; /* of records */
+	bool sorted;
+	struct arena bytes;
+};
+
 struct ownership {
 	bool on;	  /* state.changelog_topic is set */
 	int32_t npart;	  /* the input topic's partitions (with a changelog) */
@@ -88,9 +99,7 @@ struct ownership {
 	struct own_meta *meta; /* checkpoints for the next commit */
 	struct store_meta *metas;
 	size_t nmeta, meta_cap;
-	struct store_entry *ents; /* a replay batch */
-	size_t nents, ents_cap;
-	struct arena bytes;	  /* its records */
+	struct replay_batch batch; /* a replay's staged records */
 	char fatal[640];	  /* set: the engine stops with this error */
 };
 

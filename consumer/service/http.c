@@ -241,7 +241,8 @@ metrics_changelog(struct textbuf *b, const struct snapshot *s)
 	textbuf_printf(b, "sbomd_partitions_owned %" PRIu64 "\n",
 	    s->partitions_owned);
 	head(b, "sbomd_restoring_partitions", "gauge",
-	    "Partitions whose changelog is being replayed now.");
+	    "Partitions of the current assignment whose changelog is being "
+	    "replayed or waits to be.");
 	textbuf_printf(b, "sbomd_restoring_partitions %" PRIu64 "\n",
 	    s->restoring);
 	head(b, "sbomd_changelog_restored_total", "counter",

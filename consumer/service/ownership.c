@@ -34,6 +34,8 @@
  * Engine thread only.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,6 +301,22 @@ own_open(engine *e, char *err, size_t errlen)
 	    "partitions", np, "instance", o->instance, (char *)NULL);
 	return 0;
 }
+static void
+batch_reset(struct replay_batch *b)
+{
+	b->nents = 0;
+	b->nbytes = 0;
+	b->sorted = false;
+	arena_reset(&b->bytes);
+}
+
+static void
+batch_free(struct replay_batch *b)
+{
+	free(b->ents);
+	arena_free(&b->bytes);
+	memset(b, 0, sizeof(*b));
+}
 
 void
 own_close(engine *e)
@@ -309,8 +327,7 @@ own_close(engine *e)
 	free(o->ckpt);
 	free(o->meta);
 	free(o->metas);
-	free(o->ents);
-	arena_free(&o->bytes);
+	batch_free(&o->batch);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -318,6 +335,7 @@ own_close(engine *e)
 
 struct replay {
 	engine *e;
+	struct replay_batch *b; /* where records are staged */
 	int32_t p;
 	bool apply;	/* pass 2: write every record */
 	bool foreign;	/* a record of another instance was seen */
@@ -325,9 +343,13 @@ struct replay {
 	 * commit: the tracker is loaded from that batch (loaded), not read
 	 * back from LMDB. */
 	bool direct, loaded;
+	/* On the stager's thread: records are only staged, counters are the
+	 * engine's to add (records, bad), and a partition larger than one
+	 * batch is refused (-EOVERFLOW). */
+	bool staging;
 	int64_t next;	/* the offset after the last record handled */
-	size_t bytes;	/* staged record bytes */
 	uint64_t records, bad;
+	int64_t read_ms; /* staged: the stager's time on it */
 	struct store_recovery rec; /* what the direct load loaded */
 	int64_t sort_us, commit_us, load_us; /* where the time went */
 	char err[512];
@@ -362,44 +384,48 @@ staged_cmp(const void *a, const void *b)
  * key only: LMDB then writes each leaf page once, and the batch can be
  * loaded as it is. */
 static void
-sort_staged(struct ownership *o)
+sort_staged(struct replay_batch *b)
 {
-	if (o->nents < 2)
+	if (b->sorted || b->nents < 2) {
+		b->sorted = true;
 		return;
-	struct staged *ord = xreallocarray(NULL, o->nents, sizeof(*ord));
-	struct store_entry *out = xreallocarray(NULL, o->nents,
+	}
+	struct staged *ord = xreallocarray(NULL, b->nents, sizeof(*ord));
+	struct store_entry *out = xreallocarray(NULL, b->nents,
 	    sizeof(*out));
-	for (size_t i = 0; i < o->nents; i++) {
-		ord[i].key = o->ents[i].key;
+	for (size_t i = 0; i < b->nents; i++) {
+		ord[i].key = b->ents[i].key;
 		ord[i].i = (uint32_t)i;
 		ord[i].head = (uint64_t)ord[i].key.kind << 56 |
 		    get_be64(ord[i].key.bytes) >> 8;
 	}
-	qsort(ord, o->nents, sizeof(*ord), staged_cmp);
+	qsort(ord, b->nents, sizeof(*ord), staged_cmp);
 	size_t n = 0;
-	for (size_t i = 0; i < o->nents; i++) {
-		if (i + 1 < o->nents && memcmp(&ord[i].key, &ord[i + 1].key,
+	for (size_t i = 0; i < b->nents; i++) {
+		if (i + 1 < b->nents && memcmp(&ord[i].key, &ord[i + 1].key,
 		    sizeof(ord[i].key)) == 0)
 			continue; /* a newer record of the key follows */
-		out[n++] = o->ents[ord[i].i];
+		out[n++] = b->ents[ord[i].i];
 	}
-	memcpy(o->ents, out, n * sizeof(*out));
-	o->nents = n;
+	memcpy(b->ents, out, n * sizeof(*out));
+	b->nents = n;
+	b->sorted = true;
 	free(out);
 	free(ord);
 }
+
 
 /* Loads the staged batch, just committed, into the tracker. */
 static int
 load_staged(struct replay *rp)
 {
 	engine *e = rp->e;
-	struct ownership *o = &e->own;
+	const struct replay_batch *b = rp->b;
 	int64_t now = engine_now(e);
 	memset(&rp->rec, 0, sizeof(rp->rec));
-	tracker_reserve(e->t, o->nents);
-	for (size_t i = 0; i < o->nents; i++) {
-		const struct store_entry *se = &o->ents[i];
+	tracker_reserve(e->t, b->nents);
+	for (size_t i = 0; i < b->nents; i++) {
+		const struct store_entry *se = &b->ents[i];
 		bool requeued = false;
 		if (se->rec == NULL)
 			continue; /* a tombstone: nothing in memory */
@@ -419,16 +445,16 @@ static int
 replay_flush(struct replay *rp, bool last)
 {
 	engine *e = rp->e;
-	struct ownership *o = &e->own;
+	struct replay_batch *rb = rp->b;
 	char name[48];
 	uint8_t v[8];
 	meta_name(name, sizeof(name), rp->p);
 	put_be64(v, (uint64_t)rp->next);
 	int64_t t0 = clock_mono_us();
-	sort_staged(o);
+	sort_staged(rb);
 	int64_t t1 = clock_mono_us();
 	struct store_meta m = { name, v, 8 };
-	struct store_batch b = { .entries = o->ents, .nentries = o->nents,
+	struct store_batch b = { .entries = rb->ents, .nentries = rb->nents,
 		.meta = &m, .nmeta = 1 };
 	int rc = store_commit(e->st, &b, rp->err, sizeof(rp->err));
 	int64_t t2 = clock_mono_us();
@@ -436,15 +462,13 @@ replay_flush(struct replay *rp, bool last)
 	rp->commit_us += t2 - t1;
 	if (rc != 0)
 		return rc;
-	o->ckpt[rp->p] = rp->next;
+	e->own.ckpt[rp->p] = rp->next;
 	if (!last)
 		rp->direct = false; /* what went before is in LMDB only */
 	else if (rp->direct && load_staged(rp) == 0)
 		rp->loaded = true;
 	rp->load_us += clock_mono_us() - t2;
-	o->nents = 0;
-	rp->bytes = 0;
-	arena_reset(&o->bytes);
+	batch_reset(rb);
 	engine_publish(e); /* /healthz: the engine is busy, not stalled */
 	return 0;
 }
@@ -454,7 +478,8 @@ bad_record(struct replay *rp, const struct changelog_record *r,
     const char *why)
 {
 	rp->bad++;
-	rp->e->snap->bad_records++;
+	if (!rp->staging)
+		rp->e->snap->bad_records++;
 	char part[16], off[24];
 	snprintf(part, sizeof(part), "%" PRId32, r->partition);
 	snprintf(off, sizeof(off), "%" PRId64, r->offset);
@@ -466,10 +491,9 @@ static int
 replay_one(void *ctx, const struct changelog_record *r)
 {
 	struct replay *rp = ctx;
-	engine *e = rp->e;
-	struct ownership *o = &e->own;
+	struct replay_batch *b = rp->b;
 	if (!rp->apply) {
-		if (!is_ours(o, r)) {
+		if (!is_ours(&rp->e->own, r)) {
 			rp->foreign = true;
 			return -EAGAIN; /* pass 2 from the checkpoint */
 		}
@@ -478,7 +502,8 @@ replay_one(void *ctx, const struct changelog_record *r)
 	}
 	rp->next = r->offset + 1;
 	rp->records++;
-	e->snap->restored_records++;
+	if (!rp->staging)
+		rp->e->snap->restored_records++;
 	struct tracker_key key;
 	memset(&key, 0, sizeof(key));
 	if (r->key == NULL || key_parse(r->key, r->klen, &key) != 0) {
@@ -501,20 +526,21 @@ replay_one(void *ctx, const struct changelog_record *r)
 			    "not the message's");
 			return 0;
 		}
-		void *copy = arena_alloc(&o->bytes, r->vlen);
+		void *copy = arena_alloc(&b->bytes, r->vlen);
 		memcpy(copy, r->value, r->vlen);
 		se.rec = copy;
 		se.len = r->vlen;
 	}
-	if (o->nents == o->ents_cap) {
-		o->ents_cap = o->ents_cap ? o->ents_cap * 2 : 1024;
-		o->ents = xreallocarray(o->ents, o->ents_cap,
-		    sizeof(*o->ents));
+	if (b->nents == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 1024;
+		b->ents = xreallocarray(b->ents, b->cap, sizeof(*b->ents));
 	}
-	o->ents[o->nents++] = se;
-	rp->bytes += se.len;
-	if (o->nents >= REPLAY_BATCH_RECORDS || rp->bytes >= REPLAY_BATCH_BYTES)
-		return replay_flush(rp, false);
+	b->ents[b->nents++] = se;
+	b->sorted = false;
+	b->nbytes += se.len;
+	if (b->nents >= REPLAY_BATCH_RECORDS ||
+	    b->nbytes >= REPLAY_BATCH_BYTES)
+		return rp->staging ? -EOVERFLOW : replay_flush(rp, false);
 	return 0;
 }
 
@@ -528,6 +554,7 @@ replay(engine *e, int32_t p, struct replay *rp)
 	int64_t from = ckpt >= 0 ? ckpt : 0, end = from;
 	memset(rp, 0, sizeof(*rp));
 	rp->e = e;
+	rp->b = &o->batch;
 	rp->p = p;
 	rp->next = from;
 	/* With no checkpoint everything is applied; else look first.
@@ -557,14 +584,26 @@ replay(engine *e, int32_t p, struct replay *rp)
 	return replay_flush(rp, true);
 }
 
+/* Restores partition p: replays its changelog, or, with staged (a replay
+ * the stager read in full, see below), commits and loads what it read. */
 static int
-restore(engine *e, int32_t p)
+restore(engine *e, int32_t p, struct replay *staged)
 {
 	char part[16], err[512];
 	snprintf(part, sizeof(part), "%" PRId32, p);
 	int64_t t0 = clock_mono_ms();
 	struct replay rp;
-	int rc = replay(e, p, &rp);
+	int rc;
+	if (staged != NULL) {
+		rp = *staged;
+		rp.staging = false;
+		e->snap->restored_records += rp.records;
+		e->snap->bad_records += rp.bad;
+		t0 -= rp.read_ms;
+		rc = replay_flush(&rp, true);
+	} else {
+		rc = replay(e, p, &rp);
+	}
 	/* The checkpoint is past the partition's end: the topic was deleted
 	 * and created again (or truncated). What it held is gone; LMDB is
 	 * the state, published again below from offset 0. */
@@ -578,7 +617,7 @@ restore(engine *e, int32_t p)
 	if (recreated) {
 		rp.next = 0;
 		rp.direct = false;
-		e->own.nents = 0;
+		batch_reset(rp.b);
 		if (replay_flush(&rp, true) != 0)
 			log_kv(LOG_ERROR, "resetting the checkpoint failed",
 			    "partition", part, "error", rp.err, (char *)NULL);
@@ -688,7 +727,7 @@ regain(engine *e, int32_t p)
 	}
 	size_t dropped = 0;
 	e->snap->released += let_go(e, p, &dropped);
-	if (restore(e, p) == 0)
+	if (restore(e, p, NULL) == 0)
 		e->own.owned[p] = OWN_OWNED;
 }
 
@@ -723,6 +762,187 @@ prefetch_next(engine *e, const rd_kafka_topic_partition_list_t *parts,
 	}
 }
 
+/* ---- the stager ----------------------------------------------------------
+ *
+ * A restore of partitions new to this instance (no checkpoint, nothing in
+ * LMDB: every record is applied, in one commit when the partition fits
+ * one batch) reads, checks and sorts the next partition on a thread of
+ * its own while the engine commits and loads the one before it.
+ *
+ * Concurrency: from stager_start to stager_end the stager's thread owns
+ * the changelog reader; the engine does not touch it. Two slots pass
+ * partitions from the stager to the engine under mu and cv: the stager
+ * fills a FREE slot (FILLING) and hands it over READY, or FAILED and then
+ * ends; the engine commits and loads a READY slot and frees it again. The
+ * stager touches nothing else of the engine's: the engine adds its
+ * counters when it takes a slot. A partition larger than one batch, an
+ * error or a stop ends the stager; that partition and the ones after it
+ * are restored by the engine itself, after stager_end. Memory: two
+ * batches (up to about 2 x REPLAY_BATCH_BYTES) instead of one.
+ */
+enum slot_state { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_FAILED };
+
+struct stage_slot {
+	enum slot_state state;
+	struct replay rp;
+	struct replay_batch b;
+};
+
+struct stager {
+	engine *e;
+	int32_t *parts; /* to stage, in the assignment's order */
+	size_t nparts;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	volatile sig_atomic_t cancel; /* set under mu */
+	struct stage_slot slot[2];
+};
+
+static void *
+stager_main(void *arg)
+{
+	struct stager *s = arg;
+	changelog_reader *r = s->e->own.reader;
+	size_t ahead = 0;
+	for (size_t i = 0; i < s->nparts; i++) {
+		for (; ahead < s->nparts && ahead <= i + PREFETCH_PARTITIONS;
+		     ahead++)
+			changelog_prefetch(r, s->parts[ahead], 0);
+		struct stage_slot *sl = &s->slot[i % 2];
+		pthread_mutex_lock(&s->mu);
+		while (sl->state != SLOT_FREE && !s->cancel)
+			pthread_cond_wait(&s->cv, &s->mu);
+		bool cancel = s->cancel;
+		if (!cancel)
+			sl->state = SLOT_FILLING;
+		pthread_mutex_unlock(&s->mu);
+		if (cancel)
+			break;
+		struct replay *rp = &sl->rp;
+		batch_reset(&sl->b);
+		memset(rp, 0, sizeof(*rp));
+		rp->e = s->e;
+		rp->b = &sl->b;
+		rp->p = s->parts[i];
+		rp->apply = rp->direct = rp->staging = true;
+		int64_t t0 = clock_mono_us(), end = 0;
+		int rc = changelog_read(r, rp->p, 0, replay_one, rp, &end,
+		    &s->cancel, RESTORE_TIMEOUT_MS, rp->err, sizeof(rp->err));
+		if (rc == 0) {
+			int64_t t1 = clock_mono_us();
+			rp->next = end;
+			sort_staged(rp->b);
+			rp->sort_us = clock_mono_us() - t1;
+		}
+		rp->read_ms = (clock_mono_us() - t0) / 1000;
+		pthread_mutex_lock(&s->mu);
+		sl->state = rc == 0 ? SLOT_READY : SLOT_FAILED;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		if (rc != 0)
+			break;
+	}
+	return NULL;
+}
+
+/* Starts a stager for the leading partitions of parts that are new to
+ * this instance; NULL when fewer than two are (nothing to overlap) or
+ * the thread cannot start. */
+static struct stager *
+stager_start(engine *e, const rd_kafka_topic_partition_list_t *parts)
+{
+	struct ownership *o = &e->own;
+	struct stager *s = xcalloc(1, sizeof(*s));
+	s->e = e;
+	s->parts = xreallocarray(NULL, (size_t)parts->cnt + 1,
+	    sizeof(*s->parts));
+	for (int i = 0; i < parts->cnt; i++) {
+		const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+		if (!input_partition(e, tp))
+			continue;
+		grow(o, tp->partition);
+		if (o->owned[tp->partition] == OWN_LOST ||
+		    stored_checkpoint(e, tp->partition) >= 0 ||
+		    store_partition_empty(e->st, tp->partition) != 1)
+			break;
+		s->parts[s->nparts++] = tp->partition;
+	}
+	if (s->nparts >= 2) {
+		pthread_mutex_init(&s->mu, NULL);
+		pthread_cond_init(&s->cv, NULL);
+		if (pthread_create(&s->th, NULL, stager_main, s) == 0)
+			return s;
+		pthread_cond_destroy(&s->cv);
+		pthread_mutex_destroy(&s->mu);
+	}
+	free(s->parts);
+	free(s);
+	return NULL;
+}
+
+/* Stops the stager (at once: a read in progress is abandoned), waits for
+ * its thread and frees it; the reader is the engine's again. */
+static void
+stager_end(struct stager *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->cancel = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->th, NULL);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	for (size_t i = 0; i < 2; i++)
+		batch_free(&s->slot[i].b);
+	free(s->parts);
+	free(s);
+}
+
+/* The staged replay of partition p, the stager's k-th, once it is ready;
+ * NULL when p is not that partition or the stager failed it (or the
+ * engine is stopping): the caller then ends the stager and restores p
+ * itself. */
+static struct replay *
+stager_take(struct stager *s, size_t k, int32_t p)
+{
+	if (k >= s->nparts || s->parts[k] != p)
+		return NULL;
+	struct stage_slot *sl = &s->slot[k % 2];
+	pthread_mutex_lock(&s->mu);
+	while (sl->state == SLOT_FREE || sl->state == SLOT_FILLING) {
+		if (*s->e->stop)
+			break;
+		struct timespec dl;
+		clock_gettime(CLOCK_REALTIME, &dl);
+		dl.tv_nsec += 100 * 1000000L;
+		if (dl.tv_nsec >= 1000000000L) {
+			dl.tv_sec++;
+			dl.tv_nsec -= 1000000000L;
+		}
+		if (pthread_cond_timedwait(&s->cv, &s->mu, &dl) ==
+		    ETIMEDOUT) {
+			pthread_mutex_unlock(&s->mu);
+			engine_publish(s->e); /* busy, not stalled */
+			pthread_mutex_lock(&s->mu);
+		}
+	}
+	bool ready = sl->state == SLOT_READY;
+	pthread_mutex_unlock(&s->mu);
+	return ready ? &sl->rp : NULL;
+}
+
+/* Gives the k-th slot back to the stager. */
+static void
+stager_release(struct stager *s, size_t k)
+{
+	struct stage_slot *sl = &s->slot[k % 2];
+	pthread_mutex_lock(&s->mu);
+	sl->state = SLOT_FREE;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
 void
 own_assigned(void *ctx, const rd_kafka_topic_partition_list_t *parts)
 {
@@ -740,27 +960,47 @@ own_assigned(void *ctx, const rd_kafka_topic_partition_list_t *parts)
 		    "left alone", "count", n, (char *)NULL);
 		return;
 	}
-	for (int i = 0; o->on && i < PREFETCH_PARTITIONS; i++)
+	/* Every partition to restore counts from the start: the stager
+	 * reads ahead while the engine waits for it. */
+	for (int i = 0; o->on && i < parts->cnt; i++)
+		e->snap->restoring += input_partition(e, &parts->elems[i]);
+	engine_publish(e);
+	struct stager *sg = o->on ? stager_start(e, parts) : NULL;
+	size_t taken = 0;
+	for (int i = 0; sg == NULL && o->on && i < PREFETCH_PARTITIONS; i++)
 		prefetch_next(e, parts, &next);
 	for (int i = 0; i < parts->cnt; i++) {
 		const rd_kafka_topic_partition_t *tp = &parts->elems[i];
 		if (!input_partition(e, tp))
 			continue;
-		if (o->on)
+		struct replay *staged = NULL;
+		if (sg != NULL &&
+		    (staged = stager_take(sg, taken, tp->partition)) == NULL) {
+			/* The engine goes on alone from here. */
+			stager_end(sg);
+			sg = NULL;
+			next = i;
+			for (int k = 0; k < PREFETCH_PARTITIONS; k++)
+				prefetch_next(e, parts, &next);
+		}
+		if (o->on && sg == NULL)
 			prefetch_next(e, parts, &next);
 		grow(o, tp->partition);
 		if (!o->on) {
 			o->owned[tp->partition] = OWN_OWNED;
 			continue;
 		}
-		e->snap->restoring++;
 		engine_publish(e);
 		if (o->owned[tp->partition] == OWN_LOST)
 			regain(e, tp->partition);
-		else if (restore(e, tp->partition) == 0)
+		else if (restore(e, tp->partition, staged) == 0)
 			o->owned[tp->partition] = OWN_OWNED;
+		if (staged != NULL)
+			stager_release(sg, taken++);
 		e->snap->restoring--;
 	}
+	if (sg != NULL)
+		stager_end(sg);
 	if (o->on) {
 		/* Lost partitions that did not come back are someone
 		 * else's; records of partitions that are not ours are stale
@@ -935,7 +1175,7 @@ own_rewind(engine *e, const rd_kafka_topic_partition_list_t *gone)
 		grow(o, tp->partition);
 		e->snap->restoring++;
 		engine_publish(e);
-		if (restore(e, tp->partition) == 0)
+		if (restore(e, tp->partition, NULL) == 0)
 			o->owned[tp->partition] = OWN_OWNED;
 		e->snap->restoring--;
 		n++;

@@ -97,7 +97,8 @@ struct snapshot {
 	/* scale-out (state.changelog_topic) */
 	bool changelog;		    /* a changelog is configured */
 	uint64_t partitions_owned;  /* input partitions assigned and restored */
-	uint64_t restoring;	    /* partitions being restored now */
+	uint64_t restoring;	    /* partitions being restored, or waiting
+				       to be in the current assignment */
 	uint64_t restored_records;  /* changelog records replayed */
 	uint64_t bad_records;	    /* changelog records that did not decode */
 	uint64_t released;	    /* entities released on revoke */
