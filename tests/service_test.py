@@ -2098,6 +2098,13 @@ class TestScaleOut(Members):
         self.emit([self.unset(i, "node-1") for i in gone])
         self.wait_each(out, gone, "CANCELLED")
         wait_for(lambda: all(a.entity(i) is None for i in gone), 30, "the cancelled images forgotten")
+        # The metrics are a snapshot published every 250 ms: one that
+        # counts the entities gone, then, a commit (10 ms) and more than a
+        # snapshot later, one with every changelog record (the tombstones
+        # too) acknowledged.
+        wait_for(lambda: a.metrics().total("sbomd_entities") == len(keep), 30,
+                 "a snapshot without the forgotten images")
+        time.sleep(0.3)
         wait_for(lambda: a.metrics()("sbomd_outbox_changelog_records") == 0, 30,
                  "every changelog record acknowledged")
         attempts = {i: a.entity(i)["attempts"] for i in keep}

@@ -48,10 +48,23 @@
 #define RETRY_MS 100	     /* between metadata attempts */
 #define READ_BATCH 1024	     /* messages taken from librdkafka at a time */
 #define IDLE_CHECK_MS 1000   /* no record for this long: check the topic */
+/* A partition's leader is not ready to answer offset requests (a topic
+ * just created: the metadata names a leader before the broker acts as
+ * one; a leader moving): asked again every LEADER_RETRY_MS for up to
+ * LEADER_WAIT_MS. */
+#define LEADER_RETRY_MS 20
+#define LEADER_WAIT_MS 10000
 
 struct prefetched {
 	int32_t p;
 	int64_t from;
+};
+
+/* A partition's log start and end from changelog_bounds, for its next
+ * read. */
+struct bound {
+	int32_t p;
+	int64_t lo, hi;
 };
 
 struct changelog_reader {
@@ -60,6 +73,8 @@ struct changelog_reader {
 	char *topic;
 	struct prefetched *pre; /* started by changelog_prefetch, not read */
 	size_t npre, pre_cap;
+	struct bound *bounds;	/* by changelog_bounds, not read */
+	size_t nbounds, bounds_cap;
 };
 
 /* ---- shared ------------------------------------------------------------- */
@@ -641,6 +656,7 @@ changelog_reader_close(changelog_reader *r)
 	for (size_t i = 0; i < r->npre; i++)
 		rd_kafka_consume_stop(r->rkt, r->pre[i].p);
 	free(r->pre);
+	free(r->bounds);
 	if (r->rkt)
 		rd_kafka_topic_destroy(r->rkt);
 	if (r->rk)
@@ -674,6 +690,26 @@ partition_gone(changelog_reader *r, int32_t p, int64_t deadline)
 	return gone;
 }
 
+/* Whether an offset request failed only because the partition's leader
+ * was not ready (see LEADER_WAIT_MS). */
+static bool
+leader_not_ready(rd_kafka_resp_err_t e)
+{
+	return e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+	    e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+	    e == RD_KAFKA_RESP_ERR_REPLICA_NOT_AVAILABLE ||
+	    e == RD_KAFKA_RESP_ERR_FENCED_LEADER_EPOCH ||
+	    e == RD_KAFKA_RESP_ERR_UNKNOWN_LEADER_EPOCH ||
+	    e == RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE;
+}
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
 /*
  * The log start (which = RD_KAFKA_OFFSET_BEGINNING) or end (_END; with
  * read_committed the last stable offset) of partition p in *off: 0, or a
@@ -688,12 +724,21 @@ query_offset(changelog_reader *r, int32_t p, int64_t which, int64_t deadline,
 {
 	rd_kafka_topic_partition_list_t *l =
 	    rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(l, r->topic, p)->offset = which;
-	int ms = remaining_ms(deadline);
-	rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(r->rk, l,
-	    ms > 0 ? ms : 1);
-	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-		e = l->elems[0].err;
+	rd_kafka_topic_partition_list_add(l, r->topic, p);
+	int64_t leader_deadline = clock_mono_ms() + LEADER_WAIT_MS;
+	rd_kafka_resp_err_t e;
+	for (;;) {
+		l->elems[0].offset = which;
+		l->elems[0].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+		int ms = remaining_ms(deadline);
+		e = rd_kafka_offsets_for_times(r->rk, l, ms > 0 ? ms : 1);
+		if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+			e = l->elems[0].err;
+		if (!leader_not_ready(e) || clock_mono_ms() >= leader_deadline ||
+		    remaining_ms(deadline) <= LEADER_RETRY_MS)
+			break;
+		sleep_ms(LEADER_RETRY_MS);
+	}
 	if (e == RD_KAFKA_RESP_ERR_NO_ERROR && l->elems[0].offset < 0)
 		e = RD_KAFKA_RESP_ERR__BAD_MSG; /* no offset in the answer */
 	*off = l->elems[0].offset;
@@ -708,11 +753,116 @@ query_offset(changelog_reader *r, int32_t p, int64_t which, int64_t deadline,
 	return rc;
 }
 
+/* The bounds changelog_bounds found for p (NULL: none). */
+static struct bound *
+bound_of(changelog_reader *r, int32_t p)
+{
+	for (size_t i = 0; i < r->nbounds; i++)
+		if (r->bounds[i].p == p)
+			return &r->bounds[i];
+	return NULL;
+}
+
+/* Takes p's bounds for a read: true with *lo and *hi when there were. */
+static bool
+take_bounds(changelog_reader *r, int32_t p, int64_t *lo, int64_t *hi)
+{
+	struct bound *b = bound_of(r, p);
+	if (b == NULL)
+		return false;
+	*lo = b->lo;
+	*hi = b->hi;
+	*b = r->bounds[--r->nbounds];
+	return true;
+}
+
+/* Asks for one end (which: RD_KAFKA_OFFSET_BEGINNING or _END) of every
+ * partition of l at once, into the list's offsets. */
+static rd_kafka_resp_err_t
+list_offsets(changelog_reader *r, rd_kafka_topic_partition_list_t *l,
+    int64_t which, int64_t deadline)
+{
+	for (int i = 0; i < l->cnt; i++) {
+		l->elems[i].offset = which;
+		l->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+	}
+	int ms = remaining_ms(deadline);
+	return rd_kafka_offsets_for_times(r->rk, l, ms > 0 ? ms : 1);
+}
+
+int
+changelog_bounds(changelog_reader *r, const int32_t *parts, size_t n,
+    int timeout_ms, char *err, size_t errlen)
+{
+	r->nbounds = 0; /* the last call's are forgotten */
+	if (n == 0)
+		return 0;
+	int64_t deadline = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	rd_kafka_topic_partition_list_t *hi =
+	    rd_kafka_topic_partition_list_new((int)n);
+	rd_kafka_topic_partition_list_t *lo =
+	    rd_kafka_topic_partition_list_new((int)n);
+	for (size_t i = 0; i < n; i++) {
+		rd_kafka_topic_partition_list_add(hi, r->topic, parts[i]);
+		rd_kafka_topic_partition_list_add(lo, r->topic, parts[i]);
+	}
+	int64_t leader_deadline = clock_mono_ms() + LEADER_WAIT_MS;
+	rd_kafka_resp_err_t e;
+	for (;;) {
+		e = list_offsets(r, hi, RD_KAFKA_OFFSET_END, deadline);
+		if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+			e = list_offsets(r, lo, RD_KAFKA_OFFSET_BEGINNING,
+			    deadline);
+		bool again = leader_not_ready(e);
+		for (int i = 0; e == RD_KAFKA_RESP_ERR_NO_ERROR && i < hi->cnt; i++)
+			again |= leader_not_ready(hi->elems[i].err) ||
+			    leader_not_ready(lo->elems[i].err);
+		if (!again || clock_mono_ms() >= leader_deadline ||
+		    remaining_ms(deadline) <= LEADER_RETRY_MS)
+			break;
+		sleep_ms(LEADER_RETRY_MS);
+	}
+	size_t found = 0;
+	for (int i = 0; e == RD_KAFKA_RESP_ERR_NO_ERROR && i < hi->cnt; i++) {
+		const rd_kafka_topic_partition_t *h = &hi->elems[i];
+		const rd_kafka_topic_partition_t *s =
+		    rd_kafka_topic_partition_list_find(lo, r->topic,
+			h->partition);
+		if (h->err != RD_KAFKA_RESP_ERR_NO_ERROR || h->offset < 0 ||
+		    s == NULL || s->err != RD_KAFKA_RESP_ERR_NO_ERROR ||
+		    s->offset < 0)
+			continue; /* its read asks again */
+		struct bound *b = bound_of(r, h->partition);
+		if (b == NULL) {
+			if (r->nbounds == r->bounds_cap) {
+				r->bounds_cap = r->bounds_cap ?
+				    2 * r->bounds_cap : 64;
+				r->bounds = xreallocarray(r->bounds,
+				    r->bounds_cap, sizeof(*r->bounds));
+			}
+			b = &r->bounds[r->nbounds++];
+		}
+		*b = (struct bound){ h->partition, s->offset, h->offset };
+		found++;
+	}
+	rd_kafka_topic_partition_list_destroy(hi);
+	rd_kafka_topic_partition_list_destroy(lo);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		errbuf_set(err, errlen, "changelog %s: reading the offsets of "
+		    "%zu partitions: %s", r->topic, n, rd_kafka_err2str(e));
+		return kerr_errno(e) != 0 ? kerr_errno(e) : -EIO;
+	}
+	return (int)found;
+}
+
 int
 changelog_prefetch(changelog_reader *r, int32_t p, int64_t from)
 {
 	if (p < 0 || from < 0)
 		return -EINVAL;
+	const struct bound *b = bound_of(r, p);
+	if (b != NULL && (from >= b->hi || b->lo >= b->hi))
+		return 0; /* nothing to fetch: the read ends at once */
 	for (size_t i = 0; i < r->npre; i++)
 		if (r->pre[i].p == p)
 			return r->pre[i].from == from ? 0 : -EBUSY;
@@ -834,10 +984,11 @@ changelog_read(changelog_reader *r, int32_t p, int64_t from,
 	/* Prefetched from `from`: fetching since, below the log start
 	 * reset to it (auto.offset.reset); left started until out:. */
 	started = take_prefetched(r, p, from);
-	if ((rc = query_offset(r, p, RD_KAFKA_OFFSET_END, deadline, &hi, err,
+	if (!take_bounds(r, p, &lo, &hi) &&
+	    ((rc = query_offset(r, p, RD_KAFKA_OFFSET_END, deadline, &hi, err,
 	    errlen)) != 0 ||
 	    (rc = query_offset(r, p, RD_KAFKA_OFFSET_BEGINNING, deadline, &lo,
-	    err, errlen)) != 0) {
+	    err, errlen)) != 0)) {
 		if (rc == -ENOENT)
 			started = false; /* see out: */
 		goto out;

@@ -102,7 +102,8 @@ struct changelog_record {
 
 /*
  * Reads partition p from offset `from` (>= 0; below the log start reads
- * from the log start) up to the partition's end as of the call's start
+ * from the log start) up to the partition's end as of the call's start,
+ * or of the changelog_bounds call before it
  * (its high watermark; with read_committed, its last stable offset),
  * calling fn for each record in offset order. fn returns 0 to go on, or
  * a negative errno, which stops the read and is returned.
@@ -124,6 +125,21 @@ int changelog_read(changelog_reader *r, int32_t p, int64_t from,
     int (*fn)(void *ctx, const struct changelog_record *rec), void *ctx,
     int64_t *end, volatile sig_atomic_t *stop, int timeout_ms, char *err,
     size_t errlen);
+
+/*
+ * Looks up the log start and end of the partitions parts[0..n) in one
+ * request each (instead of two per partition in each read): the next
+ * changelog_read of each of them reads up to that end, without asking
+ * again, and a read or prefetch of a partition with nothing to read
+ * ends at once. An assignment of 64 empty changelog partitions took
+ * 128 round trips (0.8 s) before. Bounds of an earlier call not used
+ * yet are forgotten (n = 0 only forgets them). The number of partitions
+ * whose bounds
+ * were found (those not found ask in their read), or a negative errno
+ * with err when the request failed (then every read asks).
+ */
+int changelog_bounds(changelog_reader *r, const int32_t *parts, size_t n,
+    int timeout_ms, char *err, size_t errlen);
 
 /*
  * Starts fetching partition p from offset `from` in the background, so

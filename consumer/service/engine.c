@@ -574,6 +574,7 @@ engine_open(engine *e, char *err, size_t errlen)
 		 errlen)) != 0 ||
 	    (rc = own_open(e, err, errlen)) != 0)
 		return rc;
+	outbox_set_changelog_producer(e->ob, kio_changelog_producer(e->k));
 	/* Outcomes of an earlier run, not yet in Kafka. */
 	outbox_produce(e->ob, kio_producer(e->k),
 	    kio_changelog_topic(e->k));

@@ -12,10 +12,15 @@
  *             compressing (about 1 s of CPU per 230k records on the
  *             2-core bench box). compression.codec or compression.type
  *             in kafka.producer_properties applies to it too.
+ *   changelog producer  at-least-once with a changelog: a second
+ *             producer for the changelog records alone, the same but
+ *             lz4 and linger CHANGELOG_LINGER_MS (see there); its topic
+ *             handle is the changelog's. Exactly-once keeps one
+ *             (transactional) producer for everything.
  *   consumer  enable.auto.offset.store=false (we store after the commit),
  *             auto-commit every second, earliest, statistics every 5 s
  *             (consumer lag for /metrics)
- * Both clients' queues forward an I/O event (one byte) to the engine's
+ * All clients' queues forward an I/O event (one byte) to the engine's
  * wake pipe, so the engine sleeps in poll(2) on one fd.
  */
 #include "service/kafkaio.h"
@@ -40,6 +45,16 @@
 #define TXN_TIMEOUT_MS "15000"
 #define TXN_INIT_TIMEOUT_MS 30000
 #define TXN_CALL_TIMEOUT_MS 5000
+
+/* At-least-once with a changelog, the changelog records have a producer
+ * of their own: a changelog record waits for nobody (only the input
+ * offsets wait for its acknowledgement), and spread over as many
+ * partitions as the input, batches of 5 ms held a few records each: the
+ * producer's broker thread and the broker spent more on requests than
+ * on records. Outcomes keep the short linger. */
+#define CHANGELOG_LINGER_MS "100"
+/* kio_poll_producer with two producers: the slice it waits on one. */
+#define POLL_SLICE_MS 5
 
 /* A consumer fenced again this soon after it was replaced: another live
  * process uses our group.instance.id, and replacing ours would only fence
@@ -67,8 +82,10 @@ struct kio {
 	struct snapshot *counters;
 	struct kio_hooks hooks;
 	rd_kafka_t *cons, *prod;
-	rd_kafka_topic_t *changelog; /* of prod, made on first use; NULL:
-				      * not yet, or no changelog */
+	rd_kafka_t *cprod; /* at-least-once with a changelog: the changelog
+			    * records' own producer; else NULL (prod) */
+	rd_kafka_topic_t *changelog; /* of cprod or prod, made on first use;
+				      * NULL: not yet, or no changelog */
 	bool changelog_failed;	     /* making it failed (logged once) */
 	rd_kafka_queue_t *cq;
 	rd_kafka_topic_partition_list_t *assignment; /* NULL: none */
@@ -334,8 +351,10 @@ props_of(const struct config_props *p)
 	return v;
 }
 
+/* The configuration of the producer (changelog: of the changelog's own
+ * producer, see the top of this file). */
 static rd_kafka_conf_t *
-producer_conf(kio *k, char *err, size_t errlen)
+producer_conf(kio *k, bool changelog, char *err, size_t errlen)
 {
 	const struct sbomd_config *c = k->cfg;
 	char maxmsg[24];
@@ -347,10 +366,11 @@ producer_conf(kio *k, char *err, size_t errlen)
 	    c->kafka.group_instance_id[0] ? c->kafka.group_instance_id :
 					    "sbomd");
 	const struct kclient_prop def[] = {
-		{ "client.id", "sbomd-producer" },
+		{ "client.id", changelog ? "sbomd-changelog-producer" :
+					   "sbomd-producer" },
 		{ "enable.idempotence", "true" },
-		{ "compression.codec", "zstd" },
-		{ "linger.ms", "5" },
+		{ "compression.codec", changelog ? "lz4" : "zstd" },
+		{ "linger.ms", changelog ? CHANGELOG_LINGER_MS : "5" },
 		{ "message.timeout.ms", "0" }, /* the outbox retries */
 		{ "message.max.bytes", maxmsg },
 		/* exactly-once only (the last three, see below): one
@@ -363,7 +383,7 @@ producer_conf(kio *k, char *err, size_t errlen)
 	};
 	struct kclient_prop *user = props_of(&c->kafka.producer_properties);
 	size_t ndef = sizeof(def) / sizeof(def[0]);
-	if (!k->eos)
+	if (!k->eos || changelog)
 		ndef -= 3; /* no transactions */
 	rd_kafka_conf_t *conf = kclient_conf(c->kafka.brokers, def, ndef,
 	    user, c->kafka.producer_properties.n, "kafka.producer_properties",
@@ -459,7 +479,8 @@ changelog_topic(kio *k, char *err, size_t errlen)
 {
 	char why[512];
 	const char *name = k->cfg->state.changelog_topic;
-	rd_kafka_topic_conf_t *tc = rd_kafka_default_topic_conf_dup(k->prod);
+	rd_kafka_t *rk = k->cprod != NULL ? k->cprod : k->prod;
+	rd_kafka_topic_conf_t *tc = rd_kafka_default_topic_conf_dup(rk);
 	if (!user_codec(k->cfg) &&
 	    rd_kafka_topic_conf_set(tc, "compression.codec", "lz4", why,
 		sizeof(why)) != RD_KAFKA_CONF_OK) {
@@ -468,7 +489,7 @@ changelog_topic(kio *k, char *err, size_t errlen)
 		    why);
 		return NULL;
 	}
-	rd_kafka_topic_t *t = rd_kafka_topic_new(k->prod, name, tc);
+	rd_kafka_topic_t *t = rd_kafka_topic_new(rk, name, tc);
 	if (t == NULL)
 		errbuf_set(err, errlen, "kafka producer, topic %s: %s", name,
 		    rd_kafka_err2str(rd_kafka_last_error()));
@@ -476,24 +497,38 @@ changelog_topic(kio *k, char *err, size_t errlen)
 	return t;
 }
 
-/* The producer (transactions initialised in exactly-once mode), its
- * queue waking the engine: 0, or a negative errno with err. */
+/* A producer (changelog: the changelog's own) whose queue wakes the
+ * engine: NULL with err. */
+static rd_kafka_t *
+new_producer(kio *k, bool changelog, char *err, size_t errlen)
+{
+	char why[512];
+	rd_kafka_conf_t *pc = producer_conf(k, changelog, err, errlen);
+	if (pc == NULL)
+		return NULL;
+	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, pc, why,
+	    sizeof(why));
+	if (rk == NULL) {
+		rd_kafka_conf_destroy(pc);
+		errbuf_set(err, errlen, "kafka producer: %s", why);
+		return NULL;
+	}
+	rd_kafka_queue_t *pq = rd_kafka_queue_get_main(rk);
+	rd_kafka_queue_io_event_enable(pq, k->wake_fd, "p", 1);
+	rd_kafka_queue_destroy(pq);
+	return rk;
+}
+
+/* The producers (transactions initialised in exactly-once mode): 0, or a
+ * negative errno with err. */
 static int
 open_producer(kio *k, int init_timeout_ms, char *err, size_t errlen)
 {
-	char why[512];
-	rd_kafka_conf_t *pc = producer_conf(k, err, errlen);
-	if (pc == NULL)
+	if ((k->prod = new_producer(k, false, err, errlen)) == NULL)
 		return -EINVAL;
-	k->prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, why, sizeof(why));
-	if (k->prod == NULL) {
-		rd_kafka_conf_destroy(pc);
-		errbuf_set(err, errlen, "kafka producer: %s", why);
+	if (!k->eos && k->cfg->state.changelog_topic[0] != '\0' &&
+	    (k->cprod = new_producer(k, true, err, errlen)) == NULL)
 		return -EINVAL;
-	}
-	rd_kafka_queue_t *pq = rd_kafka_queue_get_main(k->prod);
-	rd_kafka_queue_io_event_enable(pq, k->wake_fd, "p", 1);
-	rd_kafka_queue_destroy(pq);
 	k->prod_broken = false;
 	return k->eos ? init_transactions(k, init_timeout_ms, err, errlen) :
 			0;
@@ -503,24 +538,36 @@ open_producer(kio *k, int init_timeout_ms, char *err, size_t errlen)
  * or makes it again). Waited for until deadline_ms (monotonic), or for as
  * long as it takes when deadline_ms < 0. */
 static void
+destroy_producer(kio *k, rd_kafka_t *rk, int64_t deadline_ms)
+{
+	if (deadline_ms < 0) {
+		rd_kafka_destroy(rk);
+	} else if (!kclient_destroy_by(rk, 0, deadline_ms)) {
+		log_kv(LOG_WARN, "the Kafka producer was still closing at "
+		    "engine.shutdown_timeout: left to finish in the "
+		    "background", "client", rd_kafka_name(rk), (char *)NULL);
+		k->abandoned = true;
+	}
+}
+
+static void
 close_producer(kio *k, int64_t deadline_ms)
 {
-	if (k->prod == NULL)
-		return;
-	rd_kafka_purge(k->prod, RD_KAFKA_PURGE_F_QUEUE |
-	    RD_KAFKA_PURGE_F_INFLIGHT);
-	rd_kafka_poll(k->prod, 0);
+	rd_kafka_t *rks[2] = { k->cprod, k->prod };
+	for (size_t i = 0; i < 2; i++) {
+		if (rks[i] == NULL)
+			continue;
+		rd_kafka_purge(rks[i], RD_KAFKA_PURGE_F_QUEUE |
+		    RD_KAFKA_PURGE_F_INFLIGHT);
+		rd_kafka_poll(rks[i], 0);
+	}
 	if (k->changelog != NULL)
 		rd_kafka_topic_destroy(k->changelog);
 	k->changelog = NULL;
-	if (deadline_ms < 0) {
-		rd_kafka_destroy(k->prod);
-	} else if (!kclient_destroy_by(k->prod, 0, deadline_ms)) {
-		log_kv(LOG_WARN, "the Kafka producer was still closing at "
-		    "engine.shutdown_timeout: left to finish in the "
-		    "background", (char *)NULL);
-		k->abandoned = true;
-	}
+	for (size_t i = 0; i < 2; i++)
+		if (rks[i] != NULL)
+			destroy_producer(k, rks[i], deadline_ms);
+	k->cprod = NULL;
 	k->prod = NULL;
 }
 
@@ -677,6 +724,12 @@ kio_producer(kio *k)
 	return k->prod;
 }
 
+rd_kafka_t *
+kio_changelog_producer(kio *k)
+{
+	return k->cprod;
+}
+
 rd_kafka_topic_t *
 kio_changelog_topic(kio *k)
 {
@@ -708,7 +761,21 @@ kio_input(kio *k)
 void
 kio_poll_producer(kio *k, int timeout_ms)
 {
-	rd_kafka_poll(k->prod, timeout_ms);
+	if (k->cprod == NULL) {
+		rd_kafka_poll(k->prod, timeout_ms);
+		return;
+	}
+	/* Two queues: served in turns, waiting on the changelog's (what
+	 * waits for acknowledgements mostly waits for) a slice at a time. */
+	int64_t end = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	for (;;) {
+		int n = rd_kafka_poll(k->cprod, 0) + rd_kafka_poll(k->prod, 0);
+		int64_t left = end - clock_mono_ms();
+		if (n > 0 || left <= 0)
+			return;
+		rd_kafka_poll(k->cprod, left < POLL_SLICE_MS ? (int)left :
+							      POLL_SLICE_MS);
+	}
 }
 
 /* ---- offsets ------------------------------------------------------------ */
@@ -849,6 +916,8 @@ void
 kio_hold_input(kio *k)
 {
 	rd_kafka_poll(k->prod, 0);
+	if (k->cprod != NULL)
+		rd_kafka_poll(k->cprod, 0);
 	rd_kafka_message_t *m;
 	while ((m = rd_kafka_consumer_poll(k->cons, 0)) != NULL) {
 		if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -68,6 +68,10 @@ rd_kafka_t *kio_consumer(kio *k);
  * (changelog_prepare). Valid while the producer is (kio_txn_renew makes
  * a new one). */
 rd_kafka_topic_t *kio_changelog_topic(kio *k);
+/* At-least-once with a changelog: the changelog records' own producer
+ * (linger 100 ms, lz4), which kio_changelog_topic's handle belongs to;
+ * else NULL (they go through kio_producer). */
+rd_kafka_t *kio_changelog_producer(kio *k);
 rd_kafka_queue_t *kio_input(kio *k);
 
 /* Serves the producer's delivery reports and errors (no wait). */

@@ -76,6 +76,8 @@ struct staged {
 struct outbox {
 	struct outbox_topics topics;
 	struct snapshot *counters;
+	rd_kafka_t *cprod; /* changelog records' producer; NULL: the one
+			    * outbox_produce is given */
 	bool transactional; /* exactly-once: records go to Kafka only
 			     * inside a transaction, never to the store */
 	bool txn_open;
@@ -682,6 +684,12 @@ refused_for_good(outbox *ob, struct ob_item *it, rd_kafka_resp_err_t err)
 	return true;
 }
 
+void
+outbox_set_changelog_producer(outbox *ob, rd_kafka_t *cprod)
+{
+	ob->cprod = cprod;
+}
+
 int
 outbox_produce(outbox *ob, rd_kafka_t *prod, rd_kafka_topic_t *changelog)
 {
@@ -724,8 +732,9 @@ outbox_produce(outbox *ob, rd_kafka_t *prod, rd_kafka_topic_t *changelog)
 			i--; /* its smaller form, now */
 			continue;
 		}
-		rd_kafka_resp_err_t rc = produce_one(prod, rkt, topic, part,
-		    &m, it->seq, hdrs);
+		rd_kafka_resp_err_t rc = produce_one(
+		    it->cpart >= 0 && ob->cprod != NULL ? ob->cprod : prod,
+		    rkt, topic, part, &m, it->seq, hdrs);
 		if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
 			if (hdrs)
 				rd_kafka_headers_destroy(hdrs);

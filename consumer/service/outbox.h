@@ -108,6 +108,10 @@ void outbox_committed(outbox *ob);
  * producer's handle of the changelog topic (kio_changelog_topic), or NULL
  * to produce changelog records by the topic's name. */
 int outbox_produce(outbox *ob, rd_kafka_t *prod, rd_kafka_topic_t *changelog);
+/* The producer of changelog records when they have their own
+ * (kio_changelog_producer; NULL: prod of outbox_produce). changelog, the
+ * topic handle given to outbox_produce, must then be of it. */
+void outbox_set_changelog_producer(outbox *ob, rd_kafka_t *cprod);
 /* A delivery report (from the producer's dr_msg_cb). A record refused
  * for good (too large, invalid) is replaced by its smaller form (an
  * outcome without its SBOM, a dead letter without the message) or

@@ -654,8 +654,9 @@ restore(engine *e, int32_t p, struct replay *staged)
 	snprintf(recs, sizeof(recs), "%" PRIu64, rp.records);
 	snprintf(bad, sizeof(bad), "%" PRIu64, rp.bad);
 	snprintf(secs, sizeof(secs), "%.3f", (double)took_us / 1e6);
-	snprintf(rs, sizeof(rs), "%.3f", (double)(took_us - write_us -
-	    rp.load_us) / 1e6);
+	int64_t read_us = took_us - write_us - rp.load_us;
+	snprintf(rs, sizeof(rs), "%.3f", (double)(read_us > 0 ? read_us : 0) /
+	    1e6);
 	snprintf(cs, sizeof(cs), "%.3f", (double)write_us / 1e6);
 	snprintf(ls, sizeof(ls), "%.3f", (double)rp.load_us / 1e6);
 	snprintf(ck, sizeof(ck), "%" PRId64, e->own.ckpt[p]);
@@ -943,6 +944,26 @@ stager_release(struct stager *s, size_t k)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* The changelog bounds of every input partition of parts, in two
+ * requests (changelog_bounds); a failure only costs the reads their own
+ * look-ups. */
+static void
+look_up_bounds(engine *e, const rd_kafka_topic_partition_list_t *parts)
+{
+	int32_t *ps = xreallocarray(NULL, (size_t)parts->cnt + 1,
+	    sizeof(*ps));
+	size_t n = 0;
+	for (int i = 0; i < parts->cnt; i++)
+		if (input_partition(e, &parts->elems[i]))
+			ps[n++] = parts->elems[i].partition;
+	char err[512];
+	if (changelog_bounds(e->own.reader, ps, n, PREPARE_TIMEOUT_MS, err,
+	    sizeof(err)) < 0)
+		log_kv(LOG_WARN, "changelog offsets: each partition is looked "
+		    "up on its own", "error", err, (char *)NULL);
+	free(ps);
+}
+
 void
 own_assigned(void *ctx, const rd_kafka_topic_partition_list_t *parts)
 {
@@ -965,6 +986,8 @@ own_assigned(void *ctx, const rd_kafka_topic_partition_list_t *parts)
 	for (int i = 0; o->on && i < parts->cnt; i++)
 		e->snap->restoring += input_partition(e, &parts->elems[i]);
 	engine_publish(e);
+	if (o->on)
+		look_up_bounds(e, parts);
 	struct stager *sg = o->on ? stager_start(e, parts) : NULL;
 	size_t taken = 0;
 	for (int i = 0; sg == NULL && o->on && i < PREFETCH_PARTITIONS; i++)
@@ -1001,6 +1024,8 @@ own_assigned(void *ctx, const rd_kafka_topic_partition_list_t *parts)
 	}
 	if (sg != NULL)
 		stager_end(sg);
+	if (o->on) /* a later read asks for its own end */
+		changelog_bounds(o->reader, NULL, 0, 0, NULL, 0);
 	if (o->on) {
 		/* Lost partitions that did not come back are someone
 		 * else's; records of partitions that are not ours are stale
