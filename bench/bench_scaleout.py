@@ -45,10 +45,11 @@ too little for a changelog of 1 M entities.
    to expire) and auto.offset.reset=latest (the group has no offsets: it
    starts at the input's end, as a takeover of a caught-up partition
    does, so no input competes with the restore; the changelog reader
-   forces earliest for itself). The instance restores every partition,
-   one after the other, inside the rebalance callback: replay the
-   changelog into LMDB (commits of 4096 records with their checkpoint),
-   then load the partition from LMDB into the tracker.
+   forces earliest for itself). The instance restores every partition
+   inside the rebalance callback (consumer/service/ownership.c): a stager
+   thread reads, checks and sorts the next partition's changelog while
+   the engine commits one partition's records with its checkpoint into
+   LMDB and loads them into the tracker.
      restore time: from the "partitions assigned" log line to the last
        "partition restored" line (log timestamps, ms); rate = records
        replayed / that time; the median is the figure.
