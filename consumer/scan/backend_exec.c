@@ -456,12 +456,6 @@ reap(pid_t pid, int *status)
 	}
 }
 
-static void
-sleep_ms(int ms)
-{
-	(void)poll(NULL, 0, ms);
-}
-
 /*
  * Stops a running child's process group: SIGTERM, then SIGKILL after the
  * grace period. The leader is left unreaped (its group id stays ours).
@@ -474,7 +468,7 @@ stop_group(pid_t pid, int64_t grace_ms)
 		return;
 	(void)kill(-pid, SIGTERM);
 	while (!child_ended(pid) && clock_mono_ms() < end)
-		sleep_ms(10);
+		clock_sleep_ms(10);
 }
 
 static const char *
@@ -548,7 +542,7 @@ pump(struct run *r, pid_t pid, const struct scan_job *job,
 			    .events = POLLIN};
 		if (n == 0) {
 			/* It closed its output but runs on. */
-			sleep_ms(wait < 10 ? (int)wait : 10);
+			clock_sleep_ms(wait < 10 ? (int)wait : 10);
 			continue;
 		}
 		if (poll(pfd, n, (int)wait) <= 0)

@@ -453,8 +453,7 @@ changelog_prepare(rd_kafka_t *rk, const char *input_topic,
 		    &in, &cl, &controller, err, errlen);
 		if (rc != 0 || !topic_missing(&in) || remaining_ms(deadline) <= 0)
 			break;
-		struct timespec ts = { 0, 200 * 1000000L };
-		nanosleep(&ts, NULL);
+		clock_sleep_ms(200);
 	}
 	if (rc != 0)
 		return rc;
@@ -703,11 +702,31 @@ leader_not_ready(rd_kafka_resp_err_t e)
 	    e == RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE;
 }
 
-static void
-sleep_ms(int ms)
+/* Asks for one end (which: RD_KAFKA_OFFSET_BEGINNING or _END) of every
+ * partition of l at once, into the list's offsets and errors; asked again
+ * while a leader is not ready (LEADER_WAIT_MS). The request's error. */
+static rd_kafka_resp_err_t
+list_offsets(changelog_reader *r, rd_kafka_topic_partition_list_t *l,
+    int64_t which, int64_t deadline)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
+	int64_t leader_deadline = clock_mono_ms() + LEADER_WAIT_MS;
+	for (;;) {
+		for (int i = 0; i < l->cnt; i++) {
+			l->elems[i].offset = which;
+			l->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+		}
+		int ms = remaining_ms(deadline);
+		rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(r->rk, l,
+		    ms > 0 ? ms : 1);
+		bool again = leader_not_ready(e);
+		for (int i = 0; e == RD_KAFKA_RESP_ERR_NO_ERROR && i < l->cnt;
+		     i++)
+			again |= leader_not_ready(l->elems[i].err);
+		if (!again || clock_mono_ms() >= leader_deadline ||
+		    remaining_ms(deadline) <= LEADER_RETRY_MS)
+			return e;
+		clock_sleep_ms(LEADER_RETRY_MS);
+	}
 }
 
 /*
@@ -725,20 +744,9 @@ query_offset(changelog_reader *r, int32_t p, int64_t which, int64_t deadline,
 	rd_kafka_topic_partition_list_t *l =
 	    rd_kafka_topic_partition_list_new(1);
 	rd_kafka_topic_partition_list_add(l, r->topic, p);
-	int64_t leader_deadline = clock_mono_ms() + LEADER_WAIT_MS;
-	rd_kafka_resp_err_t e;
-	for (;;) {
-		l->elems[0].offset = which;
-		l->elems[0].err = RD_KAFKA_RESP_ERR_NO_ERROR;
-		int ms = remaining_ms(deadline);
-		e = rd_kafka_offsets_for_times(r->rk, l, ms > 0 ? ms : 1);
-		if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-			e = l->elems[0].err;
-		if (!leader_not_ready(e) || clock_mono_ms() >= leader_deadline ||
-		    remaining_ms(deadline) <= LEADER_RETRY_MS)
-			break;
-		sleep_ms(LEADER_RETRY_MS);
-	}
+	rd_kafka_resp_err_t e = list_offsets(r, l, which, deadline);
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+		e = l->elems[0].err;
 	if (e == RD_KAFKA_RESP_ERR_NO_ERROR && l->elems[0].offset < 0)
 		e = RD_KAFKA_RESP_ERR__BAD_MSG; /* no offset in the answer */
 	*off = l->elems[0].offset;
@@ -776,20 +784,6 @@ take_bounds(changelog_reader *r, int32_t p, int64_t *lo, int64_t *hi)
 	return true;
 }
 
-/* Asks for one end (which: RD_KAFKA_OFFSET_BEGINNING or _END) of every
- * partition of l at once, into the list's offsets. */
-static rd_kafka_resp_err_t
-list_offsets(changelog_reader *r, rd_kafka_topic_partition_list_t *l,
-    int64_t which, int64_t deadline)
-{
-	for (int i = 0; i < l->cnt; i++) {
-		l->elems[i].offset = which;
-		l->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
-	}
-	int ms = remaining_ms(deadline);
-	return rd_kafka_offsets_for_times(r->rk, l, ms > 0 ? ms : 1);
-}
-
 int
 changelog_bounds(changelog_reader *r, const int32_t *parts, size_t n,
     int timeout_ms, char *err, size_t errlen)
@@ -806,22 +800,10 @@ changelog_bounds(changelog_reader *r, const int32_t *parts, size_t n,
 		rd_kafka_topic_partition_list_add(hi, r->topic, parts[i]);
 		rd_kafka_topic_partition_list_add(lo, r->topic, parts[i]);
 	}
-	int64_t leader_deadline = clock_mono_ms() + LEADER_WAIT_MS;
-	rd_kafka_resp_err_t e;
-	for (;;) {
-		e = list_offsets(r, hi, RD_KAFKA_OFFSET_END, deadline);
-		if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-			e = list_offsets(r, lo, RD_KAFKA_OFFSET_BEGINNING,
-			    deadline);
-		bool again = leader_not_ready(e);
-		for (int i = 0; e == RD_KAFKA_RESP_ERR_NO_ERROR && i < hi->cnt; i++)
-			again |= leader_not_ready(hi->elems[i].err) ||
-			    leader_not_ready(lo->elems[i].err);
-		if (!again || clock_mono_ms() >= leader_deadline ||
-		    remaining_ms(deadline) <= LEADER_RETRY_MS)
-			break;
-		sleep_ms(LEADER_RETRY_MS);
-	}
+	rd_kafka_resp_err_t e = list_offsets(r, hi, RD_KAFKA_OFFSET_END,
+	    deadline);
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+		e = list_offsets(r, lo, RD_KAFKA_OFFSET_BEGINNING, deadline);
 	size_t found = 0;
 	for (int i = 0; e == RD_KAFKA_RESP_ERR_NO_ERROR && i < hi->cnt; i++) {
 		const rd_kafka_topic_partition_t *h = &hi->elems[i];

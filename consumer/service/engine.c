@@ -186,8 +186,7 @@ commit_until_done(engine *e, char *err, size_t errlen)
 			return rc;
 		}
 		kio_hold_input(e->k);
-		struct timespec ts = { 0, COMMIT_RETRY_MS * 1000000L };
-		nanosleep(&ts, NULL);
+		clock_sleep_ms(COMMIT_RETRY_MS);
 	}
 }
 

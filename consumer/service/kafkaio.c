@@ -14,8 +14,8 @@
  *             in kafka.producer_properties applies to it too.
  *   changelog producer  at-least-once with a changelog: a second
  *             producer for the changelog records alone, the same but
- *             lz4 and linger CHANGELOG_LINGER_MS (see there); its topic
- *             handle is the changelog's. Exactly-once keeps one
+ *             linger CHANGELOG_LINGER_MS (see there); the changelog's
+ *             topic handle (lz4) is of it. Exactly-once keeps one
  *             (transactional) producer for everything.
  *   consumer  enable.auto.offset.store=false (we store after the commit),
  *             auto-commit every second, earliest, statistics every 5 s
@@ -369,7 +369,8 @@ producer_conf(kio *k, bool changelog, char *err, size_t errlen)
 		{ "client.id", changelog ? "sbomd-changelog-producer" :
 					   "sbomd-producer" },
 		{ "enable.idempotence", "true" },
-		{ "compression.codec", changelog ? "lz4" : "zstd" },
+		{ "compression.codec", "zstd" }, /* the changelog's topic
+						   * handle: lz4 */
 		{ "linger.ms", changelog ? CHANGELOG_LINGER_MS : "5" },
 		{ "message.timeout.ms", "0" }, /* the outbox retries */
 		{ "message.max.bytes", maxmsg },
@@ -915,9 +916,7 @@ kio_commit(kio *k, int64_t deadline_ms)
 void
 kio_hold_input(kio *k)
 {
-	rd_kafka_poll(k->prod, 0);
-	if (k->cprod != NULL)
-		rd_kafka_poll(k->cprod, 0);
+	kio_poll_producer(k, 0);
 	rd_kafka_message_t *m;
 	while ((m = rd_kafka_consumer_poll(k->cons, 0)) != NULL) {
 		if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {

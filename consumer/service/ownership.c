@@ -35,7 +35,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <time.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -914,13 +913,7 @@ stager_take(struct stager *s, size_t k, int32_t p)
 	while (sl->state == SLOT_FREE || sl->state == SLOT_FILLING) {
 		if (*s->e->stop)
 			break;
-		struct timespec dl;
-		clock_gettime(CLOCK_REALTIME, &dl);
-		dl.tv_nsec += 100 * 1000000L;
-		if (dl.tv_nsec >= 1000000000L) {
-			dl.tv_sec++;
-			dl.tv_nsec -= 1000000000L;
-		}
+		struct timespec dl = clock_realtime_in(100);
 		if (pthread_cond_timedwait(&s->cv, &s->mu, &dl) ==
 		    ETIMEDOUT) {
 			pthread_mutex_unlock(&s->mu);

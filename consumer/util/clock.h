@@ -10,10 +10,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 int64_t clock_wall_ms(void);
 int64_t clock_mono_ms(void);
 int64_t clock_mono_us(void);
+/* CLOCK_REALTIME ms from now, for pthread_cond_timedwait's deadline. */
+struct timespec clock_realtime_in(int ms);
+/* Sleeps ms milliseconds (a signal may end it sooner). */
+void clock_sleep_ms(int ms);
 
 /* Where the service reads time: the system's clocks, or a test's. */
 struct clock_src {
