@@ -184,7 +184,7 @@ test_prepare_no_input(void **state)
 	int32_t parts = -1;
 	topic_create(f, CL, 4);
 	assert_int_equal(changelog_prepare(f->prod, "no-such-input", CL,
-	    3000, &parts, err, sizeof(err)), -ENOENT);
+	    20000, &parts, err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "input topic no-such-input does not "
 	    "exist"));
 	/* and looking did not create it (the mock auto-creates what a
