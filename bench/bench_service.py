@@ -11,6 +11,7 @@ bench/bench_service.py [--sbomd build/sbomd] [--baseline OTHER_SBOMD] [--runs 3]
                        [--changelog on|off|on,off]
                        [--delivery at-least-once|exactly-once|at-least-once,exactly-once]
                        [--broker dev-kafka|kafka] [--set GROUP.KEY=VALUE]...
+                       [--warmup N] [--changelog-config KEY=VALUE|none]...
 
 Needs: kcat on PATH, librdkafka.so.1 (read through ctypes, for offsets),
 gzip (tests/tools/mkimages.py); for --broker kafka, scripts/kafka.sh and
@@ -21,8 +22,9 @@ is stopped on exit (by its pid).
 0. Variants. The sbomd configurations measured are --changelog x
    --delivery (default: the shipped defaults, changelog on, at-least-
    once). "changelog on" sets state.changelog_topic to a topic of its own
-   per run and variant (sbomd-state-R-V, as many partitions as the input),
-   so that a fresh instance never restores an earlier run's entities;
+   per run and variant (sbomd-state-R-V, as many partitions as the input;
+   R 0 is the warm-up), so that a fresh instance never restores an
+   earlier run's entities;
    "off" sets it to "" (a lone instance). "exactly-once" writes
    kafka.delivery = "exactly-once"; "at-least-once" leaves the key out
    (it is the default). --set adds a configuration value to every sbomd
@@ -42,8 +44,17 @@ is stopped on exit (by its pid).
    mock cannot create topics through the admin API; it keeps only ~5 MiB
    per partition and drops the oldest silently), or with --broker kafka
    a real Apache Kafka (scripts/kafka.sh: one KRaft node on the same
-   CPUs) with workload-events:PARTITIONS, where sbomd creates each
-   changelog itself. The two brokers serve very different fetch sizes:
+   CPUs) with workload-events:PARTITIONS and each run's changelog,
+   created before the runs with cleanup.policy=compact and
+   segment.index.bytes=65536 (--changelog-config; "none" leaves the
+   broker's default of 10 MiB). The broker preallocates a new segment's
+   two index files at that size, sparse, and its first writes to them
+   fault in zeroed pages ahead of what they write: a changelog that has
+   lived for long pays that once per 1 GiB segment, but each run here
+   writes a new topic of 64 partitions with about 1 MB each, and in
+   later runs of an invocation those faults took 1.5-2 s of the broker's
+   system CPU per run (its request handler threads, sampled from
+   /proc/PID/task), against about 1 s in all without them. The two brokers serve very different fetch sizes:
    against Kafka a poll batch holds long runs of one partition, so more
    of an image's ten SETs fall in one batch and are coalesced into one
    state change and one changelog record (about 230k changelog records
@@ -59,7 +70,13 @@ is stopped on exit (by its pid).
    watermarks sum to EVENTS and every low watermark is 0 (nothing
    dropped); one untimed kcat read also counts the messages.
 
-2. Throughput, RUNS alternating pairs (a, b, a, b, ...), medians:
+2. Throughput, RUNS alternating pairs (a, b, a, b, ...), medians.
+   Before them, --warmup runs of every variant (default 1 on Apache
+   Kafka, 0 on the mock) that are not measured: the broker's JVM
+   compiles the code of what sbomd asks of it (producing to a compacted
+   topic, committing offsets) as it runs, and in a first run after its
+   start its compiler threads took a third of its CPU; kcat's fetches
+   are warmed by the untimed count read above.
    (a) `kcat -C -b B -t workload-events -e -q -o beginning > /dev/null`:
        the raw read floor (fetch + decompress, every partition to its
        end). Wall time of the process.
@@ -412,22 +429,25 @@ def run_kcat(brokers):
             "loadavg_after": os.getloadavg()[0]}
 
 
-def changelog_topic(r, vi):
-    """The changelog of run r, variant vi: one per sbomd run, so that a
-    fresh instance does not first restore an earlier run's entities."""
+def changelog_topic(a, r, vi):
+    """The changelog of run r (0: the warm-up), variant vi: one per sbomd
+    run, so that a fresh instance does not first restore an earlier run's
+    entities."""
     return f"sbomd-state-{r}-{vi}"
 
 
-def run_sbomd(a, work, brokers, kafka, r, store, vi, v):
-    d = os.path.join(work, f"run-{r}-{vi}")
+def run_sbomd(a, work, brokers, kafka, r, store, vi, v, warmup=0):
+    """Run r (0: a warm-up, the warmup-th) of variant vi."""
+    name = f"warmup-{warmup}-{vi}" if r == 0 else f"run-{r}-{vi}"
+    d = os.path.join(work, name)
     os.makedirs(d)
     state = os.path.join(d, "state")
-    group = f"bench-tput-{r}-{vi}"
+    group = f"bench-tput-{name}"
     cfg = os.path.join(d, "sbomd.cfg")
     port = free_port()
     write_config(cfg, brokers, group, state, store,
                  [f"auto.commit.interval.ms={a.auto_commit_ms}"], backend=a.scan_backend,
-                 changelog_topic=changelog_topic(r, vi) if v["changelog"] else "",
+                 changelog_topic=changelog_topic(a, r, vi) if v["changelog"] else "",
                  delivery=v["delivery_key"], http=f"127.0.0.1:{port}")
     logp = os.path.join(d, "sbomd.log")
     b0 = broker_cpu()
@@ -549,21 +569,23 @@ def throughput(a, work, res):
         # broker seconds of CPU, which sbomd, which can create it (admin
         # API), pays once per cluster, not per start.
         dk, brokers = None, start_kafka(os.path.join(tw, "kafka"), {TOPIC: a.partitions})
-        for r in range(1, a.runs + 1):
+        for r in range(0 if a.warmup else 1, a.runs + 1):
             for vi, v in enumerate(vs):
                 if v["changelog"]:
                     t = subprocess.run(["bash", KAFKA_SH, "topics", "--bootstrap-server", brokers,
-                                        "--create", "--topic", changelog_topic(r, vi),
+                                        "--create", "--topic", changelog_topic(a, r, vi),
                                         "--partitions", str(a.partitions),
-                                        "--config", "cleanup.policy=compact"],
+                                        "--config", "cleanup.policy=compact"]
+                                       + [x for c in a.changelog_config for x in ("--config", c)],
                                        capture_output=True, text=True)
                     if t.returncode != 0:
-                        die(f"creating topic {changelog_topic(r, vi)}: {t.stderr[-2000:]}")
+                        die(f"creating topic {changelog_topic(a, r, vi)}: {t.stderr[-2000:]}")
     else:
         topics = [f"{TOPIC}:{a.partitions}", "scan-outcomes:8", "sbomd-dead-letter:1"]
         # The mock cluster cannot create topics through the admin API: one
         # changelog per (run, variant), as many partitions as the input.
-        topics += [f"{changelog_topic(r, vi)}:{a.partitions}" for r in range(1, a.runs + 1)
+        topics += [f"{changelog_topic(a, r, vi)}:{a.partitions}"
+                   for r in range(0 if a.warmup else 1, a.runs + 1)
                    for vi, v in enumerate(vs) if v["changelog"]]
         dk, brokers = start_devkafka(a.sbomd, tw, topics)
     kafka = Kafka(brokers)
@@ -574,6 +596,16 @@ def throughput(a, work, res):
           f"verified {pr['kcat_counted']} on the topic", flush=True)
     res["kcat"] = []
     res["variants"] = [dict(v, runs=[]) for v in vs]
+    # Warm-up: each variant once, not measured. The broker's JVM compiles
+    # the code of what sbomd asks of it (producing to a compacted topic,
+    # committing offsets) while it runs: in a first run after the broker
+    # started, a third of the broker's CPU was its JIT compilers. kcat's
+    # fetches were warmed by the untimed count above.
+    for w in range(a.warmup):
+        for vi, v in enumerate(vs):
+            s = run_sbomd(a, tw, brokers, kafka, 0, store, vi, v, warmup=w)
+            print(f"[warm-up] sbomd [{v['name']}] {s['from_assign_s']:.2f} s from assignment, "
+                  f"not counted", flush=True)
     for r in range(1, a.runs + 1):
         k = run_kcat(brokers)
         res["kcat"].append(k)
@@ -913,6 +945,12 @@ def main():
     ap.add_argument("--fetch-wait-ms", default="500,10",
                     help="latency runs, one per fetch.wait.max.ms value (sbomd and tail)")
     ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--changelog-config", action="append", default=None, metavar="KEY=VALUE",
+                    help="Apache Kafka: a topic config of the changelogs the bench creates "
+                         "(default: segment.index.bytes=65536, see 2. above; 'none' for none)")
+    ap.add_argument("--warmup", type=int, default=None,
+                    help="unmeasured runs of each variant before the runs "
+                         "(default: 1 on Apache Kafka, whose JVM compiles as it goes; 0 on the mock)")
     ap.add_argument("--scan-backend", default="none", choices=["none", "oci"],
                     help="throughput runs: none (ingestion alone) or oci (an empty store)")
     ap.add_argument("--skip-latency", action="store_true")
@@ -936,6 +974,11 @@ def main():
     if not a.delivery or any(x not in ("at-least-once", "exactly-once") for x in a.delivery):
         sys.exit("bench_service: --delivery: at-least-once, exactly-once or a list of both")
     a.env = set_env(a.set)
+    if a.changelog_config is None:
+        a.changelog_config = ["segment.index.bytes=65536"]
+    a.changelog_config = [c for c in a.changelog_config if c != "none"]
+    if a.warmup is None:
+        a.warmup = 1 if a.broker == "kafka" else 0
     if "exactly-once" in a.delivery and a.broker == "dev-kafka" and not a.skip_throughput:
         # Offsets committed in a transaction (TxnOffsetCommit) are not
         # returned by the mock cluster's OffsetFetch: the end marker

@@ -2,7 +2,8 @@
  * test_outbox: the outbox's record format and its life cycle
  * (consumer/service/outbox): stage -> commit in a real LMDB store ->
  * produce -> delivery report -> deleted with the next commit, and
- * records read back from the store after a "restart".
+ * records read back from the store after a "restart"; a batch committed
+ * in the background (service/committer).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "service/committer.h"
 #include "service/outbox.h"
 #include "store/store.h"
 
@@ -377,6 +379,81 @@ test_life_cycle(void **state)
 }
 
 
+/*
+ * A batch committed in the background (committer.h): what is staged and
+ * delivered while it commits is not in it, and goes with the next one.
+ */
+static void
+test_background_commit(void **state)
+{
+	(void)state;
+	struct fixture f;
+	memset(&f, 0, sizeof(f));
+	snprintf(f.dir, sizeof(f.dir), "/tmp/sbomd-test-outbox-XXXXXX");
+	assert_non_null(mkdtemp(f.dir));
+	open_store(&f);
+	f.ob = outbox_new(&topics, &f.counters);
+	int wake[2];
+	assert_int_equal(pipe(wake), 0);
+	committer *c = NULL;
+	assert_int_equal(committer_start(f.st, wake[1], &c), 0);
+
+	stage_outcome(f.ob, "x");
+	assert_int_equal(commit(&f), 0);
+	struct seqs q = { 0 };
+	assert_int_equal(store_outbox_foreach(f.st, note_seq, &q), 0);
+	assert_int_equal(q.n, 1);
+
+	stage_outcome(f.ob, "a");
+	stage_outcome(f.ob, "b");
+	struct store_batch b = { 0 };
+	outbox_batch(f.ob, &b);
+	committer_submit(c, &b);
+	assert_true(committer_busy(c));
+	/* Meanwhile: a new record, and x delivered. */
+	stage_outcome(f.ob, "c");
+	report(f.ob, q.v[0], RD_KAFKA_RESP_ERR_NO_ERROR);
+	assert_true(outbox_changes(f.ob));
+
+	bool done = false;
+	char err[256];
+	assert_int_equal(committer_result(c, true, &done, err, sizeof(err)),
+	    0);
+	assert_true(done);
+	assert_false(committer_busy(c));
+	char byte;
+	assert_int_equal(read(wake[0], &byte, 1), 1);
+	outbox_committed(f.ob);
+	/* x, a and b are stored; c and x's deletion wait. */
+	assert_int_equal(store_outbox_count(f.st), 3);
+	assert_int_equal(outbox_live(f.ob), 3); /* a, b queued; c staged */
+	assert_true(outbox_changes(f.ob));
+	assert_int_equal(outbox_last_seq(f.ob), q.v[0] + 2);
+
+	assert_int_equal(commit(&f), 0);
+	assert_false(outbox_changes(f.ob));
+	assert_int_equal(store_outbox_count(f.st), 3); /* a, b, c */
+	struct seqs r = { 0 };
+	assert_int_equal(store_outbox_foreach(f.st, note_seq, &r), 0);
+	assert_int_equal(r.n, 3);
+	assert_int_equal(r.v[0], q.v[0] + 1);
+	assert_int_equal(r.v[2], q.v[0] + 3);
+
+	/* Nothing submitted: nothing to take; stopping is quick. */
+	assert_int_equal(committer_result(c, false, &done, err, sizeof(err)),
+	    0);
+	assert_false(done);
+	committer_stop(c);
+	close(wake[0]);
+	close(wake[1]);
+	outbox_free(f.ob);
+	close_store(&f);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f.dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+
 static void
 stage_changelog(outbox *ob, int32_t partition, const char *key)
 {
@@ -483,6 +560,7 @@ main(void)
 		cmocka_unit_test(test_changelog_bytes),
 		cmocka_unit_test(test_long_strings_cut),
 		cmocka_unit_test(test_life_cycle),
+		cmocka_unit_test(test_background_commit),
 		cmocka_unit_test(test_changelog_gone_shows_and_blocks_nothing),
 		cmocka_unit_test(test_transactional),
 	};

@@ -1,7 +1,8 @@
 /*
  * engine: the service loop of `sbomd run` (docs/architecture.md "Data
  * flow and threads"). One thread, the engine thread, owns the tracker,
- * the store, the Kafka clients (kafkaio.c) and the outbox (outbox.c).
+ * the store, the Kafka clients (kafkaio.c) and the outbox (outbox.c);
+ * the committer's thread writes one batch at a time to the store for it.
  * Each iteration:
  *
  *   1. serves the producer's delivery reports (delivered outbox records
@@ -13,9 +14,13 @@
  *   5. commits everything since the last commit in ONE LMDB transaction
  *      (the tracker's dirty entries, new outbox records, deletions of
  *      delivered ones), at most COMMIT_EVERY_MS after the first of those
- *      changes or once engine.batch_max events wait (group commit);
- *   6. only then stores those events' offsets and produces the new
- *      outbox records.
+ *      changes or once engine.batch_max events wait (group commit). At
+ *      least once, the transaction runs on the committer's thread
+ *      (committer.h) while the engine goes on with the next input; the
+ *      next commit starts when it has ended;
+ *   6. only then (at the start of a later iteration, once the committer
+ *      woke the engine) stores those events' offsets and produces the
+ *      new outbox records.
  * A crash anywhere loses nothing: an event whose offset was stored has its
  * effect in the store; an outcome in the store is re-sent after a restart
  * until its delivery report arrives (at-least-once).
@@ -98,12 +103,17 @@ engine_now(engine *e)
 
 /* ---- committing --------------------------------------------------------- */
 
+static int commit_collect(engine *e, bool wait, char *err, size_t errlen);
+
 static int
 commit(engine *e, char *err, size_t errlen)
 {
+	int rc = commit_collect(e, true, err, errlen);
+	if (rc != 0)
+		return rc;
 	int64_t t0 = clock_mono_us();
 	if (e->txn.on) {
-		int rc = txn_commit(e, err, errlen);
+		rc = txn_commit(e, err, errlen);
 		hist_observe(&e->snap->commit_duration,
 		    (double)(clock_mono_us() - t0) / 1e6);
 		if (rc != 0) {
@@ -125,7 +135,7 @@ commit(engine *e, char *err, size_t errlen)
 	size_t staged = own_stage_changes(e, b.entries, b.nentries);
 	outbox_batch(e->ob, &b);
 	own_commit_meta(e, &b);
-	int rc = store_commit(e->st, &b, err, errlen);
+	rc = store_commit(e->st, &b, err, errlen);
 	hist_observe(&e->snap->commit_duration,
 	    (double)(clock_mono_us() - t0) / 1e6);
 	if (rc != 0) {
@@ -155,6 +165,116 @@ int
 engine_commit_now(engine *e, char *err, size_t errlen)
 {
 	return commit_until_done(e, err, errlen);
+}
+
+/*
+ * The group commit in the background (at-least-once): commit_start
+ * encodes and hands the batch to the committer and goes on with the
+ * input; commit_collect takes the result when the committer wakes the
+ * engine up and does what the synchronous commit does after the store
+ * commit (the outbox's records get their sequences and go to Kafka, the
+ * batch's offsets are stored or sealed). Meanwhile the tracker's new
+ * changes, the newly staged outbox records and the newly noted offsets
+ * wait for the next batch; the batch's offsets are sealed as
+ * KIO_TAG_PENDING, which nothing releases before the commit is durable.
+ */
+static void
+commit_start(engine *e)
+{
+	if (!outbox_changes(e->ob) && tracker_dirty_count(e->t) == 0) {
+		/* Only offsets of events that changed nothing: nothing to
+		 * make durable first. */
+		if (e->own.on)
+			kio_seal_offsets(e->k, outbox_last_seq(e->ob));
+		else
+			kio_store_offsets(e->k);
+		e->first_change_ms = 0;
+		e->uncommitted = 0;
+		return;
+	}
+	struct store_batch *b = &e->cm_batch;
+	memset(b, 0, sizeof(*b));
+	e->cm_t0 = clock_mono_us();
+	b->nentries = store_collect_dirty(e->t, &e->dirty);
+	b->entries = e->dirty.entries;
+	(void)own_stage_changes(e, b->entries, b->nentries);
+	outbox_batch(e->ob, b);
+	own_commit_meta(e, b);
+	tracker_clear_dirty(e->t);
+	kio_seal_offsets(e->k, KIO_TAG_PENDING);
+	/* The next batch is encoded into the other buffers. */
+	struct store_dirty d = e->dirty;
+	e->dirty = e->dirty_spare;
+	e->dirty_spare = d;
+	e->first_change_ms = 0;
+	e->uncommitted = 0;
+	committer_submit(e->cm, b);
+}
+
+/* The background commit ended with rc (why): a failed one is tried again
+ * here, on the engine thread, until it succeeds or stop is set (as
+ * commit_until_done does). */
+static int
+commit_finish(engine *e, int rc, char *why, size_t whylen)
+{
+	while (rc != 0) {
+		e->snap->commit_failures++;
+		snprintf(e->snap->commit_error, sizeof(e->snap->commit_error),
+		    "%.250s", why);
+		engine_publish(e);
+		int64_t now = clock_mono_ms();
+		if (now - e->last_commit_fail_log > COMMIT_FAIL_LOG_MS) {
+			log_kv(LOG_ERROR, "state commit failed, retrying",
+			    "error", why, (char *)NULL);
+			e->last_commit_fail_log = now;
+		}
+		/* Given up: its offsets stay sealed as pending, so nothing
+		 * after it is stored either; the next start reads the
+		 * input again from before it. */
+		if (*e->stop || kio_fatal(e->k, NULL, 0))
+			return rc;
+		kio_hold_input(e->k);
+		clock_sleep_ms(COMMIT_RETRY_MS);
+		rc = store_commit(e->st, &e->cm_batch, why, whylen);
+	}
+	e->snap->commit_error[0] = '\0';
+	hist_observe(&e->snap->commit_duration,
+	    (double)(clock_mono_us() - e->cm_t0) / 1e6);
+	outbox_committed(e->ob);
+	own_committed(e);
+	if (e->own.on) {
+		kio_retag_offsets(e->k, KIO_TAG_PENDING, outbox_last_seq(e->ob));
+	} else {
+		kio_retag_offsets(e->k, KIO_TAG_PENDING, 0);
+		kio_release_offsets(e->k, UINT64_MAX);
+	}
+	e->snap->commits++;
+	outbox_produce(e->ob, kio_producer(e->k), kio_changelog_topic(e->k));
+	return 0;
+}
+
+/* Takes the background commit's result when it has one (waiting for it
+ * when wait): 0, or its error once given up (commit_finish). */
+static int
+commit_collect(engine *e, bool wait, char *err, size_t errlen)
+{
+	if (!committer_busy(e->cm))
+		return 0;
+	char why[512] = "";
+	bool done;
+	int rc = committer_result(e->cm, wait, &done, why, sizeof(why));
+	if (!done)
+		return 0;
+	rc = commit_finish(e, rc, why, sizeof(why));
+	if (rc != 0)
+		errbuf_set(err, errlen, "%s", why);
+	return rc;
+}
+
+void
+engine_commit_settle(engine *e)
+{
+	(void)commit_collect(e, true, NULL, 0);
 }
 
 /* Commits, retrying while the store refuses (full disk): input is not
@@ -263,7 +383,9 @@ wait_time(engine *e, int64_t now, bool more)
 	int64_t due;
 	int64_t t = WAIT_CAP_MS;
 	bool scanning = e->cfg->scan.backend != CONFIG_BACKEND_NONE;
-	if (e->first_change_ms != 0) {
+	/* While a commit runs in the background, the committer wakes the
+	 * engine when it ends: the next one cannot start before. */
+	if (e->first_change_ms != 0 && !committer_busy(e->cm)) {
 		int64_t left = e->first_change_ms + COMMIT_EVERY_MS -
 		    clock_mono_ms();
 		if (left <= 0)
@@ -568,6 +690,11 @@ engine_open(engine *e, char *err, size_t errlen)
 	if ((rc = open_state(e, err, errlen)) != 0 ||
 	    (rc = scans_open(e, err, errlen)) != 0)
 		return rc;
+	if ((rc = committer_start(e->st, e->wake[1], &e->cm)) != 0) {
+		errbuf_set(err, errlen, "starting the committer: %s",
+		    strerror(-rc));
+		return rc;
+	}
 	struct kio_hooks hooks = { delivered, own_assigned, own_revoking, e };
 	if ((rc = kio_open(cfg, e->wake[1], e->snap, &hooks, &e->k, err,
 		 errlen)) != 0 ||
@@ -599,8 +726,12 @@ engine_close(engine *e)
 	 * needs the state. Bounded by engine.shutdown_timeout. */
 	kio_close(e->k, e->shutdown_deadline ? e->shutdown_deadline :
 	    clock_mono_ms() + e->cfg->engine.shutdown_timeout_ms);
+	engine_commit_settle(e);
+	committer_stop(e->cm);
+	e->cm = NULL;
 	own_close(e);
 	store_dirty_free(&e->dirty);
+	store_dirty_free(&e->dirty_spare);
 	scans_free(e);
 	if (e->st)
 		store_close(e->st);
@@ -635,13 +766,22 @@ iterate(engine *e, bool *more, char *err, size_t errlen)
 {
 	int64_t now = engine_now(e);
 	kio_poll_producer(e->k, 0);
+	int rc = commit_collect(e, false, err, errlen);
+	if (rc != 0)
+		return rc;
 	scans_complete(e, now);
 	size_t n = ingest_batch(e, now);
 	e->uncommitted += n;
 	*more = n == (size_t)e->cfg->engine.batch_max;
 	scans_dispatch(e, now);
-	if (commit_due(e)) {
-		int rc = commit_until_done(e, err, errlen);
+	if (e->cm != NULL && !e->txn.on) {
+		if (commit_due(e) && !committer_busy(e->cm))
+			commit_start(e);
+		if (outbox_resend_due(e->ob))
+			outbox_produce(e->ob, kio_producer(e->k),
+			    kio_changelog_topic(e->k));
+	} else if (commit_due(e)) {
+		rc = commit_until_done(e, err, errlen);
 		if (rc != 0)
 			return rc;
 		outbox_produce(e->ob, kio_producer(e->k),

@@ -20,6 +20,7 @@
 #include "core/tracker.h"
 #include "scan/backend.h"
 #include "scan/pool.h"
+#include "service/committer.h"
 #include "service/config.h"
 #include "service/http.h"
 #include "service/kafkaio.h"
@@ -154,6 +155,12 @@ struct engine {
 
 	struct ownership own;
 	struct store_dirty dirty; /* the commit's encoded entries */
+	/* at-least-once: the group commit runs in the background
+	 * (committer.h) on cm_batch, whose entries are in dirty_spare */
+	committer *cm;
+	struct store_batch cm_batch;
+	struct store_dirty dirty_spare;
+	int64_t cm_t0; /* mono us when it was handed over */
 	struct txn_state txn;
 
 	/* what operators see: snap is the one set of counters and gauges;
@@ -170,6 +177,10 @@ struct engine {
  * stop is set). */
 void engine_publish(engine *e);
 int engine_commit_now(engine *e, char *err, size_t errlen);
+/* Waits for the commit running in the background, if any, and finishes
+ * it: before anything reads or writes the store, or looks at the outbox
+ * or the sealed offsets as a whole (a rebalance). */
+void engine_commit_settle(engine *e);
 /* Reads the store's outbox records into the outbox again (after
  * outbox_reset). */
 void engine_reload_outbox(engine *e);

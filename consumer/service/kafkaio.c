@@ -841,6 +841,14 @@ kio_seal_offsets(kio *k, uint64_t tag)
 }
 
 void
+kio_retag_offsets(kio *k, uint64_t from, uint64_t to)
+{
+	for (size_t i = k->sealed_head; i < k->nsealed; i++)
+		if (k->sealed[i].tag == from)
+			k->sealed[i].tag = to;
+}
+
+void
 kio_release_offsets(kio *k, uint64_t acked_below)
 {
 	size_t end = k->sealed_head;

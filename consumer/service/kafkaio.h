@@ -89,6 +89,11 @@ void kio_store_offsets(kio *k);
  * below acked_below (the lowest unacknowledged sequence), in order. */
 void kio_seal_offsets(kio *k, uint64_t tag);
 void kio_release_offsets(kio *k, uint64_t acked_below);
+/* A tag no kio_release_offsets releases: the offsets of a commit still
+ * running in the background, given their tag by kio_retag_offsets when
+ * it has ended. */
+#define KIO_TAG_PENDING UINT64_MAX
+void kio_retag_offsets(kio *k, uint64_t from, uint64_t to);
 /* Forgets the sealed offsets of partition p (revoked before the broker
  * acknowledged what they depend on: the next owner reads again). */
 void kio_forget_offsets(kio *k, int32_t p);

@@ -105,10 +105,16 @@ struct outbox {
 	bool resend;	     /* a record was reduced after its delivery
 			      * report: produce without waiting for a
 			      * commit */
-	/* outbox_batch's view, valid until outbox_committed */
+	/* outbox_batch's view, valid until outbox_committed: the staged
+	 * records and deletions it holds are the first nbatch_staged and
+	 * nbatch_dels (later ones wait for the next batch: the commit may
+	 * run in the background), its deletions a copy */
 	struct store_blob *blobs;
 	uint64_t *seqs;
 	size_t batch_cap;
+	uint64_t *batch_dels;
+	size_t batch_dels_cap;
+	size_t nbatch_staged, nbatch_dels;
 };
 
 /* ---- records ---------------------------------------------------------- */
@@ -252,6 +258,7 @@ outbox_free(outbox *ob)
 	free(ob->dels);
 	free(ob->blobs);
 	free(ob->seqs);
+	free(ob->batch_dels);
 	free(ob->ckpts);
 	free(ob->cl_failed);
 	free(ob);
@@ -353,6 +360,7 @@ staged_clear(outbox *ob)
 void
 outbox_unstage(outbox *ob, size_t n)
 {
+	ob->nbatch_staged = ob->nbatch_dels = 0;
 	while (n-- > 0 && ob->nstaged > 0) {
 		struct staged *st = &ob->staged[--ob->nstaged];
 		if (st->len > 0 && st->rec[0] == OUTBOX_CHANGELOG) {
@@ -366,7 +374,7 @@ outbox_unstage(outbox *ob, size_t n)
 bool
 outbox_changes(const outbox *ob)
 {
-	return ob->nstaged > 0 || ob->ndels > 0;
+	return ob->nstaged > ob->nbatch_staged || ob->ndels > ob->nbatch_dels;
 }
 
 void
@@ -379,24 +387,47 @@ outbox_batch(outbox *ob, struct store_batch *b)
 		ob->seqs = xreallocarray(ob->seqs, ob->batch_cap,
 		    sizeof(*ob->seqs));
 	}
+	if (ob->ndels > ob->batch_dels_cap) {
+		ob->batch_dels_cap = ob->ndels;
+		ob->batch_dels = xreallocarray(ob->batch_dels,
+		    ob->batch_dels_cap, sizeof(*ob->batch_dels));
+	}
 	for (size_t i = 0; i < ob->nstaged; i++)
 		ob->blobs[i] = (struct store_blob){ ob->staged[i].rec,
 			ob->staged[i].len };
+	if (ob->ndels > 0)
+		memcpy(ob->batch_dels, ob->dels, ob->ndels * sizeof(*ob->dels));
+	ob->nbatch_staged = ob->nstaged;
+	ob->nbatch_dels = ob->ndels;
 	b->outbox_add = ob->blobs;
 	b->noutbox_add = ob->nstaged;
 	b->outbox_seqs = ob->seqs;
-	b->outbox_del = ob->dels;
+	b->outbox_del = ob->batch_dels;
 	b->noutbox_del = ob->ndels;
 }
 
 void
 outbox_committed(outbox *ob)
 {
-	for (size_t i = 0; i < ob->nstaged; i++)
-		push(ob, ob->seqs[i], ob->staged[i].rec, ob->staged[i].len,
-		    true);
-	staged_clear(ob);
-	ob->ndels = 0;
+	size_t n = ob->nbatch_staged, d = ob->nbatch_dels;
+	for (size_t i = 0; i < n; i++) {
+		struct staged *st = &ob->staged[i];
+		if (st->len > 0 && st->rec[0] == OUTBOX_CHANGELOG) {
+			ob->staged_changelog--;
+			ob->staged_changelog_bytes -= st->len;
+		}
+		push(ob, ob->seqs[i], st->rec, st->len, true);
+	}
+	/* What was staged or delivered while the batch committed waits
+	 * for the next one. */
+	ob->nstaged -= n;
+	if (ob->nstaged > 0)
+		memmove(ob->staged, ob->staged + n,
+		    ob->nstaged * sizeof(*ob->staged));
+	ob->ndels -= d;
+	if (ob->ndels > 0)
+		memmove(ob->dels, ob->dels + d, ob->ndels * sizeof(*ob->dels));
+	ob->nbatch_staged = ob->nbatch_dels = 0;
 	trim(ob);
 }
 
@@ -963,5 +994,6 @@ outbox_reset(outbox *ob)
 	ob->live = ob->live_changelog = ob->live_changelog_bytes = 0;
 	staged_clear(ob);
 	ob->ndels = ob->nckpts = 0;
+	ob->nbatch_staged = ob->nbatch_dels = 0;
 	ob->last_seq = 0;
 }

@@ -961,6 +961,7 @@ void
 own_assigned(void *ctx, const rd_kafka_topic_partition_list_t *parts)
 {
 	engine *e = ctx;
+	engine_commit_settle(e);
 	struct ownership *o = &e->own;
 	int next = 0;
 	if (e->shutdown_deadline != 0) {
@@ -1088,6 +1089,7 @@ own_revoking(void *ctx, const rd_kafka_topic_partition_list_t *parts,
 {
 	engine *e = ctx;
 	struct ownership *o = &e->own;
+	engine_commit_settle(e);
 	int64_t now = engine_now(e);
 	if (o->on && lost && e->txn.on) {
 		/* Nothing can be committed for them any more, and memory
