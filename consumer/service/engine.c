@@ -230,9 +230,12 @@ commit_finish(engine *e, int rc, char *why, size_t whylen)
 		}
 		/* Given up: its offsets stay sealed as pending, so nothing
 		 * after it is stored either; the next start reads the
-		 * input again from before it. */
-		if (*e->stop || kio_fatal(e->k, NULL, 0))
+		 * input again from before it. Its outbox records stay
+		 * staged, for whatever commit comes next. */
+		if (*e->stop || kio_fatal(e->k, NULL, 0)) {
+			outbox_unstage(e->ob, 0);
 			return rc;
+		}
 		kio_hold_input(e->k);
 		clock_sleep_ms(COMMIT_RETRY_MS);
 		rc = store_commit(e->st, &e->cm_batch, why, whylen);

@@ -86,16 +86,21 @@ void outbox_load(outbox *ob, uint64_t seq, const void *rec, size_t len);
 void outbox_stage(outbox *ob, uint8_t *rec, size_t len);
 
 /* Takes back the n newest staged records (a commit that failed stages
- * them again when it is retried). */
+ * them again when it is retried); the next outbox_batch holds every
+ * staged record again (n = 0: only that, after a batch given up). */
 void outbox_unstage(outbox *ob, size_t n);
 
 /* Whether staged records or delivered-record deletions wait for a
  * commit. */
 bool outbox_changes(const outbox *ob);
-/* Fills b's outbox fields with what waits (valid until the next call). */
+/* Fills b's outbox fields with what waits (valid until the next call):
+ * the records staged and the deletions known now; what is staged or
+ * delivered later, while b commits (in the background), is not in it
+ * and does not change it. */
 void outbox_batch(outbox *ob, struct store_batch *b);
-/* The batch of outbox_batch was committed: staged records join the queue
- * with the sequences the store gave them. */
+/* The batch of outbox_batch was committed: its staged records join the
+ * queue with the sequences the store gave them; later ones wait for the
+ * next batch. */
 void outbox_committed(outbox *ob);
 
 /* Hands every queued record that librdkafka does not hold to it: 0 when
