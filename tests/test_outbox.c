@@ -260,6 +260,27 @@ close_store(struct fixture *f)
 	tracker_free(f->t);
 }
 
+/* A fresh store in a temporary directory and an outbox of topics. */
+static void
+fixture_open(struct fixture *f, const struct outbox_topics *topics_)
+{
+	memset(f, 0, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/sbomd-test-outbox-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	open_store(f);
+	f->ob = outbox_new(topics_, &f->counters);
+}
+
+static void
+fixture_close(struct fixture *f)
+{
+	outbox_free(f->ob);
+	close_store(f);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static int
 commit(struct fixture *f)
 {
@@ -322,11 +343,7 @@ test_life_cycle(void **state)
 {
 	(void)state;
 	struct fixture f;
-	memset(&f, 0, sizeof(f));
-	snprintf(f.dir, sizeof(f.dir), "/tmp/sbomd-test-outbox-XXXXXX");
-	assert_non_null(mkdtemp(f.dir));
-	open_store(&f);
-	f.ob = outbox_new(&topics, &f.counters);
+	fixture_open(&f, &topics);
 
 	assert_false(outbox_changes(f.ob));
 	stage_outcome(f.ob, "a");
@@ -371,11 +388,7 @@ test_life_cycle(void **state)
 	assert_int_equal(commit(&f), 0);
 	assert_int_equal(store_outbox_count(f.st), 0);
 
-	outbox_free(f.ob);
-	close_store(&f);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f.dir);
-	assert_int_equal(system(cmd), 0);
+	fixture_close(&f);
 }
 
 
@@ -388,11 +401,7 @@ test_background_commit(void **state)
 {
 	(void)state;
 	struct fixture f;
-	memset(&f, 0, sizeof(f));
-	snprintf(f.dir, sizeof(f.dir), "/tmp/sbomd-test-outbox-XXXXXX");
-	assert_non_null(mkdtemp(f.dir));
-	open_store(&f);
-	f.ob = outbox_new(&topics, &f.counters);
+	fixture_open(&f, &topics);
 	int wake[2];
 	assert_int_equal(pipe(wake), 0);
 	committer *c = NULL;
@@ -446,11 +455,7 @@ test_background_commit(void **state)
 	committer_stop(c);
 	close(wake[0]);
 	close(wake[1]);
-	outbox_free(f.ob);
-	close_store(&f);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f.dir);
-	assert_int_equal(system(cmd), 0);
+	fixture_close(&f);
 }
 
 
@@ -475,11 +480,7 @@ test_changelog_gone_shows_and_blocks_nothing(void **state)
 	static const struct outbox_topics cl = { "out", "dlq", "state", "me",
 		NULL, NULL };
 	struct fixture f;
-	memset(&f, 0, sizeof(f));
-	snprintf(f.dir, sizeof(f.dir), "/tmp/sbomd-test-outbox-XXXXXX");
-	assert_non_null(mkdtemp(f.dir));
-	open_store(&f);
-	f.ob = outbox_new(&cl, &f.counters);
+	fixture_open(&f, &cl);
 	stage_changelog(f.ob, 3, "CONTAINER_IMAGE:00");
 	stage_changelog(f.ob, 5, "CONTAINER_IMAGE:01");
 	stage_outcome(f.ob, "a");
@@ -504,11 +505,7 @@ test_changelog_gone_shows_and_blocks_nothing(void **state)
 	assert_string_equal(f.counters.changelog_error, "");
 	assert_int_equal(outbox_live(f.ob), 0);
 
-	outbox_free(f.ob);
-	close_store(&f);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f.dir);
-	assert_int_equal(system(cmd), 0);
+	fixture_close(&f);
 }
 
 /* Exactly-once: staged records are queued without the store, produced
@@ -518,11 +515,7 @@ test_transactional(void **state)
 {
 	(void)state;
 	struct fixture f;
-	memset(&f, 0, sizeof(f));
-	snprintf(f.dir, sizeof(f.dir), "/tmp/sbomd-test-outbox-XXXXXX");
-	assert_non_null(mkdtemp(f.dir));
-	open_store(&f);
-	f.ob = outbox_new(&topics, &f.counters);
+	fixture_open(&f, &topics);
 	outbox_set_transactional(f.ob);
 	stage_outcome(f.ob, "a");
 	stage_outcome(f.ob, "b");
@@ -543,11 +536,7 @@ test_transactional(void **state)
 	outbox_take_staged(f.ob);
 	assert_int_equal(outbox_unsent(f.ob), 1);
 
-	outbox_free(f.ob);
-	close_store(&f);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f.dir);
-	assert_int_equal(system(cmd), 0);
+	fixture_close(&f);
 }
 
 int
