@@ -103,56 +103,53 @@ engine_now(engine *e)
 
 /* ---- committing --------------------------------------------------------- */
 
+static void commit_start(engine *e);
 static int commit_collect(engine *e, bool wait, char *err, size_t errlen);
 
+/* A commit failed (why): /readyz and the log say so (the log at most
+ * every COMMIT_FAIL_LOG_MS) and, unless the service is ending, the input
+ * is held COMMIT_RETRY_MS: true when the commit is to be tried again. */
+static bool
+commit_failed(engine *e, const char *why)
+{
+	e->snap->commit_failures++;
+	/* Alive, waiting: /healthz stays 200, /readyz says why. */
+	snprintf(e->snap->commit_error, sizeof(e->snap->commit_error),
+	    "%.250s", why);
+	engine_publish(e);
+	int64_t now = clock_mono_ms();
+	if (now - e->last_commit_fail_log > COMMIT_FAIL_LOG_MS) {
+		log_kv(LOG_ERROR, "state commit failed, retrying", "error",
+		    why, (char *)NULL);
+		e->last_commit_fail_log = now;
+	}
+	if (*e->stop || kio_fatal(e->k, NULL, 0) || e->own.fatal[0] != '\0')
+		return false;
+	kio_hold_input(e->k);
+	clock_sleep_ms(COMMIT_RETRY_MS);
+	return true;
+}
+
+/* Commits what waits, now: at least once through the committer (a
+ * refused commit is tried again there, see commit_finish), exactly once
+ * on this thread (tried again by commit_until_done). */
 static int
 commit(engine *e, char *err, size_t errlen)
 {
 	int rc = commit_collect(e, true, err, errlen);
 	if (rc != 0)
 		return rc;
-	int64_t t0 = clock_mono_us();
-	if (e->txn.on) {
-		rc = txn_commit(e, err, errlen);
-		hist_observe(&e->snap->commit_duration,
-		    (double)(clock_mono_us() - t0) / 1e6);
-		if (rc != 0) {
-			e->snap->commit_failures++;
-			return rc;
-		}
-		e->first_change_ms = 0;
-		e->uncommitted = 0;
-		e->snap->commits++;
-		return 0;
+	if (!e->txn.on) {
+		commit_start(e);
+		return commit_collect(e, true, err, errlen);
 	}
-	if (!outbox_changes(e->ob) && tracker_dirty_count(e->t) == 0)
-		return 0;
-	struct store_batch b = { 0 };
-	/* Each dirty entry is encoded once: the same bytes go to LMDB and,
-	 * through the outbox, to the changelog. */
-	b.nentries = store_collect_dirty(e->t, &e->dirty);
-	b.entries = e->dirty.entries;
-	size_t staged = own_stage_changes(e, b.entries, b.nentries);
-	outbox_batch(e->ob, &b);
-	own_commit_meta(e, &b);
-	rc = store_commit(e->st, &b, err, errlen);
+	int64_t t0 = clock_mono_us();
+	rc = txn_commit(e, err, errlen);
 	hist_observe(&e->snap->commit_duration,
 	    (double)(clock_mono_us() - t0) / 1e6);
-	if (rc != 0) {
-		/* Staged again with the dirty set when retried. */
-		outbox_unstage(e->ob, staged);
-		e->snap->commit_failures++;
+	if (rc != 0)
 		return rc;
-	}
-	tracker_clear_dirty(e->t);
-	outbox_committed(e->ob);
-	own_committed(e);
-	/* Offsets of what this commit holds: with a changelog they wait
-	 * until the broker has its records (and every record before). */
-	if (e->own.on)
-		kio_seal_offsets(e->k, outbox_last_seq(e->ob));
-	else
-		kio_store_offsets(e->k);
+	e->snap->commit_error[0] = '\0';
 	e->first_change_ms = 0;
 	e->uncommitted = 0;
 	e->snap->commits++;
@@ -171,9 +168,10 @@ engine_commit_now(engine *e, char *err, size_t errlen)
  * The group commit in the background (at-least-once): commit_start
  * encodes and hands the batch to the committer and goes on with the
  * input; commit_collect takes the result when the committer wakes the
- * engine up and does what the synchronous commit does after the store
- * commit (the outbox's records get their sequences and go to Kafka, the
- * batch's offsets are stored or sealed). Meanwhile the tracker's new
+ * engine up (or waits for it: commit, when a rebalance or the shutdown
+ * needs everything durable now) and finishes it (the outbox's records
+ * get their sequences and go to Kafka, the batch's offsets are stored or
+ * sealed). Meanwhile the tracker's new
  * changes, the newly staged outbox records and the newly noted offsets
  * wait for the next batch; the batch's offsets are sealed as
  * KIO_TAG_PENDING, which nothing releases before the commit is durable.
@@ -218,26 +216,14 @@ static int
 commit_finish(engine *e, int rc, char *why, size_t whylen)
 {
 	while (rc != 0) {
-		e->snap->commit_failures++;
-		snprintf(e->snap->commit_error, sizeof(e->snap->commit_error),
-		    "%.250s", why);
-		engine_publish(e);
-		int64_t now = clock_mono_ms();
-		if (now - e->last_commit_fail_log > COMMIT_FAIL_LOG_MS) {
-			log_kv(LOG_ERROR, "state commit failed, retrying",
-			    "error", why, (char *)NULL);
-			e->last_commit_fail_log = now;
-		}
 		/* Given up: its offsets stay sealed as pending, so nothing
 		 * after it is stored either; the next start reads the
 		 * input again from before it. Its outbox records stay
 		 * staged, for whatever commit comes next. */
-		if (*e->stop || kio_fatal(e->k, NULL, 0)) {
+		if (!commit_failed(e, why)) {
 			outbox_unstage(e->ob, 0);
 			return rc;
 		}
-		kio_hold_input(e->k);
-		clock_sleep_ms(COMMIT_RETRY_MS);
 		rc = store_commit(e->st, &e->cm_batch, why, whylen);
 	}
 	e->snap->commit_error[0] = '\0';
@@ -283,33 +269,20 @@ engine_commit_settle(engine *e)
 /* Commits, retrying while the store refuses (full disk): input is not
  * consumed meanwhile; the snapshot is published at each try, so the
  * liveness probe sees a live engine and /readyz the store's error.
- * Returns 0, or the error once stop is set. */
+ * Returns 0, or the error once the service is ending. */
 static int
 commit_until_done(engine *e, char *err, size_t errlen)
 {
 	for (;;) {
-		char why[512];
+		char why[512] = "";
 		int rc = commit(e, why, sizeof(why));
-		if (rc == 0) {
-			e->snap->commit_error[0] = '\0';
+		if (rc == 0)
 			return 0;
-		}
-		/* Alive, waiting: /healthz stays 200, /readyz says why. */
-		snprintf(e->snap->commit_error, sizeof(e->snap->commit_error),
-		    "%.250s", why);
-		engine_publish(e);
-		int64_t now = clock_mono_ms();
-		if (now - e->last_commit_fail_log > COMMIT_FAIL_LOG_MS) {
-			log_kv(LOG_ERROR, "state commit failed, retrying",
-			    "error", why, (char *)NULL);
-			e->last_commit_fail_log = now;
-		}
-		if (*e->stop || kio_fatal(e->k, NULL, 0)) {
+		/* At least once, commit_finish has tried again already. */
+		if (!e->txn.on || !commit_failed(e, why)) {
 			errbuf_set(err, errlen, "%s", why);
 			return rc;
 		}
-		kio_hold_input(e->k);
-		clock_sleep_ms(COMMIT_RETRY_MS);
 	}
 }
 
@@ -777,7 +750,8 @@ iterate(engine *e, bool *more, char *err, size_t errlen)
 	e->uncommitted += n;
 	*more = n == (size_t)e->cfg->engine.batch_max;
 	scans_dispatch(e, now);
-	if (e->cm != NULL && !e->txn.on) {
+	if (!e->txn.on) {
+		/* In the background; its result is taken above, later. */
 		if (commit_due(e) && !committer_busy(e->cm))
 			commit_start(e);
 		if (outbox_resend_due(e->ob))
@@ -787,9 +761,6 @@ iterate(engine *e, bool *more, char *err, size_t errlen)
 		rc = commit_until_done(e, err, errlen);
 		if (rc != 0)
 			return rc;
-		outbox_produce(e->ob, kio_producer(e->k),
-		    kio_changelog_topic(e->k));
-	} else if (!e->txn.on && outbox_resend_due(e->ob)) {
 		outbox_produce(e->ob, kio_producer(e->k),
 		    kio_changelog_topic(e->k));
 	}
