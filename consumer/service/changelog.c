@@ -447,11 +447,24 @@ changelog_prepare(rd_kafka_t *rk, const char *input_topic,
 		return -EINVAL;
 	}
 	/* A topic just created may take a moment to show in the metadata
-	 * (a real cluster propagates it): look again until the deadline. */
-	for (;;) {
-		rc = lookup(rk, input_topic, changelog_topic, false, deadline,
-		    &in, &cl, &controller, err, errlen);
-		if (rc != 0 || !topic_missing(&in) || remaining_ms(deadline) <= 0)
+	 * (a real cluster propagates it): look again until the deadline. A
+	 * look that fails then (the deadline leaves it no time) does not
+	 * undo the answer before it: the input topic is missing. */
+	for (bool answered = false;;) {
+		struct topic_state in1, cl1;
+		bool ctl1;
+		int r = lookup(rk, input_topic, changelog_topic, false,
+		    deadline, &in1, &cl1, &ctl1, err, errlen);
+		if (r != 0) {
+			rc = answered ? 0 : r;
+			break;
+		}
+		answered = true;
+		rc = 0;
+		in = in1;
+		cl = cl1;
+		controller = ctl1;
+		if (!topic_missing(&in) || remaining_ms(deadline) <= 0)
 			break;
 		clock_sleep_ms(200);
 	}
