@@ -674,7 +674,8 @@ engine_open(engine *e, char *err, size_t errlen)
 	struct kio_hooks hooks = { delivered, own_assigned, own_revoking, e };
 	if ((rc = kio_open(cfg, e->wake[1], e->snap, &hooks, &e->k, err,
 		 errlen)) != 0 ||
-	    (rc = own_open(e, err, errlen)) != 0)
+	    (rc = own_open(e, err, errlen)) != 0 ||
+	    (rc = kio_subscribe(e->k, err, errlen)) != 0)
 		return rc;
 	outbox_set_changelog_producer(e->ob, kio_changelog_producer(e->k));
 	/* Outcomes of an earlier run, not yet in Kafka. */

@@ -66,6 +66,11 @@
  * finish in the background: the whole shutdown ends within the budget
  * and 2 x this. */
 #define DESTROY_GRACE_MS 300
+/* librdkafka before 2.3.0 aborts when it destroys a cooperative-sticky
+ * consumer that has joined a group (its assignor is chosen) but has had
+ * no assignment yet (the assignor's state is still NULL): such a consumer
+ * is closed but not destroyed (close_consumer). */
+#define RDKAFKA_DESTROYS_UNASSIGNED 0x020300ff
 
 struct part_off {
 	int32_t partition;
@@ -99,6 +104,7 @@ struct kio {
 	size_t noffs, offs_cap;
 	struct sealed_off *sealed; /* waiting for the broker, by tag */
 	size_t sealed_head, nsealed, sealed_cap;
+	bool cons_assigned_once; /* the consumer has had an assignment */
 	bool cons_broken;	 /* the consumer hit a fatal error (a static
 				  * member fenced): kio_consumer_renew */
 	int64_t cons_renewed_ms; /* monotonic; 0: never */
@@ -231,8 +237,10 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	if (k->cons_broken) {
 		/* A failed consumer closing (kio_consumer_renew): the engine
 		 * has already let its partitions go as lost. */
-		if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+		if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+			k->cons_assigned_once = true;
 			return;
+		}
 		if (cooperative)
 			assign_result(rd_kafka_incremental_unassign(rk, parts),
 			    0, "incremental unassign");
@@ -245,6 +253,7 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	snprintf(n, sizeof(n), "%d", parts->cnt);
 	k->counters->rebalances++;
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		k->cons_assigned_once = true;
 		if (cooperative)
 			assign_result(rd_kafka_incremental_assign(rk, parts),
 			    0, "incremental assign");
@@ -589,9 +598,10 @@ subscribe(kio *k, char *err, size_t errlen)
 	return 0;
 }
 
-/* The group consumer, subscribed; its queue wakes the engine. */
+/* The group consumer, subscribed when subscribed is true; its queue
+ * wakes the engine. */
 static int
-open_consumer(kio *k, char *err, size_t errlen)
+open_consumer(kio *k, bool subscribed, char *err, size_t errlen)
 {
 	char why[512];
 	rd_kafka_conf_t *cc = consumer_conf(k, err, errlen);
@@ -605,9 +615,10 @@ open_consumer(kio *k, char *err, size_t errlen)
 	}
 	/* cc is owned by the consumer now */
 	rd_kafka_poll_set_consumer(k->cons);
+	k->cons_assigned_once = false;
 	k->cq = rd_kafka_queue_get_consumer(k->cons);
 	rd_kafka_queue_io_event_enable(k->cq, k->wake_fd, "c", 1);
-	return subscribe(k, err, errlen);
+	return subscribed ? subscribe(k, err, errlen) : 0;
 }
 
 /* Leaves the group in the background, running rebalance_cb a last time
@@ -654,6 +665,19 @@ close_consumer(kio *k, int64_t deadline_ms)
 		rd_kafka_event_destroy(ev);
 	}
 	rd_kafka_queue_destroy(q);
+	if (!k->cons_assigned_once &&
+	    rd_kafka_version() < RDKAFKA_DESTROYS_UNASSIGNED) {
+		/* Closed while it joined the group (a stop during a start):
+		 * what it holds goes with the process, or stays (a replaced
+		 * consumer, at most one a minute). */
+		log_kv(LOG_INFO, "the Kafka consumer had no assignment yet: "
+		    "closed, not destroyed (librdkafka before 2.3.0 aborts "
+		    "then)", (char *)NULL);
+		k->abandoned = true;
+		k->cons = NULL;
+		k->closing = false;
+		return;
+	}
 	/* librdkafka's destroy can outlast our deadline (kclient.h: an
 	 * offset commit deferred while the coordinator is unreachable holds
 	 * it for up to session.timeout.ms): not waited for past it. */
@@ -686,13 +710,19 @@ kio_open(const struct sbomd_config *cfg, int wake_fd,
 	k->wake_fd = wake_fd;
 	if ((rc = open_producer(k, TXN_INIT_TIMEOUT_MS, err, errlen)) != 0)
 		goto fail;
-	if ((rc = open_consumer(k, err, errlen)) != 0)
+	if ((rc = open_consumer(k, false, err, errlen)) != 0)
 		goto fail;
 	*out = k;
 	return 0;
 fail:
 	kio_close(k, clock_mono_ms() + 10000);
 	return rc;
+}
+
+int
+kio_subscribe(kio *k, char *err, size_t errlen)
+{
+	return subscribe(k, err, errlen);
 }
 
 void
@@ -1012,7 +1042,7 @@ kio_consumer_renew(kio *k, char *err, size_t errlen)
 	k->cons_broken = false;
 	k->cons_renewed_ms = clock_mono_ms();
 	k->counters->consumer_renewals++;
-	int rc = open_consumer(k, err, errlen);
+	int rc = open_consumer(k, true, err, errlen);
 	if (rc == 0)
 		log_kv(LOG_INFO, "consumer replaced; joining the group again",
 		    (char *)NULL);

@@ -46,7 +46,8 @@ struct kio_hooks {
 };
 
 /*
- * Creates both clients and subscribes to kafka.input_topic. librdkafka
+ * Creates both clients; the consumer joins the group at kio_subscribe.
+ * librdkafka
  * writes a byte to wake_fd whenever either client has something for us.
  * counters: the rebalance, lag and produce counters are kept there.
  * 0, or a negative errno with err filled (a refused property names it).
@@ -59,6 +60,10 @@ int kio_open(const struct sbomd_config *cfg, int wake_fd,
  * deadline_ms (clock_mono_ms), e.g. with the broker gone: the group then
  * notices after the session timeout. */
 void kio_close(kio *k, int64_t deadline_ms);
+/* Subscribes to kafka.input_topic: the consumer joins the group. Called
+ * once the start can no longer be refused (a start that fails after it
+ * would make the group rebalance for nothing). 0, or -EINVAL with err. */
+int kio_subscribe(kio *k, char *err, size_t errlen);
 
 rd_kafka_t *kio_producer(kio *k);
 /* The group consumer (replaced by kio_consumer_renew). */
