@@ -104,7 +104,8 @@ struct kio {
 	size_t noffs, offs_cap;
 	struct sealed_off *sealed; /* waiting for the broker, by tag */
 	size_t sealed_head, nsealed, sealed_cap;
-	bool cons_assigned_once; /* the consumer has had an assignment */
+	bool cons_subscribed;	 /* the consumer has joined, or joins */
+	bool cons_assigned_once; /* ... and has had an assignment */
 	bool cons_broken;	 /* the consumer hit a fatal error (a static
 				  * member fenced): kio_consumer_renew */
 	int64_t cons_renewed_ms; /* monotonic; 0: never */
@@ -590,6 +591,7 @@ subscribe(kio *k, char *err, size_t errlen)
 	rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
 	rd_kafka_resp_err_t kerr = rd_kafka_subscribe(k->cons, sub);
 	rd_kafka_topic_partition_list_destroy(sub);
+	k->cons_subscribed = true;
 	if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		errbuf_set(err, errlen, "subscribing to %s: %s", topic,
 		    rd_kafka_err2str(kerr));
@@ -615,10 +617,24 @@ open_consumer(kio *k, bool subscribed, char *err, size_t errlen)
 	}
 	/* cc is owned by the consumer now */
 	rd_kafka_poll_set_consumer(k->cons);
+	k->cons_subscribed = false;
 	k->cons_assigned_once = false;
 	k->cq = rd_kafka_queue_get_consumer(k->cons);
 	rd_kafka_queue_io_event_enable(k->cq, k->wake_fd, "c", 1);
 	return subscribed ? subscribe(k, err, errlen) : 0;
+}
+
+/* Consumers closed but not destroyed (RDKAFKA_DESTROYS_UNASSIGNED): kept
+ * here, they are still referenced at exit (a leak checker counts what is
+ * referenced from nowhere). Rare: at most one a start and one a minute. */
+static rd_kafka_t *undestroyed[8]; /* engine thread */
+static size_t nundestroyed;
+
+static void
+keep_undestroyed(rd_kafka_t *rk)
+{
+	if (nundestroyed < sizeof(undestroyed) / sizeof(undestroyed[0]))
+		undestroyed[nundestroyed++] = rk;
 }
 
 /* Leaves the group in the background, running rebalance_cb a last time
@@ -665,7 +681,7 @@ close_consumer(kio *k, int64_t deadline_ms)
 		rd_kafka_event_destroy(ev);
 	}
 	rd_kafka_queue_destroy(q);
-	if (!k->cons_assigned_once &&
+	if (k->cons_subscribed && !k->cons_assigned_once &&
 	    rd_kafka_version() < RDKAFKA_DESTROYS_UNASSIGNED) {
 		/* Closed while it joined the group (a stop during a start):
 		 * what it holds goes with the process, or stays (a replaced
@@ -673,6 +689,7 @@ close_consumer(kio *k, int64_t deadline_ms)
 		log_kv(LOG_INFO, "the Kafka consumer had no assignment yet: "
 		    "closed, not destroyed (librdkafka before 2.3.0 aborts "
 		    "then)", (char *)NULL);
+		keep_undestroyed(k->cons);
 		k->abandoned = true;
 		k->cons = NULL;
 		k->closing = false;
