@@ -1808,6 +1808,30 @@ class TestInput(Service):
         self.assertLess(time.monotonic() - t0, 20)
         self.assertIn("outbox drained", self.log())
 
+    def test_commit_interval_only_while_behind(self):
+        # 40,000 events wait before the start: behind by more than a
+        # batch (engine.batch_max 1,000), commits start at most every
+        # engine.commit_interval (10 s). Caught up, the interval no
+        # longer applies: one more event is committed at once.
+        ids = [missing_id(0x10000 + i) for i in range(20000)]
+        self.emit([self.set_(i, f"node-{n}") for n in (1, 2) for i in ids])
+        t_start = time.monotonic()
+        self.start(self.config(scan=dict(backend="none"),
+                               engine=dict(batch_max=1000, commit_interval="10s")))
+        self.wait_lag_zero(timeout=60)
+        m = self.metrics()
+        self.assertEqual(m.total("sbomd_events_consumed_total"), 40000)
+        # With the 10 ms rule alone, 40 batches of 1,000 are dozens of
+        # commits; here the first, one every 10 s while behind (a slow
+        # build may take more than 10 s), and those after catching up.
+        commits = m("sbomd_state_commits_total")
+        self.assertLessEqual(commits, 4 + (time.monotonic() - t_start) // 10, "commits while behind")
+        t0 = time.monotonic()
+        self.emit([self.set_(missing_id(0x20000), "node-1")])
+        self.wait_lag_zero(timeout=5)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.stop_run()
+
 
 def identity(o):
     """What consumers deduplicate outcomes by (checks needing the

@@ -123,6 +123,8 @@ struct sbomd_config {
 		int64_t max_pending;	/* pause input above this heap size */
 		int64_t batch_max;	/* events per poll batch */
 		int64_t shutdown_timeout_ms; /* drain budget on SIGTERM */
+		int64_t commit_interval_ms; /* behind: commits start at most
+					     * this often */
 	} engine;
 	struct {
 		enum config_backend backend;

@@ -14,7 +14,8 @@
  *   5. commits everything since the last commit in ONE LMDB transaction
  *      (the tracker's dirty entries, new outbox records, deletions of
  *      delivered ones), at most COMMIT_EVERY_MS after the first of those
- *      changes or once engine.batch_max events wait (group commit). At
+ *      changes or once engine.batch_max events wait (group commit); while
+ *      the input is behind, at most every engine.commit_interval. At
  *      least once, the transaction runs on the committer's thread
  *      (committer.h) while the engine goes on with the next input; the
  *      next commit starts when it has ended;
@@ -77,7 +78,7 @@
  * transaction, committed this long after the first of them at the
  * latest (or at engine.batch_max events): one fdatasync per 10 ms under
  * load instead of one per poll. The latency it adds to an outcome is at
- * most this. */
+ * most this, except while the engine is behind (commit_due). */
 #define COMMIT_EVERY_MS 10
 #define COMMIT_RETRY_MS 1000
 #define COMMIT_FAIL_LOG_MS 10000
@@ -193,6 +194,7 @@ commit_start(engine *e)
 	struct store_batch *b = &e->cm_batch;
 	memset(b, 0, sizeof(*b));
 	e->cm_t0 = clock_mono_us();
+	e->commit_started_ms = clock_mono_ms();
 	b->nentries = store_collect_dirty(e->t, &e->dirty);
 	b->entries = e->dirty.entries;
 	(void)own_stage_changes(e, b->entries, b->nentries);
@@ -303,8 +305,18 @@ commit_due(engine *e)
 {
 	if (!changes_pending(e))
 		return false;
+	int64_t now = clock_mono_ms();
+	/* Behind (the last poll filled a whole batch: input waits): a
+	 * commit starts at most every engine.commit_interval. A transaction
+	 * then holds more events, an entity changed by several of them is
+	 * written (and sent to the changelog) once, and the store's pages
+	 * are rewritten less often. Nothing waits for it that is not late
+	 * already; caught up, the 10 ms rule holds again. */
+	if (e->behind && now - e->commit_started_ms <
+	    e->cfg->engine.commit_interval_ms)
+		return false;
 	return e->uncommitted >= (size_t)e->cfg->engine.batch_max ||
-	    clock_mono_ms() - e->first_change_ms >= COMMIT_EVERY_MS;
+	    now - e->first_change_ms >= COMMIT_EVERY_MS;
 }
 
 /* ---- flow --------------------------------------------------------------- */
@@ -750,6 +762,9 @@ iterate(engine *e, bool *more, char *err, size_t errlen)
 	size_t n = ingest_batch(e, now);
 	e->uncommitted += n;
 	*more = n == (size_t)e->cfg->engine.batch_max;
+	/* A whole batch or more waits in Kafka or fetched. */
+	e->behind = *more || kio_input_lag(e->k) >=
+	    e->cfg->engine.batch_max;
 	scans_dispatch(e, now);
 	if (!e->txn.on) {
 		/* In the background; its result is taken above, later. */
@@ -759,6 +774,7 @@ iterate(engine *e, bool *more, char *err, size_t errlen)
 			outbox_produce(e->ob, kio_producer(e->k),
 			    kio_changelog_topic(e->k));
 	} else if (commit_due(e)) {
+		e->commit_started_ms = clock_mono_ms();
 		rc = commit_until_done(e, err, errlen);
 		if (rc != 0)
 			return rc;

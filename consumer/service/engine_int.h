@@ -151,6 +151,8 @@ struct engine {
 	int64_t first_change_ms; /* mono ms of the oldest uncommitted
 				  * change, 0 when nothing waits */
 	size_t uncommitted;	 /* events applied since the last commit */
+	int64_t commit_started_ms; /* mono ms the last commit started */
+	bool behind;		 /* the last poll filled a whole batch */
 	int64_t last_commit_fail_log;
 
 	struct ownership own;

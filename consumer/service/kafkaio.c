@@ -104,6 +104,7 @@ struct kio {
 	size_t noffs, offs_cap;
 	struct sealed_off *sealed; /* waiting for the broker, by tag */
 	size_t sealed_head, nsealed, sealed_cap;
+	int64_t lag, lag_at_ms;	 /* kio_input_lag, and when (mono ms) */
 	bool cons_subscribed;	 /* the consumer has joined, or joins */
 	bool cons_assigned_once; /* ... and has had an assignment */
 	bool cons_broken;	 /* the consumer hit a fatal error (a static
@@ -798,6 +799,34 @@ kio_changelog_topic(kio *k)
 		}
 	}
 	return k->changelog;
+}
+
+int64_t
+kio_input_lag(kio *k)
+{
+	int64_t now = clock_mono_ms();
+	if (now - k->lag_at_ms < 50)
+		return k->lag;
+	k->lag_at_ms = now;
+	k->lag = 0;
+	if (k->cons == NULL || k->assignment == NULL ||
+	    k->assignment->cnt == 0)
+		return 0;
+	rd_kafka_topic_partition_list_t *pos =
+	    rd_kafka_topic_partition_list_copy(k->assignment);
+	if (rd_kafka_position(k->cons, pos) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		for (int i = 0; i < pos->cnt; i++) {
+			int64_t lo, hi;
+			const rd_kafka_topic_partition_t *p = &pos->elems[i];
+			if (p->offset < 0 || rd_kafka_get_watermark_offsets(
+			    k->cons, p->topic, p->partition, &lo, &hi) !=
+			    RD_KAFKA_RESP_ERR_NO_ERROR || hi < p->offset)
+				continue;
+			k->lag += hi - p->offset;
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(pos);
+	return k->lag;
 }
 
 rd_kafka_queue_t *

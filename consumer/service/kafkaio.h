@@ -78,6 +78,10 @@ rd_kafka_topic_t *kio_changelog_topic(kio *k);
  * else NULL (they go through kio_producer). */
 rd_kafka_t *kio_changelog_producer(kio *k);
 rd_kafka_queue_t *kio_input(kio *k);
+/* The input behind its end: the assigned partitions' high watermarks (as
+ * the last fetches saw them) less the consumer's positions; computed at
+ * most every 50 ms (no wait, no broker request). */
+int64_t kio_input_lag(kio *k);
 
 /* Serves the producer's delivery reports and errors (no wait). */
 void kio_poll_producer(kio *k, int timeout_ms);

@@ -800,20 +800,50 @@ store_dirty_free(struct store_dirty *d)
 
 /* ---- writing ---- */
 
+struct sorted_key {
+	uint8_t k[ENTRY_KEY_LEN];
+	uint32_t i; /* in the batch: a later one of the same key wins */
+};
+
+static int
+sorted_key_cmp(const void *a, const void *b)
+{
+	const struct sorted_key *x = a, *y = b;
+	int c = memcmp(x->k, y->k, ENTRY_KEY_LEN);
+	return c != 0 ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/* The batch's entry keys in LMDB's order (memcmp): written in that order,
+ * consecutive puts land on the same or the next leaf page, still in the
+ * CPU's cache, instead of anywhere in the tree. */
+static struct sorted_key *
+sort_entries(const struct store_batch *b)
+{
+	size_t n = b ? b->nentries : 0;
+	struct sorted_key *v = xmalloc((n ? n : 1) * sizeof(*v));
+	for (size_t i = 0; i < n; i++) {
+		entry_key(b->entries[i].partition, &b->entries[i].key, v[i].k);
+		v[i].i = (uint32_t)i;
+	}
+	qsort(v, n, sizeof(*v), sorted_key_cmp);
+	return v;
+}
+
 /* One attempt at the batch's transaction: 0, or LMDB's code; *seq is
  * where the outbox sequence goes on after it. */
 static int
 commit_once(store *s, const struct store_batch *b, uint64_t *seqp)
 {
 	MDB_txn *txn = NULL;
+	struct sorted_key *order = sort_entries(b);
 	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-	if (rc != 0)
+	if (rc != 0) {
+		free(order);
 		return rc;
-	for (size_t i = 0; b && i < b->nentries; i++) {
-		const struct store_entry *e = &b->entries[i];
-		uint8_t kb[ENTRY_KEY_LEN];
-		entry_key(e->partition, &e->key, kb);
-		MDB_val k = {sizeof(kb), kb};
+	}
+	for (size_t j = 0; b && j < b->nentries; j++) {
+		const struct store_entry *e = &b->entries[order[j].i];
+		MDB_val k = {ENTRY_KEY_LEN, order[j].k};
 		if (e->rec != NULL) {
 			MDB_val v = {e->len, (void *)e->rec};
 			rc = mdb_put(txn, s->entries, &k, &v, 0);
@@ -831,7 +861,9 @@ commit_once(store *s, const struct store_batch *b, uint64_t *seqp)
 		MDB_val k = {8, kb};
 		MDB_val v = {b->outbox_add[i].len,
 		    (void *)b->outbox_add[i].data};
-		if ((rc = mdb_put(txn, s->outbox, &k, &v, 0)) != 0)
+		/* Sequence numbers only grow: appended at the tree's end
+		 * without a search (LMDB refuses a key out of order). */
+		if ((rc = mdb_put(txn, s->outbox, &k, &v, MDB_APPEND)) != 0)
 			goto abort;
 		if (b->outbox_seqs)
 			b->outbox_seqs[i] = seq;
@@ -857,9 +889,11 @@ commit_once(store *s, const struct store_batch *b, uint64_t *seqp)
 		if (rc != 0)
 			goto abort;
 	}
+	free(order);
 	*seqp = seq;
 	return mdb_txn_commit(txn);
 abort:
+	free(order);
 	mdb_txn_abort(txn);
 	return rc;
 }
