@@ -104,7 +104,8 @@ is stopped on exit (by its pid).
        the mock, a one-off that is not ingestion); "from spawn": process
        start (state open, group join included). The ratio b/a uses the
        "from assignment" rate; kcat's figure includes its own start-up.
-       After the marker: SIGTERM (must exit 0), then `sbomd state stats`
+       After the marker: /metrics is kept as the run's metrics.json
+       (commit count and time, changelog records), SIGTERM (must exit 0), then `sbomd state stats`
        must show IMAGES entities, and with the changelog on
        /metrics must count at least IMAGES changelog records delivered
        (sbomd_changelog_records_delivered_total; http.listen is a free
