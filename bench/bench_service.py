@@ -481,7 +481,8 @@ def run_sbomd(a, work, brokers, kafka, r, store, vi, v, warmup=0):
             break
         time.sleep(0.1)
     with open(os.path.join(d, "metrics.json"), "w") as f:
-        json.dump(m, f, indent=1, sort_keys=True)  # for a look afterwards
+        json.dump({"variant": v["name"], "sbomd": v["sbomd"], "metrics": m}, f, indent=1,
+                  sort_keys=True)  # for a look afterwards
     broker_cpu_s = cpu_delta(b0)  # spawn to the end of the run
     p.send_signal(signal.SIGTERM)
     _, wst, ru = os.wait4(p.pid, 0)  # rusage: the whole process life

@@ -176,6 +176,18 @@ test_prepare_mismatch(void **state)
 	assert_int_equal(parts, 0);
 }
 
+/* prepare with a missing input topic says so, within timeout_ms. */
+static void
+assert_input_missing(struct fixture *f, int timeout_ms)
+{
+	char err[512] = "";
+	int32_t parts = -1;
+	assert_int_equal(changelog_prepare(f->prod, "no-such-input", CL,
+	    timeout_ms, &parts, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "input topic no-such-input does not "
+	    "exist"));
+}
+
 static void
 test_prepare_no_input(void **state)
 {
@@ -183,20 +195,14 @@ test_prepare_no_input(void **state)
 	char err[512] = "";
 	int32_t parts = -1;
 	topic_create(f, CL, 4);
-	assert_int_equal(changelog_prepare(f->prod, "no-such-input", CL,
-	    3000, &parts, err, sizeof(err)), -ENOENT);
-	assert_non_null(strstr(err, "input topic no-such-input does not "
-	    "exist"));
+	assert_input_missing(f, 3000);
 	/* Missing, not timed out, also when the deadline passes while it
 	 * looks again: with 100 ms a round trip, the first look answers,
 	 * and the look after the 200 ms pause has no time left (on a
 	 * loaded machine that happened with any timeout). */
 	assert_int_equal(rd_kafka_mock_broker_set_rtt(f->mc, 1, 100),
 	    RD_KAFKA_RESP_ERR_NO_ERROR);
-	assert_int_equal(changelog_prepare(f->prod, "no-such-input", CL,
-	    250, &parts, err, sizeof(err)), -ENOENT);
-	assert_non_null(strstr(err, "input topic no-such-input does not "
-	    "exist"));
+	assert_input_missing(f, 250);
 	assert_int_equal(rd_kafka_mock_broker_set_rtt(f->mc, 1, 0),
 	    RD_KAFKA_RESP_ERR_NO_ERROR);
 	/* and looking did not create it (the mock auto-creates what a

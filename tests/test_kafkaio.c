@@ -103,7 +103,8 @@ test_close_while_joining(void **state)
 	    sizeof(err));
 	if (rc != 0)
 		fail_msg("kio_open: %d %s", rc, err);
-	kio_subscribe(k, err, sizeof(err));
+	if ((rc = kio_subscribe(k, err, sizeof(err))) != 0)
+		fail_msg("kio_subscribe: %d %s", rc, err);
 	assert_int_equal(rd_kafka_mock_broker_set_rtt(f->mc, 1, 1500), 0);
 	int64_t deadline = clock_mono_ms() + 30000;
 	const char *proto = NULL;

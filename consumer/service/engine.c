@@ -306,7 +306,7 @@ commit_due(engine *e)
 	if (!changes_pending(e))
 		return false;
 	int64_t now = clock_mono_ms();
-	/* Behind (the last poll filled a whole batch: input waits): a
+	/* Behind (a whole batch or more waits in Kafka: iterate): a
 	 * commit starts at most every engine.commit_interval. A transaction
 	 * then holds more events, an entity changed by several of them is
 	 * written (and sent to the changelog) once, and the store's pages

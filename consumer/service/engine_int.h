@@ -152,7 +152,8 @@ struct engine {
 				  * change, 0 when nothing waits */
 	size_t uncommitted;	 /* events applied since the last commit */
 	int64_t commit_started_ms; /* mono ms the last commit started */
-	bool behind;		 /* the last poll filled a whole batch */
+	bool behind;		 /* the input is engine.batch_max events or
+				  * more behind its end (commit_due) */
 	int64_t last_commit_fail_log;
 
 	struct ownership own;

@@ -47,8 +47,8 @@ struct kio_hooks {
 
 /*
  * Creates both clients; the consumer joins the group at kio_subscribe.
- * librdkafka
- * writes a byte to wake_fd whenever either client has something for us.
+ * librdkafka writes a byte to wake_fd whenever either client has
+ * something for us.
  * counters: the rebalance, lag and produce counters are kept there.
  * 0, or a negative errno with err filled (a refused property names it).
  */
