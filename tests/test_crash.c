@@ -85,7 +85,7 @@
 #define NSLOTS NIDS
 #define PARTITION(id) ((int32_t)((id) % 12))
 
-/* Offsets in a version-2 record (the format is in core/tracker_record.c). */
+/* Offsets in a record, versions 2 and 3 (core/tracker_record.c). */
 #define REC_KEY 2
 #define REC_STATE (REC_KEY + TRACKER_KEY_LEN)
 #define REC_DUE (REC_STATE + 2 + 2 + 4 + 4 + 8 + 8)

@@ -165,7 +165,7 @@ key_bytes(const struct tracker_key *key, uint8_t out[KEY_BYTES])
 
 /* ---- keys and the record layout ---- */
 
-/* Offsets in a version-2 record (the format is in
+/* Offsets in a record, versions 2 and 3 (the format is in
  * core/tracker_record.c). */
 #define REC_KIND 1
 #define REC_KEY 2
@@ -702,7 +702,8 @@ count_outcome(struct rt_stats *st, const struct tracker_outcome *o)
 
 /*
  * Drives t through RT_EVENTS random operations from *now on; jobs handed
- * out and not completed are left in jobs[] (SCANNING).
+ * out and not completed are left in jobs[] (SCANNING). Committed to s
+ * every 40 operations, when s is not NULL.
  */
 static void
 rt_drive(tracker *t, store *s, const struct rt_ids *ids, int64_t *nowp,
@@ -827,7 +828,7 @@ rt_drive(tracker *t, store *s, const struct rt_ids *ids, int64_t *nowp,
 		}
 		if (i % 10 == 0)
 			check_tracker(t);
-		if (i % 40 == 39) {
+		if (s != NULL && i % 40 == 39) {
 			uint8_t bn[4] = {(uint8_t)i, 0, 0, 0};
 			struct store_meta m = {"batch", bn, 4};
 			struct store_batch b = {.meta = &m, .nmeta = 1};
@@ -871,6 +872,101 @@ pop_all(tracker *t, int64_t until, size_t *n)
 	}
 	qsort(v, *n, sizeof(*v), pop_rec_cmp);
 	return v;
+}
+
+/* ---- version 2, the format older sbomds wrote ---- */
+
+struct obuf {
+	uint8_t *p;
+	size_t n, cap;
+};
+
+static void
+ob_put(struct obuf *o, const void *data, size_t n)
+{
+	if (o->n + n > o->cap) {
+		o->cap = (o->n + n) * 2;
+		o->p = xrealloc(o->p, o->cap);
+	}
+	memcpy(o->p + o->n, data, n);
+	o->n += n;
+}
+
+static uint64_t
+get_varint(const uint8_t **p)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0;; i++) {
+		uint8_t b = *(*p)++;
+		v |= (uint64_t)(b & 0x7f) << (7 * i);
+		if ((b & 0x80) == 0)
+			return v;
+	}
+}
+
+static uint64_t
+get_le(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+	for (size_t i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/*
+ * The version-2 form of a (valid) version-3 record, built here apart
+ * from the encoder, as the format was specified (core/tracker_record.c):
+ * no refs table, each source's refs in place as u16 len + bytes, and
+ * observed_at as an i64. Returns a malloc'd record, its size in *len.
+ */
+static uint8_t *
+record_v2(const uint8_t *v3, size_t v3len, size_t *len)
+{
+	struct obuf o = {0};
+	const uint8_t *p = v3 + REC_NAMELEN, *end = v3 + v3len;
+	int64_t first_seen = (int64_t)get_le(v3 + REC_PARTITION + 4, 8);
+	assert_int_equal(v3[0], 3);
+	ob_put(&o, v3, REC_NAMELEN);
+	o.p[0] = 2;
+	size_t namelen = *p;
+	ob_put(&o, p, 1 + namelen), p += 1 + namelen;
+	size_t errlen = (size_t)get_le(p, 2);
+	ob_put(&o, p, 2 + errlen), p += 2 + errlen;
+	size_t nrefs = (size_t)get_varint(&p);
+	const uint8_t **ref = xcalloc(nrefs + 1, sizeof(*ref));
+	size_t *reflen = xcalloc(nrefs + 1, sizeof(*reflen));
+	for (size_t i = 0; i < nrefs; i++) {
+		reflen[i] = (size_t)get_varint(&p);
+		ref[i] = p;
+		p += reflen[i];
+	}
+	size_t nsrc = (size_t)get_le(p, 2);
+	ob_put(&o, p, 2), p += 2;
+	for (size_t i = 0; i < nsrc; i++) {
+		size_t sl = *p;
+		ob_put(&o, p, 1 + sl), p += 1 + sl;
+		uint64_t z = get_varint(&p);
+		uint64_t obs = (uint64_t)first_seen + ((z >> 1) ^ (0 - (z & 1)));
+		uint8_t le[8];
+		for (int k = 0; k < 8; k++)
+			le[k] = (uint8_t)(obs >> (8 * k));
+		ob_put(&o, le, 8);
+		size_t nrefs_src = (size_t)p[1] + p[2];
+		ob_put(&o, p, 3), p += 3; /* holding, ntags, ndigests */
+		for (size_t k = 0; k < nrefs_src; k++) {
+			size_t at = (size_t)get_varint(&p);
+			assert_true(at < nrefs);
+			uint8_t l2[2] = {(uint8_t)reflen[at],
+			    (uint8_t)(reflen[at] >> 8)};
+			ob_put(&o, l2, 2);
+			ob_put(&o, ref[at], reflen[at]);
+		}
+	}
+	assert_ptr_equal(p, end);
+	free(ref);
+	free(reflen);
+	*len = o.n;
+	return o.p;
 }
 
 static void
@@ -1022,6 +1118,145 @@ test_round_trip(void **state)
  * digests of TRACKER_MAX_REF_LEN bytes, and the longest error (LMDB
  * overflow pages, two-byte lengths, blobs past the slab's size classes).
  */
+/*
+ * Version-2 records (what older sbomds stored and wrote to changelogs)
+ * load: each entity of the round trip's mix, written in version 2 by
+ * record_v2, loads into an entity that encodes exactly as its version-3
+ * record loaded does. Version 3 is the smaller one, by more than half
+ * for an image that ten nodes report with the same tag.
+ */
+static void
+test_records_v2_load(void **state)
+{
+	(void)state;
+	struct rt_ids *ids = xcalloc(1, sizeof(*ids));
+	struct rt_stats st;
+	struct tracker_job jobs[64];
+	size_t njobs = 0, v2_total = 0, v3_total = 0;
+	int64_t now = T0;
+	char err[256];
+
+	memset(&st, 0, sizeof(st));
+	rng_seed(0x5eed1);
+	rt_ids_init(ids);
+	tracker *t = new_tracker();
+	rt_drive(t, NULL, ids, &now, jobs, &njobs, &st);
+	struct handles hs = all_handles(t);
+	assert_true(hs.n > 80);
+	for (size_t i = 0; i < hs.n; i++) {
+		uint8_t *v3 = NULL, *a = NULL, *b = NULL;
+		size_t cap = 0, ca = 0, cb = 0, v2len;
+		size_t v3len = tracker_record_encode(t, hs.h[i], &v3, &cap);
+		uint8_t *v2 = record_v2(v3, v3len, &v2len);
+		tracker *t3 = new_tracker(), *t2 = new_tracker();
+		assert_int_equal(tracker_record_load(t3, v3, v3len, now, NULL,
+		    err, sizeof(err)), 0);
+		if (tracker_record_load(t2, v2, v2len, now, NULL, err,
+		    sizeof(err)) != 0)
+			fail_msg("version 2 of entity %zu refused: %s", i, err);
+		assert_int_equal(tracker_record_validate(v2, v2len, NULL, NULL,
+		    err, sizeof(err)), 0);
+		size_t la = tracker_record_encode(t3, 0, &a, &ca);
+		size_t lb = tracker_record_encode(t2, 0, &b, &cb);
+		assert_int_equal(la, lb);
+		assert_memory_equal(a, b, la);
+		assert_int_equal(a[0], TRACKER_RECORD_VERSION);
+		v2_total += v2len;
+		v3_total += v3len;
+		free(v3);
+		free(v2);
+		free(a);
+		free(b);
+		tracker_free(t3);
+		tracker_free(t2);
+	}
+	print_message("round trip mix: %zu records, version 2 %zu bytes, "
+	    "version 3 %zu\n", hs.n, v2_total, v3_total);
+	assert_true(v3_total < v2_total);
+	free(hs.h);
+	tracker_free(t);
+	free(ids);
+
+	/* An image on ten nodes, one tag each. */
+	char id[DIGEST_STR_LEN];
+	image_id(7, id);
+	t = new_tracker();
+	for (int n = 0; n < 10; n++) {
+		char node[16];
+		snprintf(node, sizeof(node), "node-%d", n);
+		set1(t, ENTITY_IMAGE, id, node,
+		    "registry.example.com/team-7/app-77:v1", T0 + 400 * n);
+	}
+	uint8_t *v3 = NULL;
+	size_t cap = 0, v2len;
+	size_t v3len = tracker_record_encode(t, 0, &v3, &cap);
+	uint8_t *v2 = record_v2(v3, v3len, &v2len);
+	print_message("ten nodes, one tag: version 2 %zu bytes, version 3 "
+	    "%zu\n", v2len, v3len);
+	assert_true(2 * v3len < v2len);
+	free(v3);
+	free(v2);
+	tracker_free(t);
+}
+
+/*
+ * What version 3 adds is checked as strictly as the rest: a ref index
+ * past the table, a table out of order or with a repeat, a varint that
+ * does not end, a table longer than the record could hold.
+ */
+static void
+test_corrupt_refs_table(void **state)
+{
+	(void)state;
+	char id[DIGEST_STR_LEN], err[256];
+	image_id(9, id);
+	tracker *t = new_tracker();
+	set1(t, ENTITY_IMAGE, id, "node-a", "b.example/x:1", T0);
+	set1(t, ENTITY_IMAGE, id, "node-b", "a.example/x:1", T0 + 5);
+	uint8_t *rec = NULL;
+	size_t cap = 0;
+	size_t len = tracker_record_encode(t, 0, &rec, &cap);
+	tracker_free(t);
+	/* namelen 0, errlen 0: the table starts at REC_NAMELEN + 3 */
+	size_t tab = REC_NAMELEN + 3;
+	assert_int_equal(rec[tab], 2); /* two refs */
+	assert_int_equal(rec[tab + 1], 13);
+	assert_memory_equal(rec + tab + 2, "a.example/x:1", 13);
+	assert_memory_equal(rec + tab + 16, "b.example/x:1", 13);
+	/* the last byte is node-b's one ref, index 0 ("a.example") */
+	assert_int_equal(rec[len - 1], 0);
+
+	struct {
+		const char *what;
+		size_t at;
+		uint8_t byte;
+	} cases[] = {
+		{"bad reference index", 0, 2},		 /* past the table */
+		{"refs table not sorted", tab + 2, 'c'}, /* "c..." > "b..." */
+		{"refs table not sorted", tab + 16, 'a'}, /* a repeat */
+		{"refs table too large", tab, 0x7f},
+		{"bad reference", tab + 1, 0},		 /* empty ref */
+		{"bad reference index", 0, 0x80},	 /* unended varint */
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		uint8_t *bad = xmalloc(len);
+		memcpy(bad, rec, len);
+		bad[cases[c].at ? cases[c].at : len - 1] = cases[c].byte;
+		t = new_tracker();
+		int rc = tracker_record_load(t, bad, len, T0, NULL, err,
+		    sizeof(err));
+		if (rc != -EINVAL || strstr(err, cases[c].what) == NULL)
+			fail_msg("case %zu: %d (%s), expected \"%s\"", c, rc,
+			    rc ? err : "loaded", cases[c].what);
+		assert_int_equal(tracker_record_validate(bad, len, NULL, NULL,
+		    err, sizeof(err)), -EINVAL);
+		assert_int_equal(tracker_count(t), 0);
+		tracker_free(t);
+		free(bad);
+	}
+	free(rec);
+}
+
 static void
 test_large_record(void **state)
 {
@@ -1082,8 +1317,9 @@ test_large_record(void **state)
 		uint8_t *buf = NULL;
 		size_t cap = 0;
 		size_t len = tracker_record_encode(t2, hs.h[i], &buf, &cap);
-		assert_true(len > 3 * 2 * TRACKER_MAX_REFS *
-		    TRACKER_MAX_REF_LEN);
+		/* the three sources' refs are the same: held once */
+		assert_true(len > 2 * TRACKER_MAX_REFS * TRACKER_MAX_REF_LEN);
+		assert_true(len < 3 * TRACKER_MAX_REFS * TRACKER_MAX_REF_LEN);
 		assert_int_equal(tracker_info_get(t2, hs.h[i], &info), 0);
 		assert_int_equal(strlen(info.last_error), TRACKER_MAX_ERROR);
 		assert_int_equal(info.nsources, 3);
@@ -2084,7 +2320,7 @@ test_corrupt_records(void **state)
 	expect_recover_fails(dir, -EINVAL, name, "trailing bytes", NULL);
 	free(longer);
 
-	/* (b) random bytes: version 1 or 2 (so the parser runs), then any;
+	/* (b) random bytes: version 1, 2 or 3 (so the parser runs), then any;
 	 * named
 	 * by whatever key the bytes hold, or "?" */
 	rng_seed(0xbadbad);
@@ -2095,7 +2331,7 @@ test_corrupt_records(void **state)
 		for (size_t k = 0; k < n; k++)
 			junk[k] = (uint8_t)rng_next();
 		if (i < 40)
-			junk[0] = (uint8_t)(1 + i % 2);
+			junk[0] = (uint8_t)(1 + i % TRACKER_RECORD_VERSION);
 		if (i < 20 && n > 1)
 			junk[1] = ENTITY_IMAGE; /* gets past the kind check */
 		struct tracker_key jk;
@@ -2107,8 +2343,9 @@ test_corrupt_records(void **state)
 		}
 		entry_name(jname, sizeof(jname), keyed ? &jk : NULL, 1);
 		raw_ent_put(dir, 1, &key, junk, n);
-		expect_recover_fails(dir, junk[0] > 2 ? -EPROTO : -EINVAL,
-		    jname, junk[0] > 2 ? "newer" : "corrupt record", NULL);
+		bool newer = junk[0] > TRACKER_RECORD_VERSION;
+		expect_recover_fails(dir, newer ? -EPROTO : -EINVAL,
+		    jname, newer ? "newer" : "corrupt record", NULL);
 	}
 
 	/* version 0 never existed */
@@ -2293,14 +2530,15 @@ test_corrupt_records(void **state)
 	free(good);
 }
 
-/* Builds a version-2 host record by hand: DONE, unreferenced, in the heap
- * (its forget timer), no error, no sources, with the given key and name. */
+/* Builds a version-3 host record by hand: DONE, unreferenced, in the heap
+ * (its forget timer), no error, no refs, no sources, with the given key
+ * and name. */
 static size_t
 host_record(uint8_t *p, const struct tracker_key *key, const char *name,
     size_t namelen)
 {
 	size_t n = 0;
-	p[n++] = 2;	     /* version */
+	p[n++] = 3;	     /* version */
 	p[n++] = ENTITY_HOST;
 	memcpy(p + n, key->bytes, TRACKER_KEY_LEN), n += TRACKER_KEY_LEN;
 	assert_int_equal(n, REC_STATE);
@@ -2318,6 +2556,7 @@ host_record(uint8_t *p, const struct tracker_key *key, const char *name,
 	p[n++] = (uint8_t)namelen;
 	memcpy(p + n, name, namelen), n += namelen;
 	p[n++] = 0, p[n++] = 0; /* error */
+	p[n++] = 0;		/* refs table */
 	p[n++] = 0, p[n++] = 0; /* sources */
 	return n;
 }
@@ -2394,8 +2633,8 @@ test_corrupt_names(void **state)
 			rec[n++] = (uint8_t)cases[c].len;
 			memcpy(rec + n, cases[c].name, cases[c].len);
 			n += cases[c].len;
-			memset(rec + n, 0, 8), n += 8; /* observed_at */
-			rec[n++] = 1;			/* holding */
+			rec[n++] = 0; /* observed_at: first_seen */
+			rec[n++] = 1; /* holding */
 			rec[n++] = 0, rec[n++] = 0;	/* no refs */
 			t = new_tracker();
 			int rc = tracker_record_load(t, rec, n, T0, NULL,
@@ -2785,13 +3024,16 @@ test_migrate_v1(void **state)
 	uint8_t *buf = NULL;
 	size_t cap = 0;
 	for (size_t i = 0; i < hs.n; i++) {
-		size_t len = tracker_record_encode(t, hs.h[i], &buf, &cap);
+		size_t v3len = tracker_record_encode(t, hs.h[i], &buf, &cap);
+		size_t len;
+		uint8_t *v1 = record_v2(buf, v3len, &len);
 		/* version 1: no generation (4 bytes at REC_GEN) */
-		memmove(buf + REC_GEN, buf + REC_GEN + 4, len - REC_GEN - 4);
-		buf[0] = 1;
+		memmove(v1 + REC_GEN, v1 + REC_GEN + 4, len - REC_GEN - 4);
+		v1[0] = 1;
 		uint8_t kb[4];
 		slot_key(hs.h[i] + 5, kb);
-		raw_put(dir, "entries", kb, 4, buf, len - 4);
+		raw_put(dir, "entries", kb, 4, v1, len - 4);
+		free(v1);
 	}
 	uint32_t slots = hs.h[hs.n - 1] + 6;
 	raw_put(dir, "meta", "slots", 5, &slots, 4);
@@ -2831,14 +3073,18 @@ test_migrate_v1(void **state)
 	store_close(s);
 	assert_int_equal(raw_count(dir, "entries"), hs.n);
 	for (size_t i = 0; i < hs.n; i++) {
-		size_t len = tracker_record_encode(t, hs.h[i], &buf, &cap);
-		memmove(buf + REC_GEN, buf + REC_GEN + 4, len - REC_GEN - 4);
-		buf[0] = 1;
+		/* moved as they were: still version 1 */
+		size_t v3len = tracker_record_encode(t, hs.h[i], &buf, &cap);
+		size_t len;
+		uint8_t *v1 = record_v2(buf, v3len, &len);
+		memmove(v1 + REC_GEN, v1 + REC_GEN + 4, len - REC_GEN - 4);
+		v1[0] = 1;
 		uint8_t *raw = raw_h_get(dir, t, hs.h[i], &n);
 		assert_non_null(raw);
 		assert_int_equal(n, len - 4);
-		assert_memory_equal(raw, buf, n);
+		assert_memory_equal(raw, v1, n);
 		free(raw);
+		free(v1);
 	}
 	/* and loads equal (generation 1; the SCANNING one requeued) */
 	struct store_recovery rec;
@@ -2851,7 +3097,7 @@ test_migrate_v1(void **state)
 	assert_int_equal(tracker_requeue(t, job.handle, T0 + 5), 0);
 	assert_trackers_equal(t, t2);
 	/* version-1 records load as generation 1; a commit rewrites what
-	 * changed in version 2 */
+	 * changed in version 3 */
 	struct tracker_info info;
 	uint32_t h = tracker_find(t2, &job.key);
 	assert_int_equal(tracker_info_get(t2, h, &info), 0);
@@ -2865,7 +3111,7 @@ test_migrate_v1(void **state)
 	store_close(s);
 	uint8_t *raw = raw_ent_get(dir, info.partition, &info.key, &n);
 	assert_non_null(raw);
-	assert_int_equal(raw[0], 2);
+	assert_int_equal(raw[0], TRACKER_RECORD_VERSION);
 	free(raw);
 
 	/* a format-1 record too short to say where it goes: the migration
@@ -2919,6 +3165,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip, dir_setup,
 		    dir_teardown),
+		cmocka_unit_test(test_records_v2_load),
+		cmocka_unit_test(test_corrupt_refs_table),
 		cmocka_unit_test_setup_teardown(test_large_record, dir_setup,
 		    dir_teardown),
 		cmocka_unit_test_setup_teardown(test_scanning_requeued,

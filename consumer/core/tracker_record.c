@@ -1,19 +1,31 @@
 /*
- * tracker_record: see tracker_record.h. Record format, version 2, all
- * integers little-endian:
+ * tracker_record: see tracker_record.h. Record format, version 3, all
+ * fixed-size integers little-endian, varints LEB128 (7 bits a byte, low
+ * first, at most 10 bytes):
  *
  *   u8 version | u8 kind | 32 bytes key | u8 state |
  *   u8 flags (bit 0: in heap) |
  *   u16 attempts | u32 generation | i32 partition | i64 first_seen |
  *   i64 last_scan | i64 due | u8 namelen | name | u16 errlen | error |
- *   u16 nsrc | nsrc x { u8 namelen | name | i64 observed_at | u8 holding |
- *            u8 ntags | u8 ndigests | (ntags + ndigests) x
- *            { u16 len | bytes } }
+ *   varint nrefs | nrefs x { varint len | bytes } |
+ *   u16 nsrc | nsrc x { u8 namelen | name | varint observed_at |
+ *            u8 holding | u8 ntags | u8 ndigests |
+ *            (ntags + ndigests) x varint ref }
  *
- * Version 1 is the same without the generation (it loads as generation
- * 1). Sources are in name order, tags and digests sorted: one logical
- * state has exactly one encoding. Source names travel as text, not as the
- * in-memory strtab ids, which are not stable across restarts.
+ * The refs table holds every tag and digest of the entity once, sorted
+ * and distinct; a source names its refs by their index in it. A tag
+ * that every node reports (an image of a DaemonSet has one source per
+ * node, all with the same tags) is then stored once, not once per node.
+ * observed_at is stored as its difference from first_seen (modulo 2^64),
+ * zigzag-encoded: a few bytes instead of eight.
+ *
+ * Version 2 (still loaded) has no refs table and writes each source's
+ * refs in place, as u16 len + bytes, and observed_at as an i64. Version
+ * 1 is version 2 without the generation (it loads as generation 1).
+ * Sources are in name order, the table and each source's tags and
+ * digests sorted: one logical state has exactly one encoding. Source
+ * names travel as text, not as the in-memory strtab ids, which are not
+ * stable across restarts.
  *
  * Loading parses and checks the whole record first (format, ranges, the
  * rules that tie state, heap membership and references together) without
@@ -75,6 +87,120 @@ wb_uint(struct wbuf *w, uint64_t v, size_t n)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
+static void
+wb_varint(struct wbuf *w, uint64_t v)
+{
+	uint8_t tmp[10];
+	size_t n = 0;
+	do {
+		tmp[n] = (uint8_t)(v & 0x7f);
+		v >>= 7;
+		if (v != 0)
+			tmp[n] |= 0x80;
+		n++;
+	} while (v != 0);
+	wb_put(w, tmp, n);
+}
+
+/* observed_at against first_seen, modulo 2^64, zigzag: small either way. */
+static uint64_t
+zigzag_delta(int64_t v, int64_t base)
+{
+	uint64_t d = (uint64_t)v - (uint64_t)base;
+	return (d << 1) ^ (0 - (d >> 63));
+}
+
+static int64_t
+unzigzag_delta(uint64_t z, int64_t base)
+{
+	uint64_t d = (z >> 1) ^ (0 - (z & 1));
+	return (int64_t)((uint64_t)base + d);
+}
+
+static int
+ref_cmp(const struct blob_ref *a, const struct blob_ref *b)
+{
+	int c = memcmp(a->s, b->s, a->len < b->len ? a->len : b->len);
+	return c != 0 ? c : (a->len < b->len ? -1 : a->len > b->len);
+}
+
+static int
+ref_qcmp(const void *a, const void *b)
+{
+	return ref_cmp(a, b);
+}
+
+/* The refs table of a record: every ref of the sources, sorted and
+ * distinct. Usually a handful (one per tag of the image), kept on the
+ * stack; an entity with many sources of many tags gets the heap. */
+#define TABLE_SMALL 64
+
+struct ref_table {
+	struct blob_ref small[TABLE_SMALL];
+	struct blob_ref *v;
+	size_t n, cap;
+};
+
+static void
+table_add(struct ref_table *tb, const char *s, size_t len)
+{
+	struct blob_ref ref = {s, len};
+	if (tb->n == tb->cap) {
+		size_t cap = tb->cap * 2;
+		struct blob_ref *v = xreallocarray(tb->v == tb->small ? NULL :
+		    tb->v, cap, sizeof(*v));
+		if (tb->v == tb->small)
+			memcpy(v, tb->small, sizeof(tb->small));
+		tb->v = v;
+		tb->cap = cap;
+	}
+	tb->v[tb->n++] = ref;
+}
+
+/* Sorts the table and drops repeats. */
+static void
+table_seal(struct ref_table *tb)
+{
+	if (tb->n <= 16) { /* insertion: a few distinct tags, many repeats */
+		size_t n = 0;
+		for (size_t i = 0; i < tb->n; i++) {
+			struct blob_ref x = tb->v[i];
+			size_t k = n;
+			while (k > 0 && ref_cmp(&tb->v[k - 1], &x) > 0)
+				k--;
+			if (k > 0 && ref_cmp(&tb->v[k - 1], &x) == 0)
+				continue;
+			memmove(&tb->v[k + 1], &tb->v[k],
+			    (n - k) * sizeof(*tb->v));
+			tb->v[k] = x;
+			n++;
+		}
+		tb->n = n;
+		return;
+	}
+	qsort(tb->v, tb->n, sizeof(*tb->v), ref_qcmp);
+	size_t n = 1;
+	for (size_t i = 1; i < tb->n; i++)
+		if (ref_cmp(&tb->v[n - 1], &tb->v[i]) != 0)
+			tb->v[n++] = tb->v[i];
+	tb->n = n;
+}
+
+static size_t
+table_index(const struct ref_table *tb, const char *s, size_t len)
+{
+	struct blob_ref x = {s, len};
+	size_t lo = 0, hi = tb->n;
+	while (lo < hi) { /* it is there */
+		size_t mid = lo + (hi - lo) / 2;
+		if (ref_cmp(&tb->v[mid], &x) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 size_t
 tracker_record_append(const tracker *t, uint32_t h, uint8_t **buf,
     size_t *bufcap, size_t *at)
@@ -104,6 +230,27 @@ tracker_record_append(const tracker *t, uint32_t h, uint8_t **buf,
 	wb_put(&w, error, errlen);
 	const struct blob_src *recs;
 	size_t nsrc = blob_sources_sorted(t->blobs, b, &recs);
+	struct ref_table tb;
+	tb.v = tb.small;
+	tb.n = 0;
+	tb.cap = TABLE_SMALL;
+	for (size_t i = 0; i < nsrc; i++) {
+		const uint8_t *q = recs[i].refs;
+		for (size_t k = 0; k < (size_t)recs[i].ntags +
+		    recs[i].ndigests; k++) {
+			const char *s;
+			size_t len;
+			q = blob_ref_next(q, &s, &len);
+			table_add(&tb, s, len);
+		}
+	}
+	if (tb.n > 0)
+		table_seal(&tb);
+	wb_varint(&w, tb.n);
+	for (size_t k = 0; k < tb.n; k++) {
+		wb_varint(&w, tb.v[k].len);
+		wb_put(&w, tb.v[k].s, tb.v[k].len);
+	}
 	wb_uint(&w, nsrc, 2);
 	for (size_t i = 0; i < nsrc; i++) {
 		const struct blob_src *r = &recs[i];
@@ -111,7 +258,7 @@ tracker_record_append(const tracker *t, uint32_t h, uint8_t **buf,
 		const char *sname = strtab_get(t->sources, r->id, &nlen);
 		wb_uint(&w, nlen, 1);
 		wb_put(&w, sname, nlen);
-		wb_uint(&w, (uint64_t)r->observed, 8);
+		wb_varint(&w, zigzag_delta(r->observed, e->first_seen));
 		wb_uint(&w, r->holding, 1);
 		wb_uint(&w, r->ntags, 1);
 		wb_uint(&w, r->ndigests, 1);
@@ -120,10 +267,11 @@ tracker_record_append(const tracker *t, uint32_t h, uint8_t **buf,
 			const char *s;
 			size_t len;
 			q = blob_ref_next(q, &s, &len);
-			wb_uint(&w, len, 2);
-			wb_put(&w, s, len);
+			wb_varint(&w, table_index(&tb, s, len));
 		}
 	}
+	if (tb.v != tb.small)
+		free(tb.v);
 	size_t n = w.len - *at;
 	*at = w.len;
 	return n;
@@ -178,6 +326,24 @@ rb_uint(struct rbuf *r, size_t n)
 	return v;
 }
 
+/* A varint of at most 10 bytes (what a u64 needs); an unended or
+ * longer one sets bad. */
+static uint64_t
+rb_varint(struct rbuf *r)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < 10; i++) {
+		const uint8_t *p = rb_take(r, 1);
+		if (p == NULL)
+			return 0;
+		v |= (uint64_t)(*p & 0x7f) << (7 * i);
+		if ((*p & 0x80) == 0)
+			return v;
+	}
+	r->bad = true;
+	return 0;
+}
+
 static int
 rec_fail(const struct rbuf *r, const char *what, char *err, size_t errlen)
 {
@@ -196,6 +362,8 @@ struct rec_head {
 	int64_t first_seen, last_scan, due;
 	const uint8_t *name, *error;
 	size_t namelen, errlen, nsrc;
+	const uint8_t *table; /* version 3: the refs table's first entry */
+	size_t nrefs;
 	const uint8_t *sources; /* the first source record */
 	bool any_holding;
 };
@@ -227,6 +395,54 @@ read_fixed(struct rbuf *r, struct rec_head *h)
 	return NULL;
 }
 
+/* At most this many distinct refs: every source's own, all different. */
+#define MAX_TABLE ((size_t)TRACKER_MAX_SOURCES * 2 * TRACKER_MAX_REFS)
+
+/* Version 3's refs table: each ref in range, the whole strictly
+ * ascending (sorted, distinct: the one encoding); NULL, or what is
+ * wrong. */
+static const char *
+read_table(struct rbuf *r, struct rec_head *h)
+{
+	uint64_t n = rb_varint(r);
+	if (r->bad)
+		return "truncated";
+	if (n > MAX_TABLE || n > (size_t)(r->end - r->p) / 2)
+		return "refs table too large";
+	h->nrefs = (size_t)n;
+	h->table = r->p;
+	struct blob_ref prev = {NULL, 0};
+	for (size_t i = 0; i < h->nrefs; i++) {
+		uint64_t len = rb_varint(r);
+		if (r->bad || len == 0 || len > TRACKER_MAX_REF_LEN)
+			return "bad reference";
+		const uint8_t *p = rb_take(r, (size_t)len);
+		if (p == NULL)
+			return "bad reference";
+		struct blob_ref cur = {(const char *)p, (size_t)len};
+		if (i > 0 && ref_cmp(&prev, &cur) >= 0)
+			return "refs table not sorted";
+		prev = cur;
+	}
+	return NULL;
+}
+
+/* The refs table of a checked record as an array (*out, n entries),
+ * on the stack when it fits there. */
+static struct blob_ref *
+table_array(const struct rec_head *h, struct blob_ref *small,
+    size_t nsmall)
+{
+	struct blob_ref *v = h->nrefs <= nsmall ? small :
+	    xreallocarray(NULL, h->nrefs, sizeof(*v));
+	struct rbuf r = {h->table, h->table, h->sources, false};
+	for (size_t i = 0; i < h->nrefs; i++) {
+		v[i].len = (size_t)rb_varint(&r);
+		v[i].s = (const char *)rb_take(&r, v[i].len);
+	}
+	return v;
+}
+
 /* The name, the error and the source count; NULL, or what is wrong. */
 static const char *
 read_name_error(struct rbuf *r, struct rec_head *h)
@@ -235,6 +451,11 @@ read_name_error(struct rbuf *r, struct rec_head *h)
 	h->name = rb_take(r, h->namelen);
 	h->errlen = (size_t)rb_uint(r, 2);
 	h->error = rb_take(r, h->errlen);
+	if (h->version >= 3) {
+		const char *problem = read_table(r, h);
+		if (problem != NULL)
+			return problem;
+	}
 	h->nsrc = (size_t)rb_uint(r, 2);
 	if (r->bad)
 		return "truncated";
@@ -264,12 +485,16 @@ struct rec_src {
 };
 
 static const char *
-read_source(struct rbuf *r, struct rec_src *s, struct blob_ref *tags,
+read_source(struct rbuf *r, const struct rec_head *h,
+    const struct blob_ref *table, struct rec_src *s, struct blob_ref *tags,
     struct blob_ref *digests)
 {
 	s->len = (size_t)rb_uint(r, 1);
 	s->name = rb_take(r, s->len);
-	s->ed.observed = (int64_t)rb_uint(r, 8);
+	if (h->version >= 3)
+		s->ed.observed = unzigzag_delta(rb_varint(r), h->first_seen);
+	else
+		s->ed.observed = (int64_t)rb_uint(r, 8);
 	unsigned holding = (unsigned)rb_uint(r, 1);
 	s->ed.ntags = (size_t)rb_uint(r, 1);
 	s->ed.ndigests = (size_t)rb_uint(r, 1);
@@ -287,26 +512,28 @@ read_source(struct rbuf *r, struct rec_src *s, struct blob_ref *tags,
 	size_t counts[2] = {s->ed.ntags, s->ed.ndigests};
 	for (int g = 0; g < 2; g++) {
 		for (size_t k = 0; k < counts[g]; k++) {
-			size_t rl = (size_t)rb_uint(r, 2);
-			const uint8_t *p = rb_take(r, rl);
-			if (r->bad || rl == 0 || rl > TRACKER_MAX_REF_LEN)
-				return "bad reference";
-			if (refs[g] != NULL) {
-				refs[g][k].s = (const char *)p;
-				refs[g][k].len = rl;
+			struct blob_ref ref = {NULL, 0};
+			if (h->version >= 3) {
+				uint64_t i = rb_varint(r);
+				if (r->bad || i >= h->nrefs)
+					return "bad reference index";
+				if (table != NULL)
+					ref = table[i];
+			} else {
+				size_t rl = (size_t)rb_uint(r, 2);
+				const uint8_t *p = rb_take(r, rl);
+				if (r->bad || rl == 0 ||
+				    rl > TRACKER_MAX_REF_LEN)
+					return "bad reference";
+				ref = (struct blob_ref){(const char *)p, rl};
 			}
+			if (refs[g] != NULL)
+				refs[g][k] = ref;
 		}
 	}
 	s->ed.tags = tags;
 	s->ed.digests = digests;
 	return NULL;
-}
-
-static int
-name_cmp(const struct blob_ref *a, const struct blob_ref *b)
-{
-	int c = memcmp(a->s, b->s, a->len < b->len ? a->len : b->len);
-	return c != 0 ? c : (a->len < b->len ? -1 : a->len > b->len);
 }
 
 /*
@@ -319,7 +546,7 @@ name_insert(struct blob_ref *names, size_t *n, const struct blob_ref *name)
 	size_t lo = 0, hi = *n;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		int c = name_cmp(&names[mid], name);
+		int c = ref_cmp(&names[mid], name);
 		if (c == 0)
 			return false;
 		if (c < 0)
@@ -347,7 +574,7 @@ read_sources(struct rbuf *r, struct rec_head *h)
 	h->sources = r->p;
 	for (size_t i = 0; i < h->nsrc && problem == NULL; i++) {
 		struct rec_src s = {0};
-		problem = read_source(r, &s, NULL, NULL);
+		problem = read_source(r, h, NULL, &s, NULL, NULL);
 		struct blob_ref name = {(const char *)s.name, s.len};
 		if (problem == NULL && !name_insert(names, &n, &name))
 			problem = "duplicate source";
@@ -430,15 +657,20 @@ build_blob(tracker *t, const struct rec_head *h, const uint8_t *end)
 		    .err = (const char *)h->error, .errlen = h->errlen};
 		blob_rebuild(t->blobs, &b, &ed);
 	}
+	struct blob_ref small[TABLE_SMALL];
+	struct blob_ref *table = table_array(h, small, TABLE_SMALL);
 	struct rbuf r = {h->sources, h->sources, end, false};
 	for (size_t i = 0; i < h->nsrc; i++) {
 		struct rec_src s = {.ed = {.new_src = true}};
-		read_source(&r, &s, t->tags, t->digests); /* checked */
+		/* checked */
+		read_source(&r, h, table, &s, t->tags, t->digests);
 		s.ed.new_src = true;
 		s.ed.id = strtab_intern(t->sources, (const char *)s.name,
 		    s.len);
 		blob_append_src(t->blobs, &b, &s.ed); /* no duplicates */
 	}
+	if (table != small)
+		free(table);
 	return b;
 }
 

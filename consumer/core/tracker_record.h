@@ -22,8 +22,8 @@
 
 #include "core/tracker.h"
 
-/* The record format written; version 1 (no generation) still loads. */
-#define TRACKER_RECORD_VERSION 2
+/* The record format written; versions 1 and 2 still load. */
+#define TRACKER_RECORD_VERSION 3
 
 /*
  * Encodes live entry handle (key included) into *buf, growing it (and

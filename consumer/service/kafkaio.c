@@ -19,7 +19,9 @@
  *             (transactional) producer for everything.
  *   consumer  enable.auto.offset.store=false (we store after the commit),
  *             auto-commit every second, earliest, statistics every 5 s
- *             (consumer lag for /metrics)
+ *             (consumer lag for /metrics), a local queue of up to
+ *             CONSUMER_QUEUE_KB of fetched messages, not bounded by
+ *             their count (see there)
  * All clients' queues forward an I/O event (one byte) to the engine's
  * wake pipe, so the engine sleeps in poll(2) on one fd.
  */
@@ -53,6 +55,19 @@
  * producer's broker thread and the broker spent more on requests than
  * on records. Outcomes keep the short linger. */
 #define CHANGELOG_LINGER_MS "100"
+/* The consumer's local queue of fetched messages. librdkafka stops
+ * fetching every partition once the queue (one, shared by all of them)
+ * holds queued.min.messages or queued.max.messages.kbytes, and looks
+ * again only when its broker thread next wakes, up to a second later
+ * (librdkafka 2.2 made that wait fetch.queue.backoff.ms, default 1 s).
+ * With the defaults, 100,000 messages, the 1 M-event bench hit the
+ * count at 16.7 MB queued, about 0.3 s of the engine's intake; fetching
+ * resumed 290 ms later with 2,698 messages left (debug=fetch), and in
+ * most runs the engine waited for input while behind. The count is
+ * raised out of the way; the bytes, 256 MiB (about 1.5 M such events,
+ * several seconds of intake), are the bound on what the queue holds. */
+#define CONSUMER_QUEUE_MSGS "1000000"
+#define CONSUMER_QUEUE_KB "262144"
 /* kio_poll_producer with two producers: the slice it waits on one. */
 #define POLL_SLICE_MS 5
 
@@ -423,6 +438,9 @@ consumer_conf(kio *k, char *err, size_t errlen)
 		{ "auto.offset.reset", "earliest" },
 		{ "enable.partition.eof", "false" },
 		{ "statistics.interval.ms", "5000" }, /* lag for /metrics */
+		/* seconds of intake: see CONSUMER_QUEUE_KB */
+		{ "queued.min.messages", CONSUMER_QUEUE_MSGS },
+		{ "queued.max.messages.kbytes", CONSUMER_QUEUE_KB },
 		/* incremental rebalances: only moved partitions pay */
 		{ "partition.assignment.strategy", "cooperative-sticky" },
 		/* events of a transactional producer once committed */

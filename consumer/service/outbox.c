@@ -851,6 +851,10 @@ outbox_delivered(outbox *ob, const rd_kafka_message_t *m)
 			ob->counters->delivered++;
 		}
 		retire(ob, it);
+		/* The oldest unacknowledged record is looked for after
+		 * every iteration (outbox_unacked_min): keep it at head
+		 * rather than behind a commit's worth of delivered ones. */
+		trim(ob);
 		return;
 	}
 	if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
