@@ -2370,6 +2370,75 @@ class TestScaleOut(Members):
             self.assertEqual((b.entity(i) or {}).get("state"), "DONE", i)
         b.stop()
 
+    def test_changelog_records_unsent_at_kill9_sent_after_restart(self):
+        """Changelog records committed but not yet acknowledged when the
+        instance is killed stay in its store as references to their
+        entries, not as copies. After the restart they are sent, read
+        from the entries as they are then, and an instance that takes the
+        partitions over restores every image from the changelog, done,
+        with all of its sources. (The images are scanned once and done
+        before the kill, so nothing after the restart changes them: what
+        the changelog gets is what the references gave.)"""
+        # First a record in every changelog partition: a restart with
+        # local state and an empty changelog partition publishes the whole
+        # partition again, which would hide what the references gave.
+        a = self.member("a")
+        open(self.pulled, "w").close()
+        a.start()
+        self.wait_owned([a])
+        self.emit([self.set_(missing_id(0x7e80 + i), "node-1") for i in range(64)])
+        a.wait_metrics(lambda m: all((m("sbomd_changelog_checkpoint", partition=str(p)) or 0) > 0
+                                     for p in range(self.input_partitions)),
+                       "a record in every changelog partition")
+        a.stop()
+        a = self.member("a", kafka=dict(producer_properties=["linger.ms=600000"]))
+        a.start()
+        self.wait_owned([a])
+        ids = [missing_id(0x7f00 + i) for i in range(24)]
+        self.emit([self.set_(i, "node-1") for i in ids] + [self.set_(i, "node-2") for i in ids[:8]])
+        want = {i: {"node-1", "node-2"} if n < 8 else {"node-1"} for n, i in enumerate(ids)}
+
+        def stored(inst, i):
+            return json.loads(self.state_cmd(inst.cfg, "show", "--json", i))
+
+        def committed():
+            m = a.metrics()
+            if m("sbomd_events_consumed_total", type="SET", result="applied") != 32 or \
+                    m("sbomd_outbox_changelog_records") < len(ids) or \
+                    m("sbomd_entities", state="DONE") != len(ids) + 64:
+                return False
+            # in the store (a read-only look while it runs)
+            return all((e := stored(a, i))["state"] == "DONE" and
+                       {s["source"] for s in e["sources"]} == want[i] for i in ids)
+
+        def diag():
+            m = a.metrics()
+            return (f"applied {m('sbomd_events_consumed_total', type='SET', result='applied')}, outbox "
+                    f"changelog records {m('sbomd_outbox_changelog_records')}, done "
+                    f"{m('sbomd_entities', state='DONE')}; "
+                    f"{ids[0]} in the store: {json.dumps(stored(a, ids[0]))[:600]}")
+        wait_for(committed, 30, "the images done and committed, their changelog records waiting", diag)
+        self.assertEqual(a.metrics()("sbomd_changelog_records_delivered_total"), 0)
+        a.kill()
+        a = self.member("a")  # the same state dir; records go out again
+        a.start()
+        self.wait_owned([a])
+        wait_for(lambda: (m := a.metrics())("sbomd_changelog_records_delivered_total") >= len(ids) and
+                 m("sbomd_outbox_changelog_records") == 0, 30, "the records unsent at the kill acknowledged",
+                 lambda: (f"delivered {(m := a.metrics())('sbomd_changelog_records_delivered_total')}, waiting "
+                          f"{m('sbomd_outbox_changelog_records')}; log: {a.log()[-3000:]}"))
+        self.assertEqual(a.metrics()("sbomd_scans_started_total"), 0, "a scan after the restart")
+        a.stop()
+        b = self.member("b")
+        b.start()
+        self.wait_owned([b])
+        self.assertGreaterEqual(b.metrics()("sbomd_changelog_restored_total"), len(ids))
+        for i in ids:
+            got = b.entity(i) or {}
+            self.assertEqual(got.get("state"), "DONE", f"{i}: {got}")
+            self.assertEqual({s["source"] for s in got.get("sources", [])}, want[i], f"{i}: {got}")
+        b.stop()
+
     def test_set_after_cancel_is_the_next_generation(self):
         """An image UNSET while retrying is cancelled (generation 1); SET
         again, it starts over as generation 2, attempts from 1: the

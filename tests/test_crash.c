@@ -473,8 +473,10 @@ struct progress {
 };
 
 static int
-mirror_fn(void *ctx, uint64_t seq, const void *data, size_t len)
+mirror_fn(void *ctx, uint64_t seq, const void *data, size_t len,
+    const struct store_entry *ref)
 {
+	(void)ref; /* the model's items are plain */
 	if (len != OUT_LEN)
 		return -1;
 	obx_push(ctx, seq, data);

@@ -1,7 +1,8 @@
 /*
  * test_kafkaio: the service's Kafka clients (consumer/service/kafkaio)
  * against librdkafka's mock cluster, started in-process, one fresh
- * cluster per test.
+ * cluster per test: closing a consumer while it joins; the consumer's
+ * local queue bounds, and a user's property winning over them.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -121,11 +122,63 @@ test_close_while_joining(void **state)
 	kio_close(k, clock_mono_ms() + 5000);
 }
 
+/* The consumer's value of property name. */
+static void
+assert_consumer_prop(kio *k, const char *name, const char *want)
+{
+	char buf[64];
+	size_t len = sizeof(buf);
+	const rd_kafka_conf_t *conf = rd_kafka_conf(kio_consumer(k));
+	assert_int_equal(rd_kafka_conf_get(conf, name, buf, &len),
+	    RD_KAFKA_CONF_OK);
+	if (strcmp(buf, want) != 0)
+		fail_msg("consumer %s = %s, expected %s", name, buf, want);
+}
+
+/*
+ * The consumer's local queue is bounded by bytes, 256 MiB, and not by a
+ * count of messages (librdkafka's 100,000 were about 0.3 s of the
+ * engine's intake, after which every partition's fetching stopped for up
+ * to a second); kafka.consumer_properties still wins over both.
+ */
+static void
+test_consumer_queue_bounds(void **state)
+{
+	struct fixture *f = *state;
+	char err[512] = "";
+	kio *k = NULL;
+	struct kio_hooks hooks = { 0 };
+	if (kio_open(&f->cfg, f->wake[1], f->counters, &hooks, &k, err,
+	    sizeof(err)) != 0)
+		fail_msg("kio_open: %s", err);
+	assert_consumer_prop(k, "queued.max.messages.kbytes", "262144");
+	assert_consumer_prop(k, "queued.min.messages", "1000000");
+	kio_close(k, clock_mono_ms() + 5000);
+
+	struct config_prop user = { strdup("queued.max.messages.kbytes"),
+		strdup("65536") };
+	f->cfg.kafka.consumer_properties.v = &user;
+	f->cfg.kafka.consumer_properties.n = 1;
+	k = NULL;
+	int rc = kio_open(&f->cfg, f->wake[1], f->counters, &hooks, &k, err,
+	    sizeof(err));
+	f->cfg.kafka.consumer_properties.v = NULL;
+	f->cfg.kafka.consumer_properties.n = 0;
+	free(user.name);
+	free(user.value);
+	if (rc != 0)
+		fail_msg("kio_open: %s", err);
+	assert_consumer_prop(k, "queued.max.messages.kbytes", "65536");
+	kio_close(k, clock_mono_ms() + 5000);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_close_while_joining,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_consumer_queue_bounds,
 		    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

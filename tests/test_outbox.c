@@ -305,8 +305,10 @@ stage_outcome(outbox *ob, const char *key)
 }
 
 static int
-load_one(void *ctx, uint64_t seq, const void *data, size_t len)
+load_one(void *ctx, uint64_t seq, const void *data, size_t len,
+    const struct store_entry *ref)
 {
+	assert_null(ref);
 	outbox_load(ctx, seq, data, len);
 	return 0;
 }
@@ -317,10 +319,12 @@ struct seqs {
 };
 
 static int
-note_seq(void *ctx, uint64_t seq, const void *data, size_t len)
+note_seq(void *ctx, uint64_t seq, const void *data, size_t len,
+    const struct store_entry *ref)
 {
 	struct seqs *q = ctx;
 	(void)data;
+	(void)ref;
 	(void)len;
 	if (q->n < 8)
 		q->v[q->n++] = seq;

@@ -1617,9 +1617,11 @@ struct ob_seen {
 };
 
 static int
-ob_collect(void *ctx, uint64_t seq, const void *data, size_t len)
+ob_collect(void *ctx, uint64_t seq, const void *data, size_t len,
+    const struct store_entry *ref)
 {
 	struct ob_seen *o = ctx;
+	assert_null(ref); /* plain items, no entry references */
 	assert_true(o->n < 32);
 	assert_true(len < 32);
 	o->seq[o->n] = seq;
@@ -1630,9 +1632,10 @@ ob_collect(void *ctx, uint64_t seq, const void *data, size_t len)
 }
 
 static int
-ob_stop(void *ctx, uint64_t seq, const void *data, size_t len)
+ob_stop(void *ctx, uint64_t seq, const void *data, size_t len,
+    const struct store_entry *ref)
 {
-	(void)seq, (void)data, (void)len;
+	(void)seq, (void)data, (void)len, (void)ref;
 	int *calls = ctx;
 	++*calls;
 	return 42;
@@ -1729,6 +1732,107 @@ test_outbox(void **state)
 }
 
 /* ---- 5. meta ---- */
+
+/* What store_outbox_foreach saw of one entry reference. */
+struct ref_seen {
+	size_t n;
+	uint64_t seq;
+	int32_t partition;
+	struct tracker_key key;
+	uint8_t rec[1024];
+	size_t len;
+	bool present;
+};
+
+static int
+ref_collect(void *ctx, uint64_t seq, const void *data, size_t len,
+    const struct store_entry *ref)
+{
+	struct ref_seen *r = ctx;
+	assert_non_null(ref);
+	assert_int_equal(len, STORE_ENTRY_REF_LEN);
+	assert_int_equal(((const uint8_t *)data)[0], STORE_ENTRY_REF);
+	r->n++;
+	r->seq = seq;
+	r->partition = ref->partition;
+	r->key = ref->key;
+	r->present = ref->rec != NULL;
+	r->len = ref->len;
+	assert_true(ref->len <= sizeof(r->rec));
+	if (ref->rec != NULL)
+		memcpy(r->rec, ref->rec, ref->len);
+	return 0;
+}
+
+/*
+ * An outbox item that is a reference to an entry (what a changelog
+ * record is stored as) is read back as that entry is in the store then:
+ * its newest record after later commits, none once it is deleted.
+ */
+static void
+test_outbox_entry_ref(void **state)
+{
+	const char *dir = *state;
+	char id[DIGEST_STR_LEN];
+	struct tracker_key key;
+	struct ref_seen seen;
+	image_id(3, id);
+	key_of(ENTITY_IMAGE, id, &key);
+
+	store *s = open_store(dir, NULL);
+	tracker *t = new_tracker();
+	set1(t, ENTITY_IMAGE, id, "node-a", "a:1", T0);
+	uint8_t ref[STORE_ENTRY_REF_LEN];
+	store_entry_ref(0, &key, ref);
+	assert_int_equal(ref[0], STORE_ENTRY_REF);
+	struct store_blob blob = {ref, sizeof(ref)};
+	uint64_t seq;
+	struct store_batch b = {.outbox_add = &blob, .noutbox_add = 1,
+	    .outbox_seqs = &seq};
+	commit(s, t, &b); /* the entry and the reference, one commit */
+
+	uint8_t *want = NULL;
+	size_t cap = 0;
+	uint32_t h = tracker_find(t, &key);
+	size_t wlen = tracker_record_encode(t, h, &want, &cap);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_outbox_foreach(s, ref_collect, &seen), 0);
+	assert_int_equal(seen.n, 1);
+	assert_int_equal(seen.seq, seq);
+	assert_int_equal(seen.partition, 0);
+	assert_memory_equal(&seen.key, &key, sizeof(key));
+	assert_true(seen.present);
+	assert_int_equal(seen.len, wlen);
+	assert_memory_equal(seen.rec, want, wlen);
+
+	/* a later commit changes the entry: the reference reads the new
+	 * record */
+	set1(t, ENTITY_IMAGE, id, "node-b", "b:1", T0 + 1);
+	commit(s, t, NULL);
+	wlen = tracker_record_encode(t, h, &want, &cap);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_outbox_foreach(s, ref_collect, &seen), 0);
+	assert_int_equal(seen.len, wlen);
+	assert_memory_equal(seen.rec, want, wlen);
+	free(want);
+
+	/* the entry deleted (forgotten): nothing to read, after a reopen
+	 * too */
+	struct store_entry del = {0, key, NULL, 0};
+	struct store_batch d = {.entries = &del, .nentries = 1};
+	char err[256];
+	if (store_commit(s, &d, err, sizeof(err)) != 0)
+		fail_msg("store_commit: %s", err);
+	store_close(s);
+	s = open_store(dir, NULL);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_outbox_foreach(s, ref_collect, &seen), 0);
+	assert_int_equal(seen.n, 1);
+	assert_false(seen.present);
+	assert_int_equal(seen.partition, 0);
+	store_close(s);
+	tracker_free(t);
+}
 
 static void
 test_meta(void **state)
@@ -3177,6 +3281,8 @@ main(void)
 		    dir_teardown),
 		cmocka_unit_test_setup_teardown(test_outbox, dir_setup,
 		    dir_teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_entry_ref,
+		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_meta, dir_setup,
 		    dir_teardown),
 		cmocka_unit_test_setup_teardown(test_map_growth, dir_setup,

@@ -315,7 +315,7 @@ const struct config_key config_keys[] = {
 	    .doc = "events per poll batch"},
 	{.name = "engine.commit_interval", .type = KT_DURATION,
 	    FIELD(engine.commit_interval_ms), .min = 0, .max = 10000,
-	    .def = "250ms",
+	    .def = "1s",
 	    .doc = "while behind, commits start at most this often"},
 	{.name = "engine.shutdown_timeout", .type = KT_DURATION,
 	    FIELD(engine.shutdown_timeout_ms), .min = 0, .def = "10s",

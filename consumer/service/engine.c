@@ -512,9 +512,21 @@ delivered(void *ctx, const rd_kafka_message_t *m)
 }
 
 static int
-load_outbox_record(void *ctx, uint64_t seq, const void *data, size_t len)
+load_outbox_record(void *ctx, uint64_t seq, const void *data, size_t len,
+    const struct store_entry *ref)
 {
-	outbox_load(ctx, seq, data, len);
+	if (ref == NULL) {
+		outbox_load(ctx, seq, data, len);
+		return 0;
+	}
+	/* A changelog record kept as a reference to its entry: the entry
+	 * as it is now (newer than the record, when a later commit changed
+	 * it again: what a compacted changelog keeps anyway), or a
+	 * tombstone when it is gone. */
+	size_t rlen;
+	uint8_t *rec = own_changelog_record(ref, &rlen);
+	outbox_load(ctx, seq, rec, rlen);
+	free(rec);
 	return 0;
 }
 

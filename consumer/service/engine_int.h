@@ -201,6 +201,9 @@ bool own_may_produce(void *ctx, int32_t p);
 void own_assigned(void *ctx, const rd_kafka_topic_partition_list_t *parts);
 void own_revoking(void *ctx, const rd_kafka_topic_partition_list_t *parts,
     bool lost);
+/* The changelog record (outbox kind 'C', malloc'd, *len bytes) of an
+ * entry as committed: its record, or a tombstone when se->rec is NULL. */
+uint8_t *own_changelog_record(const struct store_entry *se, size_t *len);
 /* Stages the changelog records of a commit's entries (of our partitions):
  * returns how many. */
 size_t own_stage_changes(engine *e, const struct store_entry *ents,

@@ -71,6 +71,8 @@ struct hint {
 struct staged {
 	uint8_t *rec;
 	size_t len;
+	bool is_ref; /* the store keeps ref, not rec */
+	uint8_t ref[STORE_ENTRY_REF_LEN];
 };
 
 struct outbox {
@@ -103,8 +105,8 @@ struct outbox {
 	struct hint hints[NHINTS]; /* a ring; next is the next slot */
 	size_t next_hint;
 	bool resend;	     /* a record was reduced after its delivery
-			      * report: produce without waiting for a
-			      * commit */
+			      * report, or held ones may go: produce
+			      * without waiting for a commit */
 	/* outbox_batch's view, valid until outbox_committed: the staged
 	 * records and deletions it holds are the first nbatch_staged and
 	 * nbatch_dels (later ones wait for the next batch: the commit may
@@ -342,11 +344,24 @@ outbox_stage(outbox *ob, uint8_t *rec, size_t len)
 		ob->staged = xreallocarray(ob->staged, ob->staged_cap,
 		    sizeof(*ob->staged));
 	}
-	ob->staged[ob->nstaged++] = (struct staged){ rec, len };
+	struct staged *st = &ob->staged[ob->nstaged++];
+	st->rec = rec;
+	st->len = len;
+	st->is_ref = false;
 	if (len > 0 && rec[0] == OUTBOX_CHANGELOG) {
 		ob->staged_changelog++;
 		ob->staged_changelog_bytes += len;
 	}
+}
+
+void
+outbox_stage_entry(outbox *ob, uint8_t *rec, size_t len, int32_t partition,
+    const struct tracker_key *key)
+{
+	outbox_stage(ob, rec, len);
+	struct staged *st = &ob->staged[ob->nstaged - 1];
+	st->is_ref = true;
+	store_entry_ref(partition, key, st->ref);
 }
 
 /* The staged records were queued or dropped. */
@@ -392,9 +407,12 @@ outbox_batch(outbox *ob, struct store_batch *b)
 		ob->batch_dels = xreallocarray(ob->batch_dels,
 		    ob->batch_dels_cap, sizeof(*ob->batch_dels));
 	}
-	for (size_t i = 0; i < ob->nstaged; i++)
-		ob->blobs[i] = (struct store_blob){ ob->staged[i].rec,
-			ob->staged[i].len };
+	for (size_t i = 0; i < ob->nstaged; i++) {
+		const struct staged *st = &ob->staged[i];
+		ob->blobs[i] = st->is_ref ?
+		    (struct store_blob){ st->ref, STORE_ENTRY_REF_LEN } :
+		    (struct store_blob){ st->rec, st->len };
+	}
 	if (ob->ndels > 0)
 		memcpy(ob->batch_dels, ob->dels, ob->ndels * sizeof(*ob->dels));
 	ob->nbatch_staged = ob->nstaged;
@@ -435,6 +453,12 @@ bool
 outbox_resend_due(const outbox *ob)
 {
 	return ob->resend;
+}
+
+void
+outbox_produce_soon(outbox *ob)
+{
+	ob->resend = true;
 }
 
 size_t

@@ -31,7 +31,10 @@
  *       u32 partition | u64 offset | value       a dead letter
  *   'C' u32 partition | u16 keylen | key | value a changelog record for
  *       that partition of state.changelog_topic; an empty value is a
- *       tombstone (the entity was forgotten)
+ *       tombstone (the entity was forgotten). The store holds a
+ *       reference to the entry in its place (outbox_stage_entry), read
+ *       back as the entry is then: a compacted changelog needs only the
+ *       newest state of each key.
  * All integers big-endian; key, error and topic at most 65535 bytes.
  */
 enum outbox_kind {
@@ -84,6 +87,12 @@ void outbox_free(outbox *ob);
 void outbox_load(outbox *ob, uint64_t seq, const void *rec, size_t len);
 /* A new record, owned by the outbox from now on; waits for the commit. */
 void outbox_stage(outbox *ob, uint8_t *rec, size_t len);
+/* The same for a changelog record of the entry (partition, key) that the
+ * same commit writes: the store keeps a reference to the entry
+ * (STORE_ENTRY_REF) instead of the record, which is that entry's record
+ * (or a tombstone when the commit deletes it). */
+void outbox_stage_entry(outbox *ob, uint8_t *rec, size_t len,
+    int32_t partition, const struct tracker_key *key);
 
 /* Takes back the n newest staged records (a commit that failed stages
  * them again when it is retried); the next outbox_batch holds every
@@ -125,6 +134,10 @@ void outbox_delivered(outbox *ob, const rd_kafka_message_t *m);
 /* Whether a record was replaced after its delivery report and waits for
  * outbox_produce (which does not wait for a commit then). */
 bool outbox_resend_due(const outbox *ob);
+/* Records held back (changelog records of partitions not ours until
+ * now) may go: outbox_resend_due is true until the next outbox_produce,
+ * so they do not wait for a commit. */
+void outbox_produce_soon(outbox *ob);
 
 /* Records not yet acknowledged by Kafka (committed or staged), of those
  * the changelog records, and their bytes (records as stored: key and

@@ -232,6 +232,18 @@ key_parse(const char *s, size_t n, struct tracker_key *k)
 	return 0;
 }
 
+uint8_t *
+own_changelog_record(const struct store_entry *se, size_t *len)
+{
+	char key[KEY_MAX];
+	size_t klen = key_text(key, &se->key);
+	struct outbox_msg m = { .kind = OUTBOX_CHANGELOG,
+		.partition = se->partition, .key = (const uint8_t *)key,
+		.klen = klen, .value = se->rec,
+		.vlen = se->rec ? se->len : 0 };
+	return outbox_record(&m, len);
+}
+
 size_t
 own_stage_changes(engine *e, const struct store_entry *ents, size_t n)
 {
@@ -247,15 +259,11 @@ own_stage_changes(engine *e, const struct store_entry *ents, size_t n)
 		 * owner's business. */
 		if (state_of(e, se->partition) == OWN_NONE)
 			continue;
-		char key[KEY_MAX];
-		size_t klen = key_text(key, &se->key);
-		struct outbox_msg m = { .kind = OUTBOX_CHANGELOG,
-			.partition = se->partition, .key = (const uint8_t *)key,
-			.klen = klen, .value = se->rec,
-			.vlen = se->rec ? se->len : 0 };
 		size_t len;
-		uint8_t *rec = outbox_record(&m, &len);
-		outbox_stage(e->ob, rec, len);
+		uint8_t *rec = own_changelog_record(se, &len);
+		/* The store keeps a reference to the entry the same
+		 * commit writes, not a second copy of it. */
+		outbox_stage_entry(e->ob, rec, len, se->partition, &se->key);
 		staged++;
 	}
 	return staged;
@@ -1035,6 +1043,10 @@ own_assigned(void *ctx, const rd_kafka_topic_partition_list_t *parts)
 				    (int32_t)p);
 		}
 		e->snap->released += released;
+		/* Records held while their partition was not ours (unsent
+		 * at a crash, or of a lost partition back now) go out now:
+		 * a quiet input would make no commit to take them. */
+		outbox_produce_soon(e->ob);
 	}
 	engine_publish(e);
 }

@@ -1053,9 +1053,39 @@ store_meta_get(store *s, const char *name, void *buf, size_t buflen,
 	return rc;
 }
 
+void
+store_entry_ref(int32_t partition, const struct tracker_key *key,
+    uint8_t out[STORE_ENTRY_REF_LEN])
+{
+	out[0] = STORE_ENTRY_REF;
+	entry_key(partition, key, out + 1);
+}
+
+/* The entry an outbox item names, when it is a reference: true, with
+ * *ref filled (rec NULL when the store has no such entry). */
+static bool
+entry_ref_resolve(store *s, MDB_txn *txn, const MDB_val *v,
+    struct store_entry *ref)
+{
+	const uint8_t *p = v->mv_data;
+	if (v->mv_size != STORE_ENTRY_REF_LEN || p[0] != STORE_ENTRY_REF)
+		return false;
+	memset(ref, 0, sizeof(*ref));
+	ref->partition = (int32_t)be32_get(p + 1);
+	ref->key.kind = p[5];
+	memcpy(ref->key.bytes, p + 6, TRACKER_KEY_LEN);
+	MDB_val k = {ENTRY_KEY_LEN, (void *)(p + 1)}, e;
+	if (mdb_get(txn, s->entries, &k, &e) == 0) {
+		ref->rec = e.mv_data;
+		ref->len = e.mv_size;
+	}
+	return true;
+}
+
 int
 store_outbox_foreach(store *s,
-    int (*fn)(void *ctx, uint64_t seq, const void *data, size_t len),
+    int (*fn)(void *ctx, uint64_t seq, const void *data, size_t len,
+	const struct store_entry *ref),
     void *ctx)
 {
 	MDB_txn *txn;
@@ -1071,8 +1101,10 @@ store_outbox_foreach(store *s,
 	int result = 0;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct store_entry ref;
+		bool is_ref = entry_ref_resolve(s, txn, &v, &ref);
 		if ((result = fn(ctx, seq_from_key(&k), v.mv_data,
-			 v.mv_size)) != 0)
+			 v.mv_size, is_ref ? &ref : NULL)) != 0)
 			break;
 	}
 	mdb_cursor_close(cur);

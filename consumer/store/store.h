@@ -191,10 +191,30 @@ int store_commit(store *s, const struct store_batch *b, char *err,
 int store_meta_get(store *s, const char *name, void *buf, size_t buflen,
     size_t *len);
 
-/* Calls fn for each outbox item in sequence order (read transaction)
- * until fn returns non-zero: 0, fn's value, or -EIO. */
+/*
+ * An outbox item may stand for an entry instead of holding bytes of its
+ * own: STORE_ENTRY_REF, then the entry's (partition, key) as the store
+ * keys it (u32 partition big-endian, u8 kind, the key's bytes). A
+ * changelog record is the entry record committed with it, so the outbox
+ * keeps this reference in its place, not a second copy of the record.
+ */
+#define STORE_ENTRY_REF 'c'
+#define STORE_ENTRY_REF_LEN (6 + TRACKER_KEY_LEN)
+
+/* The reference to the entry (partition, key), into out. */
+void store_entry_ref(int32_t partition, const struct tracker_key *key,
+    uint8_t out[STORE_ENTRY_REF_LEN]);
+
+/*
+ * Calls fn for each outbox item in sequence order (read transaction)
+ * until fn returns non-zero: 0, fn's value, or -EIO. data and len are
+ * the item as stored; for an entry reference, ref is the entry it names
+ * as the store holds it now (ref->rec NULL when there is none: it was
+ * deleted, or moved), else ref is NULL.
+ */
 int store_outbox_foreach(store *s,
-    int (*fn)(void *ctx, uint64_t seq, const void *data, size_t len),
+    int (*fn)(void *ctx, uint64_t seq, const void *data, size_t len,
+	const struct store_entry *ref),
     void *ctx);
 /* The number of outbox items; 0 also when the store cannot be read. */
 size_t store_outbox_count(store *s);
