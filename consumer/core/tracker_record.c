@@ -427,8 +427,8 @@ read_table(struct rbuf *r, struct rec_head *h)
 	return NULL;
 }
 
-/* The refs table of a checked record as an array (*out, n entries),
- * on the stack when it fits there. */
+/* The refs table of a checked record as an array of h->nrefs entries:
+ * small when it fits there (nsmall entries), else malloc'd. */
 static struct blob_ref *
 table_array(const struct rec_head *h, struct blob_ref *small,
     size_t nsmall)
