@@ -11,6 +11,7 @@ bench/bench_service.py [--sbomd build/sbomd] [--baseline OTHER_SBOMD] [--runs 3]
                        [--changelog on|off|on,off]
                        [--delivery at-least-once|exactly-once|at-least-once,exactly-once]
                        [--broker dev-kafka|kafka] [--set GROUP.KEY=VALUE]...
+                       [--consumer-property NAME=VALUE]...
                        [--warmup N] [--changelog-config KEY=VALUE|none]...
 
 Needs: kcat on PATH, librdkafka.so.1 (read through ctypes, for offsets),
@@ -29,7 +30,10 @@ is stopped on exit (by its pid).
    kafka.delivery = "exactly-once"; "at-least-once" leaves the key out
    (it is the default). --set adds a configuration value to every sbomd
    run through its environment variable (engine.max_outbox=100000 ->
-   SBOMD_ENGINE_MAX_OUTBOX=100000). Before anything is produced, every
+   SBOMD_ENGINE_MAX_OUTBOX=100000); --set kafka.consumer_properties is
+   refused, as it would replace the list the runs write (see the END
+   MARKER below): --consumer-property NAME=VALUE adds a librdkafka
+   property to it instead. Before anything is produced, every
    variant's configuration goes through `sbomd run --print-config`: a key
    this sbomd does not know stops the benchmark with sbomd's message.
    --baseline OTHER_SBOMD measures every variant a second time with that
@@ -287,6 +291,9 @@ def set_env(pairs):
         k, _, v = kv.partition("=")
         if "." not in k or not _:
             die(f"--set {kv}: want group.key=value")
+        if k == "kafka.consumer_properties":
+            die(f"--set {kv}: it would replace the runs' own consumer properties "
+                "(auto.commit.interval.ms, the end marker's); use --consumer-property NAME=VALUE")
         env["SBOMD_" + k.replace(".", "_").upper()] = v
     return env
 
@@ -447,7 +454,8 @@ def run_sbomd(a, work, brokers, kafka, r, store, vi, v, warmup=0):
     cfg = os.path.join(d, "sbomd.cfg")
     port = free_port()
     write_config(cfg, brokers, group, state, store,
-                 [f"auto.commit.interval.ms={a.auto_commit_ms}"], backend=a.scan_backend,
+                 [f"auto.commit.interval.ms={a.auto_commit_ms}"] + a.consumer_property,
+                 backend=a.scan_backend,
                  changelog_topic=changelog_topic(a, r, vi) if v["changelog"] else "",
                  delivery=v["delivery_key"], http=f"127.0.0.1:{port}")
     logp = os.path.join(d, "sbomd.log")
@@ -738,7 +746,8 @@ def latency_run(a, lw, store, ids, ncomp, fw):
     dk, brokers = start_devkafka(a.sbomd, lw, [f"{TOPIC}:8", "scan-outcomes:8",
                                                 "sbomd-dead-letter:1", "sbomd-state:8"])
     cfg = os.path.join(lw, "sbomd.cfg")
-    write_config(cfg, brokers, "bench-latency", os.path.join(lw, "state"), store, [fwp],
+    write_config(cfg, brokers, "bench-latency", os.path.join(lw, "state"), store,
+                 [fwp] + a.consumer_property,
                  changelog_topic="sbomd-state" if v["changelog"] else "",
                  delivery=v["delivery_key"])
     logp = os.path.join(lw, "sbomd.log")
@@ -967,6 +976,9 @@ def main():
     ap.add_argument("--broker", default="dev-kafka", choices=["dev-kafka", "kafka"],
                     help="throughput runs: sbomd dev-kafka (the mock cluster) or a real Apache "
                          "Kafka started by scripts/kafka.sh (latency runs always use dev-kafka)")
+    ap.add_argument("--consumer-property", action="append", default=[], metavar="NAME=VALUE",
+                    help="a librdkafka property added to every run's kafka.consumer_properties "
+                         "(e.g. queued.max.messages.kbytes=65536)")
     ap.add_argument("--set", action="append", default=[], metavar="GROUP.KEY=VALUE",
                     help="an extra configuration value for every sbomd run, passed as "
                          "SBOMD_GROUP_KEY (e.g. engine.max_outbox=100000)")

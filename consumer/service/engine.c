@@ -863,7 +863,11 @@ shutdown_drain(engine *e, char *err, size_t errlen)
 	int64_t deadline = e->shutdown_deadline - budget / 4;
 	outbox_produce(e->ob, kio_producer(e->k),
 	    kio_changelog_topic(e->k));
-	while (outbox_live(e->ob) > 0 && clock_mono_ms() < deadline) {
+	/* Records held for a partition that is not ours now (lost while
+	 * the broker was away, not assigned again yet) cannot go: the
+	 * store keeps them, and waiting for them would only spend the
+	 * budget the consumer's close needs. */
+	while (outbox_sendable(e->ob) > 0 && clock_mono_ms() < deadline) {
 		kio_poll_producer(e->k, 50);
 		outbox_produce(e->ob, kio_producer(e->k),
 		    kio_changelog_topic(e->k));

@@ -467,6 +467,20 @@ outbox_live(const outbox *ob)
 	return ob->live + ob->nstaged;
 }
 
+size_t
+outbox_sendable(const outbox *ob)
+{
+	size_t n = ob->nstaged;
+	for (size_t i = ob->head; i < ob->n; i++) {
+		const struct ob_item *it = &ob->v[i];
+		if (!it->in_kafka && (it->cpart < 0 ||
+		    ob->topics.may_produce == NULL ||
+		    ob->topics.may_produce(ob->topics.ctx, it->cpart)))
+			n++;
+	}
+	return n;
+}
+
 /* ---- producing ---------------------------------------------------------- */
 
 static rd_kafka_headers_t *

@@ -143,6 +143,9 @@ void outbox_produce_soon(outbox *ob);
  * the changelog records, and their bytes (records as stored: key and
  * value plus a few bytes of framing). */
 size_t outbox_live(const outbox *ob);
+/* Of those, the ones that may go to Kafka now: all but the changelog
+ * records held while their partition is not ours (a lost one). */
+size_t outbox_sendable(const outbox *ob);
 size_t outbox_live_changelog(const outbox *ob);
 size_t outbox_live_changelog_bytes(const outbox *ob);
 
