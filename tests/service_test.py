@@ -2128,11 +2128,16 @@ class TestScaleOut(Members):
         # too) acknowledged.
         wait_for(lambda: a.metrics().total("sbomd_entities") == len(keep), 30,
                  "a snapshot without the forgotten images")
-        time.sleep(0.3)
-        wait_for(lambda: a.metrics()("sbomd_outbox_changelog_records") == 0, 30,
-                 "every changelog record acknowledged")
+        # The attempts as A has them now, then a snapshot with every
+        # changelog record acknowledged: the records of these attempts
+        # among them. (Read after that wait, a retry started meanwhile
+        # could still be on its way to the broker at the kill, and B
+        # would rightly restore the attempt before it.)
         attempts = {i: a.entity(i)["attempts"] for i in keep}
         self.assertTrue(all(n >= 3 for n in attempts.values()), attempts)
+        time.sleep(0.6)
+        wait_for(lambda: a.metrics()("sbomd_outbox_changelog_records") == 0, 30,
+                 "every changelog record acknowledged")
         a.kill()
         b = self.member("b")
         b.start()
