@@ -157,23 +157,42 @@ table_add(struct ref_table *tb, const char *s, size_t len)
 	tb->v[tb->n++] = ref;
 }
 
+/*
+ * Inserts name into the sorted names[0..*n): false when it is there
+ * already. (Source names of a record, at most TRACKER_MAX_SOURCES,
+ * usually a handful; a small refs table.)
+ */
+static bool
+name_insert(struct blob_ref *names, size_t *n, const struct blob_ref *name)
+{
+	size_t lo = 0, hi = *n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = ref_cmp(&names[mid], name);
+		if (c == 0)
+			return false;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	memmove(&names[lo + 1], &names[lo], (*n - lo) * sizeof(*names));
+	names[lo] = *name;
+	(*n)++;
+	return true;
+}
+
 /* Sorts the table and drops repeats. */
 static void
 table_seal(struct ref_table *tb)
 {
-	if (tb->n <= 16) { /* insertion: a few distinct tags, many repeats */
+	if (tb->n <= 16) {
+		/* A few distinct tags, many repeats: into the sorted prefix
+		 * one by one (slots past it are taken already). */
 		size_t n = 0;
 		for (size_t i = 0; i < tb->n; i++) {
 			struct blob_ref x = tb->v[i];
-			size_t k = n;
-			while (k > 0 && ref_cmp(&tb->v[k - 1], &x) > 0)
-				k--;
-			if (k > 0 && ref_cmp(&tb->v[k - 1], &x) == 0)
-				continue;
-			memmove(&tb->v[k + 1], &tb->v[k],
-			    (n - k) * sizeof(*tb->v));
-			tb->v[k] = x;
-			n++;
+			(void)name_insert(tb->v, &n, &x);
 		}
 		tb->n = n;
 		return;
@@ -534,30 +553,6 @@ read_source(struct rbuf *r, const struct rec_head *h,
 	s->ed.tags = tags;
 	s->ed.digests = digests;
 	return NULL;
-}
-
-/*
- * Inserts name into the sorted names[0..*n): false when it is there
- * already. (At most TRACKER_MAX_SOURCES names; usually a handful.)
- */
-static bool
-name_insert(struct blob_ref *names, size_t *n, const struct blob_ref *name)
-{
-	size_t lo = 0, hi = *n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = ref_cmp(&names[mid], name);
-		if (c == 0)
-			return false;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	memmove(&names[lo + 1], &names[lo], (*n - lo) * sizeof(*names));
-	names[lo] = *name;
-	(*n)++;
-	return true;
 }
 
 /* Every source, for duplicates and holding; NULL, or what is wrong. */

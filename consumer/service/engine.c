@@ -144,6 +144,7 @@ commit(engine *e, char *err, size_t errlen)
 		commit_start(e);
 		return commit_collect(e, true, err, errlen);
 	}
+	e->commit_started_ms = clock_mono_ms();
 	int64_t t0 = clock_mono_us();
 	rc = txn_commit(e, err, errlen);
 	hist_observe(&e->snap->commit_duration,
@@ -786,7 +787,6 @@ iterate(engine *e, bool *more, char *err, size_t errlen)
 			outbox_produce(e->ob, kio_producer(e->k),
 			    kio_changelog_topic(e->k));
 	} else if (commit_due(e)) {
-		e->commit_started_ms = clock_mono_ms();
 		rc = commit_until_done(e, err, errlen);
 		if (rc != 0)
 			return rc;
