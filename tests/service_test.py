@@ -1924,6 +1924,16 @@ class Members(Service):
         inst.marks = marks
         return inst
 
+    def take_over(self, name, restored):
+        """A new member `name` (a fresh state dir) started alone: once it
+        owns every partition it must have replayed at least `restored`
+        changelog records. Returns it."""
+        inst = self.member(name)
+        inst.start()
+        self.wait_owned([inst])
+        self.assertGreaterEqual(inst.metrics()("sbomd_changelog_restored_total"), restored)
+        return inst
+
     def scanned(self, inst, since=0):
         """The ids inst's scans got, from byte `since` of its marks on."""
         return set(read(inst.marks)[since:].split())
@@ -2367,10 +2377,7 @@ class TestScaleOut(Members):
         a.wait_metrics(lambda m: m("sbomd_changelog_records_delivered_total") >= len(ids),
                        "the local state published to the changelog")
         a.kill()
-        b = self.member("b")
-        b.start()
-        self.wait_owned([b])
-        self.assertGreaterEqual(b.metrics()("sbomd_changelog_restored_total"), len(ids))
+        b = self.take_over("b", len(ids))
         for i in ids:
             self.assertEqual((b.entity(i) or {}).get("state"), "DONE", i)
         b.stop()
@@ -2434,10 +2441,7 @@ class TestScaleOut(Members):
                           f"{m('sbomd_outbox_changelog_records')}; log: {a.log()[-3000:]}"))
         self.assertEqual(a.metrics()("sbomd_scans_started_total"), 0, "a scan after the restart")
         a.stop()
-        b = self.member("b")
-        b.start()
-        self.wait_owned([b])
-        self.assertGreaterEqual(b.metrics()("sbomd_changelog_restored_total"), len(ids))
+        b = self.take_over("b", len(ids))
         for i in ids:
             got = b.entity(i) or {}
             self.assertEqual(got.get("state"), "DONE", f"{i}: {got}")

@@ -84,6 +84,20 @@ teardown(void **state)
 	return 0;
 }
 
+/* The fixture's clients, not subscribed yet (no hooks). */
+static kio *
+open_kio(struct fixture *f)
+{
+	char err[512] = "";
+	kio *k = NULL;
+	struct kio_hooks hooks = { 0 };
+	int rc = kio_open(&f->cfg, f->wake[1], f->counters, &hooks, &k, err,
+	    sizeof(err));
+	if (rc != 0)
+		fail_msg("kio_open: %d %s", rc, err);
+	return k;
+}
+
 /*
  * Closed while it joins the group: after the coordinator's JoinGroup
  * answer (the assignor is chosen) and before its SyncGroup answer (the
@@ -98,13 +112,9 @@ test_close_while_joining(void **state)
 {
 	struct fixture *f = *state;
 	char err[512] = "";
-	kio *k = NULL;
-	struct kio_hooks hooks = { 0 };
-	int rc = kio_open(&f->cfg, f->wake[1], f->counters, &hooks, &k, err,
-	    sizeof(err));
+	kio *k = open_kio(f);
+	int rc = kio_subscribe(k, err, sizeof(err));
 	if (rc != 0)
-		fail_msg("kio_open: %d %s", rc, err);
-	if ((rc = kio_subscribe(k, err, sizeof(err))) != 0)
 		fail_msg("kio_subscribe: %d %s", rc, err);
 	assert_int_equal(rd_kafka_mock_broker_set_rtt(f->mc, 1, 1500), 0);
 	int64_t deadline = clock_mono_ms() + 30000;
@@ -145,12 +155,7 @@ static void
 test_consumer_queue_bounds(void **state)
 {
 	struct fixture *f = *state;
-	char err[512] = "";
-	kio *k = NULL;
-	struct kio_hooks hooks = { 0 };
-	if (kio_open(&f->cfg, f->wake[1], f->counters, &hooks, &k, err,
-	    sizeof(err)) != 0)
-		fail_msg("kio_open: %s", err);
+	kio *k = open_kio(f);
 	assert_consumer_prop(k, "queued.max.messages.kbytes", "262144");
 	assert_consumer_prop(k, "queued.min.messages", "1000000");
 	kio_close(k, clock_mono_ms() + 5000);
@@ -159,15 +164,11 @@ test_consumer_queue_bounds(void **state)
 		strdup("65536") };
 	f->cfg.kafka.consumer_properties.v = &user;
 	f->cfg.kafka.consumer_properties.n = 1;
-	k = NULL;
-	int rc = kio_open(&f->cfg, f->wake[1], f->counters, &hooks, &k, err,
-	    sizeof(err));
+	k = open_kio(f);
 	f->cfg.kafka.consumer_properties.v = NULL;
 	f->cfg.kafka.consumer_properties.n = 0;
 	free(user.name);
 	free(user.value);
-	if (rc != 0)
-		fail_msg("kio_open: %s", err);
 	assert_consumer_prop(k, "queued.max.messages.kbytes", "65536");
 	kio_close(k, clock_mono_ms() + 5000);
 }

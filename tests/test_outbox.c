@@ -119,14 +119,12 @@ count_ckpt(void *ctx, int32_t p, int64_t next)
 	(*(int *)ctx)++;
 }
 
+/* n changelog records read back from the store, sequences 1..n, of
+ * partitions 0, 1, 0, 1, ... */
 static void
-test_changelog_drop(void **state)
+load_changelog_records(outbox *ob, int n)
 {
-	(void)state;
-	struct snapshot *snap = calloc(1, sizeof(*snap));
-	struct outbox_topics t = { "out", "dlq", "cl", "me", never, NULL };
-	outbox *ob = outbox_new(&t, snap);
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < n; i++) {
 		struct outbox_msg c = { .kind = OUTBOX_CHANGELOG,
 			.partition = i % 2, .key = (const uint8_t *)"k",
 			.klen = 1, .value = (const uint8_t *)"v", .vlen = 1 };
@@ -135,6 +133,16 @@ test_changelog_drop(void **state)
 		outbox_load(ob, (uint64_t)i + 1, rec, len);
 		free(rec);
 	}
+}
+
+static void
+test_changelog_drop(void **state)
+{
+	(void)state;
+	struct snapshot *snap = calloc(1, sizeof(*snap));
+	struct outbox_topics t = { "out", "dlq", "cl", "me", never, NULL };
+	outbox *ob = outbox_new(&t, snap);
+	load_changelog_records(ob, 4);
 	assert_int_equal(outbox_live(ob), 4);
 	assert_int_equal(outbox_live_changelog(ob), 4);
 	assert_int_equal(outbox_last_seq(ob), 4);
@@ -176,15 +184,7 @@ test_sendable(void **state)
 	struct snapshot *snap = calloc(1, sizeof(*snap));
 	struct outbox_topics t = { "out", "dlq", "cl", "me", only_one, NULL };
 	outbox *ob = outbox_new(&t, snap);
-	for (int i = 0; i < 4; i++) {
-		struct outbox_msg c = { .kind = OUTBOX_CHANGELOG,
-			.partition = i % 2, .key = (const uint8_t *)"k",
-			.klen = 1, .value = (const uint8_t *)"v", .vlen = 1 };
-		size_t len;
-		uint8_t *rec = outbox_record(&c, &len);
-		outbox_load(ob, (uint64_t)i + 1, rec, len);
-		free(rec);
-	}
+	load_changelog_records(ob, 4);
 	struct outbox_msg o = { .kind = OUTBOX_OUTCOME,
 		.key = (const uint8_t *)"o", .klen = 1,
 		.value = (const uint8_t *)"{}", .vlen = 2 };

@@ -876,22 +876,6 @@ pop_all(tracker *t, int64_t until, size_t *n)
 
 /* ---- version 2, the format older sbomds wrote ---- */
 
-struct obuf {
-	uint8_t *p;
-	size_t n, cap;
-};
-
-static void
-ob_put(struct obuf *o, const void *data, size_t n)
-{
-	if (o->n + n > o->cap) {
-		o->cap = (o->n + n) * 2;
-		o->p = xrealloc(o->p, o->cap);
-	}
-	memcpy(o->p + o->n, data, n);
-	o->n += n;
-}
-
 static uint64_t
 get_varint(const uint8_t **p)
 {
@@ -922,16 +906,16 @@ get_le(const uint8_t *p, size_t n)
 static uint8_t *
 record_v2(const uint8_t *v3, size_t v3len, size_t *len)
 {
-	struct obuf o = {0};
+	struct dump o = {0};
 	const uint8_t *p = v3 + REC_NAMELEN, *end = v3 + v3len;
 	int64_t first_seen = (int64_t)get_le(v3 + REC_PARTITION + 4, 8);
 	assert_int_equal(v3[0], 3);
-	ob_put(&o, v3, REC_NAMELEN);
-	o.p[0] = 2;
+	dump_put(&o, v3, REC_NAMELEN);
+	o.buf[0] = 2;
 	size_t namelen = *p;
-	ob_put(&o, p, 1 + namelen), p += 1 + namelen;
+	dump_put(&o, p, 1 + namelen), p += 1 + namelen;
 	size_t errlen = (size_t)get_le(p, 2);
-	ob_put(&o, p, 2 + errlen), p += 2 + errlen;
+	dump_put(&o, p, 2 + errlen), p += 2 + errlen;
 	size_t nrefs = (size_t)get_varint(&p);
 	const uint8_t **ref = xcalloc(nrefs + 1, sizeof(*ref));
 	size_t *reflen = xcalloc(nrefs + 1, sizeof(*reflen));
@@ -941,32 +925,32 @@ record_v2(const uint8_t *v3, size_t v3len, size_t *len)
 		p += reflen[i];
 	}
 	size_t nsrc = (size_t)get_le(p, 2);
-	ob_put(&o, p, 2), p += 2;
+	dump_put(&o, p, 2), p += 2;
 	for (size_t i = 0; i < nsrc; i++) {
 		size_t sl = *p;
-		ob_put(&o, p, 1 + sl), p += 1 + sl;
+		dump_put(&o, p, 1 + sl), p += 1 + sl;
 		uint64_t z = get_varint(&p);
 		uint64_t obs = (uint64_t)first_seen + ((z >> 1) ^ (0 - (z & 1)));
 		uint8_t le[8];
 		for (int k = 0; k < 8; k++)
 			le[k] = (uint8_t)(obs >> (8 * k));
-		ob_put(&o, le, 8);
+		dump_put(&o, le, 8);
 		size_t nrefs_src = (size_t)p[1] + p[2];
-		ob_put(&o, p, 3), p += 3; /* holding, ntags, ndigests */
+		dump_put(&o, p, 3), p += 3; /* holding, ntags, ndigests */
 		for (size_t k = 0; k < nrefs_src; k++) {
 			size_t at = (size_t)get_varint(&p);
 			assert_true(at < nrefs);
 			uint8_t l2[2] = {(uint8_t)reflen[at],
 			    (uint8_t)(reflen[at] >> 8)};
-			ob_put(&o, l2, 2);
-			ob_put(&o, ref[at], reflen[at]);
+			dump_put(&o, l2, 2);
+			dump_put(&o, ref[at], reflen[at]);
 		}
 	}
 	assert_ptr_equal(p, end);
 	free(ref);
 	free(reflen);
-	*len = o.n;
-	return o.p;
+	*len = o.len;
+	return (uint8_t *)o.buf;
 }
 
 static void
