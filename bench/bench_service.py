@@ -109,7 +109,8 @@ is stopped on exit (by its pid).
        start (state open, group join included). The ratio b/a uses the
        "from assignment" rate; kcat's figure includes its own start-up.
        After the marker: /metrics is kept as the run's metrics.json
-       (commit count and time, changelog records), SIGTERM (must exit 0), then `sbomd state stats`
+       (commit count and time, changelog records), SIGTERM (must exit 0; its
+       rusage gives the CPU and the peak RSS of the whole life), then `sbomd state stats`
        must show IMAGES entities, and with the changelog on
        /metrics must count at least IMAGES changelog records delivered
        (sbomd_changelog_records_delivered_total; http.listen is a free
@@ -527,6 +528,7 @@ def run_sbomd(a, work, brokers, kafka, r, store, vi, v, warmup=0):
         shutil.rmtree(state)
     return {"from_spawn_s": t_end - t_spawn, "from_assign_s": t_end - t_assigned,
             "join_s": t_assigned - t_spawn, "cpu_s": ru.ru_utime + ru.ru_stime,
+            "max_rss_mb": ru.ru_maxrss / 1024,  # KiB on Linux; peak, whole life
             "broker_cpu_s": broker_cpu_s,
             "loadavg_after": os.getloadavg()[0], "rate_assign": a.events / (t_end - t_assigned),
             "rate_spawn": a.events / (t_end - t_spawn), "entities": entities,
@@ -637,7 +639,7 @@ def throughput(a, work, res):
                   f"{s['from_spawn_s']:.2f} s from spawn (join {s['join_s']:.2f} s), "
                   f"pauses {s['backpressure_pauses']}, outcomes {s['outcomes_logged']}, "
                   f"changelog records {s['changelog_records_delivered']}, "
-                  f"cpu {s['cpu_s']:.2f} s (whole life)"
+                  f"cpu {s['cpu_s']:.2f} s (whole life), peak rss {s['max_rss_mb']:.0f} MB"
                   + ("" if s["broker_cpu_s"] is None else f", broker cpu {s['broker_cpu_s']:.2f} s")
                   + f", load {s['loadavg_after']:.2f}", flush=True)
     kafka.close()
@@ -908,6 +910,8 @@ def summary(a, res):
                  f"{statistics.median(k['cpu_s'] for k in res['kcat']):.2f} / "
                  f"{statistics.median(s['cpu_s'] for s in runs):.2f}",
                  "sbomd: whole process life, scans included"),
+                ("    peak rss of sbomd run, MB", ", ".join(f"{s['max_rss_mb']:.0f}" for s in runs),
+                 "getrusage ru_maxrss: resident pages, the LMDB map's included"),
             ]
             if runs[0].get("broker_cpu_s") is not None:
                 rows.append(("    broker JVM cpu s, kcat / sbomd (median)",
